@@ -1,0 +1,52 @@
+# The README's test command is `make test`.
+GO        ?= go
+FUZZTIME  ?= 10s
+KAFKA_SH  := integration/kafka.sh
+export KAFKA_BOOTSTRAP ?= 127.0.0.1:9092
+
+.PHONY: all build test unit fuzz kafka-start kafka-stop run vet fmt bench clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/mqtt-kafka-bridge ./cmd/mqtt-kafka-bridge
+
+# Unit, end-to-end and integration tests (with -race), then short fuzz runs.
+# A real Apache Kafka is started first; if it cannot start, the run fails.
+test: vet kafka-start unit fuzz
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+# Each fuzz target gets a short run; the committed corpora are replayed by
+# `unit` as ordinary tests.
+fuzz:
+	@set -e; for f in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz'); do \
+	  pkg=./$$(dirname $$f); \
+	  for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -c6-); do \
+	    echo "fuzz $$t in $$pkg ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+kafka-start:
+	$(KAFKA_SH) start
+
+kafka-stop:
+	$(KAFKA_SH) stop
+
+# Runs the bridge with the local-development config.yaml. Starts the local
+# Kafka from integration/kafka.sh unless KAFKA_BOOTSTRAP points elsewhere.
+run: build
+	@if [ "$(KAFKA_BOOTSTRAP)" = "127.0.0.1:9092" ]; then $(KAFKA_SH) start; fi
+	./bin/mqtt-kafka-bridge --config config.yaml
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin
