@@ -1,0 +1,98 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// PutMessage inserts or replaces the outbound message seq of clientID. The
+// caller chooses seq, increasing per session; Messages returns them in seq
+// order.
+func (s *Store) PutMessage(clientID string, seq uint64, m *Message) error {
+	if clientID == "" {
+		return fmt.Errorf("put message: %w", ErrEmptyKey)
+	}
+	buf := s.getBuf()
+	defer s.putBuf(buf)
+	*buf = appendMessage((*buf)[:0], m)
+	val := *buf
+	name := nameKey(clientID)
+	key := seqKey(seq)
+	var added bool
+	err := s.batch(func(tx *bolt.Tx) error {
+		q, err := tx.Bucket(bucketMessages).CreateBucketIfNotExists(name)
+		if err != nil {
+			return err
+		}
+		added = q.Get(key) == nil
+		return q.Put(key, val)
+	})
+	if err != nil {
+		return fmt.Errorf("put message %q/%d: %w", clientID, seq, err)
+	}
+	if added {
+		s.messages.Add(1)
+	}
+	return nil
+}
+
+// DeleteMessage removes message seq of clientID. Deleting a missing message
+// is not an error.
+func (s *Store) DeleteMessage(clientID string, seq uint64) error {
+	if clientID == "" {
+		return fmt.Errorf("delete message: %w", ErrEmptyKey)
+	}
+	name := nameKey(clientID)
+	key := seqKey(seq)
+	var removed bool
+	err := s.batch(func(tx *bolt.Tx) error {
+		removed = false
+		q := tx.Bucket(bucketMessages).Bucket(name)
+		if q == nil || q.Get(key) == nil {
+			return nil
+		}
+		removed = true
+		return q.Delete(key)
+	})
+	if err != nil {
+		return fmt.Errorf("delete message %q/%d: %w", clientID, seq, err)
+	}
+	if removed {
+		s.messages.Add(-1)
+	}
+	return nil
+}
+
+type seqMessage struct {
+	seq uint64
+	m   *Message
+}
+
+// Messages calls fn for each stored message of clientID in seq order,
+// stopping at the first error. fn runs outside any transaction and may call
+// other methods (for example DeleteMessage for an expired message).
+func (s *Store) Messages(clientID string, fn func(seq uint64, m *Message) error) error {
+	if clientID == "" {
+		return fmt.Errorf("messages: %w", ErrEmptyKey)
+	}
+	name := nameKey(clientID)
+	err := scan(s, func(tx *bolt.Tx) *bolt.Bucket { return tx.Bucket(bucketMessages).Bucket(name) },
+		func(k, v []byte) (seqMessage, error) {
+			if len(k) != 8 {
+				return seqMessage{}, fmt.Errorf("message key %x: %w: key length %d", k, ErrCorrupt, len(k))
+			}
+			seq := binary.BigEndian.Uint64(k)
+			m, err := decodeMessage(v)
+			if err != nil {
+				return seqMessage{}, fmt.Errorf("message %d: %w", seq, err)
+			}
+			return seqMessage{seq, m}, nil
+		},
+		func(sm seqMessage) error { return fn(sm.seq, sm.m) })
+	if err != nil {
+		return fmt.Errorf("messages of %q: %w", clientID, err)
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package store
+
+import (
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// PutRetained inserts or replaces the retained message for m.Topic.
+// Clearing a retained message (an empty payload [MQTT-3.3.1-10]) is the
+// caller's job: call DeleteRetained.
+func (s *Store) PutRetained(m *Message) error {
+	if m.Topic == "" {
+		return fmt.Errorf("put retained: %w", ErrEmptyKey)
+	}
+	buf := s.getBuf()
+	defer s.putBuf(buf)
+	*buf = appendMessage((*buf)[:0], m)
+	val := *buf
+	key := nameKey(m.Topic)
+	var added bool
+	err := s.batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRetained)
+		added = b.Get(key) == nil
+		return b.Put(key, val)
+	})
+	if err != nil {
+		return fmt.Errorf("put retained %q: %w", m.Topic, err)
+	}
+	if added {
+		s.retained.Add(1)
+	}
+	return nil
+}
+
+// DeleteRetained removes the retained message for topic. Deleting a missing
+// one is not an error.
+func (s *Store) DeleteRetained(topic string) error {
+	if topic == "" {
+		return fmt.Errorf("delete retained: %w", ErrEmptyKey)
+	}
+	key := nameKey(topic)
+	var removed bool
+	err := s.batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRetained)
+		removed = b.Get(key) != nil
+		if !removed {
+			return nil
+		}
+		return b.Delete(key)
+	})
+	if err != nil {
+		return fmt.Errorf("delete retained %q: %w", topic, err)
+	}
+	if removed {
+		s.retained.Add(-1)
+	}
+	return nil
+}
+
+// Retained calls fn for every retained message, in key order, stopping at the
+// first error. fn runs outside any transaction and may call other methods.
+func (s *Store) Retained(fn func(*Message) error) error {
+	err := scan(s, func(tx *bolt.Tx) *bolt.Bucket { return tx.Bucket(bucketRetained) },
+		func(k, v []byte) (*Message, error) {
+			m, err := decodeMessage(v)
+			if err != nil {
+				return nil, fmt.Errorf("retained %q: %w", k, err)
+			}
+			return m, nil
+		}, fn)
+	if err != nil {
+		return fmt.Errorf("retained: %w", err)
+	}
+	return nil
+}
