@@ -1,0 +1,83 @@
+package packets
+
+import (
+	"bufio"
+	"io"
+)
+
+// DefaultMaxPacketSize is the largest packet the spec allows: 268,435,455
+// bytes of remaining length plus the 5-byte fixed header.
+const DefaultMaxPacketSize = 268435460
+
+// Read reads one whole packet from r. version selects the v3 or v5 layout for
+// every packet but CONNECT (which carries its own version). maxSize bounds the
+// whole packet (fixed header included); a larger packet yields an error whose
+// Code is PacketTooLarge, without reading its body into memory (the caller is
+// expected to close the connection: the body is left unread). maxSize 0 means
+// DefaultMaxPacketSize. Errors carry a reason code (MalformedPacket,
+// ProtocolError, PacketTooLarge, UnsupportedProtocolVersion, ...); io errors
+// are returned unwrapped (io.EOF only before the first byte of a packet,
+// io.ErrUnexpectedEOF inside one).
+//
+// The returned packet owns its memory (it does not alias r's buffer): the body
+// is read into a fresh buffer that only the packet references, and its
+// strings and byte slices point into that buffer.
+func Read(r *bufio.Reader, version Version, maxSize uint32) (*Packet, error) {
+	first, err := r.ReadByte()
+	if err != nil {
+		return nil, err
+	}
+	var (
+		length uint32
+		shift  uint
+		n      int
+	)
+	for {
+		c, err := r.ReadByte()
+		if err != nil {
+			return nil, unexpected(err)
+		}
+		n++
+		length |= uint32(c&0x7F) << shift
+		if c&0x80 == 0 {
+			break
+		}
+		if n == 4 {
+			return nil, Errorf(MalformedPacket, "remaining length longer than 4 bytes") // [MQTT-1.5.5]
+		}
+		shift += 7
+	}
+	if err := checkFixedHeader(first, version); err != nil {
+		return nil, err
+	}
+	if maxSize == 0 {
+		maxSize = DefaultMaxPacketSize
+	}
+	if total := uint64(1+n) + uint64(length); total > uint64(maxSize) {
+		return nil, Errorf(PacketTooLarge, "%s of %d bytes exceeds the maximum of %d", Type(first>>4), total, maxSize)
+	}
+	var body []byte
+	if length > 0 {
+		body = make([]byte, length)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return nil, unexpected(err)
+		}
+	}
+	p := new(Packet)
+	d := decoder{b: body, owned: true}
+	if err := d.packet(p, first, version); err != nil {
+		if d.partial {
+			return p, err
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+// unexpected turns an EOF inside a packet into io.ErrUnexpectedEOF.
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
