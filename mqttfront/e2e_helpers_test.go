@@ -1,0 +1,838 @@
+package mqttfront_test
+
+// Shared harness of the end-to-end tests: a real server on 127.0.0.1:0, a
+// recording sink, poll helpers, real-client constructors (paho v3, paho.golang
+// v5) and a tiny hand-written MQTT encoder for the cases a client library
+// cannot express (abrupt close with a will, silent keepalive, ack order).
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.golang/paho"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
+)
+
+// e2eTimeout bounds every wait of the end-to-end tests.
+const e2eTimeout = 10 * time.Second
+
+// ---------------------------------------------------------------- server
+
+// testServer is a running server with its listener address and a stop
+// function that may be called early (restart tests) and is idempotent.
+type testServer struct {
+	*mqttfront.Server
+	addr string
+	stop func()
+}
+
+// startServer runs a server on 127.0.0.1:0 with DataDir = t.TempDir(),
+// anonymous access allowed, only the TCP listener enabled, then mutate. A nil
+// sink is replaced by an immediately confirming recordingSink. The server is
+// stopped (ctx cancelled, Run awaited) in t.Cleanup.
+func startServer(t testing.TB, mutate func(*mqttfront.Config), sink mqttfront.Sink) (*mqttfront.Server, string) {
+	t.Helper()
+	ts := startServerDir(t, t.TempDir(), mutate, sink)
+	return ts.Server, ts.addr
+}
+
+// startServerDir is startServer with a given data directory, for restarts.
+func startServerDir(t testing.TB, dir string, mutate func(*mqttfront.Config), sink mqttfront.Sink) *testServer {
+	t.Helper()
+	cfg := mqttfront.DefaultConfig()
+	cfg.DataDir = dir
+	cfg.Auth.AllowAnonymous = true
+	cfg.Listeners.TCP = mqttfront.ListenerConfig{Enabled: true, Address: "127.0.0.1:0"}
+	cfg.Listeners.TLS.Enabled = false
+	cfg.Listeners.TLS.Address = "127.0.0.1:0"
+	cfg.Listeners.WS.Enabled = false
+	cfg.Listeners.WS.Address = "127.0.0.1:0"
+	cfg.Listeners.WSS.Enabled = false
+	cfg.Listeners.WSS.Address = "127.0.0.1:0"
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	if sink == nil {
+		sink = newSink()
+	}
+	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
+	srv, err := mqttfront.New(cfg, sink, log)
+	if err != nil {
+		t.Fatalf("mqttfront.New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Run(ctx) }()
+
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			if rs, ok := sink.(*recordingSink); ok {
+				rs.releaseAll(errors.New("e2e: test over"))
+			}
+			cancel()
+			select {
+			case err := <-errc:
+				if err != nil && !errors.Is(err, context.Canceled) {
+					t.Errorf("Server.Run returned %v; want nil after cancel", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Errorf("Server.Run did not return within 15s of cancel")
+			}
+		})
+	}
+	t.Cleanup(stop)
+
+	select {
+	case <-srv.Ready():
+	case err := <-errc:
+		t.Fatalf("Server.Run returned before Ready: %v", err)
+	case <-time.After(e2eTimeout):
+		t.Fatalf("server not ready within %v", e2eTimeout)
+	}
+	a := srv.Addr("tcp")
+	addr := ""
+	if a != nil {
+		addr = a.String()
+	}
+	return &testServer{Server: srv, addr: addr, stop: stop}
+}
+
+// setOpt sets the Config field whose koanf tag is key. A dotted key
+// ("listeners.tcp.address") is a path; a plain key is looked up anywhere in
+// the struct tree (so a limit may live in a nested section). Tests use the
+// koanf names because those are the documented, stable config keys. Numbers
+// are converted to the field's type; a time.Duration goes only into a
+// time.Duration field.
+func setOpt(t testing.TB, cfg *mqttfront.Config, key string, v any) {
+	t.Helper()
+	f, ok := findOpt(reflect.ValueOf(cfg).Elem(), strings.Split(key, "."))
+	if !ok {
+		t.Fatalf("config key %q not found in mqttfront.Config", key)
+	}
+	val := reflect.ValueOf(v)
+	durType := reflect.TypeOf(time.Duration(0))
+	switch {
+	case val.Type() == f.Type():
+		f.Set(val)
+	case val.Type() == durType || f.Type() == durType:
+		t.Fatalf("config key %q has type %v; test passes %T", key, f.Type(), v)
+	case val.CanConvert(f.Type()):
+		f.Set(val.Convert(f.Type()))
+	default:
+		t.Fatalf("config key %q has type %v; cannot set %T", key, f.Type(), v)
+	}
+}
+
+func findOpt(v reflect.Value, path []string) (reflect.Value, bool) {
+	if v.Kind() != reflect.Struct {
+		return reflect.Value{}, false
+	}
+	typ := v.Type()
+	for i := range typ.NumField() {
+		if tag := strings.Split(typ.Field(i).Tag.Get("koanf"), ",")[0]; tag == path[0] {
+			if len(path) == 1 {
+				return v.Field(i), true
+			}
+			return findOpt(v.Field(i), path[1:])
+		}
+	}
+	if len(path) == 1 { // search nested sections
+		for i := range typ.NumField() {
+			if typ.Field(i).IsExported() && v.Field(i).Kind() == reflect.Struct {
+				if f, ok := findOpt(v.Field(i), path); ok {
+					return f, true
+				}
+			}
+		}
+	}
+	return reflect.Value{}, false
+}
+
+// ---------------------------------------------------------------- sink
+
+// recordingSink records every submitted message. It confirms at once with
+// failErr (nil = success) unless hold is set, in which case completions wait
+// until the test calls confirm.
+type recordingSink struct {
+	mu      sync.Mutex
+	msgs    []*mqttfront.Message
+	pending []*pendingDone
+	hold    bool
+	failErr error
+}
+
+type pendingDone struct {
+	once sync.Once
+	done func(error)
+}
+
+func (p *pendingDone) call(err error) { p.once.Do(func() { p.done(err) }) }
+
+var _ mqttfront.Sink = (*recordingSink)(nil)
+
+func newSink() *recordingSink          { return &recordingSink{} }
+func newHoldingSink() *recordingSink   { return &recordingSink{hold: true} }
+func newFailingSink(err error) *recordingSink { return &recordingSink{failErr: err} }
+
+func (s *recordingSink) Submit(m *mqttfront.Message, done func(error)) {
+	s.mu.Lock()
+	s.msgs = append(s.msgs, m)
+	hold, fail := s.hold, s.failErr
+	if hold && done != nil {
+		s.pending = append(s.pending, &pendingDone{done: done})
+	}
+	s.mu.Unlock()
+	if !hold && done != nil {
+		done(fail)
+	}
+}
+
+func (s *recordingSink) messages() []*mqttfront.Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*mqttfront.Message(nil), s.msgs...)
+}
+
+// byTopic returns the recorded messages on topic.
+func (s *recordingSink) byTopic(topic string) []*mqttfront.Message {
+	var out []*mqttfront.Message
+	for _, m := range s.messages() {
+		if m.Topic == topic {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (s *recordingSink) pendingCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
+}
+
+// confirm completes the i-th held completion (in submission order).
+func (s *recordingSink) confirm(i int, err error) {
+	s.mu.Lock()
+	p := s.pending[i]
+	s.mu.Unlock()
+	p.call(err)
+}
+
+// releaseAll completes every held completion not completed yet.
+func (s *recordingSink) releaseAll(err error) {
+	s.mu.Lock()
+	ps := append([]*pendingDone(nil), s.pending...)
+	s.mu.Unlock()
+	for _, p := range ps {
+		p.call(err)
+	}
+}
+
+// ---------------------------------------------------------------- polling
+
+// waitFor polls cond every 10ms until it holds or timeout passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+var idSeq atomic.Int64
+
+// clientID returns a unique client id naming the test.
+func clientID(t testing.TB, role string) string {
+	n := strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
+	if len(n) > 40 {
+		n = n[len(n)-40:]
+	}
+	return fmt.Sprintf("%s-%s-%d", n, role, idSeq.Add(1))
+}
+
+// ---------------------------------------------------------------- received messages
+
+// rcv is one message as a client received it.
+type rcv struct {
+	Topic   string
+	Payload string
+	QoS     byte
+	Retain  bool
+	Dup     bool
+	Props   *paho.PublishProperties // v5 only
+}
+
+// inbox collects received messages from any client kind.
+type inbox struct {
+	mu   sync.Mutex
+	msgs []rcv
+}
+
+func (b *inbox) add(m rcv) {
+	b.mu.Lock()
+	b.msgs = append(b.msgs, m)
+	b.mu.Unlock()
+}
+
+func (b *inbox) all() []rcv {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]rcv(nil), b.msgs...)
+}
+
+func (b *inbox) len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.msgs)
+}
+
+// onTopic returns the received messages on topic.
+func (b *inbox) onTopic(topic string) []rcv {
+	var out []rcv
+	for _, m := range b.all() {
+		if m.Topic == topic {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// has reports whether a message with topic and payload arrived.
+func (b *inbox) has(topic, payload string) bool {
+	for _, m := range b.all() {
+		if m.Topic == topic && m.Payload == payload {
+			return true
+		}
+	}
+	return false
+}
+
+// waitN waits until at least n messages arrived.
+func (b *inbox) waitN(t testing.TB, n int) []rcv {
+	t.Helper()
+	waitFor(t, e2eTimeout, fmt.Sprintf("%d messages (have %d)", n, b.len()), func() bool { return b.len() >= n })
+	return b.all()
+}
+
+// waitMsg waits for topic/payload.
+func (b *inbox) waitMsg(t testing.TB, topic, payload string) {
+	t.Helper()
+	waitFor(t, e2eTimeout, fmt.Sprintf("message %q on %q", payload, topic), func() bool { return b.has(topic, payload) })
+}
+
+// v3Handler records into b.
+func (b *inbox) v3Handler() mqtt.MessageHandler {
+	return func(_ mqtt.Client, m mqtt.Message) {
+		b.add(rcv{Topic: m.Topic(), Payload: string(m.Payload()), QoS: m.Qos(), Retain: m.Retained(), Dup: m.Duplicate()})
+	}
+}
+
+// v5Handler records into b.
+func (b *inbox) v5Handler() func(paho.PublishReceived) (bool, error) {
+	return func(pr paho.PublishReceived) (bool, error) {
+		p := pr.Packet
+		b.add(rcv{Topic: p.Topic, Payload: string(p.Payload), QoS: p.QoS, Retain: p.Retain, Dup: p.Duplicate(), Props: p.Properties})
+		return true, nil
+	}
+}
+
+// ---------------------------------------------------------------- paho v3 (3.1 / 3.1.1)
+
+// v3Opts returns client options for addr (a host:port, or a full URL) with
+// auto reconnect off, a unique client id and a clean session.
+func v3Opts(t testing.TB, addr string) *mqtt.ClientOptions {
+	if !strings.Contains(addr, "://") {
+		addr = "tcp://" + addr
+	}
+	o := mqtt.NewClientOptions().AddBroker(addr)
+	o.SetClientID(clientID(t, "v3"))
+	o.SetProtocolVersion(4)
+	o.SetCleanSession(true)
+	o.SetAutoReconnect(false)
+	o.SetConnectRetry(false)
+	o.SetConnectTimeout(5 * time.Second)
+	o.SetWriteTimeout(5 * time.Second)
+	o.SetKeepAlive(30 * time.Second)
+	return o
+}
+
+// tryConnectV3 connects a paho v3 client; the client is disconnected in
+// t.Cleanup when the connect succeeded.
+func tryConnectV3(t testing.TB, o *mqtt.ClientOptions) (mqtt.Client, mqtt.Token) {
+	t.Helper()
+	c := mqtt.NewClient(o)
+	tok := c.Connect()
+	if !tok.WaitTimeout(e2eTimeout) {
+		t.Fatalf("paho v3 connect did not complete in %v", e2eTimeout)
+	}
+	t.Cleanup(func() {
+		if c.IsConnectionOpen() {
+			c.Disconnect(100)
+		}
+	})
+	return c, tok
+}
+
+// connectV3 connects or fails the test.
+func connectV3(t testing.TB, o *mqtt.ClientOptions) mqtt.Client {
+	t.Helper()
+	c, tok := tryConnectV3(t, o)
+	if err := tok.Error(); err != nil {
+		t.Fatalf("paho v3 connect %s: %v", o.ClientID, err)
+	}
+	return c
+}
+
+// waitTok waits for a paho v3 token and fails on error.
+func waitTok(t testing.TB, tok mqtt.Token, what string) {
+	t.Helper()
+	if !tok.WaitTimeout(e2eTimeout) {
+		t.Fatalf("%s: token not done in %v", what, e2eTimeout)
+	}
+	if err := tok.Error(); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// subV3 subscribes c to filter at qos, recording into b.
+func subV3(t testing.TB, c mqtt.Client, filter string, qos byte, b *inbox) {
+	t.Helper()
+	tok := c.Subscribe(filter, qos, b.v3Handler())
+	waitTok(t, tok, "subscribe "+filter)
+	if got := tok.(*mqtt.SubscribeToken).Result()[filter]; got >= 0x80 {
+		t.Fatalf("SUBACK for %q = 0x%02X; want granted", filter, got)
+	}
+}
+
+// pubV3 publishes and waits for the flow to complete.
+func pubV3(t testing.TB, c mqtt.Client, topic string, qos byte, retain bool, payload string) {
+	t.Helper()
+	waitTok(t, c.Publish(topic, qos, retain, payload), "publish "+topic)
+}
+
+// ---------------------------------------------------------------- paho.golang v5
+
+// v5Client is a connected paho.golang client with what it saw.
+type v5Client struct {
+	*paho.Client
+	conn        net.Conn
+	connack     *paho.Connack
+	inbox       *inbox
+	disconnects chan *paho.Disconnect // server DISCONNECTs
+	errs        chan error
+}
+
+// v5Config shapes a v5 connection; zero values are sensible defaults.
+type v5Config struct {
+	connect   *paho.Connect         // ClientID filled in when empty and !emptyID
+	emptyID   bool                  // send an empty client id
+	configure func(*paho.ClientConfig) // last-minute client config changes
+	addr      string
+}
+
+// dialV5 connects a paho.golang v5 client to addr. It returns the client
+// and the error of Connect (the CONNACK is in c.connack when one arrived).
+// The client is disconnected in t.Cleanup.
+func dialV5(t testing.TB, addr string, vc v5Config) (*v5Client, error) {
+	t.Helper()
+	cp := vc.connect
+	if cp == nil {
+		cp = &paho.Connect{CleanStart: true}
+	}
+	if cp.ClientID == "" && !vc.emptyID {
+		cp.ClientID = clientID(t, "v5")
+	}
+	if cp.KeepAlive == 0 {
+		cp.KeepAlive = 30
+	}
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	c := &v5Client{conn: conn, inbox: &inbox{}, disconnects: make(chan *paho.Disconnect, 4), errs: make(chan error, 16)}
+	cc := paho.ClientConfig{
+		ClientID:          cp.ClientID,
+		Conn:              conn,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){c.inbox.v5Handler()},
+		OnServerDisconnect: func(d *paho.Disconnect) {
+			select {
+			case c.disconnects <- d:
+			default:
+			}
+		},
+		OnClientError: func(err error) {
+			select {
+			case c.errs <- err:
+			default:
+			}
+		},
+		PacketTimeout: e2eTimeout,
+	}
+	if vc.configure != nil {
+		vc.configure(&cc)
+	}
+	c.Client = paho.NewClient(cc)
+	ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
+	defer cancel()
+	ca, err := c.Connect(ctx, cp)
+	c.connack = ca
+	t.Cleanup(func() { c.close() })
+	return c, err
+}
+
+// connectV5 connects a v5 client or fails the test.
+func connectV5(t testing.TB, addr string, vc v5Config) *v5Client {
+	t.Helper()
+	c, err := dialV5(t, addr, vc)
+	if err != nil {
+		t.Fatalf("paho.golang connect: %v (connack %+v)", err, c.connack)
+	}
+	return c
+}
+
+// close disconnects normally unless the client already ended.
+func (c *v5Client) close() {
+	select {
+	case <-c.Done():
+		return
+	default:
+	}
+	_ = c.Disconnect(&paho.Disconnect{ReasonCode: 0})
+	<-c.Done()
+}
+
+// kill closes the network connection under the client (an abrupt drop).
+func (c *v5Client) kill() {
+	_ = c.conn.Close()
+	<-c.Done()
+}
+
+// waitDisconnect waits for a server DISCONNECT and returns it.
+func (c *v5Client) waitDisconnect(t testing.TB) *paho.Disconnect {
+	t.Helper()
+	select {
+	case d := <-c.disconnects:
+		return d
+	case <-time.After(e2eTimeout):
+		t.Fatalf("no server DISCONNECT within %v", e2eTimeout)
+		return nil
+	}
+}
+
+// sub subscribes with options and returns the SUBACK reason codes.
+func (c *v5Client) sub(t testing.TB, s *paho.Subscribe) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
+	defer cancel()
+	sa, err := c.Subscribe(ctx, s)
+	if err != nil && sa == nil {
+		t.Fatalf("v5 subscribe: %v", err)
+	}
+	return sa.Reasons
+}
+
+// subOK subscribes to one filter and requires a granted code.
+func (c *v5Client) subOK(t testing.TB, filter string, qos byte) {
+	t.Helper()
+	r := c.sub(t, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: qos}}})
+	if len(r) != 1 || r[0] >= 0x80 {
+		t.Fatalf("SUBACK for %q = %v; want granted", filter, r)
+	}
+}
+
+// pub publishes and returns the response and error.
+func (c *v5Client) pub(p *paho.Publish) (*paho.PublishResponse, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
+	defer cancel()
+	return c.Publish(ctx, p)
+}
+
+// pubOK publishes and fails the test on error.
+func (c *v5Client) pubOK(t testing.TB, topic string, qos byte, retain bool, payload string) {
+	t.Helper()
+	if _, err := c.pub(&paho.Publish{Topic: topic, QoS: qos, Retain: retain, Payload: []byte(payload)}); err != nil {
+		t.Fatalf("v5 publish %s: %v", topic, err)
+	}
+}
+
+func u32(v uint32) *uint32 { return &v }
+func u16(v uint16) *uint16 { return &v }
+
+// ---------------------------------------------------------------- raw wire
+
+// rawConn is a hand-driven MQTT connection.
+type rawConn struct {
+	t testing.TB
+	c net.Conn
+	r *bufio.Reader
+}
+
+// rawPacket is one packet read off the wire: the first byte and the body.
+type rawPacket struct {
+	first byte
+	body  []byte
+}
+
+func (p rawPacket) typ() byte { return p.first >> 4 }
+
+func dialRaw(t testing.TB, addr string) *rawConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return &rawConn{t: t, c: c, r: bufio.NewReader(c)}
+}
+
+func (rc *rawConn) send(b []byte) {
+	rc.t.Helper()
+	_ = rc.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := rc.c.Write(b); err != nil {
+		rc.t.Fatalf("raw write: %v", err)
+	}
+}
+
+// read reads one packet within d.
+func (rc *rawConn) read(d time.Duration) (rawPacket, error) {
+	_ = rc.c.SetReadDeadline(time.Now().Add(d))
+	first, err := rc.r.ReadByte()
+	if err != nil {
+		return rawPacket{}, err
+	}
+	n, mul := 0, 1
+	for i := 0; ; i++ {
+		b, err := rc.r.ReadByte()
+		if err != nil {
+			return rawPacket{}, err
+		}
+		n += int(b&0x7f) * mul
+		mul *= 128
+		if b&0x80 == 0 {
+			break
+		}
+		if i == 3 {
+			return rawPacket{}, errors.New("bad remaining length")
+		}
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(rc.r, body); err != nil {
+		return rawPacket{}, err
+	}
+	return rawPacket{first: first, body: body}, nil
+}
+
+// expect reads one packet of type typ (skipping PINGRESP) or fails.
+func (rc *rawConn) expect(typ byte) rawPacket {
+	rc.t.Helper()
+	for {
+		p, err := rc.read(e2eTimeout)
+		if err != nil {
+			rc.t.Fatalf("raw read waiting for packet type %d: %v", typ, err)
+		}
+		if p.typ() == 13 && typ != 13 {
+			continue
+		}
+		if p.typ() != typ {
+			rc.t.Fatalf("raw read: got packet type %d (first 0x%02X body % X); want type %d", p.typ(), p.first, p.body, typ)
+		}
+		return p
+	}
+}
+
+// expectClosed waits up to d for the server to close the connection,
+// discarding packets meanwhile; it returns how long that took.
+func (rc *rawConn) expectClosed(d time.Duration) time.Duration {
+	rc.t.Helper()
+	start := time.Now()
+	deadline := start.Add(d)
+	for {
+		_ = rc.c.SetReadDeadline(deadline)
+		_, err := rc.r.ReadByte()
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			rc.t.Fatalf("connection still open after %v; want closed by server", d)
+		}
+		return time.Since(start)
+	}
+}
+
+// connectOK sends CONNECT and requires CONNACK success; it returns the
+// CONNACK body.
+func (rc *rawConn) connectOK(c rawConnect) []byte {
+	rc.t.Helper()
+	rc.send(c.encode())
+	p := rc.expect(2)
+	if len(p.body) < 2 || p.body[1] != 0 {
+		rc.t.Fatalf("CONNACK body % X; want success", p.body)
+	}
+	return p.body
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+	return append(b, s...)
+}
+
+func appendVarint(b []byte, n int) []byte {
+	for {
+		d := byte(n % 128)
+		n /= 128
+		if n > 0 {
+			d |= 0x80
+		}
+		b = append(b, d)
+		if n == 0 {
+			return b
+		}
+	}
+}
+
+// packet frames a body with its fixed header.
+func packet(first byte, body []byte) []byte {
+	return append(appendVarint([]byte{first}, len(body)), body...)
+}
+
+// rawConnect describes a CONNECT. Level 3 uses "MQIsdp", others "MQTT".
+type rawConnect struct {
+	level       byte
+	name        string // overrides the protocol name
+	clientID    string
+	clean       bool
+	keepAlive   uint16
+	willTopic   string // "" = no will
+	willPayload string
+	willQoS     byte
+	willRetain  bool
+	props       []byte // v5 CONNECT properties (without length)
+	willProps   []byte // v5 will properties (without length)
+	username    *string
+	password    *string
+}
+
+func (c rawConnect) encode() []byte {
+	name := c.name
+	if name == "" {
+		name = "MQTT"
+		if c.level == 3 {
+			name = "MQIsdp"
+		}
+	}
+	var flags byte
+	if c.clean {
+		flags |= 0x02
+	}
+	if c.willTopic != "" {
+		flags |= 0x04 | c.willQoS<<3
+		if c.willRetain {
+			flags |= 0x20
+		}
+	}
+	if c.username != nil {
+		flags |= 0x80
+	}
+	if c.password != nil {
+		flags |= 0x40
+	}
+	b := appendStr(nil, name)
+	b = append(b, c.level, flags)
+	b = binary.BigEndian.AppendUint16(b, c.keepAlive)
+	if c.level == 5 {
+		b = append(appendVarint(b, len(c.props)), c.props...)
+	}
+	b = appendStr(b, c.clientID)
+	if c.willTopic != "" {
+		if c.level == 5 {
+			b = append(appendVarint(b, len(c.willProps)), c.willProps...)
+		}
+		b = appendStr(b, c.willTopic)
+		b = appendStr(b, c.willPayload)
+	}
+	if c.username != nil {
+		b = appendStr(b, *c.username)
+	}
+	if c.password != nil {
+		b = appendStr(b, *c.password)
+	}
+	return packet(0x10, b)
+}
+
+// rawPublish encodes a PUBLISH (v5 with empty properties when v5).
+func rawPublish(v5 bool, topic string, qos byte, id uint16, payload []byte) []byte {
+	b := appendStr(nil, topic)
+	if qos > 0 {
+		b = binary.BigEndian.AppendUint16(b, id)
+	}
+	if v5 {
+		b = append(b, 0)
+	}
+	b = append(b, payload...)
+	return packet(0x30|qos<<1, b)
+}
+
+// rawSubscribe encodes a SUBSCRIBE of one filter.
+func rawSubscribe(v5 bool, id uint16, filter string, qos byte) []byte {
+	b := binary.BigEndian.AppendUint16(nil, id)
+	if v5 {
+		b = append(b, 0)
+	}
+	b = appendStr(b, filter)
+	b = append(b, qos)
+	return packet(0x82, b)
+}
+
+// rawAck encodes a PUBACK/PUBREC/PUBREL/PUBCOMP (v3 form: id only).
+func rawAck(typ byte, id uint16) []byte {
+	first := typ << 4
+	if typ == 6 {
+		first |= 0x02
+	}
+	return packet(first, binary.BigEndian.AppendUint16(nil, id))
+}
+
+// rawDisconnect encodes a DISCONNECT (v5 with a reason code when v5).
+func rawDisconnect(v5 bool, reason byte) []byte {
+	if v5 {
+		return packet(0xE0, []byte{reason, 0})
+	}
+	return packet(0xE0, nil)
+}
+
+// packetID returns the packet id of an ack-like body.
+func packetID(body []byte) uint16 { return binary.BigEndian.Uint16(body) }
+
+// publishTopic returns the topic and payload of a v3 PUBLISH body.
+func publishTopic(p rawPacket) (topic string, payload []byte) {
+	n := int(binary.BigEndian.Uint16(p.body))
+	topic = string(p.body[2 : 2+n])
+	rest := p.body[2+n:]
+	if (p.first>>1)&3 > 0 {
+		rest = rest[2:]
+	}
+	return topic, rest
+}
+
+// v5Prop encodes one v5 property with a four-byte integer value.
+func v5PropU32(id byte, v uint32) []byte { return binary.BigEndian.AppendUint32([]byte{id}, v) }
