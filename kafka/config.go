@@ -1,0 +1,295 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Config configures the connection to Kafka, the producer (uplink) and the
+// consumer group (downlink). Keys follow the Java client's names with '.'
+// replaced by '_' so that Kafka users recognise them; durations whose Kafka
+// name ends in _ms are plain integers in milliseconds, as in Kafka.
+type Config struct {
+	// BootstrapServers lists host:port pairs used for the first metadata
+	// request. Java: bootstrap.servers. Default ["127.0.0.1:9092"].
+	BootstrapServers []string `koanf:"bootstrap_servers"`
+	// ClientID is sent with every request and shows in broker logs and
+	// quotas. Java: client.id. Default "mqtt-kafka-bridge".
+	ClientID string `koanf:"client_id"`
+	// TLS encrypts the connection to the brokers. Java: security.protocol=SSL.
+	TLS TLSConfig `koanf:"tls"`
+	// SASL authenticates to the brokers. Java: security.protocol=SASL_*.
+	SASL SASLConfig `koanf:"sasl"`
+	// Producer configures the uplink producer.
+	Producer ProducerConfig `koanf:"producer"`
+	// Consumer configures the downlink consumer group.
+	Consumer ConsumerConfig `koanf:"consumer"`
+}
+
+// TLSConfig configures TLS to the brokers.
+type TLSConfig struct {
+	// Enabled turns TLS on. Default false.
+	Enabled bool `koanf:"enabled"`
+	// CAFile is a PEM bundle of CAs that sign the brokers' certificates; empty
+	// means the system pool. Java: ssl.truststore.location.
+	CAFile string `koanf:"ca_file"`
+	// CertFile and KeyFile are a PEM client certificate and key for mutual
+	// TLS; both or neither. Java: ssl.keystore.location.
+	CertFile string `koanf:"cert_file"`
+	KeyFile  string `koanf:"key_file"`
+	// InsecureSkipVerify disables broker certificate verification. For tests
+	// only. Java: ssl.endpoint.identification.algorithm="" (roughly).
+	InsecureSkipVerify bool `koanf:"insecure_skip_verify"`
+}
+
+// SASL mechanisms accepted in SASLConfig.Mechanism.
+const (
+	SASLPlain       = "PLAIN"
+	SASLScramSHA256 = "SCRAM-SHA-256"
+	SASLScramSHA512 = "SCRAM-SHA-512"
+)
+
+// SASLConfig configures SASL authentication.
+type SASLConfig struct {
+	// Mechanism is empty (SASL off), PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	// Java: sasl.mechanism. Default "" (off).
+	Mechanism string `koanf:"mechanism"`
+	// Username and Password are the credentials. Java: sasl.jaas.config.
+	Username string `koanf:"username"`
+	Password string `koanf:"password"`
+}
+
+// Producer acks values.
+const (
+	AcksAll  = "all"
+	AcksOne  = "1"
+	AcksNone = "0"
+)
+
+// Partitioner names.
+const (
+	PartitionerMurmur2 = "murmur2"
+	PartitionerFNV     = "fnv"
+)
+
+// ProducerConfig configures the uplink producer.
+type ProducerConfig struct {
+	// Acks is how many replicas must have a record before it counts as
+	// delivered: "all" (every in-sync replica), "1" (the leader) or "0" (no
+	// response; Done(nil) fires once the request is written). Java: acks.
+	// Default "all".
+	Acks string `koanf:"acks"`
+	// CompressionType is none, gzip, snappy, lz4 or zstd.
+	// Java: compression.type. Default "lz4" (cheap; sarama's zstd encoder has
+	// a history of memory bloat).
+	CompressionType string `koanf:"compression_type"`
+	// LingerMs is how long a batch may wait for more records before it is
+	// sent. Java: linger.ms. Default 5. Maps to sarama Flush.Frequency.
+	LingerMs int `koanf:"linger_ms"`
+	// BatchSize is the buffered bytes per broker that trigger a send before
+	// LingerMs ends. Java: batch.size (per partition there; per broker here).
+	// Default 1048576. Maps to sarama Flush.Bytes (always with Flush.Frequency).
+	BatchSize int `koanf:"batch_size"`
+	// MaxRequestSize is the largest record (key+value+headers) accepted;
+	// larger records fail with ErrorKind "too_large". Keep it at or below the
+	// broker's message.max.bytes. Java: max.request.size. Default 1048576.
+	MaxRequestSize int `koanf:"max_request_size"`
+	// DeliveryTimeoutMs bounds the time from Produce to Done: a record not
+	// acknowledged by then completes with ErrDeliveryTimeout (it may still
+	// land in Kafka later: at-least-once). Retriable errors are retried until
+	// then. Java: delivery.timeout.ms. Default 120000.
+	DeliveryTimeoutMs int `koanf:"delivery_timeout_ms"`
+	// RequestTimeoutMs is how long to wait for a broker's response (and the
+	// broker for its replicas). Java: request.timeout.ms. Default 30000.
+	RequestTimeoutMs int `koanf:"request_timeout_ms"`
+	// RetryBackoffMs is the first back-off between retries; it doubles up to
+	// 1 s. Java: retry.backoff.ms (and retry.backoff.max.ms=1000). Default 100.
+	RetryBackoffMs int `koanf:"retry_backoff_ms"`
+	// EnableIdempotence gives records producer ids and sequence numbers so
+	// that the broker drops duplicates from retries. Requires acks=all and
+	// max_in_flight_requests_per_connection=1 (a sarama limit).
+	// Java: enable.idempotence. Default true (see README.md for the test).
+	EnableIdempotence bool `koanf:"enable_idempotence"`
+	// MaxInFlightRequestsPerConnection is the number of unanswered produce
+	// requests per broker. Above 1 per-key order is NOT kept under retries.
+	// Java: max.in.flight.requests.per.connection. Default 1.
+	MaxInFlightRequestsPerConnection int `koanf:"max_in_flight_requests_per_connection"`
+	// Partitioner picks the partition of keyed records: "murmur2" (same as
+	// the Java client's default) or "fnv" (sarama's historic default).
+	// Records without a key go to a random partition. Java: partitioner.class.
+	// Default "murmur2".
+	Partitioner string `koanf:"partitioner"`
+	// BufferRecords is the in-memory window: records accepted by Produce but
+	// not yet acknowledged (or failed). Produce blocks while it is full.
+	// No Java equivalent (roughly buffer.memory, in records). Default 10000.
+	BufferRecords int `koanf:"buffer_records"`
+}
+
+// Consumer auto_offset_reset values.
+const (
+	OffsetEarliest = "earliest"
+	OffsetLatest   = "latest"
+)
+
+// ConsumerConfig configures the downlink consumer group.
+type ConsumerConfig struct {
+	// GroupID names the consumer group. Java: group.id.
+	// Default "mqtt-kafka-bridge".
+	GroupID string `koanf:"group_id"`
+	// AutoOffsetReset is where a group without a committed offset starts:
+	// "latest" or "earliest". Java: auto.offset.reset. Default "latest": a new
+	// bridge must not replay a topic's whole history of commands to devices.
+	AutoOffsetReset string `koanf:"auto_offset_reset"`
+	// SessionTimeoutMs is how long the group coordinator waits for a
+	// heartbeat before it evicts this member. Java: session.timeout.ms.
+	// Default 10000.
+	SessionTimeoutMs int `koanf:"session_timeout_ms"`
+	// HeartbeatIntervalMs is the heartbeat period; below a third of
+	// SessionTimeoutMs. Java: heartbeat.interval.ms. Default 3000.
+	HeartbeatIntervalMs int `koanf:"heartbeat_interval_ms"`
+	// CommitIntervalMs is how often marked offsets are committed; a final
+	// commit follows every rebalance and shutdown.
+	// Java: auto.commit.interval.ms. Default 1000.
+	CommitIntervalMs int `koanf:"commit_interval_ms"`
+	// MaxPendingPerPartition is how many records of one partition may be
+	// with the handler, not yet done. Reading from that partition pauses
+	// while it is reached. No Java equivalent. Default 1000.
+	MaxPendingPerPartition int `koanf:"max_pending_per_partition"`
+	// DrainTimeoutMs bounds the wait for outstanding handler completions
+	// when a partition is revoked or the consumer stops; records not done by
+	// then are delivered again later. Should stay well below the group's
+	// rebalance timeout (60 s). No Java equivalent. Default 10000.
+	DrainTimeoutMs int `koanf:"drain_timeout_ms"`
+}
+
+// DefaultConfig returns the defaults documented on each field.
+func DefaultConfig() Config {
+	return Config{
+		BootstrapServers: []string{"127.0.0.1:9092"},
+		ClientID:         "mqtt-kafka-bridge",
+		Producer: ProducerConfig{
+			Acks:                             AcksAll,
+			CompressionType:                  "lz4",
+			LingerMs:                         5,
+			BatchSize:                        1 << 20,
+			MaxRequestSize:                   1 << 20,
+			DeliveryTimeoutMs:                120000,
+			RequestTimeoutMs:                 30000,
+			RetryBackoffMs:                   100,
+			EnableIdempotence:                true,
+			MaxInFlightRequestsPerConnection: 1,
+			Partitioner:                      PartitionerMurmur2,
+			BufferRecords:                    10000,
+		},
+		Consumer: ConsumerConfig{
+			GroupID:                "mqtt-kafka-bridge",
+			AutoOffsetReset:        OffsetLatest,
+			SessionTimeoutMs:       10000,
+			HeartbeatIntervalMs:    3000,
+			CommitIntervalMs:       1000,
+			MaxPendingPerPartition: 1000,
+			DrainTimeoutMs:         10000,
+		},
+	}
+}
+
+var compressionTypes = []string{"none", "gzip", "snappy", "lz4", "zstd"}
+
+// Validate reports the first contradiction or out-of-range value, naming the
+// key at fault (as kafka.<key>).
+func (c Config) Validate() error {
+	if len(c.BootstrapServers) == 0 {
+		return errors.New("kafka.bootstrap_servers: must list at least one host:port")
+	}
+	for _, s := range c.BootstrapServers {
+		if i := strings.LastIndexByte(s, ':'); i <= 0 || i == len(s)-1 {
+			return fmt.Errorf("kafka.bootstrap_servers: %q is not host:port", s)
+		}
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		return errors.New("kafka.tls.cert_file and kafka.tls.key_file: set both or neither")
+	}
+	if !c.TLS.Enabled && (c.TLS.CAFile != "" || c.TLS.CertFile != "" || c.TLS.InsecureSkipVerify) {
+		return errors.New("kafka.tls.enabled: must be true when other kafka.tls keys are set")
+	}
+	switch c.SASL.Mechanism {
+	case "":
+		if c.SASL.Username != "" || c.SASL.Password != "" {
+			return errors.New("kafka.sasl.mechanism: must be set when kafka.sasl.username or password is")
+		}
+	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
+		if c.SASL.Username == "" {
+			return fmt.Errorf("kafka.sasl.username: required by mechanism %s", c.SASL.Mechanism)
+		}
+	default:
+		return fmt.Errorf("kafka.sasl.mechanism: %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.SASL.Mechanism)
+	}
+	if err := c.Producer.validate(); err != nil {
+		return err
+	}
+	return c.Consumer.validate()
+}
+
+func (p ProducerConfig) validate() error {
+	switch p.Acks {
+	case AcksAll, AcksOne, AcksNone:
+	default:
+		return fmt.Errorf("kafka.producer.acks: %q is not all, 1 or 0", p.Acks)
+	}
+	ok := false
+	for _, c := range compressionTypes {
+		ok = ok || p.CompressionType == c
+	}
+	if !ok {
+		return fmt.Errorf("kafka.producer.compression_type: %q is not one of %s", p.CompressionType, strings.Join(compressionTypes, ", "))
+	}
+	switch {
+	case p.LingerMs < 0:
+		return errors.New("kafka.producer.linger_ms: must be >= 0")
+	case p.BatchSize <= 0:
+		return errors.New("kafka.producer.batch_size: must be > 0")
+	case p.MaxRequestSize <= 0:
+		return errors.New("kafka.producer.max_request_size: must be > 0")
+	case p.RequestTimeoutMs <= 0:
+		return errors.New("kafka.producer.request_timeout_ms: must be > 0")
+	case p.RetryBackoffMs <= 0:
+		return errors.New("kafka.producer.retry_backoff_ms: must be > 0")
+	case p.DeliveryTimeoutMs < p.LingerMs+p.RequestTimeoutMs:
+		return errors.New("kafka.producer.delivery_timeout_ms: must be >= linger_ms + request_timeout_ms")
+	case p.MaxInFlightRequestsPerConnection < 1:
+		return errors.New("kafka.producer.max_in_flight_requests_per_connection: must be >= 1")
+	case p.BufferRecords < 1:
+		return errors.New("kafka.producer.buffer_records: must be >= 1")
+	case p.EnableIdempotence && p.Acks != AcksAll:
+		return errors.New("kafka.producer.enable_idempotence: requires acks=all")
+	case p.EnableIdempotence && p.MaxInFlightRequestsPerConnection != 1:
+		return errors.New("kafka.producer.enable_idempotence: requires max_in_flight_requests_per_connection=1 (sarama)")
+	}
+	switch p.Partitioner {
+	case PartitionerMurmur2, PartitionerFNV:
+	default:
+		return fmt.Errorf("kafka.producer.partitioner: %q is not murmur2 or fnv", p.Partitioner)
+	}
+	return nil
+}
+
+func (c ConsumerConfig) validate() error {
+	switch {
+	case c.GroupID == "":
+		return errors.New("kafka.consumer.group_id: must not be empty")
+	case c.AutoOffsetReset != OffsetEarliest && c.AutoOffsetReset != OffsetLatest:
+		return fmt.Errorf("kafka.consumer.auto_offset_reset: %q is not earliest or latest", c.AutoOffsetReset)
+	case c.SessionTimeoutMs <= 0:
+		return errors.New("kafka.consumer.session_timeout_ms: must be > 0")
+	case c.HeartbeatIntervalMs <= 0 || c.HeartbeatIntervalMs*3 > c.SessionTimeoutMs:
+		return errors.New("kafka.consumer.heartbeat_interval_ms: must be > 0 and at most a third of session_timeout_ms")
+	case c.CommitIntervalMs <= 0:
+		return errors.New("kafka.consumer.commit_interval_ms: must be > 0")
+	case c.MaxPendingPerPartition < 1:
+		return errors.New("kafka.consumer.max_pending_per_partition: must be >= 1")
+	case c.DrainTimeoutMs < 0:
+		return errors.New("kafka.consumer.drain_timeout_ms: must be >= 0")
+	}
+	return nil
+}

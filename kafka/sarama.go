@@ -1,0 +1,176 @@
+package kafka
+
+import (
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// maxRetryBackoff caps the doubling retry back-off (Java retry.backoff.max.ms).
+const maxRetryBackoff = time.Second
+
+func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+// baseConfig maps the connection settings shared by producer and consumer.
+func (c Config) baseConfig() (*sarama.Config, error) {
+	sc := sarama.NewConfig()
+	// sarama's default (2.8) speaks protocol versions Kafka 4.x still serves
+	// (KIP-896 removed the pre-2.1 ones).
+	sc.Version = sarama.DefaultVersion
+	sc.ClientID = c.ClientID
+	sc.Net.DialTimeout = 10 * time.Second
+	sc.Metadata.Retry.Max = 5
+	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
+	if c.TLS.Enabled {
+		tc, err := c.TLS.build()
+		if err != nil {
+			return nil, err
+		}
+		sc.Net.TLS.Enable = true
+		sc.Net.TLS.Config = tc
+	}
+	if m := c.SASL.Mechanism; m != "" {
+		sc.Net.SASL.Enable = true
+		sc.Net.SASL.User = c.SASL.Username
+		sc.Net.SASL.Password = c.SASL.Password
+		sc.Net.SASL.Handshake = true
+		switch m {
+		case SASLPlain:
+			sc.Net.SASL.Mechanism = sarama.SASLTypePlaintext
+		case SASLScramSHA256:
+			sc.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA256
+			sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: sha256.New} }
+		case SASLScramSHA512:
+			sc.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
+			sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: sha512.New} }
+		}
+	}
+	return sc, nil
+}
+
+func (t TLSConfig) build() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in, for tests
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka.tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("kafka.tls.ca_file: no PEM certificates in %s", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka.tls.cert_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// producerConfig maps ProducerConfig onto sarama. See README.md for why each
+// ordering-related setting is what it is.
+func (c Config) producerConfig() (*sarama.Config, error) {
+	sc, err := c.baseConfig()
+	if err != nil {
+		return nil, err
+	}
+	p := c.Producer
+	switch p.Acks {
+	case AcksAll:
+		sc.Producer.RequiredAcks = sarama.WaitForAll
+	case AcksOne:
+		sc.Producer.RequiredAcks = sarama.WaitForLocal
+	case AcksNone:
+		sc.Producer.RequiredAcks = sarama.NoResponse
+	}
+	switch p.CompressionType {
+	case "none":
+		sc.Producer.Compression = sarama.CompressionNone
+	case "gzip":
+		sc.Producer.Compression = sarama.CompressionGZIP
+	case "snappy":
+		sc.Producer.Compression = sarama.CompressionSnappy
+	case "lz4":
+		sc.Producer.Compression = sarama.CompressionLZ4
+	case "zstd":
+		sc.Producer.Compression = sarama.CompressionZSTD
+	}
+	// Flush.Bytes is only a trigger; Flush.Frequency guarantees a send.
+	sc.Producer.Flush.Frequency = ms(p.LingerMs)
+	if p.LingerMs == 0 {
+		sc.Producer.Flush.Frequency = 0
+		sc.Producer.Flush.Bytes = 0
+	} else {
+		sc.Producer.Flush.Bytes = p.BatchSize
+	}
+	sc.Producer.MaxMessageBytes = p.MaxRequestSize
+	sc.Producer.Timeout = ms(p.RequestTimeoutMs)
+	sc.Net.ReadTimeout = ms(p.RequestTimeoutMs) + 5*time.Second
+	sc.Net.MaxOpenRequests = p.MaxInFlightRequestsPerConnection
+	sc.Producer.Idempotent = p.EnableIdempotence
+	// sarama has no delivery timeout: retry with a doubling back-off for as
+	// many attempts as fit in delivery_timeout_ms; the producer's own sweeper
+	// enforces the deadline exactly.
+	first := ms(p.RetryBackoffMs)
+	sc.Producer.Retry.Backoff = first
+	sc.Producer.Retry.BackoffFunc = func(retries, _ int) time.Duration { return retryBackoff(first, retries) }
+	sc.Producer.Retry.Max = retriesWithin(first, ms(p.DeliveryTimeoutMs))
+	if p.Partitioner == PartitionerFNV {
+		sc.Producer.Partitioner = sarama.NewHashPartitioner
+	} else {
+		sc.Producer.Partitioner = sarama.NewMurmur2Partitioner
+	}
+	sc.Producer.Return.Successes = true
+	sc.Producer.Return.Errors = true
+	return sc, sc.Validate()
+}
+
+func retryBackoff(first time.Duration, retries int) time.Duration {
+	d := first
+	for i := 1; i < retries && d < maxRetryBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxRetryBackoff)
+}
+
+// retriesWithin counts the retries whose back-offs add up to at least total.
+func retriesWithin(first, total time.Duration) int {
+	n := 0
+	for sum := time.Duration(0); sum < total; n++ {
+		sum += retryBackoff(first, n+1)
+	}
+	return max(n, 1)
+}
+
+// consumerConfig maps ConsumerConfig onto sarama.
+func (c Config) consumerConfig() (*sarama.Config, error) {
+	sc, err := c.baseConfig()
+	if err != nil {
+		return nil, err
+	}
+	k := c.Consumer
+	if k.AutoOffsetReset == OffsetEarliest {
+		sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	} else {
+		sc.Consumer.Offsets.Initial = sarama.OffsetNewest
+	}
+	sc.Consumer.Offsets.AutoCommit.Enable = true
+	sc.Consumer.Offsets.AutoCommit.Interval = ms(k.CommitIntervalMs)
+	sc.Consumer.Group.Session.Timeout = ms(k.SessionTimeoutMs)
+	sc.Consumer.Group.Heartbeat.Interval = ms(k.HeartbeatIntervalMs)
+	sc.Consumer.Return.Errors = true
+	// The claim loop hands records to an asynchronous handler, so it only
+	// blocks while the per-partition window is full; let that take a while.
+	sc.Consumer.MaxProcessingTime = time.Second
+	return sc, sc.Validate()
+}
