@@ -1,0 +1,141 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Credentials is what a CONNECT (and its transport) presents.
+type Credentials struct {
+	ClientID         string
+	Username         string
+	UsernameSet      bool
+	Password         []byte
+	PasswordSet      bool
+	RemoteAddr       net.Addr
+	PeerCertificates []*x509.Certificate // verified TLS client certificate chain, when the listener requested one
+}
+
+// Identity is who a connection is, after authentication.
+type Identity struct {
+	// Username is the authenticated user name, the certificate CN with
+	// UseIdentityAsUsername, or "" for an anonymous client.
+	Username string
+}
+
+// ErrBadCredentials means an unknown user name or a wrong or missing
+// password. The broker answers CONNACK v3 0x04 / v5 0x86.
+var ErrBadCredentials = errors.New("bad user name or password")
+
+// ErrNotAuthorized means the client may not connect at all (anonymous when
+// anonymous clients are not allowed, or a certificate without a CN). The
+// broker answers CONNACK v3 0x05 / v5 0x87.
+var ErrNotAuthorized = errors.New("not authorized")
+
+// defaultCacheSize bounds the bcrypt success cache; an entry is about 150
+// bytes plus the user name and hash.
+const defaultCacheSize = 4096
+
+// Static authenticates against the users listed in the configuration.
+// It is safe for concurrent use.
+type Static struct {
+	allowAnonymous bool
+	identityAsUser bool
+	users          map[string]string // user name -> bcrypt hash
+	dummy          []byte            // hash compared for unknown users, so timing does not tell them apart
+	cache          *passCache
+	sem            chan struct{} // bounds concurrent bcrypt runs to GOMAXPROCS
+}
+
+// NewStatic validates c and returns an authenticator for it. It creates the
+// dummy hash used for unknown users at the highest cost among the
+// configured users, which takes one bcrypt run.
+func NewStatic(c Config) (*Static, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Static{
+		allowAnonymous: c.AllowAnonymous,
+		identityAsUser: c.UseIdentityAsUsername,
+		users:          make(map[string]string, len(c.Users)),
+		cache:          newPassCache(defaultCacheSize),
+		sem:            make(chan struct{}, runtime.GOMAXPROCS(0)),
+	}
+	cost := bcrypt.DefaultCost
+	if len(c.Users) > 0 {
+		cost = bcrypt.MinCost
+	}
+	for _, u := range c.Users {
+		s.users[u.Username] = u.PasswordHash
+		if uc, _ := bcrypt.Cost([]byte(u.PasswordHash)); uc > cost {
+			cost = uc
+		}
+	}
+	var pw [16]byte
+	_, _ = rand.Read(pw[:]) // never fails on supported platforms; a zero password is as good a dummy
+	dummy, err := bcrypt.GenerateFromPassword(pw[:], cost)
+	if err != nil {
+		return nil, fmt.Errorf("create dummy bcrypt hash: %w", err)
+	}
+	s.dummy = dummy
+	return s, nil
+}
+
+// Authenticate decides whether c may connect.
+//
+//   - With UseIdentityAsUsername and a verified client certificate, the
+//     leaf certificate's Common Name is the identity; user name and password
+//     are ignored (as in Mosquitto). A certificate without a CN is refused
+//     with ErrNotAuthorized.
+//   - Without a user name the client is anonymous: Identity{} when
+//     AllowAnonymous, else ErrNotAuthorized. A password without a user name
+//     (allowed by MQTT 5) does not change that.
+//   - With a user name, an unknown user or a wrong or missing password is
+//     ErrBadCredentials. Unknown users pay for a bcrypt run against a dummy
+//     hash, so response time does not reveal which users exist.
+//
+// A password that already succeeded for the user is recognised from a
+// bounded cache without bcrypt. Concurrent bcrypt runs are limited to
+// GOMAXPROCS; while waiting for a slot, a cancelled ctx ends the call with
+// ctx's error.
+func (s *Static) Authenticate(ctx context.Context, c Credentials) (Identity, error) {
+	if s.identityAsUser && len(c.PeerCertificates) > 0 {
+		cn := c.PeerCertificates[0].Subject.CommonName
+		if cn == "" {
+			return Identity{}, ErrNotAuthorized
+		}
+		return Identity{Username: cn}, nil
+	}
+	if !c.UsernameSet {
+		if s.allowAnonymous {
+			return Identity{}, nil
+		}
+		return Identity{}, ErrNotAuthorized
+	}
+	hash, known := s.users[c.Username]
+	if known && c.PasswordSet && s.cache.check(c.Username, hash, c.Password) {
+		return Identity{Username: c.Username}, nil
+	}
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return Identity{}, fmt.Errorf("authenticate: %w", ctx.Err())
+	}
+	defer func() { <-s.sem }()
+	if !known || !c.PasswordSet {
+		_ = bcrypt.CompareHashAndPassword(s.dummy, c.Password)
+		return Identity{}, ErrBadCredentials
+	}
+	if bcrypt.CompareHashAndPassword([]byte(hash), c.Password) != nil {
+		return Identity{}, ErrBadCredentials
+	}
+	s.cache.store(c.Username, hash, c.Password)
+	return Identity{Username: c.Username}, nil
+}
