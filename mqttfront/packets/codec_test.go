@@ -1,0 +1,81 @@
+package packets
+
+import (
+	"bufio"
+	"bytes"
+	"reflect"
+	"testing"
+)
+
+// readOne reads raw as one packet through Read and checks nothing is left.
+func readOne(t *testing.T, raw []byte, v Version) (*Packet, error) {
+	t.Helper()
+	br := bufio.NewReader(bytes.NewReader(raw))
+	p, err := Read(br, v, 0)
+	if err == nil && br.Buffered() != 0 {
+		t.Errorf("Read left %d bytes unread", br.Buffered())
+	}
+	return p, err
+}
+
+// splitHeader returns the first byte and the body of a whole packet.
+func splitHeader(t *testing.T, raw []byte) (byte, []byte) {
+	t.Helper()
+	n, used, err := parseVarInt(raw[1:])
+	if err != nil {
+		t.Fatalf("fixture header: %v", err)
+	}
+	body := raw[1+used:]
+	if int(n) != len(body) {
+		t.Fatalf("fixture remaining length %d, but %d body bytes", n, len(body))
+	}
+	return raw[0], body
+}
+
+func TestDecodeFixtures(t *testing.T) {
+	for _, f := range fixtures {
+		t.Run(f.name, func(t *testing.T) {
+			first, body := splitHeader(t, f.raw)
+			got, err := Decode(first, body, f.version)
+			if err != nil {
+				t.Fatalf("Decode %s: %v", f.spec, err)
+			}
+			if !reflect.DeepEqual(got, &f.packet) {
+				t.Errorf("Decode %s =\n%+v\nwant\n%+v", f.spec, got, &f.packet)
+			}
+			got, err = readOne(t, f.raw, f.version)
+			if err != nil {
+				t.Fatalf("Read %s: %v", f.spec, err)
+			}
+			if !reflect.DeepEqual(got, &f.packet) {
+				t.Errorf("Read %s =\n%+v\nwant\n%+v", f.spec, got, &f.packet)
+			}
+		})
+	}
+}
+
+func TestEncodeFixtures(t *testing.T) {
+	for _, f := range fixtures {
+		if f.decodeOnly {
+			continue
+		}
+		t.Run(f.name, func(t *testing.T) {
+			got, err := Encode(nil, &f.packet, f.version)
+			if err != nil {
+				t.Fatalf("Encode %s: %v", f.spec, err)
+			}
+			if !bytes.Equal(got, f.raw) {
+				t.Errorf("Encode %s =\n% X\nwant\n% X", f.spec, got, f.raw)
+			}
+			if n := Size(&f.packet, f.version); n != len(f.raw) {
+				t.Errorf("Size = %d; want %d", n, len(f.raw))
+			}
+			// Encode appends: a prefix in dst is kept.
+			pre := []byte{0xAA, 0xBB}
+			got, err = Encode(pre, &f.packet, f.version)
+			if err != nil || !bytes.Equal(got[:2], pre) || !bytes.Equal(got[2:], f.raw) {
+				t.Errorf("Encode with prefix = % X, %v; want AA BB % X", got, err, f.raw)
+			}
+		})
+	}
+}
