@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.golang/paho"
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -186,8 +186,8 @@ func (p *pendingDone) call(err error) { p.once.Do(func() { p.done(err) }) }
 
 var _ mqttfront.Sink = (*recordingSink)(nil)
 
-func newSink() *recordingSink          { return &recordingSink{} }
-func newHoldingSink() *recordingSink   { return &recordingSink{hold: true} }
+func newSink() *recordingSink                 { return &recordingSink{} }
+func newHoldingSink() *recordingSink          { return &recordingSink{hold: true} }
 func newFailingSink(err error) *recordingSink { return &recordingSink{failErr: err} }
 
 func (s *recordingSink) Submit(m *mqttfront.Message, done func(error)) {
@@ -443,8 +443,8 @@ type v5Client struct {
 
 // v5Config shapes a v5 connection; zero values are sensible defaults.
 type v5Config struct {
-	connect   *paho.Connect         // ClientID filled in when empty and !emptyID
-	emptyID   bool                  // send an empty client id
+	connect   *paho.Connect            // ClientID filled in when empty and !emptyID
+	emptyID   bool                     // send an empty client id
 	configure func(*paho.ClientConfig) // last-minute client config changes
 	addr      string
 }

@@ -47,8 +47,8 @@ func TestE2EListenerTCP(t *testing.T) {
 // certificate from an unrelated CA, written as PEM files into a temp dir.
 type testPKI struct {
 	caFile, serverCert, serverKey string
-	caPool                         *x509.CertPool
-	client, rogue                  tls.Certificate
+	caPool                        *x509.CertPool
+	client, rogue                 tls.Certificate
 }
 
 func newTestPKI(t *testing.T) *testPKI {
@@ -156,7 +156,7 @@ func TestE2EListenerTLS(t *testing.T) {
 		}
 	})
 	for name, certs := range map[string][]tls.Certificate{
-		"no client cert":           nil,
+		"no client cert":          nil,
 		"client cert of rogue CA": {pki.rogue},
 	} {
 		t.Run(name+" refused", func(t *testing.T) {

@@ -5,9 +5,9 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
-	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 )
