@@ -464,6 +464,11 @@ func dialV5(t testing.TB, addr string, vc v5Config) (*v5Client, error) {
 	if cp.KeepAlive == 0 {
 		cp.KeepAlive = 30
 	}
+	if cp.Properties != nil {
+		// paho.golang sends Request Problem Information = 0 unless this is
+		// set; tests want the server's default behaviour.
+		cp.Properties.RequestProblemInfo = true
+	}
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)

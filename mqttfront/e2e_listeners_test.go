@@ -248,3 +248,16 @@ func TestE2EConnectTimeout(t *testing.T) {
 		t.Errorf("silent socket closed after %v; want about connect_timeout (300ms)", took)
 	}
 }
+
+func TestE2EListenerSecureWebSocket(t *testing.T) {
+	pki := newTestPKI(t)
+	srv, addr := startServer(t, func(c *mqttfront.Config) {
+		c.Listeners.WSS = mqttfront.ListenerConfig{Enabled: true, Address: "127.0.0.1:0", Path: "/mqtt",
+			CertFile: pki.serverCert, KeyFile: pki.serverKey}
+	}, nil)
+	if srv.Addr("wss") == nil {
+		t.Fatal(`Addr("wss") = nil; want the secure WebSocket listener address`)
+	}
+	cfg := &tls.Config{RootCAs: pki.caPool, ServerName: "localhost"}
+	roundTripV3(t, "wss://"+srv.Addr("wss").String()+"/mqtt", addr, cfg)
+}
