@@ -1,0 +1,219 @@
+package mqttfront
+
+import (
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/store"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/topics"
+)
+
+// target is one session a message goes to, after aggregating its
+// overlapping subscriptions [MQTT-3.3.5-1].
+type target struct {
+	clientID string
+	qos      byte
+	rap      bool
+	subIDs   []uint32
+	sess     *session
+}
+
+// route delivers m to every matching session. from is the publishing
+// client ("" for injected messages), for No Local. It returns ErrQueueFull
+// if some session could not queue it, or a store error; it returns after
+// messages for offline persistent sessions are durably queued.
+func (s *Server) route(m *Message, from string) error {
+	bp := s.matchBuf.Get().(*[]topics.Sub)
+	subs := s.index.Match(m.Topic, (*bp)[:0])
+	if len(subs) == 0 {
+		*bp = subs[:0]
+		s.matchBuf.Put(bp)
+		return nil
+	}
+	var targets []target
+	var shared map[string][]topics.Sub
+	for i := range subs {
+		sub := &subs[i]
+		if sub.Group != "" {
+			if shared == nil {
+				shared = map[string][]topics.Sub{}
+			}
+			k := sub.Filter // "$share/{group}/{filter}": one choice per group and filter
+			shared[k] = append(shared[k], *sub)
+			continue
+		}
+		if sub.NoLocal && sub.ClientID == from {
+			continue // [MQTT-3.8.3-3]
+		}
+		qos := min(m.QoS, sub.QoS) // [MQTT-3.8.4-8]
+		j := -1
+		for k := range targets {
+			if targets[k].clientID == sub.ClientID {
+				j = k
+				break
+			}
+		}
+		if j < 0 {
+			targets = append(targets, target{clientID: sub.ClientID})
+			j = len(targets) - 1
+		}
+		t := &targets[j]
+		t.qos = max(t.qos, qos)
+		t.rap = t.rap || sub.RetainAsPublished
+		if sub.ID != 0 {
+			t.subIDs = append(t.subIDs, sub.ID)
+		}
+	}
+	clear(subs)
+	*bp = subs[:0]
+	s.matchBuf.Put(bp)
+
+	s.mu.RLock()
+	for i := range targets {
+		targets[i].sess = s.sessions[targets[i].clientID]
+	}
+	for k, members := range shared {
+		sub := s.pickShared(k, members)
+		t := target{clientID: sub.ClientID, qos: min(m.QoS, sub.QoS), rap: sub.RetainAsPublished, sess: s.sessions[sub.ClientID]}
+		if sub.ID != 0 {
+			t.subIDs = []uint32{sub.ID}
+		}
+		targets = append(targets, t)
+	}
+	s.mu.RUnlock()
+
+	var firstErr error
+	for i := range targets {
+		t := &targets[i]
+		if t.sess == nil {
+			continue
+		}
+		om, err := t.sess.deliver(s, m, t.qos, m.Retain && t.rap, t.subIDs)
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		if om != nil {
+			if err := s.store.PutMessage(t.clientID, om.seq, om.stored()); err != nil {
+				s.log.Error("mqtt: queue message in store", zap.String("client", t.clientID), zap.Error(err))
+				if firstErr == nil {
+					firstErr = err
+				}
+			}
+		}
+	}
+	return firstErr
+}
+
+// pickShared chooses one member of a shared subscription group,
+// round-robin, preferring members whose session is connected [MQTT-4.8.2-3].
+// Called with s.mu read-locked.
+func (s *Server) pickShared(key string, members []topics.Sub) topics.Sub {
+	if len(members) > 1 {
+		slices.SortFunc(members, func(a, b topics.Sub) int {
+			if a.ClientID < b.ClientID {
+				return -1
+			}
+			if a.ClientID > b.ClientID {
+				return 1
+			}
+			return 0
+		})
+	}
+	s.shareMu.Lock()
+	n := s.shareRR[key]
+	s.shareRR[key] = n + 1
+	s.shareMu.Unlock()
+	for i := range members {
+		sub := members[(int(n)+i)%len(members)]
+		if ss := s.sessions[sub.ClientID]; ss != nil && ss.online.Load() {
+			return sub
+		}
+	}
+	return members[int(n)%len(members)]
+}
+
+// retain stores or clears the retained message of m.Topic
+// [MQTT-3.3.1-5] [MQTT-3.3.1-6] [MQTT-3.3.1-7].
+func (s *Server) retain(m *Message) {
+	if len(m.Payload) == 0 {
+		if s.retained.Delete(m.Topic) && s.store != nil {
+			if err := s.store.DeleteRetained(m.Topic); err != nil {
+				s.log.Error("mqtt: delete retained", zap.String("topic", m.Topic), zap.Error(err))
+			}
+		}
+		return
+	}
+	if _, exists := s.retained.Get(m.Topic); !exists && s.retained.Len() >= s.cfg.MaxRetained {
+		s.stats.drop(DropRetainedFull)
+		s.log.Warn("mqtt: max_retained reached; retained flag ignored", zap.String("topic", m.Topic))
+		return
+	}
+	s.retained.Set(m.Topic, m)
+	if s.store != nil && !isSys(m.Topic) {
+		if err := s.store.PutRetained(toStore(m, m.QoS, true)); err != nil {
+			s.log.Error("mqtt: store retained", zap.String("topic", m.Topic), zap.Error(err))
+		}
+	}
+}
+
+func isSys(topic string) bool { return len(topic) >= 4 && topic[:4] == "$SYS" }
+
+// toStore converts a message for the store.
+func toStore(m *Message, qos byte, retain bool) *store.Message {
+	return &store.Message{
+		Topic:     m.Topic,
+		Payload:   m.Payload,
+		QoS:       qos,
+		Retain:    retain,
+		Props:     m.Properties,
+		ExpiresAt: m.expiresAt(),
+		StoredAt:  m.ReceivedAt,
+	}
+}
+
+// fromStore converts a stored message back.
+func fromStore(sm *store.Message) *Message {
+	m := &Message{Topic: sm.Topic, Payload: sm.Payload, QoS: sm.QoS, Retain: sm.Retain, ReceivedAt: sm.StoredAt}
+	m.Properties = appProps(&sm.Props)
+	if !sm.ExpiresAt.IsZero() && m.Properties.MessageExpirySet {
+		// Keep the absolute deadline: rebase the interval on StoredAt.
+		if m.ReceivedAt.IsZero() {
+			m.ReceivedAt = sm.ExpiresAt.Add(-secs(m.Properties.MessageExpiry))
+		}
+	}
+	return m
+}
+
+// Publish injects a message (downlink) as if published by no client:
+// routed to subscribers and retained if m.Retain. done(nil) fires once
+// every matching session has it in its inflight window, write queue, or
+// durable offline queue; done(err) if some could not queue it. done is
+// called before Publish returns; it must not block.
+func (s *Server) Publish(m *Message, done func(error)) {
+	if s.closing.Load() || !s.runOnce.Load() {
+		if done != nil {
+			done(ErrServerClosed)
+		}
+		return
+	}
+	if m.ReceivedAt.IsZero() {
+		m.ReceivedAt = timeNow()
+	}
+	if m.QoS > 2 {
+		m.QoS = 2
+	}
+	var err error
+	if err = s.checkTopic(m.Topic, false); err == nil {
+		if m.Retain {
+			s.retain(m)
+		}
+		err = s.route(m, "")
+	}
+	if done != nil {
+		done(err)
+	}
+}
+
+var _ = packets.Success

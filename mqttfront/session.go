@@ -1,0 +1,258 @@
+package mqttfront
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/store"
+)
+
+// neverExpire is the Session Expiry Interval meaning "never".
+const neverExpire = 0xFFFFFFFF
+
+var timeNow = time.Now
+
+func secs(n uint32) time.Duration { return time.Duration(n) * time.Second }
+
+// session is the server-side state of one client id. It outlives
+// connections when its expiry is non-zero.
+type session struct {
+	id     string
+	online atomic.Bool
+
+	mu             sync.Mutex
+	conn           *conn // nil while offline
+	version        packets.Version
+	username       string
+	expiry         uint32 // seconds; neverExpire = never
+	disconnectedAt time.Time
+	window         int
+	inflight       map[uint16]*outMsg // outbound QoS 1/2 sent, awaiting ack
+	queue          []*outMsg          // waiting for the window or for a connection
+	nextPID        uint16
+	seq            uint64
+	inQoS2         []uint16 // inbound ids awaiting PUBREL while offline
+	will           *Message // the will of the current connection
+	willDelay      uint32
+	pendingWill    *Message // a delayed will waiting for willAt
+	willAt         time.Time
+	ended          bool
+}
+
+// outMsg is one outbound QoS 1/2 delivery.
+type outMsg struct {
+	seq      uint64
+	m        *Message
+	qos      byte
+	retain   bool
+	subIDs   []uint32
+	pid      uint16
+	state    byte // store.StateQueued, StatePublished, StateReleased
+	inStore  bool
+}
+
+func (om *outMsg) stored() *store.Message {
+	sm := toStore(om.m, om.qos, om.retain)
+	sm.PacketID = om.pid
+	sm.State = om.state
+	if len(om.subIDs) > 0 {
+		sm.Props.SubscriptionIDs = om.subIDs
+	}
+	return sm
+}
+
+func newSession(id string) *session {
+	return &session{id: id}
+}
+
+// persistent reports whether the session outlives its connection.
+func (ss *session) persistentLocked() bool { return ss.expiry > 0 }
+
+// deliver hands m to the session at qos. It returns an outMsg when the
+// message was queued for an offline persistent session and must be written
+// to the store by the caller (outside the lock).
+func (ss *session) deliver(s *Server, m *Message, qos byte, retain bool, subIDs []uint32) (*outMsg, error) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.ended {
+		return nil, nil
+	}
+	if exp := m.expiresAt(); !exp.IsZero() && !timeNow().Before(exp) {
+		s.stats.drop(DropExpired)
+		return nil, nil
+	}
+	if ss.version != packets.V5 {
+		subIDs = nil
+	}
+	om := &outMsg{m: m, qos: qos, retain: retain, subIDs: subIDs}
+	if qos == 0 {
+		if ss.conn == nil {
+			s.stats.drop(DropOfflineQoS0)
+			return nil, nil
+		}
+		ss.conn.sendQoS0(ss.packetFor(om, false))
+		return nil, nil
+	}
+	ss.seq++
+	om.seq = ss.seq
+	if ss.conn != nil && len(ss.queue) == 0 && len(ss.inflight) < ss.window {
+		ss.sendInflight(om)
+		return nil, nil
+	}
+	if len(ss.queue) >= s.cfg.MaxQueuedMessages {
+		s.stats.drop(DropQueueFull)
+		return nil, ErrQueueFull
+	}
+	ss.queue = append(ss.queue, om)
+	if ss.conn == nil && ss.expiry > 0 && s.store != nil {
+		om.inStore = true
+		return om, nil
+	}
+	return nil, nil
+}
+
+// sendInflight assigns a packet id and sends om. Called with ss.mu held
+// and ss.conn != nil.
+func (ss *session) sendInflight(om *outMsg) {
+	om.pid = ss.allocPID()
+	om.state = store.StatePublished
+	if ss.inflight == nil {
+		ss.inflight = map[uint16]*outMsg{}
+	}
+	ss.inflight[om.pid] = om
+	ss.conn.send(ss.packetFor(om, false))
+}
+
+// allocPID returns the next packet id not in use. [MQTT-2.2.1-3]
+func (ss *session) allocPID() uint16 {
+	for {
+		ss.nextPID++
+		if ss.nextPID == 0 {
+			ss.nextPID = 1
+		}
+		if _, used := ss.inflight[ss.nextPID]; !used {
+			return ss.nextPID
+		}
+	}
+}
+
+// packetFor builds the PUBLISH for one delivery. Called with ss.mu held.
+func (ss *session) packetFor(om *outMsg, dup bool) *packets.Packet {
+	m := om.m
+	p := &packets.Packet{
+		Type:     packets.PUBLISH,
+		Dup:      dup, // [MQTT-3.3.1-1]
+		QoS:      om.qos,
+		Retain:   om.retain,
+		PacketID: om.pid,
+		Topic:    m.Topic,
+		Payload:  m.Payload,
+	}
+	if ss.version == packets.V5 {
+		p.Properties = appProps(&m.Properties)
+		if exp := m.expiresAt(); !exp.IsZero() {
+			// [MQTT-3.3.2-6] the remaining lifetime.
+			left := time.Until(exp)
+			if left < time.Second {
+				left = time.Second
+			}
+			p.Properties.MessageExpiry = uint32(left / time.Second)
+		}
+		p.Properties.SubscriptionIDs = om.subIDs
+	}
+	return p
+}
+
+// fillLocked moves queued messages into the window. Called with ss.mu
+// held.
+func (ss *session) fillLocked(s *Server) (expired []*outMsg) {
+	for ss.conn != nil && len(ss.queue) > 0 && len(ss.inflight) < ss.window {
+		om := ss.queue[0]
+		ss.queue[0] = nil
+		ss.queue = ss.queue[1:]
+		if exp := om.m.expiresAt(); !exp.IsZero() && !timeNow().Before(exp) {
+			s.stats.drop(DropExpired)
+			expired = append(expired, om)
+			continue
+		}
+		ss.sendInflight(om)
+	}
+	if len(ss.queue) == 0 {
+		ss.queue = nil
+	}
+	return expired
+}
+
+// ack handles PUBACK, PUBREC and PUBCOMP for an outbound flow. It returns
+// the messages finished with that were in the store.
+func (ss *session) ack(s *Server, p *packets.Packet) (done []*outMsg) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	om := ss.inflight[p.PacketID]
+	switch p.Type {
+	case packets.PUBACK:
+		if om == nil || om.qos != 1 {
+			return nil
+		}
+	case packets.PUBREC:
+		if om == nil || om.qos != 2 {
+			if ss.conn != nil && ss.version == packets.V5 {
+				ss.conn.send(&packets.Packet{Type: packets.PUBREL, PacketID: p.PacketID, ReasonCode: packets.PacketIdentifierNotFound})
+			}
+			return nil
+		}
+		if !(ss.version == packets.V5 && p.ReasonCode.IsError()) {
+			// [MQTT-4.3.3-4] answer with PUBREL, keep the id until PUBCOMP.
+			om.state = store.StateReleased
+			if ss.conn != nil {
+				ss.conn.send(&packets.Packet{Type: packets.PUBREL, PacketID: p.PacketID})
+			}
+			return nil
+		}
+	case packets.PUBCOMP:
+		if om == nil || om.qos != 2 {
+			return nil
+		}
+	}
+	delete(ss.inflight, p.PacketID)
+	if om.inStore {
+		done = append(done, om)
+	}
+	for _, e := range ss.fillLocked(s) {
+		if e.inStore {
+			done = append(done, e)
+		}
+	}
+	return done
+}
+
+// resumeLocked resends the unacknowledged window on a new connection
+// (PUBLISH with DUP, or PUBREL) in the original order [MQTT-4.4.0-1], then
+// fills it from the queue. Called with ss.mu held.
+func (ss *session) resumeLocked(s *Server) (expired []*outMsg) {
+	if len(ss.inflight) > 0 {
+		ws := make([]*outMsg, 0, len(ss.inflight))
+		for _, om := range ss.inflight {
+			ws = append(ws, om)
+		}
+		slices.SortFunc(ws, func(a, b *outMsg) int {
+			if a.seq < b.seq {
+				return -1
+			}
+			return 1
+		})
+		ps := make([]*packets.Packet, 0, len(ws))
+		for _, om := range ws {
+			if om.state == store.StateReleased {
+				ps = append(ps, &packets.Packet{Type: packets.PUBREL, PacketID: om.pid})
+			} else {
+				ps = append(ps, ss.packetFor(om, true))
+			}
+		}
+		ss.conn.send(ps...)
+	}
+	return ss.fillLocked(s)
+}

@@ -1,0 +1,172 @@
+package mqttfront
+
+import (
+	"sync/atomic"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
+)
+
+// DisconnectReason says why a connection ended. Every disconnect is counted
+// and logged once with it.
+type DisconnectReason int
+
+// Disconnect reasons.
+const (
+	ReasonNone DisconnectReason = iota
+	ReasonClientDisconnect
+	ReasonKeepAliveTimeout
+	ReasonProtocolError
+	ReasonMalformedPacket
+	ReasonTakeover
+	ReasonSlowConsumer
+	ReasonServerShutdown
+	ReasonAuthFailed
+	ReasonNotAuthorized
+	ReasonPacketTooLarge
+	ReasonReceiveMaximumExceeded
+	ReasonConnectTimeout
+	ReasonNetworkError
+	ReasonAdminKick
+	ReasonSinkError
+	ReasonTopicAliasInvalid
+	ReasonUnsupportedVersion
+	ReasonClientIDRejected
+	ReasonPayloadFormatInvalid
+	ReasonTopicInvalid
+	ReasonMaxConnections
+	numDisconnectReasons
+)
+
+var disconnectNames = [...]string{
+	"none", "client_disconnect", "keepalive_timeout", "protocol_error", "malformed_packet",
+	"takeover", "slow_consumer", "server_shutdown", "auth_failed", "not_authorized",
+	"packet_too_large", "receive_maximum_exceeded", "connect_timeout", "network_error",
+	"admin_kick", "sink_error", "topic_alias_invalid", "unsupported_version",
+	"client_id_rejected", "payload_format_invalid", "topic_invalid", "max_connections",
+}
+
+func (r DisconnectReason) String() string {
+	if r >= 0 && int(r) < len(disconnectNames) {
+		return disconnectNames[r]
+	}
+	return "unknown"
+}
+
+// DropReason says why a message was not delivered or not accepted.
+type DropReason int
+
+// Drop reasons.
+const (
+	DropQueueFull      DropReason = iota // session queue at max_queued_messages
+	DropSlowConsumer                     // QoS 0 dropped: write queue over its bounds
+	DropNotAuthorized                    // PUBLISH denied by ACL
+	DropSysTopic                         // client publish to $SYS [MQTT-4.7.2-1]
+	DropExpired                          // v5 message expiry passed before delivery
+	DropTooLarge                         // larger than the client's Maximum Packet Size [MQTT-3.1.2-25]
+	DropRetainedFull                     // retained topic beyond max_retained
+	DropOfflineQoS0                      // QoS 0 to an offline session
+	DropNoSubscribers                    // no matching subscription (informational)
+	numDropReasons
+)
+
+var dropNames = [...]string{
+	"queue_full", "slow_consumer", "not_authorized", "sys_topic", "expired",
+	"too_large", "retained_full", "offline_qos0", "no_subscribers",
+}
+
+func (r DropReason) String() string {
+	if r >= 0 && int(r) < len(dropNames) {
+		return dropNames[r]
+	}
+	return "unknown"
+}
+
+// Stats is a snapshot of the server's counters. Maps are keyed by the
+// String() of packet types, reasons and results.
+type Stats struct {
+	ConnectionsCurrent int64
+	ConnectionsTotal   uint64
+	Connects           map[string]uint64 // CONNACK result ("success", "bad user name or password (0x86)", ...)
+	PacketsIn          map[string]uint64 // by packet type
+	PacketsOut         map[string]uint64
+	BytesIn            uint64
+	BytesOut           uint64
+	MessagesIn         [3]uint64 // inbound PUBLISH by QoS
+	MessagesOut        [3]uint64 // outbound PUBLISH by QoS
+	Drops              map[string]uint64 // by DropReason
+	Disconnects        map[string]uint64 // by DisconnectReason
+	Sessions           int
+	SessionsOnline     int
+	Subscriptions      int
+	Retained           int
+}
+
+type counters struct {
+	connsCurrent atomic.Int64
+	connsTotal   atomic.Uint64
+	connects     [256]atomic.Uint64 // by CONNACK reason code
+	pktIn        [16]atomic.Uint64
+	pktOut       [16]atomic.Uint64
+	bytesIn      atomic.Uint64
+	bytesOut     atomic.Uint64
+	msgIn        [3]atomic.Uint64
+	msgOut       [3]atomic.Uint64
+	drops        [numDropReasons]atomic.Uint64
+	disconnects  [numDisconnectReasons]atomic.Uint64
+}
+
+func (c *counters) drop(r DropReason) { c.drops[r].Add(1) }
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	c := &s.stats
+	st := Stats{
+		ConnectionsCurrent: c.connsCurrent.Load(),
+		ConnectionsTotal:   c.connsTotal.Load(),
+		Connects:           map[string]uint64{},
+		PacketsIn:          map[string]uint64{},
+		PacketsOut:         map[string]uint64{},
+		BytesIn:            c.bytesIn.Load(),
+		BytesOut:           c.bytesOut.Load(),
+		Drops:              map[string]uint64{},
+		Disconnects:        map[string]uint64{},
+		Subscriptions:      s.index.Len(),
+		Retained:           s.retained.Len(),
+	}
+	for i := range c.connects {
+		if v := c.connects[i].Load(); v > 0 {
+			st.Connects[packets.ReasonCode(i).String()] = v
+		}
+	}
+	for i := range c.pktIn {
+		if v := c.pktIn[i].Load(); v > 0 {
+			st.PacketsIn[packets.Type(i).String()] = v
+		}
+		if v := c.pktOut[i].Load(); v > 0 {
+			st.PacketsOut[packets.Type(i).String()] = v
+		}
+	}
+	for i := range 3 {
+		st.MessagesIn[i] = c.msgIn[i].Load()
+		st.MessagesOut[i] = c.msgOut[i].Load()
+	}
+	for i := range c.drops {
+		if v := c.drops[i].Load(); v > 0 {
+			st.Drops[DropReason(i).String()] = v
+		}
+	}
+	for i := range c.disconnects {
+		if v := c.disconnects[i].Load(); v > 0 {
+			st.Disconnects[DisconnectReason(i).String()] = v
+		}
+	}
+	s.mu.RLock()
+	st.Sessions = len(s.sessions)
+	for _, ss := range s.sessions {
+		if ss.online.Load() {
+			st.SessionsOnline++
+		}
+	}
+	s.mu.RUnlock()
+	return st
+}

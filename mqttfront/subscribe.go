@@ -1,0 +1,106 @@
+package mqttfront
+
+import (
+	"go.uber.org/zap"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/topics"
+)
+
+// handleSubscribe adds subscriptions, answers SUBACK, then sends matching
+// retained messages per Retain Handling [MQTT-3.3.1-9..11].
+func (c *conn) handleSubscribe(p *packets.Packet) error {
+	s := c.s
+	v5 := c.version == packets.V5
+	var subID uint32
+	if v5 && len(p.Properties.SubscriptionIDs) > 0 {
+		subID = p.Properties.SubscriptionIDs[0]
+	}
+	codes := make([]packets.ReasonCode, len(p.Subscriptions))
+	type retainedReq struct {
+		filter string
+		qos    byte
+	}
+	var want []retainedReq
+	for i, sub := range p.Subscriptions {
+		if err := s.checkTopic(sub.Filter, true); err != nil {
+			codes[i] = pick(v5, packets.TopicFilterInvalid, packets.V3SubackFailure)
+			continue
+		}
+		_, _, shared := packets.ParseShared(sub.Filter)
+		if shared && sub.NoLocal && v5 {
+			// [MQTT-3.8.3-4]
+			return closeErr(ReasonProtocolError, packets.ProtocolError, "No Local on a shared subscription")
+		}
+		if !s.allow(auth.ActionSubscribe, c.username, c.clientID, sub.Filter) {
+			s.log.Info("mqtt: subscribe not authorized", zap.String("client", c.clientID), zap.String("listener", c.listener),
+				zap.String("username", c.username), zap.String("filter", sub.Filter))
+			codes[i] = pick(v5, packets.NotAuthorized, packets.V3SubackFailure)
+			continue
+		}
+		qos := min(sub.QoS, 2)
+		replaced := s.index.Add(topics.Sub{
+			ClientID:          c.clientID,
+			Filter:            sub.Filter,
+			QoS:               qos,
+			NoLocal:           v5 && sub.NoLocal,
+			RetainAsPublished: v5 && sub.RetainAsPublished,
+			RetainHandling:    sub.RetainHandling,
+			ID:                subID,
+		})
+		codes[i] = packets.ReasonCode(qos) // [MQTT-3.9.3-1] granted QoS
+		// Retained messages are not sent for shared subscriptions [MQTT-4.8.2-?]
+		// (MQTT 5 §4.8.2); v3 always gets them [MQTT-3.8.4-3].
+		if !shared && (!v5 || sub.RetainHandling == 0 || (sub.RetainHandling == 1 && !replaced)) {
+			want = append(want, retainedReq{sub.Filter, qos})
+		}
+	}
+	c.send(&packets.Packet{Type: packets.SUBACK, PacketID: p.PacketID, ReasonCodes: codes})
+	var subIDs []uint32
+	if subID != 0 {
+		subIDs = []uint32{subID}
+	}
+	for _, w := range want {
+		s.retained.Match(w.filter, func(_ string, m *Message) bool {
+			if exp := m.expiresAt(); !exp.IsZero() && !timeNow().Before(exp) {
+				return true
+			}
+			// [MQTT-3.3.1-8] retained on subscribe: Retain flag set.
+			om, _ := c.sess.deliver(s, m, min(m.QoS, w.qos), true, subIDs)
+			if om != nil {
+				_ = s.store.PutMessage(c.clientID, om.seq, om.stored())
+			}
+			return true
+		})
+	}
+	s.persistSession(c.sess)
+	return nil
+}
+
+// handleUnsubscribe removes subscriptions; v5 UNSUBACK says 0x11 for a
+// filter that had none.
+func (c *conn) handleUnsubscribe(p *packets.Packet) error {
+	s := c.s
+	v5 := c.version == packets.V5
+	var codes []packets.ReasonCode
+	if v5 {
+		codes = make([]packets.ReasonCode, len(p.Subscriptions))
+	}
+	for i, sub := range p.Subscriptions {
+		removed := s.index.Remove(c.clientID, sub.Filter)
+		if v5 && !removed {
+			codes[i] = packets.NoSubscriptionExisted
+		}
+	}
+	c.send(&packets.Packet{Type: packets.UNSUBACK, PacketID: p.PacketID, ReasonCodes: codes}) // [MQTT-3.10.4-4]
+	s.persistSession(c.sess)
+	return nil
+}
+
+func pick(v5 bool, a, b packets.ReasonCode) packets.ReasonCode {
+	if v5 {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,194 @@
+package mqttfront
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
+)
+
+// send queues control packets (acks, CONNACK, SUBACK, DISCONNECT ...) and
+// reliable deliveries. They are never dropped for queue bounds. It reports
+// false when the connection is closing.
+func (c *conn) send(ps ...*packets.Packet) bool {
+	c.wmu.Lock()
+	if c.wclosing {
+		c.wmu.Unlock()
+		return false
+	}
+	c.wq = append(c.wq, ps...)
+	c.startWriterLocked()
+	c.wmu.Unlock()
+	return true
+}
+
+// sendQoS0 queues a QoS 0 delivery unless the write queue is over its
+// bounds (then the message is dropped: slow_consumer).
+func (c *conn) sendQoS0(p *packets.Packet) bool {
+	c.wmu.Lock()
+	if c.wclosing {
+		c.wmu.Unlock()
+		return false
+	}
+	cfg := &c.s.cfg
+	if len(c.wq) >= cfg.MaxQueuedMessages || (cfg.MaxQueuedBytes > 0 && c.wqBytes+len(p.Payload) > cfg.MaxQueuedBytes) {
+		c.wmu.Unlock()
+		c.s.stats.drop(DropSlowConsumer)
+		return false
+	}
+	c.wqBytes += len(p.Payload)
+	c.wq = append(c.wq, p)
+	c.startWriterLocked()
+	c.wmu.Unlock()
+	return true
+}
+
+// startWriterLocked starts the writer goroutine if none runs. The reader
+// goroutine of this connection is alive (it closes wclosing before it
+// ends), so s.wg is above zero and Add is safe.
+func (c *conn) startWriterLocked() {
+	if c.writing {
+		return
+	}
+	c.writing = true
+	c.s.wg.Add(1)
+	go c.writeLoop()
+}
+
+// closeWrite stops accepting packets; the socket closes once the queue is
+// flushed (at once if no writer runs).
+func (c *conn) closeWrite() {
+	c.wmu.Lock()
+	c.wclosing = true
+	idle := !c.writing
+	if idle && !c.wclosed {
+		c.wclosed = true
+	}
+	c.wmu.Unlock()
+	if idle {
+		_ = c.nc.Close()
+	}
+}
+
+// writeLoop drains the queue: encode a batch into one pooled buffer, one
+// Write, repeat; exits when the queue is empty.
+func (c *conn) writeLoop() {
+	defer c.s.wg.Done()
+	bp := writeBufPool.Get().(*[]byte)
+	var batch []*packets.Packet
+	for {
+		c.wmu.Lock()
+		if len(c.wq) == 0 {
+			c.writing = false
+			closeNow := c.wclosing && !c.wclosed
+			if closeNow {
+				c.wclosed = true
+			}
+			c.wq = nil
+			c.wqBytes = 0
+			c.wmu.Unlock()
+			if cap(*bp) <= 64<<10 {
+				*bp = (*bp)[:0]
+				writeBufPool.Put(bp)
+			}
+			if closeNow {
+				_ = c.nc.Close()
+			}
+			return
+		}
+		batch, c.wq = c.wq, batch[:0]
+		c.wqBytes = 0
+		c.wmu.Unlock()
+
+		buf := (*bp)[:0]
+		for i, p := range batch {
+			buf = c.encode(buf, p)
+			batch[i] = nil
+		}
+		*bp = buf
+		if len(buf) == 0 {
+			continue
+		}
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+		n, err := c.nc.Write(buf)
+		c.s.stats.bytesOut.Add(uint64(n))
+		if err != nil {
+			if isTimeout(err) {
+				c.setReason(ReasonSlowConsumer)
+			} else {
+				c.setReason(ReasonNetworkError)
+			}
+			c.wmu.Lock()
+			c.wclosing = true
+			c.wq = nil
+			c.wclosed = true
+			c.writing = false
+			c.wmu.Unlock()
+			_ = c.nc.Close()
+			*bp = (*bp)[:0]
+			writeBufPool.Put(bp)
+			return
+		}
+	}
+}
+
+// encode appends p's wire form; a PUBLISH larger than the client's Maximum
+// Packet Size is dropped as if sent [MQTT-3.1.2-25].
+func (c *conn) encode(buf []byte, p *packets.Packet) []byte {
+	newAlias := false
+	if p.Type == packets.PUBLISH && c.aliasMaxOut > 0 {
+		newAlias = c.assignAlias(p)
+	}
+	start := len(buf)
+	out, err := packets.Encode(buf, p, c.version)
+	if err != nil {
+		c.s.log.Error("mqtt: encode", zap.String("client", c.clientID), zap.Stringer("type", p.Type), zap.Error(err))
+		return buf[:start]
+	}
+	if c.maxOut > 0 && uint32(len(out)-start) > c.maxOut {
+		if p.Type == packets.PUBLISH {
+			if newAlias {
+				a := p.Properties.TopicAlias
+				delete(c.aliasOut, c.aliasRev[a])
+				c.aliasRev[a] = ""
+			}
+			c.s.stats.drop(DropTooLarge)
+			if p.QoS > 0 && c.sess != nil {
+				c.s.completeOutbound(c, p.PacketID)
+			}
+		}
+		return out[:start]
+	}
+	c.s.stats.pktOut[p.Type&15].Add(1)
+	if p.Type == packets.PUBLISH {
+		c.s.stats.msgOut[p.QoS&3].Add(1)
+	}
+	return out
+}
+
+// assignAlias gives p an outbound topic alias (v5): a known topic is sent
+// as alias only; a new one takes the next alias, evicting round-robin.
+func (c *conn) assignAlias(p *packets.Packet) (isNew bool) {
+	if c.aliasOut == nil {
+		c.aliasOut = map[string]uint16{}
+		c.aliasRev = make([]string, int(c.aliasMaxOut)+1)
+	}
+	if a, ok := c.aliasOut[p.Topic]; ok {
+		p.Properties.TopicAlias = a
+		p.Topic = ""
+		return false
+	}
+	c.aliasNext++
+	if c.aliasNext > c.aliasMaxOut {
+		c.aliasNext = 1
+	}
+	a := c.aliasNext
+	if old := c.aliasRev[a]; old != "" {
+		delete(c.aliasOut, old)
+	}
+	c.aliasRev[a] = p.Topic
+	c.aliasOut[p.Topic] = a
+	p.Properties.TopicAlias = a
+	return true
+}
