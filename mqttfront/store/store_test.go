@@ -25,8 +25,13 @@ func TestMain(m *testing.M) {
 // TestDurableDefaults covers the fsync path.
 func openTest(t *testing.T) (*Store, string) {
 	t.Helper()
+	return openTestOptions(t, Options{NoSync: true})
+}
+
+func openTestOptions(t *testing.T, opts Options) (*Store, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "nested", "dir", "state.db")
-	s, err := OpenOptions(path, zaptest.NewLogger(t), Options{NoSync: true})
+	s, err := OpenOptions(path, zaptest.NewLogger(t), opts)
 	if err != nil {
 		t.Fatalf("OpenOptions(%s): %v", path, err)
 	}
@@ -250,7 +255,21 @@ func TestCallbackErrorStops(t *testing.T) {
 }
 
 func TestConcurrentWriters(t *testing.T) {
-	s, path := openTest(t)
+	modes := []struct {
+		name string
+		opts Options
+	}{
+		{"group commit", Options{NoSync: true}},
+		{"bbolt batch", Options{NoSync: true, MaxBatchDelay: time.Millisecond}},
+		{"batch size 3", Options{NoSync: true, MaxBatchSize: 3}},
+	}
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) { testConcurrentWriters(t, mode.opts) })
+	}
+}
+
+func testConcurrentWriters(t *testing.T, opts Options) {
+	s, path := openTestOptions(t, opts)
 	const writers, perWriter = 32, 40
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
