@@ -68,14 +68,12 @@ func (n *node) match(topic string) int {
 	if !dollar && n.hash < best {
 		best = n.hash
 	}
-	if len(topic) > 0 { // a topic name always has at least one level [MQTT-4.7.3-1]
-		level, next := nextLevel(topic, 0)
-		if c := n.lit[level]; c != nil {
-			best = c.walk(topic, next, best)
-		}
-		if n.plus != nil && !dollar {
-			best = n.plus.walk(topic, next, best)
-		}
+	level, next := nextLevel(topic, 0) // every topic has a first level, if empty
+	if c := n.lit[level]; c != nil {
+		best = c.walk(topic, next, best)
+	}
+	if n.plus != nil && !dollar {
+		best = n.plus.walk(topic, next, best)
 	}
 	if best == noRule {
 		return -1

@@ -226,6 +226,16 @@ func (t *template) appendUplink(dst []byte, caps []string, p *Publish) []byte {
 	return dst
 }
 
+// emptyValue reports whether any placeholder of t renders empty.
+func (t *template) emptyValue(caps []string, p *Publish) bool {
+	for i := range t.segs {
+		if t.segs[i].kind != segLiteral && uplinkValue(&t.segs[i], caps, p) == "" {
+			return true
+		}
+	}
+	return false
+}
+
 // uplinkLen is the length of the rendering of t.
 func (t *template) uplinkLen(caps []string, p *Publish) int {
 	n := 0

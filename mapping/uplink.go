@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 )
@@ -159,8 +160,14 @@ func (r *Rules) uplinkWith(rule *uplinkRule, caps []string, p *Publish) (Record,
 	}
 	topic := rule.topic.renderUplink(caps, p)
 	if rule.fallible {
-		if err := validKafkaTopic(topic); err != nil {
-			return r.deadLetterRecord(p, rule, key, ReasonIllegalKafkaTopic, topic), DeadLetter
+		// An empty value is refused even when the result is a legal name:
+		// "iot.{kind}" must not quietly become "iot.".
+		err := validKafkaTopic(topic)
+		if err == nil && rule.topic.emptyValue(caps, p) {
+			err = fmt.Errorf("Kafka topic %q: a placeholder rendered empty", topic)
+		}
+		if err != nil {
+			return r.deadLetterRecord(p, rule, key, ReasonIllegalKafkaTopic, err.Error()), DeadLetter
 		}
 	}
 	rec := Record{
@@ -190,9 +197,7 @@ func (r *Rules) DeadLetter(p *Publish, rule string, reason Reason, detail string
 			return r.deadLetterRecord(p, &r.uplink[i], nil, reason, detail), true
 		}
 	}
-	rec = r.deadLetterRecord(p, nil, nil, reason, detail)
-	rec.Rule = rule
-	return rec, true
+	return r.deadLetterRecord(p, &uplinkRule{name: rule, ack: AckKafka}, nil, reason, detail), true
 }
 
 // deadLetterRecord builds a record for the dead-letter topic. The value is
