@@ -145,12 +145,12 @@ func (r *Retained[T]) Match(filter string, fn func(topic string, v T) bool) {
 	if _, inner, ok := splitShared(filter); ok {
 		filter = inner
 	}
-	var hits []hit[T]
-	if p, ok := r.hits.Get().(*[]hit[T]); ok {
-		hits = (*p)[:0]
+	p, _ := r.hits.Get().(*[]hit[T])
+	if p == nil {
+		p = new([]hit[T])
 	}
 	r.mu.RLock()
-	hits = r.root.match(filter, true, hits)
+	hits := r.root.match(filter, true, (*p)[:0])
 	r.mu.RUnlock()
 	stopped := false
 	for i := range hits {
@@ -159,9 +159,9 @@ func (r *Retained[T]) Match(filter string, fn func(topic string, v T) bool) {
 		}
 		hits[i] = hit[T]{} // do not keep values alive in the pool
 	}
-	if cap(hits) <= 4096 { // a "#" over a huge tree is not worth keeping
-		hits = hits[:0]
-		r.hits.Put(&hits)
+	if cap(hits) <= 4096 { // the buffer of a "#" over a huge tree is not worth keeping
+		*p = hits[:0]
+		r.hits.Put(p)
 	}
 }
 
@@ -211,6 +211,9 @@ func (n *rnode[T]) matchChild(rest string, more bool, dst []hit[T]) []hit[T] {
 func (n *rnode[T]) all(dst []hit[T]) []hit[T] {
 	if n.has {
 		dst = append(dst, hit[T]{n.topic, n.val})
+	}
+	if len(n.children) == 0 {
+		return dst // most nodes are leaves; skip the map iterator set-up
 	}
 	for _, c := range n.children {
 		dst = c.all(dst)
