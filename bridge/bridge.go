@@ -1,0 +1,177 @@
+// Package bridge wires the MQTT front end, the mapping rules and Kafka
+// together and owns the lifecycle, health and metrics. It is the only package
+// that imports mqttfront, mapping and kafka.
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
+	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
+)
+
+// Options carries what is not configuration.
+type Options struct {
+	Logger     *zap.Logger     // required
+	Level      zap.AtomicLevel // the logger's level, changed through the admin endpoint; optional
+	Version    string
+	ConfigPath string   // for reload; "" = built-in defaults
+	Overrides  []string // --set values, re-applied on reload
+}
+
+// Bridge is one running MQTT-to-Kafka bridge.
+type Bridge struct {
+	cfg       Config
+	opts      Options
+	log       *zap.Logger
+	rules     atomic.Pointer[mapping.Rules]
+	metrics   *metrics
+	front     *mqttfront.Server
+	producer  *kafka.Producer
+	consumer  *kafka.Consumer // nil without downlink rules
+	up        *uplink
+	down      *downlink
+	started   time.Time
+	adminAddr atomic.Value // string
+	running   atomic.Bool
+}
+
+// New validates cfg and builds every part. It starts nothing.
+func New(cfg Config, opts Options) (*Bridge, error) {
+	if opts.Logger == nil {
+		return nil, errors.New("bridge: nil logger")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	rules, err := mapping.Compile(cfg.Mapping)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bridge{cfg: cfg, opts: opts, log: opts.Logger, metrics: newMetrics()}
+	b.rules.Store(rules)
+
+	b.producer, err = kafka.NewProducer(cfg.Kafka, b.log.Named("kafka.producer"))
+	if err != nil {
+		return nil, fmt.Errorf("kafka producer: %w", err)
+	}
+	b.up = &uplink{rules: &b.rules, producer: b.producer, log: b.log.Named("uplink"), metrics: b.metrics}
+
+	b.front, err = mqttfront.New(cfg.MQTT, b.up, b.log.Named("mqtt"))
+	if err != nil {
+		return nil, fmt.Errorf("mqtt: %w", err)
+	}
+	b.down = &downlink{rules: &b.rules, front: b.front, log: b.log.Named("downlink"), metrics: b.metrics}
+	if topics := rules.DownlinkTopics(); len(topics) > 0 {
+		b.consumer, err = kafka.NewConsumer(cfg.Kafka, topics, b.down, b.log.Named("kafka.consumer"))
+		if err != nil {
+			return nil, fmt.Errorf("kafka consumer: %w", err)
+		}
+	}
+	b.metrics.reg.MustRegister(&frontCollector{stats: b.front.Stats, extra: b.collectKafka})
+	return b, nil
+}
+
+// Run serves until ctx ends, then shuts down in dependency order: the
+// downlink consumer first (no new commands), then the MQTT front end (no new
+// publishes; sessions persisted), then the producer (in-flight records
+// flushed). It returns once every goroutine it started has ended.
+func (b *Bridge) Run(ctx context.Context) error {
+	if !b.running.CompareAndSwap(false, true) {
+		return errors.New("bridge: Run called twice")
+	}
+	b.started = time.Now()
+	if b.cfg.MQTT.Auth.AllowAnonymous {
+		b.log.Warn("anonymous MQTT access is allowed (mqtt.auth.allow_anonymous: true): do not use this in production")
+	}
+
+	prodCtx, stopProd := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopProd()
+	frontCtx, stopFront := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopFront()
+	consCtx, stopCons := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCons()
+	// A publish blocked on a full producer window gives up once the bridge
+	// stops; the device then gets no ack and resends.
+	b.up.stop = frontCtx
+
+	prodDone := make(chan error, 1)
+	go func() { prodDone <- b.producer.Run(prodCtx) }()
+	frontDone := make(chan error, 1)
+	go func() { frontDone <- b.front.Run(frontCtx) }()
+	adminDone := make(chan error, 1)
+	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAdmin()
+	go func() { adminDone <- b.serveAdmin(adminCtx) }()
+
+	var errs []error
+	consDone := make(chan error, 1)
+	consStarted := false
+	// The consumer starts only once devices can connect, so commands are not
+	// consumed before anyone can receive them.
+	select {
+	case <-b.front.Ready():
+		b.log.Info("mqtt listeners up", zap.Any("addresses", b.addrs()))
+		if b.consumer != nil {
+			consStarted = true
+			go func() { consDone <- b.consumer.Run(consCtx) }()
+		}
+	case err := <-frontDone:
+		frontDone <- err
+	case <-ctx.Done():
+	}
+
+	// Wait for the end: the caller's ctx, or a part failing on its own.
+	select {
+	case <-ctx.Done():
+	case err := <-frontDone:
+		frontDone <- err
+	case err := <-prodDone:
+		prodDone <- err
+	case err := <-adminDone:
+		adminDone <- err
+	case err := <-consDone:
+		consDone <- err
+	}
+	b.log.Info("shutting down")
+	stopCons()
+	if consStarted {
+		if err := <-consDone; err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, fmt.Errorf("kafka consumer: %w", err))
+		}
+	}
+	stopFront()
+	if err := <-frontDone; err != nil && !errors.Is(err, context.Canceled) {
+		errs = append(errs, fmt.Errorf("mqtt: %w", err))
+	}
+	stopProd()
+	if err := <-prodDone; err != nil && !errors.Is(err, context.Canceled) {
+		errs = append(errs, fmt.Errorf("kafka producer: %w", err))
+	}
+	stopAdmin()
+	if err := <-adminDone; err != nil && !errors.Is(err, context.Canceled) {
+		errs = append(errs, fmt.Errorf("admin: %w", err))
+	}
+	b.log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+func (b *Bridge) addrs() map[string]string {
+	out := map[string]string{}
+	for _, l := range []string{"tcp", "tls", "ws", "wss"} {
+		if a := b.front.Addr(l); a != nil {
+			out[l] = a.String()
+		}
+	}
+	return out
+}
+
+// Front is the MQTT front end (tests use its listener addresses).
+func (b *Bridge) Front() *mqttfront.Server { return b.front }

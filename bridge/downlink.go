@@ -1,0 +1,86 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
+	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
+)
+
+// publisher is what the downlink needs of the MQTT front end.
+type publisher interface {
+	Publish(m *mqttfront.Message, done func(error))
+}
+
+// downlink implements kafka.Handler: mapping.Downlink, then the front end's
+// Publish. The consumer marks a record's offset only once done fires, which
+// Publish does when every matching session has the message delivered or
+// durably queued: at-least-once to the device.
+type downlink struct {
+	rules   *atomic.Pointer[mapping.Rules]
+	front   publisher
+	log     *zap.Logger
+	metrics *metrics
+}
+
+var _ kafka.Handler = (*downlink)(nil)
+
+// Handle maps one record. A record that no rule can turn into an MQTT
+// message is counted, logged and skipped (its offset is marked): retrying
+// cannot change the outcome.
+func (d *downlink) Handle(_ context.Context, m *kafka.Message, done func(error)) {
+	kr := &mapping.KafkaRecord{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value}
+	if n := len(m.Headers); n > 0 {
+		kr.Headers = make([]mapping.Header, n)
+		for i, h := range m.Headers {
+			kr.Headers[i] = mapping.Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	msg, err := d.rules.Load().Downlink(kr)
+	if err != nil {
+		reason := "other"
+		var de *mapping.DownlinkError
+		if errors.As(err, &de) {
+			reason = string(de.Reason)
+		}
+		d.metrics.downlinkDrops.WithLabelValues(reason).Inc()
+		d.log.Warn("downlink record skipped", zap.String("kafka_topic", m.Topic),
+			zap.Int32("partition", m.Partition), zap.Int64("offset", m.Offset), zap.String("reason", reason), zap.Error(err))
+		done(nil)
+		return
+	}
+	out := &mqttfront.Message{
+		Topic:   msg.Topic,
+		Payload: msg.Payload,
+		QoS:     msg.QoS,
+		Retain:  msg.Retain,
+		Properties: packets.Properties{
+			ContentType:     msg.ContentType,
+			ResponseTopic:   msg.ResponseTopic,
+			CorrelationData: msg.CorrelationData,
+		},
+	}
+	if n := len(msg.UserProperties); n > 0 {
+		out.Properties.User = make([]packets.UserProperty, n)
+		for i, p := range msg.UserProperties {
+			out.Properties.User[i] = packets.UserProperty{Key: p.Key, Value: p.Value}
+		}
+	}
+	rule := msg.Rule
+	d.front.Publish(out, func(err error) {
+		if err != nil {
+			d.metrics.downlinkDrops.WithLabelValues("publish_failed").Inc()
+			d.log.Warn("downlink publish not queued; the record will be consumed again",
+				zap.String("rule", rule), zap.String("mqtt_topic", out.Topic), zap.Error(err))
+		} else {
+			d.metrics.downlinkRecords.WithLabelValues(rule).Inc()
+		}
+		done(err)
+	})
+}

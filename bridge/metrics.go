@@ -1,0 +1,113 @@
+package bridge
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
+)
+
+// metrics are the bridge's Prometheus families. Label sets are bounded: rule
+// names, Kafka topics of the rules, reasons and kinds; never a client id.
+type metrics struct {
+	reg             *prometheus.Registry
+	uplinkRecords   *prometheus.CounterVec
+	unmatched       prometheus.Counter
+	uplinkDrops     *prometheus.CounterVec
+	deadLettered    *prometheus.CounterVec
+	produceErrors   *prometheus.CounterVec
+	produceLatency  prometheus.Histogram
+	downlinkRecords *prometheus.CounterVec
+	downlinkDrops   *prometheus.CounterVec
+}
+
+const ns = "mqtt_bridge"
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		uplinkRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "uplink_records_total",
+			Help: "Records handed to the Kafka producer, by uplink rule and Kafka topic."}, []string{"rule", "kafka_topic"}),
+		unmatched: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "uplink_unmatched_total",
+			Help: "Publishes that matched no uplink rule."}),
+		uplinkDrops: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "uplink_drops_total",
+			Help: "Publishes not sent to Kafka, by reason."}, []string{"reason"}),
+		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "dead_lettered_total",
+			Help: "Records sent to the dead-letter topic, by reason."}, []string{"reason"}),
+		produceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "produce_errors_total",
+			Help: "Records Kafka did not acknowledge, by error kind."}, []string{"kind"}),
+		produceLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "produce_latency_seconds",
+			Help:    "Time from the device's publish arriving to Kafka's acknowledgement.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+		downlinkRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "downlink_records_total",
+			Help: "Kafka records published to MQTT, by downlink rule."}, []string{"rule"}),
+		downlinkDrops: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "downlink_drops_total",
+			Help: "Kafka records not published to MQTT, by reason."}, []string{"reason"}),
+	}
+	m.reg.MustRegister(m.uplinkRecords, m.unmatched, m.uplinkDrops, m.deadLettered, m.produceErrors,
+		m.produceLatency, m.downlinkRecords, m.downlinkDrops,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// frontCollector turns the front end's counters into metrics at scrape time.
+type frontCollector struct {
+	stats func() mqttfront.Stats
+	extra func(ch chan<- prometheus.Metric)
+}
+
+var (
+	dConnections   = prometheus.NewDesc(ns+"_connections", "Open MQTT connections.", nil, nil)
+	dConnTotal     = prometheus.NewDesc(ns+"_connections_total", "MQTT connections accepted since start.", nil, nil)
+	dConnects      = prometheus.NewDesc(ns+"_connects_total", "CONNECT attempts by CONNACK result.", []string{"result"}, nil)
+	dPackets       = prometheus.NewDesc(ns+"_packets_total", "MQTT packets by type and direction.", []string{"type", "direction"}, nil)
+	dBytes         = prometheus.NewDesc(ns+"_bytes_total", "MQTT bytes by direction.", []string{"direction"}, nil)
+	dMessages      = prometheus.NewDesc(ns+"_messages_total", "PUBLISH messages by QoS and direction.", []string{"qos", "direction"}, nil)
+	dDrops         = prometheus.NewDesc(ns+"_mqtt_drops_total", "Messages the front end dropped, by reason.", []string{"reason"}, nil)
+	dDisconnects   = prometheus.NewDesc(ns+"_disconnects_total", "Disconnects by reason.", []string{"reason"}, nil)
+	dSessions      = prometheus.NewDesc(ns+"_sessions", "Sessions held, online or not.", nil, nil)
+	dSubscriptions = prometheus.NewDesc(ns+"_subscriptions", "Subscriptions held.", nil, nil)
+	dRetained      = prometheus.NewDesc(ns+"_retained_messages", "Retained messages held.", nil, nil)
+)
+
+func (c *frontCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+
+func (c *frontCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.stats()
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	counter := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, l...)
+	}
+	gauge(dConnections, float64(st.ConnectionsCurrent))
+	counter(dConnTotal, float64(st.ConnectionsTotal))
+	for k, v := range st.Connects {
+		counter(dConnects, float64(v), k)
+	}
+	for k, v := range st.PacketsIn {
+		counter(dPackets, float64(v), k, "in")
+	}
+	for k, v := range st.PacketsOut {
+		counter(dPackets, float64(v), k, "out")
+	}
+	counter(dBytes, float64(st.BytesIn), "in")
+	counter(dBytes, float64(st.BytesOut), "out")
+	for q := 0; q < 3; q++ {
+		qs := string(rune('0' + q))
+		counter(dMessages, float64(st.MessagesIn[q]), qs, "in")
+		counter(dMessages, float64(st.MessagesOut[q]), qs, "out")
+	}
+	for k, v := range st.Drops {
+		counter(dDrops, float64(v), k)
+	}
+	for k, v := range st.Disconnects {
+		counter(dDisconnects, float64(v), k)
+	}
+	gauge(dSessions, float64(st.Sessions))
+	gauge(dSubscriptions, float64(st.Subscriptions))
+	gauge(dRetained, float64(st.Retained))
+	if c.extra != nil {
+		c.extra(ch)
+	}
+}

@@ -1,0 +1,197 @@
+package bridge
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
+	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
+)
+
+// producer is what the uplink needs of the Kafka producer.
+type producer interface {
+	Produce(ctx context.Context, r *kafka.Record) error
+}
+
+// uplink implements mqttfront.Sink: mapping.Uplink, then the Kafka producer.
+// A QoS 1/2 publish is confirmed only when Kafka acknowledged its record
+// (acks=all by default), or when the publish was deliberately dropped
+// (unmatched with unmatched.action=drop, or an ack=none route).
+type uplink struct {
+	rules    *atomic.Pointer[mapping.Rules]
+	producer producer
+	log      *zap.Logger
+	metrics  *metrics
+	// stop ends any Produce call blocked on a full window once the bridge
+	// shuts down; it is the Run context, held because Submit has none.
+	stop context.Context
+}
+
+var _ mqttfront.Sink = (*uplink)(nil)
+
+// Submit maps m and hands the record to the producer. It blocks while the
+// producer's window is full: that stops the connection's reader, which is
+// the backpressure devices feel.
+func (u *uplink) Submit(m *mqttfront.Message, done func(error)) {
+	p := toPublish(m)
+	rules := u.rules.Load()
+	rec, outcome := rules.Uplink(p)
+	switch outcome {
+	case mapping.Unmatched:
+		u.metrics.unmatched.Inc()
+		u.metrics.uplinkDrops.WithLabelValues("unmatched").Inc()
+		complete(done, nil)
+		return
+	case mapping.DeadLetter:
+		u.metrics.deadLettered.WithLabelValues(string(rec.Reason)).Inc()
+	}
+	u.metrics.uplinkRecords.WithLabelValues(ruleLabel(rec.Rule), rec.Topic).Inc()
+
+	kr := &kafka.Record{Topic: rec.Topic, Key: rec.Key, Value: rec.Value, Headers: toKafkaHeaders(rec.Headers)}
+	switch {
+	case done == nil || rec.Ack == mapping.AckNone:
+		// QoS 0, or a route that sheds: fire and forget, but counted.
+		kr.Done = u.fireAndForget(rec)
+		complete(done, nil)
+	default:
+		kr.Done = u.confirm(p, rec, done)
+	}
+	if err := u.producer.Produce(u.stop, kr); err != nil {
+		// The producer is shutting down: never acked, so the device resends.
+		u.metrics.produceErrors.WithLabelValues(kafka.KindOther).Inc()
+		if kr.Done != nil {
+			kr.Done(err)
+		}
+	}
+}
+
+// fireAndForget counts the outcome of a record nobody waits for.
+func (u *uplink) fireAndForget(rec mapping.Record) func(error) {
+	return func(err error) {
+		if err != nil {
+			kind := kafka.ErrorKind(err)
+			u.metrics.produceErrors.WithLabelValues(kind).Inc()
+			u.metrics.uplinkDrops.WithLabelValues("qos0_" + kind).Inc()
+		}
+	}
+}
+
+// confirm completes a QoS 1/2 publish from the record's fate. Records that
+// Kafka refuses for good go to the dead-letter topic when one is set; the
+// publish is then confirmed once the dead letter is in Kafka.
+func (u *uplink) confirm(p *mapping.Publish, rec mapping.Record, done func(error)) func(error) {
+	return func(err error) {
+		if err == nil {
+			u.metrics.produceLatency.Observe(time.Since(p.ReceivedAt).Seconds())
+			complete(done, nil)
+			return
+		}
+		kind := kafka.ErrorKind(err)
+		u.metrics.produceErrors.WithLabelValues(kind).Inc()
+		code, permanent := reasonFor(kind)
+		if !permanent {
+			u.log.Warn("kafka did not take a record; the device is not acked and will resend",
+				zap.String("rule", rec.Rule), zap.String("topic", rec.Topic), zap.String("kind", kind), zap.Error(err))
+			complete(done, err)
+			return
+		}
+		if rec.Reason == "" { // not already a dead letter
+			reason := mapping.ReasonKafkaRejected
+			if kind == kafka.KindTooLarge {
+				reason = mapping.ReasonTooLarge
+			}
+			if dl, ok := u.rules.Load().DeadLetter(p, rec.Rule, reason, err.Error()); ok {
+				u.metrics.deadLettered.WithLabelValues(string(reason)).Inc()
+				u.log.Warn("record refused by kafka, sent to the dead-letter topic",
+					zap.String("rule", rec.Rule), zap.String("topic", rec.Topic), zap.String("kind", kind))
+				dr := &kafka.Record{Topic: dl.Topic, Key: dl.Key, Value: dl.Value, Headers: toKafkaHeaders(dl.Headers)}
+				dr.Done = func(dlErr error) {
+					if dlErr != nil {
+						u.metrics.produceErrors.WithLabelValues(kafka.ErrorKind(dlErr)).Inc()
+						complete(done, code)
+						return
+					}
+					complete(done, nil)
+				}
+				// Done callbacks must not block: hand the dead letter over
+				// from a goroutine of its own.
+				go func() {
+					if err := u.producer.Produce(u.stop, dr); err != nil {
+						dr.Done(err)
+					}
+				}()
+				return
+			}
+		}
+		u.log.Warn("record refused by kafka",
+			zap.String("rule", rec.Rule), zap.String("topic", rec.Topic), zap.String("kind", kind), zap.Error(err))
+		complete(done, code)
+	}
+}
+
+// reasonFor maps a producer error kind to the v5 PUBACK/PUBREC reason code
+// and whether the failure is permanent (retrying cannot help).
+func reasonFor(kind string) (packets.ReasonCode, bool) {
+	switch kind {
+	case kafka.KindTooLarge:
+		// 0x95 is not a valid PUBACK code; 0x83 with a reason string is. [MQTT-3.4.2.1]
+		return packets.ImplementationSpecificError, true
+	case kafka.KindInvalidTopic:
+		return packets.TopicNameInvalid, true
+	case kafka.KindNotAuthorized:
+		return packets.NotAuthorized, true
+	default:
+		return packets.UnspecifiedError, false
+	}
+}
+
+func complete(done func(error), err error) {
+	if done != nil {
+		done(err)
+	}
+}
+
+func ruleLabel(rule string) string {
+	if rule == "" {
+		return "(none)"
+	}
+	return rule
+}
+
+func toPublish(m *mqttfront.Message) *mapping.Publish {
+	p := &mapping.Publish{
+		Topic:           m.Topic,
+		ClientID:        m.ClientID,
+		Username:        m.Username,
+		QoS:             m.QoS,
+		Retain:          m.Retain,
+		Payload:         m.Payload,
+		ReceivedAt:      m.ReceivedAt,
+		ContentType:     m.Properties.ContentType,
+		ResponseTopic:   m.Properties.ResponseTopic,
+		CorrelationData: m.Properties.CorrelationData,
+	}
+	if n := len(m.Properties.User); n > 0 {
+		p.UserProperties = make([]mapping.Property, n)
+		for i, up := range m.Properties.User {
+			p.UserProperties[i] = mapping.Property{Key: up.Key, Value: up.Value}
+		}
+	}
+	return p
+}
+
+func toKafkaHeaders(hs []mapping.Header) []kafka.Header {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]kafka.Header, len(hs))
+	for i, h := range hs {
+		out[i] = kafka.Header{Key: h.Key, Value: h.Value}
+	}
+	return out
+}
