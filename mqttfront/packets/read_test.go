@@ -65,7 +65,7 @@ func TestReadPacketTooLarge(t *testing.T) {
 		header  []byte
 		maxSize uint32
 	}{
-		{"one over", []byte{0x30, 0x0A}, 11},                      // 12 bytes, max 11
+		{"one over", []byte{0x30, 0x0A}, 11},                        // 12 bytes, max 11
 		{"three-byte length", []byte{0x30, 0x80, 0x80, 0x01}, 1000}, // 16388 bytes
 		{"largest length", []byte{0x30, 0xFF, 0xFF, 0xFF, 0x7F}, DefaultMaxPacketSize - 1},
 	} {
