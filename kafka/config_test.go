@@ -1,0 +1,127 @@
+package kafka
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+func TestDefaultConfigValid(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatalf("DefaultConfig().Validate() = %v; want nil", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string // substring of the error; "" = valid
+	}{
+		{"no servers", func(c *Config) { c.BootstrapServers = nil }, "kafka.bootstrap_servers"},
+		{"server without port", func(c *Config) { c.BootstrapServers = []string{"localhost"} }, "kafka.bootstrap_servers"},
+		{"cert without key", func(c *Config) { c.TLS.Enabled = true; c.TLS.CertFile = "c.pem" }, "kafka.tls.cert_file"},
+		{"tls keys while off", func(c *Config) { c.TLS.CAFile = "ca.pem" }, "kafka.tls.enabled"},
+		{"sasl unknown", func(c *Config) { c.SASL.Mechanism = "GSSAPI"; c.SASL.Username = "u" }, "kafka.sasl.mechanism"},
+		{"sasl without user", func(c *Config) { c.SASL.Mechanism = SASLScramSHA512 }, "kafka.sasl.username"},
+		{"credentials without mechanism", func(c *Config) { c.SASL.Username = "u" }, "kafka.sasl.mechanism"},
+		{"sasl plain ok", func(c *Config) { c.SASL.Mechanism = SASLPlain; c.SASL.Username = "u" }, ""},
+		{"acks bad", func(c *Config) { c.Producer.Acks = "-1" }, "kafka.producer.acks"},
+		{"idempotence needs acks all", func(c *Config) { c.Producer.Acks = AcksOne }, "kafka.producer.enable_idempotence: requires acks=all"},
+		{"acks 1 without idempotence", func(c *Config) { c.Producer.Acks = AcksOne; c.Producer.EnableIdempotence = false }, ""},
+		{"idempotence needs one in flight", func(c *Config) { c.Producer.MaxInFlightRequestsPerConnection = 5 }, "max_in_flight_requests_per_connection=1"},
+		{"five in flight without idempotence", func(c *Config) {
+			c.Producer.MaxInFlightRequestsPerConnection = 5
+			c.Producer.EnableIdempotence = false
+		}, ""},
+		{"compression bad", func(c *Config) { c.Producer.CompressionType = "brotli" }, "kafka.producer.compression_type"},
+		{"compression zstd", func(c *Config) { c.Producer.CompressionType = "zstd" }, ""},
+		{"linger negative", func(c *Config) { c.Producer.LingerMs = -1 }, "kafka.producer.linger_ms"},
+		{"linger zero", func(c *Config) { c.Producer.LingerMs = 0 }, ""},
+		{"delivery below request timeout", func(c *Config) { c.Producer.DeliveryTimeoutMs = 1000 }, "kafka.producer.delivery_timeout_ms"},
+		{"buffer zero", func(c *Config) { c.Producer.BufferRecords = 0 }, "kafka.producer.buffer_records"},
+		{"partitioner bad", func(c *Config) { c.Producer.Partitioner = "random" }, "kafka.producer.partitioner"},
+		{"partitioner fnv", func(c *Config) { c.Producer.Partitioner = PartitionerFNV }, ""},
+		{"group empty", func(c *Config) { c.Consumer.GroupID = "" }, "kafka.consumer.group_id"},
+		{"offset reset bad", func(c *Config) { c.Consumer.AutoOffsetReset = "none" }, "kafka.consumer.auto_offset_reset"},
+		{"heartbeat too slow", func(c *Config) { c.Consumer.HeartbeatIntervalMs = 5000 }, "kafka.consumer.heartbeat_interval_ms"},
+		{"commit interval zero", func(c *Config) { c.Consumer.CommitIntervalMs = 0 }, "kafka.consumer.commit_interval_ms"},
+		{"pending zero", func(c *Config) { c.Consumer.MaxPendingPerPartition = 0 }, "kafka.consumer.max_pending_per_partition"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tt.mutate(&c)
+			err := c.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Validate() = %v; want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("Validate() = %v; want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestProducerConfigMapping(t *testing.T) {
+	c := DefaultConfig()
+	sc, err := c.producerConfig()
+	if err != nil {
+		t.Fatalf("producerConfig() = %v", err)
+	}
+	if sc.Producer.RequiredAcks != sarama.WaitForAll {
+		t.Errorf("RequiredAcks = %v; want WaitForAll", sc.Producer.RequiredAcks)
+	}
+	if !sc.Producer.Idempotent || sc.Net.MaxOpenRequests != 1 {
+		t.Errorf("Idempotent = %v, MaxOpenRequests = %d; want true, 1", sc.Producer.Idempotent, sc.Net.MaxOpenRequests)
+	}
+	if sc.Producer.Compression != sarama.CompressionLZ4 {
+		t.Errorf("Compression = %v; want lz4", sc.Producer.Compression)
+	}
+	if sc.Producer.Flush.Bytes != 0 && sc.Producer.Flush.Frequency == 0 {
+		t.Errorf("Flush.Bytes set without Flush.Frequency")
+	}
+	if sc.Producer.Flush.Frequency != 5*time.Millisecond {
+		t.Errorf("Flush.Frequency = %v; want 5ms", sc.Producer.Flush.Frequency)
+	}
+	if !sc.Version.IsAtLeast(sarama.V2_1_0_0) {
+		t.Errorf("Version = %v; Kafka 4 needs >= 2.1", sc.Version)
+	}
+	// Retries must cover the delivery timeout.
+	var total time.Duration
+	for i := 1; i <= sc.Producer.Retry.Max; i++ {
+		total += sc.Producer.Retry.BackoffFunc(i, sc.Producer.Retry.Max)
+	}
+	if total < ms(c.Producer.DeliveryTimeoutMs) {
+		t.Errorf("retry back-offs add up to %v; want >= delivery timeout %v", total, ms(c.Producer.DeliveryTimeoutMs))
+	}
+	if got := sc.Producer.Retry.BackoffFunc(30, 0); got != time.Second {
+		t.Errorf("back-off after 30 retries = %v; want capped at 1s", got)
+	}
+
+	c.Producer.LingerMs = 0
+	sc, err = c.producerConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Producer.Flush.Bytes != 0 || sc.Producer.Flush.Frequency != 0 {
+		t.Errorf("linger 0: Flush.Bytes = %d, Frequency = %v; want 0, 0", sc.Producer.Flush.Bytes, sc.Producer.Flush.Frequency)
+	}
+}
+
+func TestConsumerConfigMapping(t *testing.T) {
+	c := DefaultConfig()
+	sc, err := c.consumerConfig()
+	if err != nil {
+		t.Fatalf("consumerConfig() = %v", err)
+	}
+	if sc.Consumer.Offsets.Initial != sarama.OffsetNewest {
+		t.Errorf("Offsets.Initial = %d; want newest (latest)", sc.Consumer.Offsets.Initial)
+	}
+	c.Consumer.AutoOffsetReset = OffsetEarliest
+	if sc, _ = c.consumerConfig(); sc.Consumer.Offsets.Initial != sarama.OffsetOldest {
+		t.Errorf("earliest: Offsets.Initial = %d; want oldest", sc.Consumer.Offsets.Initial)
+	}
+}
