@@ -17,23 +17,9 @@ func (s *Store) PutMessage(clientID string, seq uint64, m *Message) error {
 	buf := s.getBuf()
 	defer s.putBuf(buf)
 	*buf = appendMessage((*buf)[:0], m)
-	val := *buf
-	name := nameKey(clientID)
-	key := seqKey(seq)
-	var added bool
-	err := s.batch(func(tx *bolt.Tx) error {
-		q, err := tx.Bucket(bucketMessages).CreateBucketIfNotExists(name)
-		if err != nil {
-			return err
-		}
-		added = q.Get(key) == nil
-		return q.Put(key, val)
-	})
+	err := s.commit(mutation{kind: putMessage, name: nameKey(clientID), seq: seqKey(seq), val: *buf})
 	if err != nil {
 		return fmt.Errorf("put message %q/%d: %w", clientID, seq, err)
-	}
-	if added {
-		s.messages.Add(1)
 	}
 	return nil
 }
@@ -44,23 +30,8 @@ func (s *Store) DeleteMessage(clientID string, seq uint64) error {
 	if clientID == "" {
 		return fmt.Errorf("delete message: %w", ErrEmptyKey)
 	}
-	name := nameKey(clientID)
-	key := seqKey(seq)
-	var removed bool
-	err := s.batch(func(tx *bolt.Tx) error {
-		removed = false
-		q := tx.Bucket(bucketMessages).Bucket(name)
-		if q == nil || q.Get(key) == nil {
-			return nil
-		}
-		removed = true
-		return q.Delete(key)
-	})
-	if err != nil {
+	if err := s.commit(mutation{kind: deleteMessage, name: nameKey(clientID), seq: seqKey(seq)}); err != nil {
 		return fmt.Errorf("delete message %q/%d: %w", clientID, seq, err)
-	}
-	if removed {
-		s.messages.Add(-1)
 	}
 	return nil
 }

@@ -16,19 +16,8 @@ func (s *Store) PutRetained(m *Message) error {
 	buf := s.getBuf()
 	defer s.putBuf(buf)
 	*buf = appendMessage((*buf)[:0], m)
-	val := *buf
-	key := nameKey(m.Topic)
-	var added bool
-	err := s.batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketRetained)
-		added = b.Get(key) == nil
-		return b.Put(key, val)
-	})
-	if err != nil {
+	if err := s.commit(mutation{kind: putRetained, name: nameKey(m.Topic), val: *buf}); err != nil {
 		return fmt.Errorf("put retained %q: %w", m.Topic, err)
-	}
-	if added {
-		s.retained.Add(1)
 	}
 	return nil
 }
@@ -39,21 +28,8 @@ func (s *Store) DeleteRetained(topic string) error {
 	if topic == "" {
 		return fmt.Errorf("delete retained: %w", ErrEmptyKey)
 	}
-	key := nameKey(topic)
-	var removed bool
-	err := s.batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketRetained)
-		removed = b.Get(key) != nil
-		if !removed {
-			return nil
-		}
-		return b.Delete(key)
-	})
-	if err != nil {
+	if err := s.commit(mutation{kind: deleteRetained, name: nameKey(topic)}); err != nil {
 		return fmt.Errorf("delete retained %q: %w", topic, err)
-	}
-	if removed {
-		s.retained.Add(-1)
 	}
 	return nil
 }

@@ -14,19 +14,9 @@ func (s *Store) PutSession(sess *Session) error {
 	buf := s.getBuf()
 	defer s.putBuf(buf)
 	*buf = appendSession((*buf)[:0], sess)
-	val := *buf
-	key := nameKey(sess.ClientID)
-	var added bool
-	err := s.batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSessions)
-		added = b.Get(key) == nil
-		return b.Put(key, val)
-	})
+	err := s.commit(mutation{kind: putSession, name: nameKey(sess.ClientID), val: *buf})
 	if err != nil {
 		return fmt.Errorf("put session %q: %w", sess.ClientID, err)
-	}
-	if added {
-		s.sessions.Add(1)
 	}
 	return nil
 }
@@ -37,34 +27,9 @@ func (s *Store) DeleteSession(clientID string) error {
 	if clientID == "" {
 		return fmt.Errorf("delete session: %w", ErrEmptyKey)
 	}
-	key := nameKey(clientID)
-	var removed bool
-	var msgs int64
-	err := s.batch(func(tx *bolt.Tx) error {
-		removed, msgs = false, 0
-		b := tx.Bucket(bucketSessions)
-		if b.Get(key) != nil {
-			removed = true
-			if err := b.Delete(key); err != nil {
-				return err
-			}
-		}
-		mb := tx.Bucket(bucketMessages)
-		if q := mb.Bucket(key); q != nil {
-			msgs = int64(q.Stats().KeyN)
-			if err := mb.DeleteBucket(key); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.commit(mutation{kind: deleteSession, name: nameKey(clientID)}); err != nil {
 		return fmt.Errorf("delete session %q: %w", clientID, err)
 	}
-	if removed {
-		s.sessions.Add(-1)
-	}
-	s.messages.Add(-msgs)
 	return nil
 }
 

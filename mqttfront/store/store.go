@@ -122,11 +122,11 @@ type Stats struct {
 // write returns after its transaction has committed (and, unless
 // Options.NoSync, been fsynced).
 type Store struct {
-	db     *bolt.DB
-	path   string
-	log    *zap.Logger
-	write  func(func(*bolt.Tx) error) error // group commit: committer.do or db.Batch
-	commit *committer                       // nil with Options.MaxBatchDelay
+	db    *bolt.DB
+	path  string
+	log   *zap.Logger
+	write func(func(*bolt.Tx) error) error // group commit: committer.do or db.Batch
+	gc    *committer                       // nil with Options.MaxBatchDelay
 
 	mu     sync.RWMutex // guards closed against Close; held shared by calls
 	closed bool
@@ -173,8 +173,8 @@ func OpenOptions(path string, log *zap.Logger, opts Options) (*Store, error) {
 		db.MaxBatchSize = opts.MaxBatchSize
 		s.write = db.Batch
 	} else {
-		s.commit = &committer{db: db, maxBatch: opts.MaxBatchSize}
-		s.write = s.commit.do
+		s.gc = &committer{db: db, maxBatch: opts.MaxBatchSize}
+		s.write = s.gc.do
 	}
 	if err := s.init(); err != nil {
 		_ = db.Close()
@@ -254,8 +254,8 @@ func (s *Store) Stats() Stats {
 		Messages: s.messages.Load(),
 		Writes:   s.writes.Load(),
 	}
-	if s.commit != nil {
-		st.Commits = s.commit.commits.Load()
+	if s.gc != nil {
+		st.Commits = s.gc.commits.Load()
 	}
 	if fi, err := os.Stat(s.path); err == nil {
 		st.FileBytes = fi.Size()
