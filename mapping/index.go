@@ -12,6 +12,11 @@ const noRule = math.MaxInt32
 // index, so first-match-wins order holds exactly as in a linear scan, while
 // minSub prunes any subtree that cannot beat the best match found so far.
 type node struct {
+	// Literal children: most nodes below the first level have exactly one,
+	// kept in oneKey/one to spare a map lookup; lit holds them once there
+	// are two or more.
+	oneKey string
+	one    *node
 	lit    map[string]*node
 	plus   *node // '+' and named captures
 	end    int32 // smallest rule whose filter ends at this node
@@ -40,12 +45,10 @@ func buildIndex(rules []uplinkRule) *node {
 				}
 				child = n.plus
 			} else {
-				if n.lit == nil {
-					n.lit = map[string]*node{}
-				}
-				if child = n.lit[l.text]; child == nil {
+				child = n.literal(l.text)
+				if child == nil {
 					child = newNode()
-					n.lit[l.text] = child
+					n.addLiteral(l.text, child)
 				}
 			}
 			n = child
@@ -56,6 +59,30 @@ func buildIndex(rules []uplinkRule) *node {
 		}
 	}
 	return root
+}
+
+// literal returns the child for a literal level, or nil.
+func (n *node) literal(level string) *node {
+	if n.lit != nil {
+		return n.lit[level]
+	}
+	if n.one != nil && n.oneKey == level {
+		return n.one
+	}
+	return nil
+}
+
+// addLiteral adds a child for a literal level that has none yet.
+func (n *node) addLiteral(level string, child *node) {
+	switch {
+	case n.lit != nil:
+		n.lit[level] = child
+	case n.one == nil:
+		n.oneKey, n.one = level, child
+	default:
+		n.lit = map[string]*node{n.oneKey: n.one, level: child}
+		n.oneKey, n.one = "", nil
+	}
 }
 
 // match returns the index of the first rule whose filter matches topic, or -1.
@@ -69,7 +96,7 @@ func (n *node) match(topic string) int {
 		best = n.hash
 	}
 	level, next := nextLevel(topic, 0) // every topic has a first level, if empty
-	if c := n.lit[level]; c != nil {
+	if c := n.literal(level); c != nil {
 		best = c.walk(topic, next, best)
 	}
 	if n.plus != nil && !dollar {
@@ -95,7 +122,7 @@ func (n *node) walk(topic string, pos int, best int32) int32 {
 		return min(best, n.end)
 	}
 	level, next := nextLevel(topic, pos)
-	if c := n.lit[level]; c != nil {
+	if c := n.literal(level); c != nil {
 		best = c.walk(topic, next, best)
 	}
 	if n.plus != nil {
