@@ -148,7 +148,7 @@ func (c ACLConfig) validate(prefix string) error {
 
 // validFilter checks the syntax of an ACL topic filter: non-empty UTF-8,
 // '#' only as the whole last level, '+' only as a whole level
-// [MQTT-4.7.1-1] [MQTT-4.7.1-2]. A $share prefix is not allowed: rules are
+// [MQTT-4.7.1-2] [MQTT-4.7.1-3]. A $share prefix is not allowed: rules are
 // written against inner filters, which is what shared subscriptions are
 // checked against.
 func validFilter(f string) error {

@@ -15,7 +15,7 @@ var matchCases = []struct {
 	{"a/b/c", "a/b", false},
 	{"a/b", "a/b/c", false},
 	{"a/b/c", "a/b/d", false},
-	{"A", "a", false}, // case sensitive [MQTT-4.7.3-4] is about names; levels compare exactly
+	{"A", "a", false}, // no normalisation [MQTT-4.7.3-4]
 	// empty levels are real levels
 	{"/a", "/a", true},
 	{"/a", "a", false},
