@@ -254,8 +254,8 @@ func connackSize(p *Packet, v Version) (s sizes, err error) {
 
 func appendConnack(dst []byte, p *Packet, v Version, s sizes) []byte {
 	var flags byte
-	if p.SessionPresent {
-		flags = 1
+	if p.SessionPresent && v != V31 {
+		flags = 1 // MQTT 3.1 has no Session Present flag: the byte is reserved
 	}
 	dst = append(dst, flags, byte(p.ReasonCode))
 	if v == V5 {

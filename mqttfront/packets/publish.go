@@ -1,7 +1,5 @@
 package packets
 
-import "strings"
-
 // publish decodes PUBLISH: flags from the fixed header, topic name, packet
 // identifier (QoS > 0), v5 properties and the payload, which is the rest of
 // the body. The payload's UTF-8 is NOT checked here even with a Payload
@@ -54,7 +52,7 @@ func checkPublishTopic(p *Packet, v Version, checkUTF8 bool) error {
 		return ValidTopicName(p.Topic)
 	case p.Topic == "":
 		return Errorf(TopicNameInvalid, "empty topic name") // [MQTT-4.7.3-1]
-	case strings.ContainsAny(p.Topic, "+#"):
+	case hasWildcard(p.Topic):
 		return Errorf(TopicNameInvalid, "wildcard in topic name %q", p.Topic) // [MQTT-3.3.2-2]
 	}
 	return nil

@@ -1,6 +1,9 @@
 package packets
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // maxStringLen is the longest UTF-8 string or binary field: its length is a
 // two-byte integer. [MQTT-1.5.4] [MQTT-1.5.6]
@@ -17,12 +20,38 @@ func ValidTopicName(topic string) error {
 		return Errorf(TopicNameInvalid, "empty topic name") // [MQTT-4.7.3-1]
 	case len(topic) > maxStringLen:
 		return Errorf(TopicNameInvalid, "topic name longer than %d bytes", maxStringLen)
-	case strings.ContainsAny(topic, "+#"):
-		return Errorf(TopicNameInvalid, "wildcard in topic name %q", topic) // [MQTT-3.3.2-2] [MQTT-4.7.0-1]
-	case !validUTF8String(topic):
+	}
+	wildcard, valid := scanTopic(topic)
+	if !valid {
 		return Errorf(TopicNameInvalid, "topic name is not valid UTF-8") // [MQTT-1.5.4-1] [MQTT-1.5.4-2]
 	}
+	if wildcard {
+		return Errorf(TopicNameInvalid, "wildcard in topic name %q", topic) // [MQTT-3.3.2-2] [MQTT-4.7.0-1]
+	}
 	return nil
+}
+
+// scanTopic makes one pass over s and reports whether it holds a wildcard
+// character and whether it is valid UTF-8 without U+0000. ASCII, the usual
+// case, needs no decoding.
+func scanTopic(s string) (wildcard, valid bool) {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+' || c == '#':
+			wildcard = true
+		case c == 0:
+			return wildcard, false
+		case c >= utf8.RuneSelf:
+			rest := s[i:]
+			return wildcard || hasWildcard(rest), validUTF8String(rest)
+		}
+	}
+	return wildcard, true
+}
+
+// hasWildcard reports whether s contains '+' or '#'.
+func hasWildcard(s string) bool {
+	return strings.IndexByte(s, '+') >= 0 || strings.IndexByte(s, '#') >= 0
 }
 
 // ValidTopicFilter checks a subscription filter: non-empty, valid UTF-8,
@@ -43,7 +72,7 @@ func ValidTopicFilter(filter string) error {
 		if group == "" {
 			return Errorf(TopicFilterInvalid, "shared subscription %q has an empty group", filter) // [MQTT-4.8.2-1]
 		}
-		if strings.ContainsAny(group, "+#") {
+		if hasWildcard(group) {
 			return Errorf(TopicFilterInvalid, "shared subscription group %q contains a wildcard", group) // [MQTT-4.8.2-2]
 		}
 		if inner == "" {
@@ -63,7 +92,7 @@ func checkFilterLevels(filter string) error {
 			continue
 		}
 		level := filter[start:i]
-		if len(level) > 1 && strings.ContainsAny(level, "+#") {
+		if len(level) > 1 && hasWildcard(level) {
 			return Errorf(TopicFilterInvalid, "wildcard must occupy a whole level in %q", filter) // [MQTT-4.7.1-2]
 		}
 		if level == "#" && i != len(filter) {
