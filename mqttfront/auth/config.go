@@ -77,10 +77,14 @@ func DefaultConfig() Config {
 
 // Validate checks c; the message names the key at fault, e.g.
 // "auth.users[2].password_hash: not a bcrypt hash".
-func (c Config) Validate() error {
+func (c Config) Validate() error { return c.ValidateAt("auth") }
+
+// ValidateAt is Validate for a section mounted at prefix (e.g. "mqtt.auth"),
+// so the messages name the full key: "mqtt.auth.users[2].password_hash: ...".
+func (c Config) ValidateAt(prefix string) error {
 	seen := make(map[string]int, len(c.Users))
 	for i, u := range c.Users {
-		key := fmt.Sprintf("auth.users[%d]", i)
+		key := fmt.Sprintf("%s.users[%d]", prefix, i)
 		if u.Username == "" {
 			return fmt.Errorf("%s.username: must not be empty", key)
 		}
@@ -88,14 +92,14 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%s.username: must be UTF-8 without U+0000", key)
 		}
 		if j, dup := seen[u.Username]; dup {
-			return fmt.Errorf("%s.username: %q already defined in auth.users[%d]", key, u.Username, j)
+			return fmt.Errorf("%s.username: %q already defined in %s.users[%d]", key, u.Username, prefix, j)
 		}
 		seen[u.Username] = i
 		if err := checkBcrypt(u.PasswordHash); err != nil {
 			return fmt.Errorf("%s.password_hash: %w", key, err)
 		}
 	}
-	return c.ACL.validate("auth.acl")
+	return c.ACL.ValidateAt(prefix + ".acl")
 }
 
 // checkBcrypt accepts a well-formed bcrypt hash of the $2a$, $2b$ or $2y$
@@ -114,9 +118,11 @@ func checkBcrypt(h string) error {
 }
 
 // Validate checks the ACL section alone; keys are named under "auth.acl".
-func (c ACLConfig) Validate() error { return c.validate("auth.acl") }
+func (c ACLConfig) Validate() error { return c.ValidateAt("auth.acl") }
 
-func (c ACLConfig) validate(prefix string) error {
+// ValidateAt is Validate for a section mounted at prefix (e.g.
+// "mqtt.auth.acl").
+func (c ACLConfig) ValidateAt(prefix string) error {
 	switch c.NoMatch {
 	case "", NoMatchAllow, NoMatchDeny:
 	default:

@@ -29,6 +29,19 @@ func TestDefaultConfigValid(t *testing.T) {
 	}
 }
 
+func TestValidateAt(t *testing.T) {
+	c := Config{Users: []User{{"a", hashOf(t, "x")}, {"a", hashOf(t, "y")}}}
+	want := `mqtt.auth.users[1].username: "a" already defined in mqtt.auth.users[0]`
+	if err := c.ValidateAt("mqtt.auth"); err == nil || err.Error() != want {
+		t.Errorf("ValidateAt = %v; want %s", err, want)
+	}
+	c = Config{ACL: ACLConfig{Rules: []ACLRule{{Permission: "allow", Action: "x", Topics: []string{"a"}}}}}
+	want = `mqtt.auth.acl.rules[0].action: must be publish, subscribe or all, not "x"`
+	if err := c.ValidateAt("mqtt.auth"); err == nil || err.Error() != want {
+		t.Errorf("ValidateAt = %v; want %s", err, want)
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	good := hashOf(t, "pw")
 	y := "$2y$" + good[4:] // htpasswd writes $2y$

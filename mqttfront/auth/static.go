@@ -56,7 +56,8 @@ type Static struct {
 
 // NewStatic validates c and returns an authenticator for it. It creates the
 // dummy hash used for unknown users at the highest cost among the
-// configured users, which takes one bcrypt run.
+// configured users, which takes one bcrypt run at that cost (about 50 ms at
+// cost 10; under a millisecond when there are no users).
 func NewStatic(c Config) (*Static, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -68,10 +69,9 @@ func NewStatic(c Config) (*Static, error) {
 		cache:          newPassCache(defaultCacheSize),
 		sem:            make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
-	cost := bcrypt.DefaultCost
-	if len(c.Users) > 0 {
-		cost = bcrypt.MinCost
-	}
+	// With no users there is nothing to enumerate, so the cheapest dummy
+	// does; NewStatic stays fast for configs without users.
+	cost := bcrypt.MinCost
 	for _, u := range c.Users {
 		s.users[u.Username] = u.PasswordHash
 		if uc, _ := bcrypt.Cost([]byte(u.PasswordHash)); uc > cost {
