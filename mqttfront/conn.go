@@ -36,7 +36,7 @@ type conn struct {
 	sess      *session
 	aliasIn   map[uint16]string // inbound topic aliases (v5)
 	limiter   *rateLimiter
-	graceful  bool // DISCONNECT 0x00 seen: no will
+	graceful  bool        // DISCONNECT 0x00 seen: no will
 	connected atomic.Bool // CONNACK success sent; version is fixed before it is set
 
 	// client's v5 limits

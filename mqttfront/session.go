@@ -44,14 +44,14 @@ type session struct {
 
 // outMsg is one outbound QoS 1/2 delivery.
 type outMsg struct {
-	seq      uint64
-	m        *Message
-	qos      byte
-	retain   bool
-	subIDs   []uint32
-	pid      uint16
-	state    byte // store.StateQueued, StatePublished, StateReleased
-	inStore  bool
+	seq     uint64
+	m       *Message
+	qos     byte
+	retain  bool
+	subIDs  []uint32
+	pid     uint16
+	state   byte // store.StateQueued, StatePublished, StateReleased
+	inStore bool
 }
 
 func (om *outMsg) stored() *store.Message {

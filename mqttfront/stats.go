@@ -57,15 +57,15 @@ type DropReason int
 
 // Drop reasons.
 const (
-	DropQueueFull      DropReason = iota // session queue at max_queued_messages
-	DropSlowConsumer                     // QoS 0 dropped: write queue over its bounds
-	DropNotAuthorized                    // PUBLISH denied by ACL
-	DropSysTopic                         // client publish to $SYS [MQTT-4.7.2-1]
-	DropExpired                          // v5 message expiry passed before delivery
-	DropTooLarge                         // larger than the client's Maximum Packet Size [MQTT-3.1.2-25]
-	DropRetainedFull                     // retained topic beyond max_retained
-	DropOfflineQoS0                      // QoS 0 to an offline session
-	DropNoSubscribers                    // no matching subscription (informational)
+	DropQueueFull     DropReason = iota // session queue at max_queued_messages
+	DropSlowConsumer                    // QoS 0 dropped: write queue over its bounds
+	DropNotAuthorized                   // PUBLISH denied by ACL
+	DropSysTopic                        // client publish to $SYS [MQTT-4.7.2-1]
+	DropExpired                         // v5 message expiry passed before delivery
+	DropTooLarge                        // larger than the client's Maximum Packet Size [MQTT-3.1.2-25]
+	DropRetainedFull                    // retained topic beyond max_retained
+	DropOfflineQoS0                     // QoS 0 to an offline session
+	DropNoSubscribers                   // no matching subscription (informational)
 	numDropReasons
 )
 
@@ -91,8 +91,8 @@ type Stats struct {
 	PacketsOut         map[string]uint64
 	BytesIn            uint64
 	BytesOut           uint64
-	MessagesIn         [3]uint64 // inbound PUBLISH by QoS
-	MessagesOut        [3]uint64 // outbound PUBLISH by QoS
+	MessagesIn         [3]uint64         // inbound PUBLISH by QoS
+	MessagesOut        [3]uint64         // outbound PUBLISH by QoS
 	Drops              map[string]uint64 // by DropReason
 	Disconnects        map[string]uint64 // by DisconnectReason
 	Sessions           int
