@@ -88,9 +88,6 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return errors.New("bridge: Run called twice")
 	}
 	b.started = time.Now()
-	if b.cfg.MQTT.Auth.AllowAnonymous {
-		b.log.Warn("anonymous MQTT access is allowed (mqtt.auth.allow_anonymous: true): do not use this in production")
-	}
 
 	prodCtx, stopProd := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopProd()

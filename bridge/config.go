@@ -78,8 +78,12 @@ func (c Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if _, err := mapping.Compile(c.Mapping); err != nil {
-		errs = append(errs, err)
+	for i, r := range c.Mapping.Uplink {
+		if r.Ack == mapping.AckSpool {
+			// The disk spool is not built yet: refuse rather than ack later
+			// than the operator asked for.
+			errs = append(errs, fmt.Errorf("mapping.uplink[%d] (%s).ack: spool is not available in this version; use kafka or none", i, r.Name))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -113,7 +113,7 @@ func (u *uplink) confirm(p *mapping.Publish, rec mapping.Record, done func(error
 				dr.Done = func(dlErr error) {
 					if dlErr != nil {
 						u.metrics.produceErrors.WithLabelValues(kafka.ErrorKind(dlErr)).Inc()
-						complete(done, code)
+						complete(done, packets.Errorf(code, "dead-letter topic refused the record: %s", kafka.ErrorKind(dlErr)))
 						return
 					}
 					complete(done, nil)
@@ -130,7 +130,7 @@ func (u *uplink) confirm(p *mapping.Publish, rec mapping.Record, done func(error
 		}
 		u.log.Warn("record refused by kafka",
 			zap.String("rule", rec.Rule), zap.String("topic", rec.Topic), zap.String("kind", kind), zap.Error(err))
-		complete(done, code)
+		complete(done, packets.Errorf(code, "kafka refused the record: %s", kind))
 	}
 }
 

@@ -1,0 +1,82 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"go.uber.org/goleak"
+	"go.uber.org/zap/zaptest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// paho v3 keeps a package-level ticker-free logger only; nothing to ignore.
+		goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
+	)
+}
+
+// TestKafkaUnreachableKeepsServingMQTT starts the bridge against a port
+// where no Kafka listens: devices can still connect and subscribe, /readyz
+// says not ready and why, and shutdown still ends every goroutine.
+func TestKafkaUnreachableKeepsServingMQTT(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MQTT.Listeners.TCP.Address = "127.0.0.1:0"
+	cfg.MQTT.Auth.AllowAnonymous = true
+	cfg.MQTT.DataDir = t.TempDir()
+	cfg.Admin.Address = "127.0.0.1:0"
+	cfg.Kafka.BootstrapServers = []string{"127.0.0.1:1"}
+	cfg.Mapping = telemetryMapping("")
+	b, err := New(cfg, Options{Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- b.Run(ctx) }()
+	select {
+	case <-b.Front().Ready():
+	case err := <-runErr:
+		t.Fatalf("Run returned early: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("listeners not ready")
+	}
+
+	opts := mqtt.NewClientOptions().AddBroker("tcp://" + b.Front().Addr("tcp").String()).SetClientID("dev1")
+	c := mqtt.NewClient(opts)
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect while Kafka is down: %v", tok.Error())
+	}
+	if tok := c.Subscribe("devices/dev1/commands", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	c.Disconnect(100)
+
+	waitFor(t, 5*time.Second, func() bool { return b.AdminAddr() != "" })
+	resp, err := http.Get("http://" + b.AdminAddr() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r readiness
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || r.Ready || r.KafkaConnected || !r.MQTTListening {
+		t.Errorf("/readyz = %d %+v; want 503, listening, Kafka not connected", resp.StatusCode, r)
+	}
+
+	cancel()
+	select {
+	case err := <-runErr:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	http.DefaultClient.CloseIdleConnections()
+}
