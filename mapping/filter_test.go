@@ -21,13 +21,13 @@ func TestParseFilter(t *testing.T) {
 		{filter: "devices/{device}/telemetry/#", captures: []string{"device"}},
 		{filter: "{site}/{device}/+", captures: []string{"site", "device"}},
 		{filter: "{_x9}", captures: []string{"_x9"}},
-		{filter: "", err: "empty topic"},                                   // [MQTT-4.7.3-1]
-		{filter: "a/#/b", err: `"#" must be the last level`},               // [MQTT-4.7.1-1]
-		{filter: "a/b#", err: `"#" must be alone`},                         // [MQTT-4.7.1-1]
-		{filter: "a/b+/c", err: `"+" must be alone`},                       // [MQTT-4.7.1-2]
-		{filter: "a/\x00", err: "U+0000"},                                  // [MQTT-4.7.3-2]
-		{filter: "a/\xff", err: "UTF-8"},                                   // [MQTT-1.5.4-1]
-		{filter: strings.Repeat("a", 65536), err: "limit is 65535"},        // [MQTT-4.7.3-3]
+		{filter: "", err: "empty topic"},                            // [MQTT-4.7.3-1]
+		{filter: "a/#/b", err: `"#" must be the last level`},        // [MQTT-4.7.1-1]
+		{filter: "a/b#", err: `"#" must be alone`},                  // [MQTT-4.7.1-1]
+		{filter: "a/b+/c", err: `"+" must be alone`},                // [MQTT-4.7.1-2]
+		{filter: "a/\x00", err: "U+0000"},                           // [MQTT-4.7.3-2]
+		{filter: "a/\xff", err: "UTF-8"},                            // [MQTT-1.5.4-1]
+		{filter: strings.Repeat("a", 65536), err: "limit is 65535"}, // [MQTT-4.7.3-3]
 		{filter: "a/x{device}", err: "whole level"},
 		{filter: "a/{device", err: "whole level"},
 		{filter: "a/{}", err: "a name is"},
@@ -83,12 +83,12 @@ func TestFilterMatch(t *testing.T) {
 		{"/+", "/a", true, nil},
 		{"a/", "a/", true, nil},
 		{"a/", "a", false, nil},
-		{"#", "$SYS/x", false, nil},       // [MQTT-4.7.2-1]
-		{"+/x", "$SYS/x", false, nil},     // [MQTT-4.7.2-1]
-		{"{d}/x", "$SYS/x", false, nil},   // [MQTT-4.7.2-1]
-		{"$SYS/#", "$SYS/x", true, nil},   // a literal '$' level matches
-		{"$SYS/+", "$SYS/x", true, nil},   // wildcards below a literal '$' level are fine
-		{"a/$b/+", "a/$b/c", true, nil},   // '$' only matters in the first level
+		{"#", "$SYS/x", false, nil},     // [MQTT-4.7.2-1]
+		{"+/x", "$SYS/x", false, nil},   // [MQTT-4.7.2-1]
+		{"{d}/x", "$SYS/x", false, nil}, // [MQTT-4.7.2-1]
+		{"$SYS/#", "$SYS/x", true, nil}, // a literal '$' level matches
+		{"$SYS/+", "$SYS/x", true, nil}, // wildcards below a literal '$' level are fine
+		{"a/$b/+", "a/$b/c", true, nil}, // '$' only matters in the first level
 		{"+/$b", "a/$b", true, nil},
 	}
 	for _, tt := range tests {
@@ -113,11 +113,11 @@ func TestFilterMatch(t *testing.T) {
 
 func TestValidTopicName(t *testing.T) {
 	for topic, ok := range map[string]bool{
-		"a/b":  true,
-		"/":    true,
-		"":     false,
-		"a/+":  false, // [MQTT-3.3.2-2]
-		"a/#":  false,
+		"a/b":   true,
+		"/":     true,
+		"":      false,
+		"a/+":   false, // [MQTT-3.3.2-2]
+		"a/#":   false,
 		"a\x00": false,
 	} {
 		if err := validTopicName(topic); (err == nil) != ok {
