@@ -398,9 +398,9 @@ func header(m *sarama.ConsumerMessage, key string) (string, bool) {
 	return vs[0], true
 }
 
-// kafka returns the shared broker and remembers nothing else: a thin alias
-// that keeps the call sites short.
-func kafka(t testing.TB) string {
+// sharedKafka returns the bootstrap address of the shared test broker,
+// starting it if needed (testenv fails the test if it cannot).
+func sharedKafka(t testing.TB) string {
 	t.Helper()
 	return testenv.Kafka(t)
 }

@@ -67,7 +67,7 @@ func (s *sent) add(key string, seq int, m sentMsg) {
 // v5 properties and exact bytes, and the records of each key are in
 // publish order. QoS 0 records are counted, and at least one must arrive.
 func TestTelemetry(t *testing.T) {
-	bootstrap := kafka(t)
+	bootstrap := sharedKafka(t)
 	topic, q0Topic := uniq(t, "tele"), uniq(t, "q0")
 	testenv.CreateTopic(t, bootstrap, topic, 3)
 	testenv.CreateTopic(t, bootstrap, q0Topic, 3)
@@ -259,7 +259,7 @@ func checkRecord(t *testing.T, r *sarama.ConsumerMessage, topic string, s sentMs
 // metadata, embeds JSON payloads, keeps UTF-8 text as a string and
 // base64-encodes binary payloads so that no byte is lost.
 func TestTelemetryJSONEnvelope(t *testing.T) {
-	bootstrap := kafka(t)
+	bootstrap := sharedKafka(t)
 	topic := uniq(t, "json")
 	testenv.CreateTopic(t, bootstrap, topic, 1)
 	cfg := testConfig(t, bootstrap)
