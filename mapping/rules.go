@@ -11,7 +11,8 @@ import (
 // concurrent use.
 type Rules struct {
 	uplink      []uplinkRule
-	index       *node // uplink filters as a level trie
+	byName      map[string]int // uplink rule name -> index into uplink
+	index       *node          // uplink filters as a level trie
 	deadLetter  string
 	unmatchedDL bool
 
@@ -47,7 +48,7 @@ type downlinkRule struct {
 func Compile(c Config) (*Rules, error) {
 	var errs []error
 	fail := func(key string, err error) { errs = append(errs, fmt.Errorf("%s: %w", key, err)) }
-	r := &Rules{deadLetter: c.DeadLetterTopic, byKafkaTopic: map[string]int{}}
+	r := &Rules{deadLetter: c.DeadLetterTopic, byKafkaTopic: map[string]int{}, byName: map[string]int{}}
 
 	switch c.Unmatched.Action {
 	case "", UnmatchedDrop:
@@ -86,6 +87,7 @@ func Compile(c Config) (*Rules, error) {
 		if ur.fallible && c.DeadLetterTopic == "" {
 			fail(key+".kafka_topic", fmt.Errorf("%q has placeholders and may render an illegal topic: set mapping.dead_letter_topic", u.KafkaTopic))
 		}
+		r.byName[u.Name] = i
 		r.uplink = append(r.uplink, ur)
 	}
 	if len(r.uplink) > math.MaxInt32 {

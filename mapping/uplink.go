@@ -174,7 +174,7 @@ func (r *Rules) uplinkWith(rule *uplinkRule, caps []string, p *Publish) (Record,
 		Rule:    rule.name,
 		Topic:   topic,
 		Key:     key,
-		Headers: appendHeaders(nil, p, "", "", ""),
+		Headers: appendHeaders(p, "", "", ""),
 		Value:   p.Payload,
 		Ack:     rule.ack,
 	}
@@ -192,10 +192,8 @@ func (r *Rules) DeadLetter(p *Publish, rule string, reason Reason, detail string
 	if r.deadLetter == "" {
 		return Record{Rule: rule, Reason: reason}, false
 	}
-	for i := range r.uplink {
-		if r.uplink[i].name == rule {
-			return r.deadLetterRecord(p, &r.uplink[i], nil, reason, detail), true
-		}
+	if i, ok := r.byName[rule]; ok {
+		return r.deadLetterRecord(p, &r.uplink[i], nil, reason, detail), true
 	}
 	return r.deadLetterRecord(p, &uplinkRule{name: rule, ack: AckKafka}, nil, reason, detail), true
 }
@@ -217,14 +215,14 @@ func (r *Rules) deadLetterRecord(p *Publish, rule *uplinkRule, key []byte, reaso
 		rec.Rule = name
 		rec.Ack = rule.ack
 	}
-	rec.Headers = appendHeaders(nil, p, reason, name, detail)
+	rec.Headers = appendHeaders(p, reason, name, detail)
 	return rec
 }
 
-// appendHeaders appends the provenance headers of p, then its user
+// appendHeaders returns the provenance headers of p, then its user
 // properties, then the dead-letter headers when reason is set. All values
 // share one allocation.
-func appendHeaders(hs []Header, p *Publish, reason Reason, rule, detail string) []Header {
+func appendHeaders(p *Publish, reason Reason, rule, detail string) []Header {
 	n := 6 + len(p.UserProperties)
 	size := len(p.Topic) + len(p.ClientID) + len(p.Username) + 3 + len("false") + 20 +
 		len(p.ContentType) + len(p.ResponseTopic) + len(p.CorrelationData) +
@@ -244,9 +242,7 @@ func appendHeaders(hs []Header, p *Publish, reason Reason, rule, detail string) 
 	if reason != "" {
 		n += 3
 	}
-	if hs == nil {
-		hs = make([]Header, 0, n)
-	}
+	hs := make([]Header, 0, n)
 	buf := make([]byte, 0, size)
 	add := func(k string, v []byte) {
 		start := len(buf)
