@@ -256,108 +256,141 @@ func (d *decoder) property(p *Properties, id byte, info *propInfo) error {
 	return nil
 }
 
+// empty reports whether p holds no property the encoder would write; it
+// keeps the common no-properties case off the full sizing pass.
+func (p *Properties) empty() bool {
+	return !p.PayloadFormatSet && !p.MessageExpirySet && p.ContentType == "" && p.ResponseTopic == "" &&
+		p.CorrelationData == nil && len(p.SubscriptionIDs) == 0 && !p.SessionExpirySet &&
+		p.AssignedClientID == "" && !p.ServerKeepAliveSet && p.AuthMethod == "" && p.AuthData == nil &&
+		!p.RequestProblemInfoSet && p.WillDelay == 0 && !p.RequestResponseInfoSet && p.ResponseInfo == "" &&
+		p.ServerReference == "" && p.ReasonString == "" && p.ReceiveMaximum == 0 &&
+		p.TopicAliasMaximum == 0 && p.TopicAlias == 0 && !p.MaximumQoSSet && !p.RetainAvailableSet &&
+		len(p.User) == 0 && p.MaximumPacketSize == 0 && !p.WildcardSubAvailableSet &&
+		!p.SubIDAvailableSet && !p.SharedSubAvailableSet
+}
+
+// propSizer accumulates the encoded length of properties and the first
+// problem found.
+type propSizer struct {
+	ctx Type
+	n   int
+	err error
+}
+
+func (s *propSizer) fail(err error) {
+	if s.err == nil {
+		s.err = err
+	}
+}
+
+func (s *propSizer) add(id byte, size int) {
+	if propTable[id].allowed&(1<<s.ctx) == 0 {
+		s.fail(Errorf(ProtocolError, "%s not allowed in %s", propTable[id].name, ctxName(s.ctx)))
+	}
+	s.n += 1 + size
+}
+
+func (s *propSizer) flag(id byte, set bool, v byte) {
+	if !set {
+		return
+	}
+	if v > 1 {
+		s.fail(Errorf(ProtocolError, "%s value %d, want 0 or 1", propTable[id].name, v))
+	}
+	s.add(id, 1)
+}
+
+func (s *propSizer) str(id byte, v string) {
+	if v == "" {
+		return
+	}
+	if len(v) > maxStringLen {
+		s.fail(Errorf(MalformedPacket, "%s longer than %d bytes", propTable[id].name, maxStringLen))
+	}
+	s.add(id, 2+len(v))
+}
+
+func (s *propSizer) bin(id byte, v []byte) {
+	if v == nil {
+		return
+	}
+	if len(v) > maxStringLen {
+		s.fail(Errorf(MalformedPacket, "%s longer than %d bytes", propTable[id].name, maxStringLen))
+	}
+	s.add(id, 2+len(v))
+}
+
 // propsSize validates p for the packet ctx and returns the length of its
 // encoded properties, without the property length prefix.
 func propsSize(p *Properties, ctx Type) (int, error) {
-	n := 0
-	var err error
-	add := func(id byte, size int) {
-		if err == nil && propTable[id].allowed&(1<<ctx) == 0 {
-			err = Errorf(ProtocolError, "%s not allowed in %s", propTable[id].name, ctxName(ctx))
-		}
-		n += 1 + size
+	if p.empty() {
+		return 0, nil
 	}
-	flag := func(id byte, set bool, v byte) {
-		if !set {
-			return
-		}
-		if v > 1 && err == nil {
-			err = Errorf(ProtocolError, "%s value %d, want 0 or 1", propTable[id].name, v)
-		}
-		add(id, 1)
-	}
-	str := func(id byte, s string) {
-		if s == "" {
-			return
-		}
-		if len(s) > maxStringLen && err == nil {
-			err = Errorf(MalformedPacket, "%s longer than %d bytes", propTable[id].name, maxStringLen)
-		}
-		add(id, 2+len(s))
-	}
-	bin := func(id byte, b []byte) {
-		if b == nil {
-			return
-		}
-		if len(b) > maxStringLen && err == nil {
-			err = Errorf(MalformedPacket, "%s longer than %d bytes", propTable[id].name, maxStringLen)
-		}
-		add(id, 2+len(b))
-	}
-	flag(propPayloadFormat, p.PayloadFormatSet, p.PayloadFormat)
+	s := propSizer{ctx: ctx}
+	s.flag(propPayloadFormat, p.PayloadFormatSet, p.PayloadFormat)
 	if p.MessageExpirySet {
-		add(propMessageExpiry, 4)
+		s.add(propMessageExpiry, 4)
 	}
-	str(propContentType, p.ContentType)
-	str(propResponseTopic, p.ResponseTopic)
-	bin(propCorrelationData, p.CorrelationData)
-	if len(p.SubscriptionIDs) > 1 && ctx != PUBLISH && err == nil {
-		err = Errorf(ProtocolError, "%d subscription identifiers in %s", len(p.SubscriptionIDs), ctxName(ctx))
+	s.str(propContentType, p.ContentType)
+	s.str(propResponseTopic, p.ResponseTopic)
+	s.bin(propCorrelationData, p.CorrelationData)
+	if len(p.SubscriptionIDs) > 1 && ctx != PUBLISH {
+		s.fail(Errorf(ProtocolError, "%d subscription identifiers in %s", len(p.SubscriptionIDs), ctxName(ctx)))
 	}
 	for _, id := range p.SubscriptionIDs {
-		if (id == 0 || id > maxRemainingLength) && err == nil {
-			err = Errorf(ProtocolError, "subscription identifier %d out of range", id)
+		if id == 0 || id > maxRemainingLength {
+			s.fail(Errorf(ProtocolError, "subscription identifier %d out of range", id))
 		}
-		add(propSubscriptionID, varIntLen(id))
+		s.add(propSubscriptionID, varIntLen(id))
 	}
 	if p.SessionExpirySet {
-		add(propSessionExpiry, 4)
+		s.add(propSessionExpiry, 4)
 	}
-	str(propAssignedClientID, p.AssignedClientID)
+	s.str(propAssignedClientID, p.AssignedClientID)
 	if p.ServerKeepAliveSet {
-		add(propServerKeepAlive, 2)
+		s.add(propServerKeepAlive, 2)
 	}
-	str(propAuthMethod, p.AuthMethod)
-	bin(propAuthData, p.AuthData)
-	if p.AuthData != nil && p.AuthMethod == "" && err == nil {
-		err = Errorf(ProtocolError, "authentication data without authentication method")
+	s.str(propAuthMethod, p.AuthMethod)
+	s.bin(propAuthData, p.AuthData)
+	if p.AuthData != nil && p.AuthMethod == "" {
+		s.fail(Errorf(ProtocolError, "authentication data without authentication method"))
 	}
-	flag(propRequestProblemInfo, p.RequestProblemInfoSet, p.RequestProblemInfo)
+	s.flag(propRequestProblemInfo, p.RequestProblemInfoSet, p.RequestProblemInfo)
 	if p.WillDelay != 0 {
-		add(propWillDelay, 4)
+		s.add(propWillDelay, 4)
 	}
-	flag(propRequestResponseInfo, p.RequestResponseInfoSet, p.RequestResponseInfo)
-	str(propResponseInfo, p.ResponseInfo)
-	str(propServerReference, p.ServerReference)
-	str(propReasonString, p.ReasonString)
+	s.flag(propRequestResponseInfo, p.RequestResponseInfoSet, p.RequestResponseInfo)
+	s.str(propResponseInfo, p.ResponseInfo)
+	s.str(propServerReference, p.ServerReference)
+	s.str(propReasonString, p.ReasonString)
 	if p.ReceiveMaximum != 0 {
-		add(propReceiveMaximum, 2)
+		s.add(propReceiveMaximum, 2)
 	}
 	if p.TopicAliasMaximum != 0 {
-		add(propTopicAliasMaximum, 2)
+		s.add(propTopicAliasMaximum, 2)
 	}
 	if p.TopicAlias != 0 {
-		add(propTopicAlias, 2)
+		s.add(propTopicAlias, 2)
 	}
-	flag(propMaximumQoS, p.MaximumQoSSet, p.MaximumQoS)
-	flag(propRetainAvailable, p.RetainAvailableSet, p.RetainAvailable)
+	s.flag(propMaximumQoS, p.MaximumQoSSet, p.MaximumQoS)
+	s.flag(propRetainAvailable, p.RetainAvailableSet, p.RetainAvailable)
 	for i := range p.User {
 		u := &p.User[i]
-		if (len(u.Key) > maxStringLen || len(u.Value) > maxStringLen) && err == nil {
-			err = Errorf(MalformedPacket, "user property longer than %d bytes", maxStringLen)
+		if len(u.Key) > maxStringLen || len(u.Value) > maxStringLen {
+			s.fail(Errorf(MalformedPacket, "user property longer than %d bytes", maxStringLen))
 		}
-		add(propUser, 4+len(u.Key)+len(u.Value))
+		s.add(propUser, 4+len(u.Key)+len(u.Value))
 	}
 	if p.MaximumPacketSize != 0 {
-		add(propMaximumPacketSize, 4)
+		s.add(propMaximumPacketSize, 4)
 	}
-	flag(propWildcardSubAvailable, p.WildcardSubAvailableSet, p.WildcardSubAvailable)
-	flag(propSubIDAvailable, p.SubIDAvailableSet, p.SubIDAvailable)
-	flag(propSharedSubAvailable, p.SharedSubAvailableSet, p.SharedSubAvailable)
-	if n > maxRemainingLength && err == nil {
-		err = Errorf(PacketTooLarge, "properties of %d bytes", n)
+	s.flag(propWildcardSubAvailable, p.WildcardSubAvailableSet, p.WildcardSubAvailable)
+	s.flag(propSubIDAvailable, p.SubIDAvailableSet, p.SubIDAvailable)
+	s.flag(propSharedSubAvailable, p.SharedSubAvailableSet, p.SharedSubAvailable)
+	if s.n > maxRemainingLength {
+		s.fail(Errorf(PacketTooLarge, "properties of %d bytes", s.n))
 	}
-	return n, err
+	return s.n, s.err
 }
 
 // appendProps appends the property length n and the properties of p, in
