@@ -59,10 +59,13 @@ func appendEnvelope(dst []byte, p *Publish) []byte {
 	}
 	dst = append(dst, `,"payload":`...)
 	var enc string
+	text := utf8.Valid(p.Payload)
 	switch {
-	case len(p.Payload) > 0 && json.Valid(p.Payload):
+	case text && len(p.Payload) > 0 && json.Valid(p.Payload):
+		// json.Valid alone accepts invalid UTF-8 inside strings; the
+		// envelope must stay valid UTF-8, so such a payload goes base64.
 		dst, enc = append(dst, p.Payload...), encodingJSON
-	case utf8.Valid(p.Payload):
+	case text:
 		dst, enc = appendJSONString(dst, string(p.Payload)), encodingUTF8
 	default:
 		dst = append(dst, '"')

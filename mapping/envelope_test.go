@@ -21,6 +21,8 @@ func TestEnvelope(t *testing.T) {
 			`{"topic":"devices/d1/telemetry","client_id":"c1","qos":1,"retain":false,"received_at":1700000000123,"payload":"","payload_encoding":"utf8"}`},
 		{"binary payload", func(p *Publish) { p.Payload = []byte{0xff, 0x00, 0x10} },
 			`{"topic":"devices/d1/telemetry","client_id":"c1","qos":1,"retain":false,"received_at":1700000000123,"payload":"/wAQ","payload_encoding":"base64"}`},
+		{"json with invalid UTF-8 inside a string", func(p *Publish) { p.Payload = []byte("\"\xff\"") },
+			`{"topic":"devices/d1/telemetry","client_id":"c1","qos":1,"retain":false,"received_at":1700000000123,"payload":"Iv8i","payload_encoding":"base64"}`},
 		{"everything", func(p *Publish) {
 			p.Username = "alice"
 			p.Retain = true
@@ -91,7 +93,7 @@ func FuzzEnvelope(f *testing.F) {
 	f.Fuzz(func(t *testing.T, topic string, payload []byte, k, v string) {
 		p := &Publish{Topic: topic, ClientID: v, Username: k, Payload: payload, UserProperties: []Property{{k, v}, {k, topic}}}
 		got := appendEnvelope(nil, p)
-		if !json.Valid(got) {
+		if !json.Valid(got) || !utf8.Valid(got) {
 			t.Fatalf("envelope is not valid JSON: %q", got)
 		}
 	})
