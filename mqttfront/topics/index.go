@@ -26,16 +26,17 @@ type subKey struct {
 // kept out of the map so Match reaches them without a lookup.
 type node struct {
 	parent   *node
-	level    string // this node's key in parent
-	children map[string]*node
-	plus     *node // child for "+"
-	hash     *node // child for "#"
+	level    string           // this node's key in parent
+	kids     []*node          // literal children while there are at most smallMax
+	children map[string]*node // literal children past that (small.go)
+	plus     *node            // child for "+"
+	hash     *node            // child for "#"
 	subs     []Sub
-	pos      map[subKey]int // index into subs
+	pos      map[subKey]int // index into subs, only past smallMax entries (small.go)
 }
 
 func (n *node) empty() bool {
-	return len(n.subs) == 0 && len(n.children) == 0 && n.plus == nil && n.hash == nil
+	return len(n.subs) == 0 && len(n.kids) == 0 && len(n.children) == 0 && n.plus == nil && n.hash == nil
 }
 
 // Index is the subscription index: a trie keyed by filter levels, plus a
@@ -44,14 +45,14 @@ func (n *node) empty() bool {
 type Index struct {
 	mu      sync.RWMutex
 	root    node
-	clients map[string]map[string]*node // client id -> filter as sent -> node holding the Sub
+	clients map[string]*clientSubs // client id -> its subscriptions (filter as sent -> node)
 	count   int
 	nodes   int // nodes other than root, for tests of pruning
 }
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{clients: make(map[string]map[string]*node)}
+	return &Index{clients: make(map[string]*clientSubs)}
 }
 
 // Add stores s, replacing an existing subscription with the same
@@ -65,26 +66,20 @@ func (ix *Index) Add(s Sub) (replaced bool) {
 	} else {
 		s.Group = ""
 	}
-	key := subKey{s.ClientID, s.Filter}
-
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if n, ok := ix.clients[s.ClientID][s.Filter]; ok {
-		n.subs[n.pos[key]] = s
+	cs := ix.clients[s.ClientID]
+	if cs == nil {
+		cs = &clientSubs{}
+		ix.clients[s.ClientID] = cs
+	} else if i := cs.indexOf(s.Filter); i >= 0 {
+		n := cs.list[i].node
+		n.subs[n.indexOf(subKey{s.ClientID, s.Filter})] = s
 		return true
 	}
 	n := ix.walkCreate(inner)
-	if n.pos == nil {
-		n.pos = make(map[subKey]int, 1)
-	}
-	n.pos[key] = len(n.subs)
-	n.subs = append(n.subs, s)
-	cf := ix.clients[s.ClientID]
-	if cf == nil {
-		cf = make(map[string]*node, 1)
-		ix.clients[s.ClientID] = cf
-	}
-	cf[s.Filter] = n
+	n.addSub(s)
+	cs.add(s.Filter, n)
 	ix.count++
 	return false
 }
@@ -110,13 +105,10 @@ func (ix *Index) walkCreate(filter string) *node {
 			}
 			child = n.hash
 		default:
-			child = n.children[level]
+			child = n.child(level)
 			if child == nil {
-				if n.children == nil {
-					n.children = make(map[string]*node, 1)
-				}
 				child = &node{parent: n, level: level}
-				n.children[level] = child
+				n.addChild(child)
 				ix.nodes++
 			}
 		}
@@ -134,13 +126,17 @@ func (ix *Index) walkCreate(filter string) *node {
 func (ix *Index) Remove(clientID, filter string) bool {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	cf := ix.clients[clientID]
-	n, ok := cf[filter]
-	if !ok {
+	cs := ix.clients[clientID]
+	if cs == nil {
 		return false
 	}
-	delete(cf, filter)
-	if len(cf) == 0 {
+	i := cs.indexOf(filter)
+	if i < 0 {
+		return false
+	}
+	n := cs.list[i].node
+	cs.remove(i)
+	if len(cs.list) == 0 {
 		delete(ix.clients, clientID)
 	}
 	ix.removeFromNode(n, subKey{clientID, filter})
@@ -152,31 +148,22 @@ func (ix *Index) Remove(clientID, filter string) bool {
 func (ix *Index) RemoveClient(clientID string) int {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	cf := ix.clients[clientID]
-	for filter, n := range cf {
-		ix.removeFromNode(n, subKey{clientID, filter})
+	cs := ix.clients[clientID]
+	if cs == nil {
+		return 0
+	}
+	for _, e := range cs.list {
+		ix.removeFromNode(e.node, subKey{clientID, e.filter})
 	}
 	delete(ix.clients, clientID)
-	return len(cf)
+	return len(cs.list)
 }
 
-// removeFromNode deletes key from n (swap with the last entry) and prunes
+// removeFromNode deletes key from n and prunes
 // n and its ancestors while they are empty. Callers hold the write lock.
 func (ix *Index) removeFromNode(n *node, key subKey) {
-	i := n.pos[key]
-	last := len(n.subs) - 1
-	if i != last {
-		moved := n.subs[last]
-		n.subs[i] = moved
-		n.pos[subKey{moved.ClientID, moved.Filter}] = i
-	}
-	n.subs[last] = Sub{} // drop the strings for the GC
-	n.subs = n.subs[:last]
-	delete(n.pos, key)
+	n.removeSub(n.indexOf(key))
 	ix.count--
-	if len(n.subs) == 0 {
-		n.subs, n.pos = nil, nil
-	}
 	for n != &ix.root && n.empty() {
 		p := n.parent
 		switch {
@@ -185,10 +172,7 @@ func (ix *Index) removeFromNode(n *node, key subKey) {
 		case p.hash == n:
 			p.hash = nil
 		default:
-			delete(p.children, n.level)
-			if len(p.children) == 0 {
-				p.children = nil
-			}
+			p.removeChild(n)
 		}
 		n.parent = nil
 		ix.nodes--
@@ -223,7 +207,7 @@ func (n *node) match(topic string, wild bool, dst []Sub) []Sub {
 			dst = p.matchChild(rest, more, dst)
 		}
 	}
-	if c := n.children[level]; c != nil {
+	if c := n.child(level); c != nil {
 		dst = c.matchChild(rest, more, dst)
 	}
 	return dst
@@ -248,13 +232,13 @@ func (n *node) matchChild(rest string, more bool, dst []Sub) []Sub {
 func (ix *Index) ClientSubs(clientID string) []Sub {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	cf := ix.clients[clientID]
-	if len(cf) == 0 {
+	cs := ix.clients[clientID]
+	if cs == nil {
 		return nil
 	}
-	out := make([]Sub, 0, len(cf))
-	for filter, n := range cf {
-		out = append(out, n.subs[n.pos[subKey{clientID, filter}]])
+	out := make([]Sub, 0, len(cs.list))
+	for _, e := range cs.list {
+		out = append(out, e.node.subs[e.node.indexOf(subKey{clientID, e.filter})])
 	}
 	return out
 }
@@ -278,9 +262,9 @@ func (ix *Index) nodeCount() int {
 func (ix *Index) Walk(fn func(Sub) bool) {
 	ix.mu.RLock()
 	all := make([]Sub, 0, ix.count)
-	for clientID, cf := range ix.clients {
-		for filter, n := range cf {
-			all = append(all, n.subs[n.pos[subKey{clientID, filter}]])
+	for clientID, cs := range ix.clients {
+		for _, e := range cs.list {
+			all = append(all, e.node.subs[e.node.indexOf(subKey{clientID, e.filter})])
 		}
 	}
 	ix.mu.RUnlock()

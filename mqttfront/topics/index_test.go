@@ -128,7 +128,7 @@ func TestIndexAddReplaceRemove(t *testing.T) {
 	if n, nodes := ix.Len(), ix.nodeCount(); n != 0 || nodes != 0 {
 		t.Fatalf("after removing all: Len = %d, nodes = %d; want 0, 0", n, nodes)
 	}
-	if len(ix.clients) != 0 || ix.root.children != nil || ix.root.plus != nil || ix.root.hash != nil {
+	if len(ix.clients) != 0 || !ix.root.empty() {
 		t.Fatal("root not empty after removing all")
 	}
 }

@@ -7,8 +7,9 @@ import "sync"
 type rnode[T any] struct {
 	parent   *rnode[T]
 	level    string
-	children map[string]*rnode[T]
-	topic    string // full topic, set while has is true
+	kids     []*rnode[T]          // children while there are at most smallMax
+	children map[string]*rnode[T] // children past that (small.go)
+	topic    string               // full topic, set while has is true
 	val      T
 	has      bool
 }
@@ -44,13 +45,10 @@ func (r *Retained[T]) Set(topic string, v T) (isNew bool) {
 	rest := topic
 	for {
 		level, rr, more := nextLevel(rest)
-		c := n.children[level]
+		c := n.child(level)
 		if c == nil {
-			if n.children == nil {
-				n.children = make(map[string]*rnode[T], 1)
-			}
 			c = &rnode[T]{parent: n, level: level}
-			n.children[level] = c
+			n.addChild(c)
 			r.nodes++
 		}
 		n = c
@@ -73,7 +71,7 @@ func (r *Retained[T]) find(topic string) *rnode[T] {
 	rest := topic
 	for {
 		level, rr, more := nextLevel(rest)
-		n = n.children[level]
+		n = n.child(level)
 		if n == nil || !more {
 			return n
 		}
@@ -104,12 +102,9 @@ func (r *Retained[T]) Delete(topic string) bool {
 	var zero T
 	n.topic, n.val, n.has = "", zero, false
 	r.count--
-	for n != &r.root && !n.has && len(n.children) == 0 {
+	for n != &r.root && !n.has && n.numChildren() == 0 {
 		p := n.parent
-		delete(p.children, n.level)
-		if len(p.children) == 0 {
-			p.children = nil
-		}
+		p.removeChild(n)
 		n.parent = nil
 		r.nodes--
 		n = p
@@ -175,21 +170,29 @@ func (n *rnode[T]) match(filter string, root bool, dst []hit[T]) []hit[T] {
 		if n.has && !root {
 			dst = append(dst, hit[T]{n.topic, n.val})
 		}
-		for k, c := range n.children {
-			if root && len(k) > 0 && k[0] == '$' {
-				continue // [MQTT-4.7.2-1]
+		for _, c := range n.kids {
+			if !(root && dollar(c.level)) { // [MQTT-4.7.2-1]
+				dst = c.all(dst)
 			}
-			dst = c.all(dst)
+		}
+		for _, c := range n.children {
+			if !(root && dollar(c.level)) {
+				dst = c.all(dst)
+			}
 		}
 	case "+":
-		for k, c := range n.children {
-			if root && len(k) > 0 && k[0] == '$' {
-				continue // [MQTT-4.7.2-1]
+		for _, c := range n.kids {
+			if !(root && dollar(c.level)) { // [MQTT-4.7.2-1]
+				dst = c.matchChild(rest, more, dst)
 			}
-			dst = c.matchChild(rest, more, dst)
+		}
+		for _, c := range n.children {
+			if !(root && dollar(c.level)) {
+				dst = c.matchChild(rest, more, dst)
+			}
 		}
 	default:
-		if c := n.children[level]; c != nil {
+		if c := n.child(level); c != nil {
 			dst = c.matchChild(rest, more, dst)
 		}
 	}
@@ -212,6 +215,9 @@ func (n *rnode[T]) all(dst []hit[T]) []hit[T] {
 	if n.has {
 		dst = append(dst, hit[T]{n.topic, n.val})
 	}
+	for _, c := range n.kids {
+		dst = c.all(dst)
+	}
 	if len(n.children) == 0 {
 		return dst // most nodes are leaves; skip the map iterator set-up
 	}
@@ -220,3 +226,6 @@ func (n *rnode[T]) all(dst []hit[T]) []hit[T] {
 	}
 	return dst
 }
+
+// dollar reports whether a topic level starts with '$'.
+func dollar(level string) bool { return len(level) > 0 && level[0] == '$' }
