@@ -93,6 +93,17 @@ func BenchmarkDecodePublishV311(b *testing.B) {
 	}
 }
 
+func BenchmarkDecodePublishV5(b *testing.B) {
+	raw, _ := Encode(nil, benchPublishV5(), V5)
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(raw[0], raw[2:], V5); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func TestBenchPacketSizes(t *testing.T) {
 	if n := Size(benchPublish(), V311); n != 128 {
 		t.Errorf("v3.1.1 bench PUBLISH is %d bytes; want 128", n)

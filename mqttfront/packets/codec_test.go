@@ -79,3 +79,62 @@ func TestEncodeFixtures(t *testing.T) {
 		})
 	}
 }
+
+// TestDecodeCopiesStrings: Decode may alias body for byte slices, but its
+// strings must survive the caller reusing body.
+func TestDecodeCopiesStrings(t *testing.T) {
+	raw := []byte{0x32, 0x09, 0x00, 0x03, 'a', '/', 'b', 0x00, 0x01, 'h', 'i'}
+	p, err := Decode(raw[0], raw[2:], V311)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range raw {
+		raw[i] = 'X'
+	}
+	if p.Topic != "a/b" {
+		t.Fatalf("Topic = %q after body reuse; want a/b", p.Topic)
+	}
+}
+
+// TestEncodeConnectDefaults: a CONNECT without name or level is encoded for
+// the version given, with that version's protocol name.
+func TestEncodeConnectDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		v    Version
+		name string
+	}{{V31, "MQIsdp"}, {V311, "MQTT"}, {V5, "MQTT"}} {
+		p := Packet{Type: CONNECT, Connect: Connect{ClientID: "c"}}
+		b, err := Encode(nil, &p, tc.v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := readOne(t, b, V311)
+		if err != nil || q.Connect.ProtocolName != tc.name || q.Connect.ProtocolVersion != tc.v {
+			t.Fatalf("v%d: read back %+v, %v; want %s level %d", tc.v, q, err, tc.name, tc.v)
+		}
+	}
+}
+
+// TestEncodeConnackV31 drops Session Present, which MQTT 3.1 does not have.
+func TestEncodeConnackV31(t *testing.T) {
+	b, err := Encode(nil, &Packet{Type: CONNACK, SessionPresent: true}, V31)
+	if want := []byte{0x20, 0x02, 0x00, 0x00}; err != nil || !bytes.Equal(b, want) {
+		t.Fatalf("Encode = % X, %v; want % X", b, err, want)
+	}
+}
+
+// TestConnectVersionFromPacket: CONNECT is decoded by its own level whatever
+// version the caller passes.
+func TestConnectVersionFromPacket(t *testing.T) {
+	for _, f := range fixtures {
+		if f.packet.Type != CONNECT {
+			continue
+		}
+		for _, v := range []Version{V31, V311, V5} {
+			p, err := readOne(t, f.raw, v)
+			if err != nil || !reflect.DeepEqual(p, &f.packet) {
+				t.Errorf("%s read as v%d = %+v, %v", f.name, v, p, err)
+			}
+		}
+	}
+}
