@@ -426,3 +426,8 @@ func (c *counter) get(k string) int {
 	defer c.mu.Unlock()
 	return c.n[k]
 }
+
+// contextWithWait is a context bounded by mqttWait, for client calls.
+func contextWithWait() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), mqttWait)
+}
