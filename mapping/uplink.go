@@ -201,21 +201,11 @@ func (r *Rules) DeadLetter(p *Publish, rule string, reason Reason, detail string
 // deadLetterRecord builds a record for the dead-letter topic. The value is
 // the raw payload whatever the rule's format, so the record can be replayed.
 func (r *Rules) deadLetterRecord(p *Publish, rule *uplinkRule, key []byte, reason Reason, detail string) Record {
-	rec := Record{
-		Topic:   r.deadLetter,
-		Key:     key,
-		Headers: nil,
-		Value:   p.Payload,
-		Ack:     AckKafka,
-		Reason:  reason,
-	}
-	name := ""
+	rec := Record{Topic: r.deadLetter, Key: key, Value: p.Payload, Ack: AckKafka, Reason: reason}
 	if rule != nil {
-		name = rule.name
-		rec.Rule = name
-		rec.Ack = rule.ack
+		rec.Rule, rec.Ack = rule.name, rule.ack
 	}
-	rec.Headers = appendHeaders(p, reason, name, detail)
+	rec.Headers = appendHeaders(p, reason, rec.Rule, detail)
 	return rec
 }
 
@@ -276,10 +266,9 @@ func appendHeaders(p *Publish, reason Reason, rule, detail string) []Header {
 		add(HeaderCorrelationData, p.CorrelationData)
 	}
 	for _, up := range p.UserProperties {
-		if len(up.Key) >= len(reservedPrefix) && up.Key[:len(reservedPrefix)] == reservedPrefix {
-			continue
+		if !reserved(up.Key) {
+			addString(up.Key, up.Value)
 		}
-		addString(up.Key, up.Value)
 	}
 	if reason != "" {
 		addString(HeaderDLQReason, string(reason))
