@@ -104,6 +104,9 @@ func NewProducer(cfg Config, log *zap.Logger) (*Producer, error) {
 
 func openAsync(addrs []string) asyncFactory {
 	return func(cfg *sarama.Config) (sarama.AsyncProducer, func() error, error) {
+		if err := probe(addrs, cfg); err != nil {
+			return nil, nil, err
+		}
 		client, err := sarama.NewClient(addrs, cfg)
 		if err != nil {
 			return nil, nil, err
@@ -115,6 +118,23 @@ func openAsync(addrs []string) asyncFactory {
 		}
 		return ap, client.Close, nil
 	}
+}
+
+// probe checks that the cluster answers a metadata request, with the
+// client's default short metadata retries (the producer's own client
+// retries metadata for up to the delivery timeout).
+func probe(addrs []string, cfg *sarama.Config) error {
+	pc := *cfg
+	pc.Metadata.Retry.Max = 1
+	pc.Metadata.Retry.BackoffFunc = nil
+	pc.Metadata.Timeout = 0
+	pc.Metadata.Full = false
+	c, err := sarama.NewClient(addrs, &pc)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.RefreshMetadata()
 }
 
 // SetAckHook installs f, called after every Done with the time since

@@ -125,6 +125,15 @@ func (c Config) producerConfig() (*sarama.Config, error) {
 	sc.Producer.Retry.Backoff = first
 	sc.Producer.Retry.BackoffFunc = func(retries, _ int) time.Duration { return retryBackoff(first, retries) }
 	sc.Producer.Retry.Max = retriesWithin(first, ms(p.DeliveryTimeoutMs))
+	// sarama fails a record at once, without Producer.Retry, when it cannot
+	// find the partition's leader (broker down or restarting). A metadata
+	// refresh that keeps retrying until the delivery timeout instead holds
+	// the partition's records, in order, until the leader is back. The
+	// producer probes reachability with a short-lived client before it
+	// builds this one, so the start-up stays responsive.
+	sc.Metadata.Retry.Max = retriesWithin(first, ms(p.DeliveryTimeoutMs))
+	sc.Metadata.Retry.BackoffFunc = func(retries, _ int) time.Duration { return retryBackoff(first, retries) }
+	sc.Metadata.Timeout = ms(p.DeliveryTimeoutMs)
 	if p.Partitioner == PartitionerFNV {
 		sc.Producer.Partitioner = sarama.NewHashPartitioner
 	} else {

@@ -1,0 +1,299 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/integration/testenv"
+)
+
+func uniqueTopic(prefix string) string {
+	return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
+}
+
+// ledger remembers which (key, seq) records were confirmed by Done(nil).
+type ledger struct {
+	mu     sync.Mutex
+	acked  map[string]bool
+	failed map[string]error
+}
+
+func newLedger() *ledger { return &ledger{acked: map[string]bool{}, failed: map[string]error{}} }
+
+func (l *ledger) done(id string) func(error) {
+	return func(err error) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if err != nil {
+			l.failed[id] = err
+		} else {
+			l.acked[id] = true
+		}
+	}
+}
+
+func (l *ledger) counts() (acked, failed int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.acked), len(l.failed)
+}
+
+// checkLog verifies that every acknowledged record is in msgs, each on
+// Partition(key, parts), and that per key the first occurrences of the
+// sequence numbers are strictly increasing. It returns the duplicates seen.
+func checkLog(t *testing.T, msgs []*sarama.ConsumerMessage, l *ledger, parts int32) (dups int) {
+	t.Helper()
+	lastSeq := map[string]int{}
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		key := string(m.Key)
+		if want := Partition(m.Key, parts); m.Partition != want {
+			t.Errorf("key %q on partition %d; want %d (murmur2)", key, m.Partition, want)
+		}
+		id := string(m.Value)
+		seq, err := strconv.Atoi(strings.TrimPrefix(id, key+":"))
+		if err != nil {
+			t.Fatalf("bad value %q", id)
+		}
+		if seen[id] {
+			dups++
+			continue
+		}
+		seen[id] = true
+		if last, ok := lastSeq[key]; ok && seq <= last {
+			t.Errorf("key %q: seq %d after %d: per-key order broken", key, seq, last)
+		}
+		lastSeq[key] = seq
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id := range l.acked {
+		if !seen[id] {
+			t.Errorf("record %s was acknowledged (Done(nil)) but is not in Kafka", id)
+		}
+	}
+	return dups
+}
+
+func startProducer(t *testing.T, cfg Config) (*Producer, func()) {
+	t.Helper()
+	p, err := NewProducer(cfg, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatalf("NewProducer: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- p.Run(ctx) }()
+	return p, func() {
+		cancel()
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Errorf("Producer.Run() = %v", err)
+			}
+		case <-time.After(150 * time.Second):
+			t.Fatal("Producer.Run did not return after cancel")
+		}
+	}
+}
+
+func TestProducerIntegrationKeyedOrder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: needs Kafka (skipped in -short mode)")
+	}
+	bootstrap := testenv.Kafka(t)
+	topic := uniqueTopic("it-keyed")
+	testenv.CreateTopic(t, bootstrap, topic, 3)
+
+	cfg := DefaultConfig()
+	cfg.BootstrapServers = []string{bootstrap}
+	p, stop := startProducer(t, cfg)
+	const keys, perKey = 12, 100
+	l := newLedger()
+	ctx := context.Background()
+	for seq := range perKey {
+		for k := range keys {
+			key := fmt.Sprintf("dev-%d", k)
+			id := fmt.Sprintf("%s:%d", key, seq)
+			r := &Record{Topic: topic, Key: []byte(key), Value: []byte(id),
+				Headers: []Header{{Key: "seq", Value: []byte(strconv.Itoa(seq))}}, Done: l.done(id)}
+			if err := p.Produce(ctx, r); err != nil {
+				t.Fatalf("Produce: %v", err)
+			}
+		}
+	}
+	waitFor(t, 60*time.Second, "all records completed", func() bool {
+		a, f := l.counts()
+		return a+f == keys*perKey
+	})
+	stop()
+	if _, f := l.counts(); f > 0 {
+		t.Fatalf("%d records failed: %v", f, l.failed)
+	}
+	msgs := testenv.Consume(t, bootstrap, topic, keys*perKey, 30*time.Second)
+	if dups := checkLog(t, msgs, l, 3); dups != 0 {
+		t.Errorf("%d duplicates without any fault; want 0", dups)
+	}
+	if h := msgs[0].Headers; len(h) != 1 || string(h[0].Key) != "seq" {
+		t.Errorf("headers = %v; want the seq header", h)
+	}
+	if st := p.Stats(); st.Produced != keys*perKey {
+		t.Errorf("Stats().Produced = %d; want %d", st.Produced, keys*perKey)
+	}
+}
+
+func TestProducerIntegrationTooLarge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: needs Kafka (skipped in -short mode)")
+	}
+	bootstrap := testenv.Kafka(t)
+	topic := uniqueTopic("it-large")
+	testenv.CreateTopic(t, bootstrap, topic, 1)
+	cfg := DefaultConfig()
+	cfg.BootstrapServers = []string{bootstrap}
+	cfg.Producer.MaxRequestSize = 1000
+	p, stop := startProducer(t, cfg)
+	defer stop()
+	errc := make(chan error, 2)
+	_ = p.Produce(context.Background(), &Record{Topic: topic, Value: make([]byte, 2000), Done: func(err error) { errc <- err }})
+	_ = p.Produce(context.Background(), &Record{Topic: "bad topic name!", Value: []byte("x"), Done: func(err error) { errc <- err }})
+	kinds := map[string]bool{}
+	for range 2 {
+		select {
+		case err := <-errc:
+			kinds[ErrorKind(err)] = true
+		case <-time.After(60 * time.Second):
+			t.Fatal("no Done within 60s")
+		}
+	}
+	if !kinds[KindTooLarge] || !kinds[KindInvalidTopic] {
+		t.Errorf("error kinds %v; want too_large and invalid_topic", kinds)
+	}
+}
+
+// freePortPair finds a port p with p and p+1 free on 127.0.0.1.
+func freePortPair(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+1))
+		l.Close()
+		if err == nil {
+			l2.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port pair")
+	return 0
+}
+
+// A broker restart under load must not lose any record whose Done(nil)
+// fired, nor reorder a key. Run for both ordering strategies.
+func TestProducerIntegrationBrokerRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: needs Kafka (skipped in -short mode)")
+	}
+	for _, tc := range []struct {
+		name       string
+		idempotent bool
+	}{{"idempotent", true}, {"max_open_requests_1", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			bootstrap, stopKafka, startKafka := testenv.StartOwnKafka(t, freePortPair(t))
+			topic := "restart"
+			testenv.CreateTopic(t, bootstrap, topic, 3)
+			cfg := DefaultConfig()
+			cfg.BootstrapServers = []string{bootstrap}
+			cfg.Producer.EnableIdempotence = tc.idempotent
+			cfg.Producer.RequestTimeoutMs = 5000
+			cfg.Producer.BufferRecords = 500
+			p, stopProducer := startProducer(t, cfg)
+
+			l := newLedger()
+			const keys = 6
+			var (
+				produced  int
+				seq       int
+				prodMu    sync.Mutex
+				prodWG    sync.WaitGroup
+				stopFeed  = make(chan struct{})
+				feedCtx   = context.Background()
+				feedError error
+			)
+			prodWG.Go(func() {
+				tick := time.NewTicker(time.Millisecond)
+				defer tick.Stop()
+				for {
+					select {
+					case <-stopFeed:
+						return
+					case <-tick.C:
+					}
+					for k := range keys {
+						key := fmt.Sprintf("dev-%d", k)
+						id := fmt.Sprintf("%s:%d", key, seq)
+						if err := p.Produce(feedCtx, &Record{Topic: topic, Key: []byte(key), Value: []byte(id), Done: l.done(id)}); err != nil {
+							prodMu.Lock()
+							feedError = err
+							prodMu.Unlock()
+							return
+						}
+						prodMu.Lock()
+						produced++
+						prodMu.Unlock()
+					}
+					seq++
+				}
+			})
+			waitFor(t, 30*time.Second, "records flowing", func() bool { a, _ := l.counts(); return a > 300 })
+			stopKafka()
+			a0, _ := l.counts()
+			t.Logf("broker stopped after %d acks", a0)
+			startKafka()
+			waitFor(t, 60*time.Second, "acks after the restart", func() bool { a, _ := l.counts(); return a > a0+300 })
+			close(stopFeed)
+			prodWG.Wait()
+			prodMu.Lock()
+			total, ferr := produced, feedError
+			prodMu.Unlock()
+			if ferr != nil {
+				t.Fatalf("Produce: %v", ferr)
+			}
+			waitFor(t, 130*time.Second, "all records completed", func() bool { a, f := l.counts(); return a+f == total })
+			stopProducer()
+			acked, failed := l.counts()
+			t.Logf("%d produced, %d acked, %d failed", total, acked, failed)
+			if failed > 0 {
+				t.Errorf("%d records failed across a restart within the delivery timeout: %v", failed, firstErrs(l))
+			}
+			inKafka := testenv.Consume(t, bootstrap, topic, acked, 60*time.Second)
+			dups := checkLog(t, inKafka, l, 3)
+			t.Logf("%s: %d records read back, %d duplicates", tc.name, len(inKafka), dups)
+		})
+	}
+}
+
+func firstErrs(l *ledger) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for id, err := range l.failed {
+		out = append(out, id+": "+err.Error())
+		if len(out) == 5 {
+			break
+		}
+	}
+	return out
+}
