@@ -58,9 +58,14 @@ func appendString(b []byte, v string) []byte {
 	return append(b, v...)
 }
 
-// appendTime writes t as signed varint nanoseconds since the Unix epoch. The
-// caller records presence in a flag bit, so a zero time is never written.
-func appendTime(b []byte, t time.Time) []byte { return binary.AppendVarint(b, t.UnixNano()) }
+// appendTime writes t as signed varint seconds since the Unix epoch and
+// uvarint nanoseconds (0-999999999), which covers every time.Time (UnixNano
+// would overflow outside 1678-2262). The caller records presence in a flag
+// bit.
+func appendTime(b []byte, t time.Time) []byte {
+	b = binary.AppendVarint(b, t.Unix())
+	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
+}
 
 // appendMessage appends the v1 encoding of m:
 //
@@ -70,10 +75,11 @@ func appendTime(b []byte, t time.Time) []byte { return binary.AppendVarint(b, t.
 //	contentType(str) responseTopic(str) correlationData(bytes)
 //	nUser(uvarint) {key(str) value(str)}...
 //	nSubIDs(uvarint) {id(uvarint)}...
-//	[expiresAt(varint ns)] [storedAt(varint ns)]
+//	[expiresAt(time)] [storedAt(time)]
 //
 // str and bytes are a uvarint length followed by the raw bytes. Bracketed
-// fields are present only when their flag bit is set.
+// fields are present only when their flag bit is set. time is varint Unix
+// seconds then uvarint nanoseconds.
 func appendMessage(b []byte, m *Message) []byte {
 	var flags byte
 	p := &m.Props
@@ -127,10 +133,10 @@ func appendMessage(b []byte, m *Message) []byte {
 //
 //	format(1) flags(1) version(1)
 //	clientID(str) username(str) expiryInterval(uvarint)
-//	[disconnectedAt(varint ns)]
+//	[disconnectedAt(time)]
 //	nSubs(uvarint) {filter(str) qos(1) subFlags(1) retainHandling(1) id(uvarint)}...
 //	nQoS2(uvarint) {packetID(uvarint)}...
-//	[will(bytes: a nested message record)] [willAt(varint ns)]
+//	[will(bytes: a nested message record)] [willAt(time)]
 func appendSession(b []byte, s *Session) []byte {
 	var flags byte
 	if !s.DisconnectedAt.IsZero() {
@@ -234,13 +240,14 @@ func (r *reader) time(what string) time.Time {
 	if r.err != nil {
 		return time.Time{}
 	}
-	v, n := binary.Varint(r.b)
+	sec, n := binary.Varint(r.b)
 	if n <= 0 {
 		r.fail("bad varint at %s", what)
 		return time.Time{}
 	}
 	r.b = r.b[n:]
-	return time.Unix(0, v)
+	nsec := r.uvarint(what+" nanoseconds", 999_999_999)
+	return time.Unix(sec, int64(nsec))
 }
 
 // raw returns the next length-prefixed field, aliasing the record.

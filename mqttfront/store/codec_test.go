@@ -78,6 +78,7 @@ func TestMessageRoundTrip(t *testing.T) {
 		{"full", fullMessage()},
 		{"set flags with zero values", zeroSet},
 		{"epoch time", epoch},
+		{"times beyond UnixNano", &Message{Topic: "t", ExpiresAt: time.Unix(1<<40, 999_999_999), StoredAt: time.Date(1, 1, 1, 0, 0, 0, 1, time.Local)}},
 		{"big payload", &Message{Topic: "big", Payload: bytes.Repeat([]byte{7}, 1<<20), QoS: 1}},
 	}
 	for _, tt := range tests {
@@ -154,6 +155,7 @@ func TestDecodeRejectsGarbage(t *testing.T) {
 		{"packet id over 16 bits", []byte{1, 0, 0, 0, 0x80, 0x80, 0x04}},
 		{"overlong varint", []byte{1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}},
 		{"topic longer than record", []byte{1, 0, 0, 0, 0, 100, 'a'}},
+		{"nanoseconds out of range", append(bytes.Clone(with(1, msgStoredAt)), 0, 0x80, 0x94, 0xeb, 0xdc, 0x03)},
 		{"huge user property count", []byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x07}},
 	}
 	for _, tt := range messages {
