@@ -124,3 +124,46 @@ func TestExhaustive(t *testing.T) {
 			ix.Len(), ix.nodeCount(), rt.Len(), rt.nodeCount())
 	}
 }
+
+// FuzzMatch checks Matches, Index.Match and Retained.Match against refMatch
+// on arbitrary filters and topics. Run with
+// go test -run XXX -fuzz FuzzMatch ./mqttfront/topics/
+func FuzzMatch(f *testing.F) {
+	for _, c := range matchCases {
+		f.Add(c.filter, c.topic)
+	}
+	f.Fuzz(func(t *testing.T, filter, topic string) {
+		if !validFilterForTest(filter) || strings.ContainsAny(topic, "+#") || strings.HasPrefix(filter, sharePrefix) {
+			return // the index reads a $share prefix; refMatch does not
+		}
+		for _, l := range strings.Split(filter, "/") {
+			if l != "+" && l != "#" && strings.ContainsAny(l, "+#") {
+				return // invalid filter: wildcard inside a level
+			}
+		}
+		want := refMatch(filter, topic)
+		if got := Matches(filter, topic); got != want {
+			t.Fatalf("Matches(%q, %q) = %v; want %v", filter, topic, got, want)
+		}
+		ix := NewIndex()
+		ix.Add(Sub{ClientID: "c", Filter: filter})
+		if got := len(ix.Match(topic, nil)) == 1; got != want {
+			t.Fatalf("Index.Match: filter %q topic %q = %v; want %v", filter, topic, got, want)
+		}
+		ix.Remove("c", filter)
+		if ix.nodeCount() != 0 {
+			t.Fatalf("nodes left after Remove(%q)", filter)
+		}
+		r := NewRetained[int]()
+		r.Set(topic, 1)
+		got := false
+		r.Match(filter, func(string, int) bool { got = true; return true })
+		if got != want {
+			t.Fatalf("Retained.Match: filter %q topic %q = %v; want %v", filter, topic, got, want)
+		}
+		r.Delete(topic)
+		if r.nodeCount() != 0 {
+			t.Fatalf("nodes left after Delete(%q)", topic)
+		}
+	})
+}
