@@ -54,6 +54,8 @@ type conn struct {
 	writing   bool
 	wclosing  bool // no more packets accepted; close the socket after the flush
 	wclosed   bool
+	wstalled  bool              // the writer did not drain within stallWait
+	wdrain    chan struct{}     // closed when the writer takes a batch
 	aliasOut  map[string]uint16 // writer-owned
 	aliasRev  []string
 	aliasNext uint16

@@ -76,11 +76,12 @@ func (ss *session) persistentLocked() bool { return ss.expiry > 0 }
 // to the store by the caller (outside the lock).
 func (ss *session) deliver(s *Server, m *Message, qos byte, retain bool, subIDs []uint32) (*outMsg, error) {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	if ss.ended {
+		ss.mu.Unlock()
 		return nil, nil
 	}
 	if exp := m.expiresAt(); !exp.IsZero() && !timeNow().Before(exp) {
+		ss.mu.Unlock()
 		s.stats.drop(DropExpired)
 		return nil, nil
 	}
@@ -89,13 +90,19 @@ func (ss *session) deliver(s *Server, m *Message, qos byte, retain bool, subIDs 
 	}
 	om := &outMsg{m: m, qos: qos, retain: retain, subIDs: subIDs}
 	if qos == 0 {
-		if ss.conn == nil {
+		c := ss.conn
+		if c == nil {
+			ss.mu.Unlock()
 			s.stats.drop(DropOfflineQoS0)
 			return nil, nil
 		}
-		ss.conn.sendQoS0(ss.packetFor(om, false))
+		p := ss.packetFor(om, false)
+		ss.mu.Unlock()
+		// Outside ss.mu: sendQoS0 may wait briefly for a live writer.
+		c.sendQoS0(p)
 		return nil, nil
 	}
+	defer ss.mu.Unlock()
 	ss.seq++
 	om.seq = ss.seq
 	if ss.conn != nil && len(ss.queue) == 0 && len(ss.inflight) < ss.window {
@@ -235,7 +242,15 @@ func (ss *session) ack(s *Server, p *packets.Packet) (done []*outMsg) {
 func (ss *session) resumeLocked(s *Server) (expired []*outMsg) {
 	if len(ss.inflight) > 0 {
 		ws := make([]*outMsg, 0, len(ss.inflight))
-		for _, om := range ss.inflight {
+		now := timeNow()
+		for pid, om := range ss.inflight {
+			if exp := om.m.expiresAt(); om.state == store.StatePublished && !exp.IsZero() && !now.Before(exp) {
+				// Expired while the client was away [MQTT-3.3.2-5].
+				delete(ss.inflight, pid)
+				s.stats.drop(DropExpired)
+				expired = append(expired, om)
+				continue
+			}
 			ws = append(ws, om)
 		}
 		slices.SortFunc(ws, func(a, b *outMsg) int {
@@ -252,7 +267,9 @@ func (ss *session) resumeLocked(s *Server) (expired []*outMsg) {
 				ps = append(ps, ss.packetFor(om, true))
 			}
 		}
-		ss.conn.send(ps...)
+		if len(ps) > 0 {
+			ss.conn.send(ps...)
+		}
 	}
-	return ss.fillLocked(s)
+	return append(expired, ss.fillLocked(s)...)
 }

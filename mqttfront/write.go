@@ -25,23 +25,64 @@ func (c *conn) send(ps ...*packets.Packet) bool {
 
 // sendQoS0 queues a QoS 0 delivery unless the write queue is over its
 // bounds (then the message is dropped: slow_consumer).
+//
+// A full queue whose writer is making progress is waited for (at most
+// stallWait): a live but slower reader pushes back on the publisher
+// instead of losing messages. A writer that did not drain within stallWait
+// is marked stalled, and QoS 0 for it is dropped at once until a write
+// completes; write_timeout then disconnects it.
 func (c *conn) sendQoS0(p *packets.Packet) bool {
-	c.wmu.Lock()
-	if c.wclosing {
-		c.wmu.Unlock()
-		return false
-	}
 	cfg := &c.s.cfg
-	if len(c.wq) >= cfg.MaxQueuedMessages || (cfg.MaxQueuedBytes > 0 && c.wqBytes+len(p.Payload) > cfg.MaxQueuedBytes) {
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	for {
+		c.wmu.Lock()
+		if c.wclosing {
+			c.wmu.Unlock()
+			return false
+		}
+		if len(c.wq) < cfg.MaxQueuedMessages && (cfg.MaxQueuedBytes == 0 || c.wqBytes+len(p.Payload) <= cfg.MaxQueuedBytes || len(c.wq) == 0) {
+			c.wqBytes += len(p.Payload)
+			c.wq = append(c.wq, p)
+			c.startWriterLocked()
+			c.wmu.Unlock()
+			return true
+		}
+		if c.wstalled {
+			c.wmu.Unlock()
+			c.s.stats.drop(DropSlowConsumer)
+			return false
+		}
+		if c.wdrain == nil {
+			c.wdrain = make(chan struct{})
+		}
+		ch := c.wdrain
 		c.wmu.Unlock()
-		c.s.stats.drop(DropSlowConsumer)
-		return false
+		if t == nil {
+			t = time.NewTimer(c.stallWait())
+		}
+		select {
+		case <-ch:
+			continue
+		case <-t.C:
+			c.wmu.Lock()
+			c.wstalled = true
+			c.wmu.Unlock()
+			c.s.stats.drop(DropSlowConsumer)
+			return false
+		case <-c.s.quit:
+			return false
+		}
 	}
-	c.wqBytes += len(p.Payload)
-	c.wq = append(c.wq, p)
-	c.startWriterLocked()
-	c.wmu.Unlock()
-	return true
+}
+
+// stallWait is how long a QoS 0 delivery waits for a full write queue.
+func (c *conn) stallWait() time.Duration {
+	return min(c.s.cfg.WriteTimeout/10, 100*time.Millisecond)
 }
 
 // startWriterLocked starts the writer goroutine if none runs. The reader
@@ -99,6 +140,10 @@ func (c *conn) writeLoop() {
 		}
 		batch, c.wq = c.wq, batch[:0]
 		c.wqBytes = 0
+		if c.wdrain != nil {
+			close(c.wdrain) // wake QoS 0 senders waiting for room
+			c.wdrain = nil
+		}
 		c.wmu.Unlock()
 
 		buf := (*bp)[:0]
@@ -113,6 +158,11 @@ func (c *conn) writeLoop() {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
 		n, err := c.nc.Write(buf)
 		c.s.stats.bytesOut.Add(uint64(n))
+		if err == nil {
+			c.wmu.Lock()
+			c.wstalled = false
+			c.wmu.Unlock()
+		}
 		if err != nil {
 			if isTimeout(err) {
 				c.setReason(ReasonSlowConsumer)
