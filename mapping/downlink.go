@@ -3,6 +3,7 @@ package mapping
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -101,6 +102,50 @@ func (r *Rules) Downlink(k *KafkaRecord) (Message, error) {
 		}
 	}
 	return m, nil
+}
+
+// Headers DownlinkDeadLetter adds to say where a record came from.
+const (
+	HeaderDLQSourceTopic     = "mqtt.dlq.source_topic"
+	HeaderDLQSourcePartition = "mqtt.dlq.source_partition"
+	HeaderDLQSourceOffset    = "mqtt.dlq.source_offset"
+)
+
+// DownlinkDeadLetter builds a record for the dead-letter topic from a Kafka
+// record that Downlink refused with err. It keeps the key, value and headers
+// and appends mqtt.dlq.reason, mqtt.dlq.rule (when known), mqtt.dlq.detail
+// and the source topic, partition and offset. ok is false when no
+// dead-letter topic is configured: the bridge then skips and counts the
+// record. Downlink rules never require a dead-letter topic.
+func (r *Rules) DownlinkDeadLetter(k *KafkaRecord, err error) (rec Record, ok bool) {
+	reason, rule, detail := Reason("error"), "", ""
+	if err != nil {
+		detail = err.Error()
+	}
+	var de *DownlinkError
+	if errors.As(err, &de) {
+		reason, rule, detail = de.Reason, de.Rule, de.Detail
+	}
+	rec = Record{Rule: rule, Topic: r.deadLetter, Key: k.Key, Value: k.Value, Ack: AckKafka, Reason: reason}
+	if r.deadLetter == "" {
+		return rec, false
+	}
+	hs := make([]Header, 0, len(k.Headers)+6)
+	hs = append(hs, k.Headers...)
+	hs = append(hs, Header{HeaderDLQReason, []byte(reason)})
+	if rule != "" {
+		hs = append(hs, Header{HeaderDLQRule, []byte(rule)})
+	}
+	if detail != "" {
+		hs = append(hs, Header{HeaderDLQDetail, []byte(detail)})
+	}
+	hs = append(hs,
+		Header{HeaderDLQSourceTopic, []byte(k.Topic)},
+		Header{HeaderDLQSourcePartition, strconv.AppendInt(nil, int64(k.Partition), 10)},
+		Header{HeaderDLQSourceOffset, strconv.AppendInt(nil, k.Offset, 10)},
+	)
+	rec.Headers = hs
+	return rec, true
 }
 
 // renderTopic picks the MQTT topic for k: the allowed mqtt.topic header, or

@@ -130,3 +130,31 @@ func TestDownlinkErrorsIs(t *testing.T) {
 		t.Errorf("error = %q; want it to name the topic", err)
 	}
 }
+
+func TestDownlinkDeadLetter(t *testing.T) {
+	c := downlinkConfig()
+	c.DeadLetterTopic = "iot.dlq"
+	r := mustCompile(t, c)
+	k := &KafkaRecord{Topic: "iot.commands", Partition: 3, Offset: 42, Key: []byte("a/b"), Value: []byte("v"),
+		Headers: []Header{{"trace", []byte("t1")}}}
+	_, err := r.Downlink(k)
+	rec, ok := r.DownlinkDeadLetter(k, err)
+	if !ok || rec.Topic != "iot.dlq" || rec.Rule != "commands" || rec.Reason != ReasonIllegalValue ||
+		string(rec.Key) != "a/b" || string(rec.Value) != "v" {
+		t.Fatalf("DownlinkDeadLetter = %+v, %v; want an illegal_value record for iot.dlq", rec, ok)
+	}
+	want := "trace=t1\nmqtt.dlq.reason=illegal_value\nmqtt.dlq.rule=commands\n" +
+		"mqtt.dlq.detail={key} \"a/b\": contains '/', '+', '#' or U+0000\n" +
+		"mqtt.dlq.source_topic=iot.commands\nmqtt.dlq.source_partition=3\nmqtt.dlq.source_offset=42\n"
+	if got := headerString(rec.Headers); got != want {
+		t.Errorf("headers:\n%s\nwant:\n%s", got, want)
+	}
+	if len(k.Headers) != 1 {
+		t.Errorf("DownlinkDeadLetter changed the source record's headers: %v", k.Headers)
+	}
+
+	noDLQ := mustCompile(t, downlinkConfig())
+	if _, ok := noDLQ.DownlinkDeadLetter(k, err); ok {
+		t.Error("DownlinkDeadLetter without a dead-letter topic = ok; want false")
+	}
+}
