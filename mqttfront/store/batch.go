@@ -139,44 +139,48 @@ func (s *Store) commit(muts ...mutation) error {
 	return nil
 }
 
-func (b *Batch) add(m mutation, emptyKey bool) {
-	if emptyKey {
-		if b.err == nil {
-			b.err = fmt.Errorf("%s: %w", m.kind, ErrEmptyKey)
-		}
+func (b *Batch) add(m mutation, emptyKey bool, invalid error) {
+	if b.err != nil {
 		return
 	}
-	b.muts = append(b.muts, m)
+	switch {
+	case emptyKey:
+		b.err = fmt.Errorf("%s: %w", m.kind, ErrEmptyKey)
+	case invalid != nil:
+		b.err = fmt.Errorf("%s %s: %w", m.kind, m.label, invalid)
+	default:
+		b.muts = append(b.muts, m)
+	}
 }
 
 // PutSession adds Store.PutSession(sess) to the batch.
 func (b *Batch) PutSession(sess *Session) {
-	b.add(mutation{kind: putSession, name: nameKey(sess.ClientID), val: appendSession(nil, sess), label: quote(sess.ClientID)}, sess.ClientID == "")
+	b.add(mutation{kind: putSession, name: nameKey(sess.ClientID), val: appendSession(nil, sess), label: quote(sess.ClientID)}, sess.ClientID == "", validSession(sess))
 }
 
 // DeleteSession adds Store.DeleteSession(clientID) to the batch.
 func (b *Batch) DeleteSession(clientID string) {
-	b.add(mutation{kind: deleteSession, name: nameKey(clientID), label: quote(clientID)}, clientID == "")
+	b.add(mutation{kind: deleteSession, name: nameKey(clientID), label: quote(clientID)}, clientID == "", nil)
 }
 
 // PutMessage adds Store.PutMessage(clientID, seq, m) to the batch.
 func (b *Batch) PutMessage(clientID string, seq uint64, m *Message) {
-	b.add(mutation{kind: putMessage, name: nameKey(clientID), seq: seqKey(seq), val: appendMessage(nil, m), label: seqLabel(clientID, seq)}, clientID == "")
+	b.add(mutation{kind: putMessage, name: nameKey(clientID), seq: seqKey(seq), val: appendMessage(nil, m), label: seqLabel(clientID, seq)}, clientID == "", validMessage(m))
 }
 
 // DeleteMessage adds Store.DeleteMessage(clientID, seq) to the batch.
 func (b *Batch) DeleteMessage(clientID string, seq uint64) {
-	b.add(mutation{kind: deleteMessage, name: nameKey(clientID), seq: seqKey(seq), label: seqLabel(clientID, seq)}, clientID == "")
+	b.add(mutation{kind: deleteMessage, name: nameKey(clientID), seq: seqKey(seq), label: seqLabel(clientID, seq)}, clientID == "", nil)
 }
 
 // PutRetained adds Store.PutRetained(m) to the batch.
 func (b *Batch) PutRetained(m *Message) {
-	b.add(mutation{kind: putRetained, name: nameKey(m.Topic), val: appendMessage(nil, m), label: quote(m.Topic)}, m.Topic == "")
+	b.add(mutation{kind: putRetained, name: nameKey(m.Topic), val: appendMessage(nil, m), label: quote(m.Topic)}, m.Topic == "", validMessage(m))
 }
 
 // DeleteRetained adds Store.DeleteRetained(topic) to the batch.
 func (b *Batch) DeleteRetained(topic string) {
-	b.add(mutation{kind: deleteRetained, name: nameKey(topic), label: quote(topic)}, topic == "")
+	b.add(mutation{kind: deleteRetained, name: nameKey(topic), label: quote(topic)}, topic == "", nil)
 }
 
 // Len reports the number of writes in the batch.
@@ -190,7 +194,7 @@ func (b *Batch) Reset() {
 
 // Apply commits every write of b atomically, in the order added, sharing a
 // group commit with concurrent writers. A batch with an invalid argument
-// (an empty client id or topic) is refused whole. An empty batch is a no-op.
+// (an empty client id or topic, ErrInvalid) is refused whole. An empty batch is a no-op.
 func (s *Store) Apply(b *Batch) error {
 	if b.err != nil {
 		return fmt.Errorf("apply: %w", b.err)

@@ -22,6 +22,49 @@ const (
 // unknown format byte, an out-of-range field or trailing garbage.
 var ErrCorrupt = errors.New("corrupt record")
 
+// CorruptError reports a stored record that failed to decode. It wraps
+// ErrCorrupt. Iteration stops with it unless Options.SkipCorrupt is set.
+type CorruptError struct {
+	Record string // "session", "message" or "retained"
+	Key    string // quoted client id or topic, or the message seq
+	Err    error  // wraps ErrCorrupt
+}
+
+func (e *CorruptError) Error() string { return fmt.Sprintf("%s %s: %v", e.Record, e.Key, e.Err) }
+
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// ErrInvalid is returned by a write whose record could not be read back:
+// a QoS, state or retain handling out of range.
+var ErrInvalid = errors.New("invalid record")
+
+// validMessage checks what decodeMessage would refuse.
+func validMessage(m *Message) error {
+	switch {
+	case m.QoS > 2:
+		return fmt.Errorf("%w: qos %d", ErrInvalid, m.QoS)
+	case m.State > StateReleased:
+		return fmt.Errorf("%w: state %d", ErrInvalid, m.State)
+	}
+	return nil
+}
+
+// validSession checks what decodeSession would refuse.
+func validSession(s *Session) error {
+	for i := range s.Subscriptions {
+		sub := &s.Subscriptions[i]
+		if sub.QoS > 2 || sub.RetainHandling > 2 {
+			return fmt.Errorf("%w: subscription %q qos %d retain handling %d", ErrInvalid, sub.Filter, sub.QoS, sub.RetainHandling)
+		}
+	}
+	if s.Will != nil {
+		if err := validMessage(s.Will); err != nil {
+			return fmt.Errorf("will: %w", err)
+		}
+	}
+	return nil
+}
+
 // Message flag bits.
 const (
 	msgRetain           = 1 << 0

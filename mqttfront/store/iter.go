@@ -2,8 +2,10 @@ package store
 
 import (
 	"bytes"
+	"errors"
 
 	bolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
 )
 
 // scan walks a bucket in key order, decoding up to iterChunk records per
@@ -37,6 +39,14 @@ func scan[T any](s *Store, bucket func(*bolt.Tx) *bolt.Bucket, decode func(k, v 
 				}
 				t, err := decode(k, v)
 				if err != nil {
+					var ce *CorruptError
+					if s.skipCorrupt && errors.As(err, &ce) {
+						s.corrupt.Add(1)
+						s.log.Error("store: skipping corrupt record",
+							zap.String("record", ce.Record), zap.String("key", ce.Key), zap.Error(ce.Err))
+						after = append(after[:0], k...)
+						continue
+					}
 					return err
 				}
 				chunk = append(chunk, t)

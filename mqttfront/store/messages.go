@@ -14,6 +14,9 @@ func (s *Store) PutMessage(clientID string, seq uint64, m *Message) error {
 	if clientID == "" {
 		return fmt.Errorf("put message: %w", ErrEmptyKey)
 	}
+	if err := validMessage(m); err != nil {
+		return fmt.Errorf("put message %q/%d: %w", clientID, seq, err)
+	}
 	buf := s.getBuf()
 	defer s.putBuf(buf)
 	*buf = appendMessage((*buf)[:0], m)
@@ -52,12 +55,13 @@ func (s *Store) Messages(clientID string, fn func(seq uint64, m *Message) error)
 	err := scan(s, func(tx *bolt.Tx) *bolt.Bucket { return tx.Bucket(bucketMessages).Bucket(name) },
 		func(k, v []byte) (seqMessage, error) {
 			if len(k) != 8 {
-				return seqMessage{}, fmt.Errorf("message key %x: %w: key length %d", k, ErrCorrupt, len(k))
+				return seqMessage{}, &CorruptError{Record: "message", Key: fmt.Sprintf("key %x", k),
+					Err: fmt.Errorf("%w: key length %d", ErrCorrupt, len(k))}
 			}
 			seq := binary.BigEndian.Uint64(k)
 			m, err := decodeMessage(v)
 			if err != nil {
-				return seqMessage{}, fmt.Errorf("message %d: %w", seq, err)
+				return seqMessage{}, &CorruptError{Record: "message", Key: fmt.Sprint(seq), Err: err}
 			}
 			return seqMessage{seq, m}, nil
 		},

@@ -13,6 +13,9 @@ func (s *Store) PutRetained(m *Message) error {
 	if m.Topic == "" {
 		return fmt.Errorf("put retained: %w", ErrEmptyKey)
 	}
+	if err := validMessage(m); err != nil {
+		return fmt.Errorf("put retained %q: %w", m.Topic, err)
+	}
 	buf := s.getBuf()
 	defer s.putBuf(buf)
 	*buf = appendMessage((*buf)[:0], m)
@@ -41,7 +44,7 @@ func (s *Store) Retained(fn func(*Message) error) error {
 		func(k, v []byte) (*Message, error) {
 			m, err := decodeMessage(v)
 			if err != nil {
-				return nil, fmt.Errorf("retained %q: %w", k, err)
+				return nil, &CorruptError{Record: "retained", Key: fmt.Sprintf("%q", k), Err: err}
 			}
 			return m, nil
 		}, fn)

@@ -11,6 +11,9 @@ func (s *Store) PutSession(sess *Session) error {
 	if sess.ClientID == "" {
 		return fmt.Errorf("put session: %w", ErrEmptyKey)
 	}
+	if err := validSession(sess); err != nil {
+		return fmt.Errorf("put session %q: %w", sess.ClientID, err)
+	}
 	buf := s.getBuf()
 	defer s.putBuf(buf)
 	*buf = appendSession((*buf)[:0], sess)
@@ -41,7 +44,7 @@ func (s *Store) Sessions(fn func(*Session) error) error {
 		func(k, v []byte) (*Session, error) {
 			sess, err := decodeSession(v)
 			if err != nil {
-				return nil, fmt.Errorf("session %q: %w", k, err)
+				return nil, &CorruptError{Record: "session", Key: fmt.Sprintf("%q", k), Err: err}
 			}
 			return sess, nil
 		}, fn)

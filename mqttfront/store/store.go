@@ -100,6 +100,10 @@ type Options struct {
 	MaxBatchDelay time.Duration
 	// MaxBatchSize caps the writes in one transaction. Default 1000.
 	MaxBatchSize int
+	// SkipCorrupt makes Sessions, Messages and Retained log and skip a
+	// record that fails to decode (counted in Stats.CorruptSkipped) instead
+	// of stopping with a *CorruptError. The record stays in the file.
+	SkipCorrupt bool
 	// LockTimeout bounds the wait for the file lock held by another
 	// process. Default 1s.
 	LockTimeout time.Duration
@@ -116,6 +120,8 @@ type Stats struct {
 	// Writes/Commits is the group-commit batch size.
 	Writes  int64
 	Commits int64
+	// CorruptSkipped counts records skipped under Options.SkipCorrupt.
+	CorruptSkipped int64
 }
 
 // Store is the durable state. Its methods are safe for concurrent use; every
@@ -135,6 +141,9 @@ type Store struct {
 	retained atomic.Int64
 	messages atomic.Int64
 	writes   atomic.Int64
+	corrupt  atomic.Int64
+
+	skipCorrupt bool
 
 	bufs sync.Pool // *[]byte encode buffers
 }
@@ -168,7 +177,7 @@ func OpenOptions(path string, log *zap.Logger, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, log: log.With(zap.String("path", path))}
+	s := &Store{db: db, path: path, log: log.With(zap.String("path", path)), skipCorrupt: opts.SkipCorrupt}
 	if opts.MaxBatchDelay > 0 {
 		db.MaxBatchDelay = opts.MaxBatchDelay
 		db.MaxBatchSize = opts.MaxBatchSize
@@ -250,10 +259,11 @@ func (s *Store) Close() error {
 // transaction.
 func (s *Store) Stats() Stats {
 	st := Stats{
-		Sessions: s.sessions.Load(),
-		Retained: s.retained.Load(),
-		Messages: s.messages.Load(),
-		Writes:   s.writes.Load(),
+		Sessions:       s.sessions.Load(),
+		Retained:       s.retained.Load(),
+		Messages:       s.messages.Load(),
+		Writes:         s.writes.Load(),
+		CorruptSkipped: s.corrupt.Load(),
 	}
 	if s.gc != nil {
 		st.Commits = s.gc.commits.Load()

@@ -368,10 +368,60 @@ func TestCorruptRecordNamesKey(t *testing.T) {
 			s, _ := openTest(t)
 			mustOK(t, "corrupt", s.db.Update(tt.corrupt))
 			err := tt.iterate(s)
-			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), tt.wantIn) {
-				t.Errorf("iterate over corrupt %s = %v; want ErrCorrupt naming %s", tt.name, err, tt.wantIn)
+			var ce *CorruptError
+			if !errors.Is(err, ErrCorrupt) || !errors.As(err, &ce) || ce.Record != tt.name || !strings.Contains(err.Error(), tt.wantIn) {
+				t.Errorf("iterate over corrupt %s = %v; want a *CorruptError for %s naming %s", tt.name, err, tt.name, tt.wantIn)
 			}
 		})
+	}
+}
+
+func TestSkipCorrupt(t *testing.T) {
+	s, _ := openTestOptions(t, Options{NoSync: true, SkipCorrupt: true})
+	mustOK(t, "PutSession", s.PutSession(&Session{ClientID: "a"}))
+	mustOK(t, "PutSession", s.PutSession(&Session{ClientID: "c"}))
+	mustOK(t, "PutMessage", s.PutMessage("a", 1, &Message{Topic: "1"}))
+	mustOK(t, "PutMessage", s.PutMessage("a", 3, &Message{Topic: "3"}))
+	mustOK(t, "corrupt", s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketSessions).Put([]byte("b"), []byte{1, 2, 3}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMessages).Bucket([]byte("a")).Put(seqKey(2), []byte{0})
+	}))
+	if got := allSessions(t, s); len(got) != 2 || got["a"] == nil || got["c"] == nil {
+		t.Errorf("Sessions with SkipCorrupt = %v; want a and c", got)
+	}
+	if got := allMessages(t, s, "a"); len(got) != 2 || got[0].Seq != 1 || got[1].Seq != 3 {
+		t.Errorf("Messages with SkipCorrupt = %+v; want seqs 1 and 3", got)
+	}
+	if st := s.Stats(); st.CorruptSkipped != 2 {
+		t.Errorf("Stats().CorruptSkipped = %d; want 2", st.CorruptSkipped)
+	}
+}
+
+// A write the decoder would refuse is refused up front, so one bad call
+// cannot poison the iteration at the next start.
+func TestInvalidRecordsRefused(t *testing.T) {
+	s, _ := openTest(t)
+	calls := map[string]error{
+		"PutMessage qos 3":     s.PutMessage("c", 1, &Message{Topic: "t", QoS: 3}),
+		"PutMessage state 3":   s.PutMessage("c", 1, &Message{Topic: "t", State: 3}),
+		"PutRetained qos 3":    s.PutRetained(&Message{Topic: "t", QoS: 3}),
+		"PutSession sub qos 3": s.PutSession(&Session{ClientID: "c", Subscriptions: []Subscription{{Filter: "f", QoS: 3}}}),
+		"PutSession rh 3":      s.PutSession(&Session{ClientID: "c", Subscriptions: []Subscription{{Filter: "f", RetainHandling: 3}}}),
+		"PutSession will":      s.PutSession(&Session{ClientID: "c", Will: &Message{Topic: "w", QoS: 7}}),
+	}
+	var b Batch
+	b.PutRetained(&Message{Topic: "ok"})
+	b.PutMessage("c", 1, &Message{Topic: "t", State: 9})
+	calls["Apply"] = s.Apply(&b)
+	for name, err := range calls {
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s = %v; want ErrInvalid", name, err)
+		}
+	}
+	if st := s.Stats(); st.Sessions != 0 || st.Messages != 0 || st.Retained != 0 {
+		t.Errorf("Stats = %+v after refused writes; want nothing stored", st)
 	}
 }
 
