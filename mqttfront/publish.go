@@ -107,11 +107,7 @@ func (c *conn) handlePublish(p *packets.Packet) error {
 			ring.complete(seq, packets.Success, "")
 			return
 		}
-		code := packets.Code(err)
-		if !code.IsError() {
-			code = packets.UnspecifiedError
-		}
-		ring.complete(seq, code, err.Error())
+		ring.complete(seq, ackCode(packets.Code(err)), err.Error())
 	})
 	return nil
 }
@@ -195,4 +191,15 @@ func (c *conn) handlePubrel(p *packets.Packet) error {
 	}
 	c.send(ack)
 	return nil
+}
+
+// ackCode maps a Sink error's code to one PUBACK/PUBREC may carry
+// (MQTT 5 §3.4.2.1); anything else becomes 0x80 Unspecified error.
+func ackCode(c packets.ReasonCode) packets.ReasonCode {
+	switch c {
+	case packets.UnspecifiedError, packets.ImplementationSpecificError, packets.NotAuthorized,
+		packets.TopicNameInvalid, packets.PacketIdentifierInUse, packets.QuotaExceeded, packets.PayloadFormatInvalid:
+		return c
+	}
+	return packets.UnspecifiedError
 }
