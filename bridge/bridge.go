@@ -68,7 +68,7 @@ func New(cfg Config, opts Options) (*Bridge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
-	b.down = &downlink{rules: &b.rules, front: b.front, log: b.log.Named("downlink"), metrics: b.metrics}
+	b.down = &downlink{rules: &b.rules, front: b.front, producer: b.producer, log: b.log.Named("downlink"), metrics: b.metrics}
 	if topics := rules.DownlinkTopics(); len(topics) > 0 {
 		b.consumer, err = kafka.NewConsumer(cfg.Kafka, topics, b.down, b.log.Named("kafka.consumer"))
 		if err != nil {

@@ -23,18 +23,19 @@ type publisher interface {
 // Publish does when every matching session has the message delivered or
 // durably queued: at-least-once to the device.
 type downlink struct {
-	rules   *atomic.Pointer[mapping.Rules]
-	front   publisher
-	log     *zap.Logger
-	metrics *metrics
+	rules    *atomic.Pointer[mapping.Rules]
+	front    publisher
+	producer producer // for dead letters
+	log      *zap.Logger
+	metrics  *metrics
 }
 
 var _ kafka.Handler = (*downlink)(nil)
 
 // Handle maps one record. A record that no rule can turn into an MQTT
-// message is counted, logged and skipped (its offset is marked): retrying
-// cannot change the outcome.
-func (d *downlink) Handle(_ context.Context, m *kafka.Message, done func(error)) {
+// message goes to the dead-letter topic when one is set, or is counted,
+// logged and skipped (its offset is marked): retrying cannot change the outcome.
+func (d *downlink) Handle(ctx context.Context, m *kafka.Message, done func(error)) {
 	kr := &mapping.KafkaRecord{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value}
 	if n := len(m.Headers); n > 0 {
 		kr.Headers = make([]mapping.Header, n)
@@ -48,6 +49,17 @@ func (d *downlink) Handle(_ context.Context, m *kafka.Message, done func(error))
 		var de *mapping.DownlinkError
 		if errors.As(err, &de) {
 			reason = string(de.Reason)
+		}
+		if dl, ok := d.rules.Load().DownlinkDeadLetter(kr, err); ok {
+			d.metrics.deadLettered.WithLabelValues(reason).Inc()
+			d.log.Warn("downlink record sent to the dead-letter topic", zap.String("kafka_topic", m.Topic),
+				zap.Int32("partition", m.Partition), zap.Int64("offset", m.Offset), zap.String("reason", reason), zap.Error(err))
+			// The offset is marked once the dead letter is in Kafka.
+			rec := &kafka.Record{Topic: dl.Topic, Key: dl.Key, Value: dl.Value, Headers: toKafkaHeaders(dl.Headers), Done: done}
+			if perr := d.producer.Produce(ctx, rec); perr != nil {
+				done(perr)
+			}
+			return
 		}
 		d.metrics.downlinkDrops.WithLabelValues(reason).Inc()
 		d.log.Warn("downlink record skipped", zap.String("kafka_topic", m.Topic),
