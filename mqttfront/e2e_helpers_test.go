@@ -164,6 +164,13 @@ func findOpt(v reflect.Value, path []string) (reflect.Value, bool) {
 	return reflect.Value{}, false
 }
 
+// waitConns waits until the server counts n open connections, e.g. until it
+// has seen a client go away.
+func waitConns(t testing.TB, srv *mqttfront.Server, n int64) {
+	t.Helper()
+	waitFor(t, e2eTimeout, fmt.Sprintf("%d open connections", n), func() bool { return srv.Stats().ConnectionsCurrent == n })
+}
+
 // ---------------------------------------------------------------- sink
 
 // recordingSink records every submitted message. It confirms at once with

@@ -2,7 +2,6 @@ package mqttfront_test
 
 import (
 	"bytes"
-	"errors"
 	"net"
 	"strconv"
 	"testing"
@@ -46,8 +45,7 @@ func TestE2EPublishRateLimit(t *testing.T) {
 // messages dropped, and does not block the publisher or other subscribers.
 func TestE2ESlowConsumer(t *testing.T) {
 	srv, addr := startServer(t, func(c *mqttfront.Config) {
-		setOpt(t, c, "max_queued_messages", 10)
-		setOpt(t, c, "max_queued_bytes", 64*1024)
+		setOpt(t, c, "max_queued_messages", 100)
 		setOpt(t, c, "write_timeout", 500*time.Millisecond)
 	}, nil)
 	slow := dialRaw(t, addr)
@@ -72,27 +70,29 @@ func TestE2ESlowConsumer(t *testing.T) {
 			t.Fatalf("publish %d blocked for %v behind a slow consumer", i, e2eTimeout)
 		}
 	}
+	t.Logf("published %d x %d bytes in %v; fast subscriber got %d so far", n, size, time.Since(start), fast.len())
+	// The fast subscriber may lose QoS 0 messages in such a flood too; what
+	// matters is that the server stays responsive to it while the slow
+	// client is stuck.
+	waitFor(t, e2eTimeout, "the server to act on the slow consumer", func() bool {
+		st := srv.Stats()
+		return st.Drops["slow_consumer"] > 0 || st.Disconnects["slow_consumer"] > 0
+	})
+	mark := time.Now()
 	pubV3(t, pub, "slow/end", 1, false, "end")
-	fast.waitMsg(t, "slow/end", "end")
-	t.Logf("published %d x %d bytes in %v; fast subscriber got %d", n, size, time.Since(start), fast.len())
+	for !fast.has("slow/end", "end") {
+		if time.Since(mark) > e2eTimeout {
+			t.Fatalf("the fast subscriber did not get the QoS 1 marker within %v (it got %d messages); stats %+v",
+				e2eTimeout, fast.len(), srv.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d := time.Since(mark); d > 2*time.Second {
+		t.Errorf("marker took %v to reach the fast subscriber; want prompt delivery", d)
+	}
 
-	// Now drain the slow socket: it must have lost messages or the
-	// connection (or both).
-	got, closed := 0, false
-	for {
-		p, err := slow.read(2 * time.Second)
-		if err != nil {
-			var ne net.Error
-			closed = !(errors.As(err, &ne) && ne.Timeout())
-			break
-		}
-		if p.typ() == 3 {
-			got++
-		}
-	}
-	if got >= n {
-		t.Errorf("slow consumer received all %d messages; want drops or a disconnect", got)
-	}
 	st := srv.Stats()
-	t.Logf("slow consumer: %d of %d delivered, closed=%v, drops=%v disconnects=%v", got, n, closed, st.Drops, st.Disconnects)
+	t.Logf("slow consumer: drops=%v disconnects=%v", st.Drops, st.Disconnects)
+	// (Draining the stuck socket to count what it got is not done: with a
+	// 4 KiB receive window the kernel trickles the backlog for minutes.)
 }

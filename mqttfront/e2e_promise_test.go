@@ -166,6 +166,7 @@ func TestE2EPromisePublishQueueFull(t *testing.T) {
 	c := connectV5(t, addr, persistentV5(id))
 	c.subOK(t, "dlf/t", 1)
 	c.close()
+	waitConns(t, srv, 0)
 	var errs []error
 	for i := range 3 {
 		done := make(chan error, 1)

@@ -187,11 +187,12 @@ func TestE2EEmptyClientID(t *testing.T) {
 // TestE2EOfflineQueueBound: with max_queued_messages=3 an offline session
 // keeps 3 of 10 QoS 1 messages; the rest are dropped.
 func TestE2EOfflineQueueBound(t *testing.T) {
-	_, addr := startServer(t, func(c *mqttfront.Config) { setOpt(t, c, "max_queued_messages", 3) }, nil)
+	srv, addr := startServer(t, func(c *mqttfront.Config) { setOpt(t, c, "max_queued_messages", 3) }, nil)
 	id := clientID(t, "q")
 	c := connectV5(t, addr, persistentV5(id))
 	c.subOK(t, "oq/t", 1)
 	c.close()
+	waitConns(t, srv, 0) // the session is offline before anything is published
 	pub := connectV5(t, addr, v5Config{})
 	for i := range 10 {
 		pub.pubOK(t, "oq/t", 1, false, strconv.Itoa(i))
