@@ -266,8 +266,8 @@ loop:
 		}
 		select {
 		case msg, ok := <-msgs:
-			if !ok {
-				break loop
+			if !ok || ctx.Err() != nil {
+				break loop // a record read after revocation is not handed out
 			}
 			st.tr.add(msg.Offset)
 			hand(msg, 0)

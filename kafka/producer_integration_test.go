@@ -211,7 +211,9 @@ func TestProducerIntegrationBrokerRestart(t *testing.T) {
 		idempotent bool
 	}{{"idempotent", true}, {"max_open_requests_1", false}} {
 		t.Run(tc.name, func(t *testing.T) {
+			t0 := time.Now()
 			bootstrap, stopKafka, startKafka := testenv.StartOwnKafka(t, freePortPair(t))
+			t.Logf("own broker up in %v", time.Since(t0).Round(time.Millisecond))
 			topic := "restart"
 			testenv.CreateTopic(t, bootstrap, topic, 3)
 			cfg := DefaultConfig()
@@ -258,10 +260,13 @@ func TestProducerIntegrationBrokerRestart(t *testing.T) {
 				}
 			})
 			waitFor(t, 30*time.Second, "records flowing", func() bool { a, _ := l.counts(); return a > 300 })
+			t1 := time.Now()
 			stopKafka()
 			a0, _ := l.counts()
-			t.Logf("broker stopped after %d acks", a0)
+			t.Logf("broker stopped after %d acks (stop took %v)", a0, time.Since(t1).Round(time.Millisecond))
+			t1 = time.Now()
 			startKafka()
+			t.Logf("broker restarted in %v", time.Since(t1).Round(time.Millisecond))
 			waitFor(t, 60*time.Second, "acks after the restart", func() bool { a, _ := l.counts(); return a > a0+300 })
 			close(stopFeed)
 			prodWG.Wait()
@@ -272,6 +277,7 @@ func TestProducerIntegrationBrokerRestart(t *testing.T) {
 				t.Fatalf("Produce: %v", ferr)
 			}
 			waitFor(t, 130*time.Second, "all records completed", func() bool { a, f := l.counts(); return a+f == total })
+			t.Logf("all completed %v after the restart", time.Since(t1).Round(time.Millisecond))
 			stopProducer()
 			acked, failed := l.counts()
 			t.Logf("%d produced, %d acked, %d failed", total, acked, failed)
