@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
@@ -114,7 +115,11 @@ func runServer(t testing.TB, cfg Config, sink Sink) *testSrv {
 	if sink == nil {
 		sink = &okSink{}
 	}
-	s, err := New(cfg, sink, zaptest.NewLogger(t))
+	log := zap.NewNop()
+	if _, bench := t.(*testing.B); !bench {
+		log = zaptest.NewLogger(t)
+	}
+	s, err := New(cfg, sink, log)
 	if err != nil {
 		t.Fatal(err)
 	}

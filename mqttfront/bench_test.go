@@ -1,0 +1,118 @@
+package mqttfront
+
+import (
+	"net"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
+)
+
+// BenchmarkIdleConnection opens b.N real TCP connections that completed
+// CONNECT and reports the server-side cost per idle connection:
+// (HeapInuse + StackInuse) delta / N. The client side lives in the same
+// process, so its sockets (net.TCPConn only, no buffers) are included;
+// the figure is an upper bound.
+func BenchmarkIdleConnection(b *testing.B) {
+	n := b.N
+	if n < 500 {
+		n = 500
+	}
+	ts := runServer(b, testConfig(""), nil)
+	connect, _ := packets.Encode(nil, &packets.Packet{Type: packets.CONNECT, Connect: packets.Connect{
+		ProtocolName: "MQTT", ProtocolVersion: packets.V311, CleanStart: true, KeepAlive: 0}}, packets.V311)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	conns := make([]net.Conn, 0, n)
+	buf := make([]byte, 4)
+	b.ResetTimer()
+	for i := range n {
+		nc, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := nc.Write(connect); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := nc.Read(buf); err != nil || buf[0] != 0x20 {
+			b.Fatalf("conn %d: CONNACK % x, %v", i, buf, err)
+		}
+		conns = append(conns, nc)
+	}
+	b.StopTimer()
+	waitFor(b, 10*time.Second, "all connections counted", func() bool { return ts.Stats().ConnectionsCurrent == int64(n) })
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := float64(int64(after.HeapInuse+after.StackInuse)-int64(before.HeapInuse+before.StackInuse)) / float64(n)
+	b.ReportMetric(per, "bytes/conn")
+	b.ReportMetric(float64(runtime.NumGoroutine())/float64(n), "goroutines/conn")
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	ts.stop()
+}
+
+// BenchmarkPublishQoS1 is the uplink hot path: QoS 1 PUBLISH over TCP,
+// through the broker, to an immediately confirming sink, PUBACK back.
+// One client keeps a window of 64 publishes outstanding.
+func BenchmarkPublishQoS1(b *testing.B) {
+	for _, size := range []int{64, 1024} {
+		b.Run(strconv.Itoa(size)+"B", func(b *testing.B) {
+			cfg := testConfig("")
+			ts := runServer(b, cfg, nopSink{})
+			w := dial(b, ts.addr, packets.V311)
+			w.connect("bench")
+			payload := make([]byte, size)
+			const window = 64
+			var frames [][]byte
+			for i := range window {
+				f, _ := packets.Encode(nil, &packets.Packet{Type: packets.PUBLISH, QoS: 1, PacketID: uint16(i + 1), Topic: "bench/t", Payload: payload}, packets.V311)
+				frames = append(frames, f)
+			}
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			sent, acked := 0, 0
+			done := make(chan error, 1)
+			go func() {
+				for acked < b.N {
+					p, err := w.read(10 * time.Second)
+					if err != nil {
+						done <- err
+						return
+					}
+					if p.Type == packets.PUBACK {
+						acked++
+					}
+				}
+				done <- nil
+			}()
+			var out []byte
+			for sent < b.N {
+				out = out[:0]
+				for k := 0; k < window && sent < b.N; k++ {
+					out = append(out, frames[sent%window]...)
+					sent++
+				}
+				if _, err := w.nc.Write(out); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+// nopSink confirms at once without recording.
+type nopSink struct{}
+
+func (nopSink) Submit(_ *Message, done func(error)) {
+	if done != nil {
+		done(nil)
+	}
+}
