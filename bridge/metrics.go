@@ -19,6 +19,7 @@ type metrics struct {
 	produceLatency  prometheus.Histogram
 	downlinkRecords *prometheus.CounterVec
 	downlinkDrops   *prometheus.CounterVec
+	reloads         *prometheus.CounterVec
 }
 
 const ns = "mqtt_bridge"
@@ -43,9 +44,11 @@ func newMetrics() *metrics {
 			Help: "Kafka records published to MQTT, by downlink rule."}, []string{"rule"}),
 		downlinkDrops: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "downlink_drops_total",
 			Help: "Kafka records not published to MQTT, by reason."}, []string{"reason"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "config_reloads_total",
+			Help: "SIGHUP reloads by result (applied, refused)."}, []string{"result"}),
 	}
 	m.reg.MustRegister(m.uplinkRecords, m.unmatched, m.uplinkDrops, m.deadLettered, m.produceErrors,
-		m.produceLatency, m.downlinkRecords, m.downlinkDrops,
+		m.produceLatency, m.downlinkRecords, m.downlinkDrops, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

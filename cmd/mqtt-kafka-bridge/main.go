@@ -122,6 +122,21 @@ func runBridge(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reloads rules, users and ACLs; a bad reload is refused (and
+	// logged) and the running configuration is kept.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				_ = b.Reload()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	if err := b.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("bridge stopped with an error", bridge.ErrField(err))
 		return 1

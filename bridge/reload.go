@@ -1,0 +1,52 @@
+package bridge
+
+import (
+	"fmt"
+	"os"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
+)
+
+// Reload re-reads the configuration the bridge was started with (file,
+// environment, --set) and applies the mapping rules, users and ACLs without
+// dropping a connection. A configuration that does not load or validate is
+// refused and the running one is kept. Other changes (listeners, Kafka
+// settings, downlink topics) need a restart; they are logged, not applied.
+func (b *Bridge) Reload() error {
+	cfg, err := Load(b.opts.ConfigPath, os.Environ(), b.opts.Overrides)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	var (
+		rules *mapping.Rules
+		authn *auth.Static
+		acl   *auth.ACL
+	)
+	if err == nil {
+		rules, err = mapping.Compile(cfg.Mapping)
+	}
+	if err == nil {
+		authn, err = auth.NewStatic(cfg.MQTT.Auth)
+	}
+	if err == nil {
+		acl, err = auth.NewACL(cfg.MQTT.Auth.ACL)
+	}
+	if err != nil {
+		b.metrics.reloads.WithLabelValues("refused").Inc()
+		b.log.Error("reload refused; the running configuration is kept", zap.Error(err))
+		return fmt.Errorf("reload: %w", err)
+	}
+	if !slices.Equal(rules.DownlinkTopics(), b.rules.Load().DownlinkTopics()) {
+		b.log.Warn("reload: the downlink Kafka topics changed; the consumer keeps its subscription until restart")
+	}
+	b.rules.Store(rules)
+	b.front.SetAuth(authn, acl)
+	b.metrics.reloads.WithLabelValues("applied").Inc()
+	b.log.Info("configuration reloaded", zap.Strings("uplink_rules", rules.UplinkRuleNames()),
+		zap.Int("users", len(cfg.MQTT.Auth.Users)), zap.Int("acl_rules", len(cfg.MQTT.Auth.ACL.Rules)))
+	return nil
+}

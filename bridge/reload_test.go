@@ -1,0 +1,101 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"go.uber.org/zap/zaptest"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// TestReload: a good reload adds a user without dropping a connection, a
+// bad one is refused and the running configuration is kept.
+func TestReload(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	hash := func(pw string) string {
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(h)
+	}
+	write := func(users string) {
+		body := fmt.Sprintf(`
+admin: {address: ""}
+kafka: {bootstrap_servers: ["127.0.0.1:1"]}
+mqtt:
+  data_dir: %q
+  listeners: {tcp: {address: "127.0.0.1:0"}}
+  auth:
+    users: [%s]
+`, filepath.Join(dir, "data"), users)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(fmt.Sprintf(`{username: alice, password_hash: %q}`, hash("a-pw")))
+	cfg, err := Load(path, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(cfg, Options{Logger: zaptest.NewLogger(t), ConfigPath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- b.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-runErr; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	<-b.Front().Ready()
+	addr := "tcp://" + b.Front().Addr("tcp").String()
+	connect := func(id, user, pw string) (mqtt.Client, error) {
+		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(addr).SetClientID(id).SetUsername(user).SetPassword(pw).SetAutoReconnect(false))
+		tok := c.Connect()
+		if !tok.WaitTimeout(5 * time.Second) {
+			return nil, fmt.Errorf("connect timed out")
+		}
+		return c, tok.Error()
+	}
+
+	alice, err := connect("c-alice", "alice", "a-pw")
+	if err != nil {
+		t.Fatalf("alice before reload: %v", err)
+	}
+	defer alice.Disconnect(50)
+	if _, err := connect("c-bob", "bob", "b-pw"); err == nil {
+		t.Fatal("bob connected before being configured")
+	}
+
+	write(fmt.Sprintf(`{username: alice, password_hash: %q}, {username: bob, password_hash: %q}`, hash("a-pw"), hash("b-pw")))
+	if err := b.Reload(); err != nil {
+		t.Fatalf("good reload refused: %v", err)
+	}
+	bob, err := connect("c-bob", "bob", "b-pw")
+	if err != nil {
+		t.Fatalf("bob after reload: %v", err)
+	}
+	bob.Disconnect(50)
+	if !alice.IsConnectionOpen() {
+		t.Fatal("alice's connection dropped by the reload")
+	}
+
+	write(`{username: carol, password_hash: "not-a-bcrypt-hash"}`)
+	if err := b.Reload(); err == nil {
+		t.Fatal("bad reload accepted")
+	}
+	if bob, err = connect("c-bob2", "bob", "b-pw"); err != nil {
+		t.Fatalf("bob after a refused reload: %v (the old config should be kept)", err)
+	}
+	bob.Disconnect(50)
+}
