@@ -214,7 +214,7 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			defer inHandle.Add(-1)
 			if err != nil {
 				retryMu.Lock()
-				retries = append(retries, retryItem{msg: msg, due: time.Now().Add(retryBackoff(time.Second, attempt+1)), attempt: attempt + 1})
+				retries = append(retries, retryItem{msg: msg, due: time.Now().Add(handlerRetryBackoff(attempt + 1)), attempt: attempt + 1})
 				retryMu.Unlock()
 				return
 			}
@@ -304,6 +304,16 @@ done:
 	}
 	markMu.Unlock()
 	return nil
+}
+
+// handlerRetryBackoff is the wait before a failed record is handed out
+// again: 1 s, doubling up to 30 s.
+func handlerRetryBackoff(attempt int) time.Duration {
+	d := time.Second
+	for i := 1; i < attempt && d < 30*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 30*time.Second)
 }
 
 func toMessage(m *sarama.ConsumerMessage) *Message {

@@ -184,3 +184,14 @@ func TestConsumeClaimRetriesFailedRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestHandlerRetryBackoff(t *testing.T) {
+	for _, tt := range []struct {
+		attempt int
+		want    time.Duration
+	}{{1, time.Second}, {2, 2 * time.Second}, {5, 16 * time.Second}, {6, 30 * time.Second}, {40, 30 * time.Second}} {
+		if got := handlerRetryBackoff(tt.attempt); got != tt.want {
+			t.Errorf("handlerRetryBackoff(%d) = %v; want %v", tt.attempt, got, tt.want)
+		}
+	}
+}
