@@ -28,7 +28,9 @@ type Record struct {
 	// Done, if not nil, is called exactly once with nil when Kafka
 	// acknowledged the record (per producer.acks), or with the error that
 	// failed it. It is called from a producer goroutine, never while the
-	// producer holds a lock, and must not block. Nil means fire-and-forget.
+	// producer holds a lock, and must not block (in particular it must not
+	// wait on a Produce call: the window frees slots on the same goroutine).
+	// Nil means fire-and-forget.
 	Done func(error)
 }
 
