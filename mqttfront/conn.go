@@ -143,7 +143,7 @@ func (c *conn) run() error {
 			}
 			c.version = v
 			c.send(&packets.Packet{Type: packets.CONNACK, ReasonCode: code})
-			s.stats.connects[code].Add(1)
+			s.stats.connects[connectResult(code, v == packets.V5)].Add(1)
 			return closeErr(ReasonUnsupportedVersion, 0, "unsupported protocol version")
 		}
 		return c.readErr(err)
@@ -343,6 +343,7 @@ func (c *conn) finish(err error) {
 // is closed after the flush, which ends the reader.
 func (c *conn) kick(r DisconnectReason, code packets.ReasonCode) {
 	c.setReason(r)
+	c.ring.abandon() // a reader blocked on a full ring must notice
 	if code != 0 && c.connected.Load() && c.version == packets.V5 {
 		c.send(&packets.Packet{Type: packets.DISCONNECT, ReasonCode: code})
 	}

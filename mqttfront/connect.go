@@ -29,7 +29,7 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 			code = v5c
 		}
 		c.send(&packets.Packet{Type: packets.CONNACK, ReasonCode: code})
-		s.stats.connects[code].Add(1)
+		s.stats.connects[connectResult(code, v5)].Add(1)
 		return closeErr(r, 0, msg)
 	}
 	if v5 && p.Properties.AuthMethod != "" {
@@ -149,7 +149,7 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 			pr.SessionExpiry, pr.SessionExpirySet = expiry, true
 		}
 	}
-	s.stats.connects[packets.Success].Add(1)
+	s.stats.connects[ConnectSuccess].Add(1)
 	ss.mu.Lock()
 	c.connected.Store(true)
 	c.send(ack)

@@ -52,6 +52,59 @@ func (r DisconnectReason) String() string {
 	return "unknown"
 }
 
+// ConnectResult is the outcome of a CONNECT, the same for every version.
+type ConnectResult int
+
+// Connect results.
+const (
+	ConnectSuccess ConnectResult = iota
+	ConnectUnsupportedVersion
+	ConnectClientIDRejected
+	ConnectServerUnavailable
+	ConnectBadCredentials
+	ConnectNotAuthorized
+	ConnectBadAuthMethod
+	ConnectOther
+	numConnectResults
+)
+
+var connectNames = [...]string{"success", "unsupported_version", "client_id_rejected",
+	"server_unavailable", "bad_credentials", "not_authorized", "bad_auth_method", "other"}
+
+func (r ConnectResult) String() string {
+	if r >= 0 && int(r) < len(connectNames) {
+		return connectNames[r]
+	}
+	return "unknown"
+}
+
+// connectResult classifies a CONNACK code of either version.
+func connectResult(code packets.ReasonCode, v5 bool) ConnectResult {
+	if !v5 {
+		if code <= packets.V3NotAuthorized {
+			return ConnectResult(code)
+		}
+		return ConnectOther
+	}
+	switch code {
+	case packets.Success:
+		return ConnectSuccess
+	case packets.UnsupportedProtocolVersion:
+		return ConnectUnsupportedVersion
+	case packets.ClientIdentifierNotValid:
+		return ConnectClientIDRejected
+	case packets.ServerUnavailable:
+		return ConnectServerUnavailable
+	case packets.BadUserNameOrPassword:
+		return ConnectBadCredentials
+	case packets.NotAuthorized:
+		return ConnectNotAuthorized
+	case packets.BadAuthenticationMethod:
+		return ConnectBadAuthMethod
+	}
+	return ConnectOther
+}
+
 // DropReason says why a message was not delivered or not accepted.
 type DropReason int
 
@@ -86,7 +139,7 @@ func (r DropReason) String() string {
 type Stats struct {
 	ConnectionsCurrent int64
 	ConnectionsTotal   uint64
-	Connects           map[string]uint64 // CONNACK result ("success", "bad user name or password (0x86)", ...)
+	Connects           map[string]uint64 // by ConnectResult ("success", "bad_credentials", ...)
 	PacketsIn          map[string]uint64 // by packet type
 	PacketsOut         map[string]uint64
 	BytesIn            uint64
@@ -104,7 +157,7 @@ type Stats struct {
 type counters struct {
 	connsCurrent atomic.Int64
 	connsTotal   atomic.Uint64
-	connects     [256]atomic.Uint64 // by CONNACK reason code
+	connects     [numConnectResults]atomic.Uint64
 	pktIn        [16]atomic.Uint64
 	pktOut       [16]atomic.Uint64
 	bytesIn      atomic.Uint64
@@ -135,7 +188,7 @@ func (s *Server) Stats() Stats {
 	}
 	for i := range c.connects {
 		if v := c.connects[i].Load(); v > 0 {
-			st.Connects[packets.ReasonCode(i).String()] = v
+			st.Connects[ConnectResult(i).String()] = v
 		}
 	}
 	for i := range c.pktIn {
