@@ -115,9 +115,10 @@ type Stats struct {
 	Retained  int64
 	Messages  int64
 	FileBytes int64
-	// Writes counts successful Put/Delete calls since Open; Commits the
-	// write transactions that carried them (0 with Options.MaxBatchDelay).
-	// Writes/Commits is the group-commit batch size.
+	// Writes counts successful Put*, Delete* and Apply calls since Open
+	// (an Apply counts once); Commits the write transactions that carried
+	// them (0 with Options.MaxBatchDelay). Writes/Commits is the mean
+	// group-commit batch size.
 	Writes  int64
 	Commits int64
 	// CorruptSkipped counts records skipped under Options.SkipCorrupt.
@@ -203,7 +204,7 @@ func (s *Store) init() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
-			if tx.Bucket(bucketSessions) != nil || tx.Bucket(bucketRetained) != nil {
+			if tx.Bucket(bucketSessions) != nil || tx.Bucket(bucketMessages) != nil || tx.Bucket(bucketRetained) != nil {
 				return fmt.Errorf("%w: meta bucket missing", ErrCorrupt)
 			}
 			var err error

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -527,5 +528,30 @@ func TestSecondOpenTimesOut(t *testing.T) {
 	_, err := OpenOptions(path, nil, Options{LockTimeout: 50 * time.Millisecond})
 	if err == nil {
 		t.Fatal("second Open of a locked file succeeded; want a lock timeout")
+	}
+}
+
+func TestOpenRefusesForeignFiles(t *testing.T) {
+	dir := t.TempDir()
+	noMeta := filepath.Join(dir, "nometa.db")
+	db, err := bolt.Open(noMeta, 0o600, nil)
+	mustOK(t, "bolt.Open", err)
+	mustOK(t, "create bucket", db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucket(bucketSessions)
+		return err
+	}))
+	mustOK(t, "bolt Close", db.Close())
+	if s, err := Open(noMeta, nil); !errors.Is(err, ErrCorrupt) {
+		if s != nil {
+			_ = s.Close()
+		}
+		t.Errorf("Open(bbolt file without meta) = %v; want ErrCorrupt", err)
+	}
+
+	garbage := filepath.Join(dir, "garbage.db")
+	mustOK(t, "write garbage", os.WriteFile(garbage, []byte(strings.Repeat("not a database ", 1000)), 0o600))
+	if s, err := Open(garbage, nil); err == nil {
+		_ = s.Close()
+		t.Error("Open(garbage file) succeeded; want an error")
 	}
 }
