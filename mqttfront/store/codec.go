@@ -289,16 +289,26 @@ func (r *reader) time(what string) time.Time {
 		return time.Time{}
 	}
 	r.b = r.b[n:]
-	nsec := r.uvarint(what+" nanoseconds", 999_999_999)
+	nsec, n := binary.Uvarint(r.b)
+	if n <= 0 || nsec > 999_999_999 {
+		r.fail("bad nanoseconds at %s", what)
+		return time.Time{}
+	}
+	r.b = r.b[n:]
 	return time.Unix(sec, int64(nsec))
 }
 
 // raw returns the next length-prefixed field, aliasing the record.
 func (r *reader) raw(what string) []byte {
-	n := r.uvarint(what+" length", math.MaxInt32)
 	if r.err != nil {
 		return nil
 	}
+	n, k := binary.Uvarint(r.b)
+	if k <= 0 {
+		r.fail("bad length at %s", what)
+		return nil
+	}
+	r.b = r.b[k:]
 	if uint64(len(r.b)) < n {
 		r.fail("truncated at %s", what)
 		return nil
