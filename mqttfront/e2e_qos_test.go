@@ -211,6 +211,7 @@ func TestE2EReceiveMaximum(t *testing.T) {
 	})
 	mu.Lock()
 	defer mu.Unlock()
+	t.Logf("max unacked deliveries seen by the client: %d (Receive Maximum %d)", maxInf, recvMax)
 	if maxInf > recvMax {
 		t.Errorf("max unacked deliveries seen %d; want <= Receive Maximum %d", maxInf, recvMax)
 	}
