@@ -71,3 +71,33 @@ func (s *Store) Messages(clientID string, fn func(seq uint64, m *Message) error)
 	}
 	return nil
 }
+
+// LastSeq returns the highest stored seq of clientID, or 0 when it has no
+// messages, so a restarted broker can continue its sequence above it.
+func (s *Store) LastSeq(clientID string) (uint64, error) {
+	if clientID == "" {
+		return 0, fmt.Errorf("last seq: %w", ErrEmptyKey)
+	}
+	name := nameKey(clientID)
+	var seq uint64
+	err := s.view(func(tx *bolt.Tx) error {
+		q := tx.Bucket(bucketMessages).Bucket(name)
+		if q == nil {
+			return nil
+		}
+		k, _ := q.Cursor().Last()
+		if k == nil {
+			return nil
+		}
+		if len(k) != 8 {
+			return &CorruptError{Record: "message", Key: fmt.Sprintf("key %x", k),
+				Err: fmt.Errorf("%w: key length %d", ErrCorrupt, len(k))}
+		}
+		seq = binary.BigEndian.Uint64(k)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("last seq of %q: %w", clientID, err)
+	}
+	return seq, nil
+}

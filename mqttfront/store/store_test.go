@@ -555,3 +555,23 @@ func TestOpenRefusesForeignFiles(t *testing.T) {
 		t.Error("Open(garbage file) succeeded; want an error")
 	}
 }
+
+func TestLastSeq(t *testing.T) {
+	s, _ := openTest(t)
+	if seq, err := s.LastSeq("c"); err != nil || seq != 0 {
+		t.Errorf("LastSeq(no messages) = %d, %v; want 0, nil", seq, err)
+	}
+	for _, seq := range []uint64{5, 1 << 33, 300} {
+		mustOK(t, "PutMessage", s.PutMessage("c", seq, &Message{Topic: "t"}))
+	}
+	if seq, err := s.LastSeq("c"); err != nil || seq != 1<<33 {
+		t.Errorf("LastSeq = %d, %v; want %d", seq, err, uint64(1<<33))
+	}
+	mustOK(t, "DeleteMessage", s.DeleteMessage("c", 1<<33))
+	if seq, err := s.LastSeq("c"); err != nil || seq != 300 {
+		t.Errorf("LastSeq after delete = %d, %v; want 300", seq, err)
+	}
+	if _, err := s.LastSeq(""); !errors.Is(err, ErrEmptyKey) {
+		t.Errorf("LastSeq(\"\") = %v; want ErrEmptyKey", err)
+	}
+}
