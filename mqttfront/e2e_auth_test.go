@@ -24,10 +24,11 @@ func bcryptHash(t *testing.T, password string) string {
 
 func TestE2EAuth(t *testing.T) {
 	hash := bcryptHash(t, "s3cret")
+	sink := newSink()
 	_, addr := startServer(t, func(c *mqttfront.Config) {
 		c.Auth.AllowAnonymous = false
 		c.Auth.Users = []auth.User{{Username: "alice", PasswordHash: hash}}
-	}, nil)
+	}, sink)
 
 	v3 := func(t *testing.T, user, pass string) error {
 		o := v3Opts(t, addr)
@@ -54,6 +55,16 @@ func TestE2EAuth(t *testing.T) {
 	t.Run("v3 good password", func(t *testing.T) {
 		if err := v3(t, "alice", "s3cret"); err != nil {
 			t.Fatalf("connect: %v; want accepted", err)
+		}
+		// The sink learns who published.
+		o := v3Opts(t, addr)
+		o.SetUsername("alice")
+		o.SetPassword("s3cret")
+		c := connectV3(t, o)
+		pubV3(t, c, "who/t", 1, false, "me")
+		ms := sink.byTopic("who/t")
+		if len(ms) != 1 || ms[0].Username != "alice" || ms[0].ClientID != o.ClientID || ms[0].ReceivedAt.IsZero() {
+			t.Errorf("sink messages %+v; want one from alice with client id %q and a receive time", ms, o.ClientID)
 		}
 	})
 	t.Run("v3 wrong password", func(t *testing.T) {

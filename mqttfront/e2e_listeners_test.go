@@ -16,9 +16,11 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/gorilla/websocket"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
 )
 
 // roundTripV3 checks that a message published by pub reaches sub.
@@ -260,4 +262,38 @@ func TestE2EListenerSecureWebSocket(t *testing.T) {
 	}
 	cfg := &tls.Config{RootCAs: pki.caPool, ServerName: "localhost"}
 	roundTripV3(t, "wss://"+srv.Addr("wss").String()+"/mqtt", addr, cfg)
+}
+
+// TestE2ETLSIdentityAsUsername: with use_identity_as_username the verified
+// client certificate's CN is the username, for auth, ACL and the sink.
+func TestE2ETLSIdentityAsUsername(t *testing.T) {
+	pki := newTestPKI(t)
+	sink := newSink()
+	srv, _ := startServer(t, func(c *mqttfront.Config) {
+		c.Listeners.TLS = mqttfront.ListenerConfig{
+			Enabled: true, Address: "127.0.0.1:0",
+			CertFile: pki.serverCert, KeyFile: pki.serverKey,
+			ClientCAFile: pki.caFile, RequireClientCert: true,
+		}
+		c.Auth.AllowAnonymous = false
+		c.Auth.UseIdentityAsUsername = true
+		c.Auth.ACL = auth.ACLConfig{NoMatch: "deny", Rules: []auth.ACLRule{
+			{Permission: "allow", Action: "all", Topics: []string{"devices/%u/#"}},
+		}}
+	}, sink)
+	cfg := &tls.Config{RootCAs: pki.caPool, Certificates: []tls.Certificate{pki.client}, ServerName: "localhost"}
+	c := connectV3(t, v3Opts(t, "ssl://"+srv.Addr("tls").String()).SetTLSConfig(cfg))
+	var in inbox
+	subV3(t, c, "devices/device-1/#", 1, &in)
+	pubV3(t, c, "devices/device-1/up", 1, false, "cn")
+	in.waitMsg(t, "devices/device-1/up", "cn")
+	ms := sink.byTopic("devices/device-1/up")
+	if len(ms) != 1 || ms[0].Username != "device-1" {
+		t.Errorf("sink messages %+v; want one with Username device-1 (the cert CN)", ms)
+	}
+	tok := c.Subscribe("devices/other/#", 1, in.v3Handler())
+	waitTok(t, tok, "subscribe")
+	if got := tok.(*mqtt.SubscribeToken).Result()["devices/other/#"]; got != 0x80 {
+		t.Errorf("SUBACK 0x%02X for another device's topics; want 0x80", got)
+	}
 }

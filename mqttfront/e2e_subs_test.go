@@ -264,3 +264,19 @@ func TestE2ESharedSubscriptions(t *testing.T) {
 		}
 	})
 }
+
+// TestE2EOverlappingSubscriptions: a message matching two subscriptions of
+// one client is delivered once, at the highest granted QoS [MQTT-3.3.5-1].
+func TestE2EOverlappingSubscriptions(t *testing.T) {
+	_, addr := startServer(t, nil, nil)
+	c := connectV5(t, addr, v5Config{})
+	c.sub(t, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "ov/#", QoS: 0}, {Topic: "ov/t", QoS: 2}, {Topic: "ov/end", QoS: 1}}})
+	pub := connectV5(t, addr, v5Config{})
+	pub.pubOK(t, "ov/t", 2, false, "once")
+	pub.pubOK(t, "ov/end", 1, false, "end")
+	c.inbox.waitMsg(t, "ov/end", "end")
+	got := c.inbox.onTopic("ov/t")
+	if len(got) != 1 || got[0].QoS != 2 {
+		t.Errorf("deliveries %+v; want one at QoS 2", got)
+	}
+}
