@@ -85,7 +85,10 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 	ka := uint32(cp.KeepAlive)
 	var serverKA uint16
 	kaSet := false
-	if maxKA := uint32(s.cfg.MaxKeepAlive); ka > maxKA || (ka == 0 && maxKA < 65535 && v5) {
+	if maxKA := uint32(s.cfg.MaxKeepAlive); !v5 && ka > maxKA {
+		// v3 cannot be told a keepalive: refuse, as Mosquitto does.
+		return refuse(packets.V3IdentifierRejected, packets.ClientIdentifierNotValid, ReasonProtocolError, "keepalive above max_keepalive")
+	} else if ka > maxKA || (ka == 0 && maxKA < 65535 && v5) {
 		ka = maxKA
 		serverKA, kaSet = uint16(maxKA), v5
 	}

@@ -214,3 +214,20 @@ func TestServerRunTwiceAndBindError(t *testing.T) {
 func aclDeny(action, topic string) auth.ACLRule {
 	return auth.ACLRule{Permission: auth.PermissionDeny, Action: action, Topics: []string{topic}}
 }
+
+// TestMaxKeepAlive: v5 is told Server Keep Alive; v3 above the maximum is
+// refused with 0x02 (Mosquitto behaviour).
+func TestMaxKeepAlive(t *testing.T) {
+	cfg := testConfig("")
+	cfg.MaxKeepAlive = 30
+	ts := runServer(t, cfg, nil)
+	w := dial(t, ts.addr, packets.V5)
+	ack := w.connect("k5", func(p *packets.Packet) { p.Connect.KeepAlive = 100 })
+	if !ack.Properties.ServerKeepAliveSet || ack.Properties.ServerKeepAlive != 30 {
+		t.Errorf("CONNACK Server Keep Alive %v/%d; want 30", ack.Properties.ServerKeepAliveSet, ack.Properties.ServerKeepAlive)
+	}
+	w3 := dial(t, ts.addr, packets.V311)
+	if ack := w3.connect("k3", func(p *packets.Packet) { p.Connect.KeepAlive = 100 }); ack.ReasonCode != packets.V3IdentifierRejected {
+		t.Errorf("v3 CONNACK %v; want 0x02", ack.ReasonCode)
+	}
+}
