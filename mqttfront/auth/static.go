@@ -39,6 +39,11 @@ var ErrBadCredentials = errors.New("bad user name or password")
 // broker answers CONNACK v3 0x05 / v5 0x87.
 var ErrNotAuthorized = errors.New("not authorized")
 
+// maxPassword is the longest password bcrypt reads; it ignores the bytes
+// after the 72nd, so two long tokens sharing a 72-byte prefix would be the
+// same password. Longer passwords are refused instead.
+const maxPassword = 72
+
 // defaultCacheSize bounds the bcrypt success cache; an entry is about 150
 // bytes plus the user name and hash.
 const defaultCacheSize = 4096
@@ -97,8 +102,8 @@ func NewStatic(c Config) (*Static, error) {
 //   - Without a user name the client is anonymous: Identity{} when
 //     AllowAnonymous, else ErrNotAuthorized. A password without a user name
 //     (allowed by MQTT 5) does not change that.
-//   - With a user name, an unknown user or a wrong or missing password is
-//     ErrBadCredentials. Unknown users pay for a bcrypt run against a dummy
+//   - With a user name, an unknown user, a wrong or missing password, or a
+//     password longer than bcrypt's 72 bytes is ErrBadCredentials. Unknown users pay for a bcrypt run against a dummy
 //     hash, so response time does not reveal which users exist.
 //
 // A password that already succeeded for the user is recognised from a
@@ -129,8 +134,8 @@ func (s *Static) Authenticate(ctx context.Context, c Credentials) (Identity, err
 		return Identity{}, fmt.Errorf("authenticate: %w", ctx.Err())
 	}
 	defer func() { <-s.sem }()
-	if !known || !c.PasswordSet {
-		_ = bcrypt.CompareHashAndPassword(s.dummy, c.Password)
+	if !known || !c.PasswordSet || len(c.Password) > maxPassword {
+		_ = bcrypt.CompareHashAndPassword(s.dummy, c.Password[:min(len(c.Password), maxPassword)])
 		return Identity{}, ErrBadCredentials
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), c.Password) != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -44,6 +45,8 @@ func TestAuthenticate(t *testing.T) {
 		{"empty password", closed, Credentials{Username: "alice", UsernameSet: true, PasswordSet: true}, "", ErrBadCredentials},
 		{"unknown user", closed, Credentials{Username: "carol", UsernameSet: true, Password: []byte("wonderland"), PasswordSet: true}, "", ErrBadCredentials},
 		{"empty user name", closed, Credentials{UsernameSet: true, Password: []byte("x"), PasswordSet: true}, "", ErrBadCredentials},
+		{"password over 72 bytes", Config{Users: []User{{"long", hashOf(t, strings.Repeat("x", 72))}}}, Credentials{Username: "long", UsernameSet: true, Password: []byte(strings.Repeat("x", 73)), PasswordSet: true}, "", ErrBadCredentials},
+		{"password of 72 bytes", Config{Users: []User{{"long", hashOf(t, strings.Repeat("x", 72))}}}, Credentials{Username: "long", UsernameSet: true, Password: []byte(strings.Repeat("x", 72)), PasswordSet: true}, "long", nil},
 		{"anonymous refused", closed, Credentials{ClientID: "c"}, "", ErrNotAuthorized},
 		{"anonymous with password refused", closed, Credentials{Password: []byte("wonderland"), PasswordSet: true}, "", ErrNotAuthorized},
 		{"anonymous allowed", open, Credentials{ClientID: "c"}, "", nil},
