@@ -106,9 +106,10 @@ func waitConsumed(t testing.TB, admin string, want int) {
 }
 
 // TestDownlinkOnlineAndOffline proves the Kafka-to-MQTT path: commands
-// reach an online MQTT 5 device in order, and a v3 device with a persistent
-// session (clean session false) that was offline gets them all, in order,
-// when it reconnects, without subscribing again.
+// reach an online MQTT 5 device in order, and devices with a persistent
+// session that were offline (v3 clean session false; v5 clean start false
+// with a session expiry) get them all, in order, when they reconnect,
+// without subscribing again.
 func TestDownlinkOnlineAndOffline(t *testing.T) {
 	bootstrap := sharedKafka(t)
 	cmdTopic := uniq(t, "cmd")
@@ -133,18 +134,36 @@ func TestDownlinkOnlineAndOffline(t *testing.T) {
 	waitToken(t, d2.Subscribe("cmd/d2/commands", 1, nil), "subscribe d2")
 	d2.Disconnect(250)
 
+	// An MQTT 5 device keeps its session with clean start false and a
+	// session expiry interval.
+	v5ID := uniq(t, "d3")
+	persistent := func() *paho.Connect {
+		return &paho.Connect{ClientID: v5ID, CleanStart: false, Properties: &paho.ConnectProperties{SessionExpiryInterval: u32(600)}}
+	}
+	d3 := dialV5(t, b.addr, persistent(), nil)
+	if sa, err := d3.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "cmd/d3/commands", QoS: 1}}}); err != nil || sa.Reasons[0] != 1 {
+		t.Fatalf("subscribe d3: %v (%+v)", err, sa)
+	}
+	d3.close()
+
 	p := syncProducer(t, bootstrap)
 	want1 := produceCommands(t, p, cmdTopic, "d1", "d1", 50)
 	want2 := produceCommands(t, p, cmdTopic, "d2", "d2", 50)
+	want3 := produceCommands(t, p, cmdTopic, "d3", "d3", 50)
 	online.waitAll(t, want1, "online d1")
 	checkInOrder(t, online.all(), "", want1, "online d1")
-	waitConsumed(t, b.admin, len(want1)+len(want2))
+	waitConsumed(t, b.admin, len(want1)+len(want2)+len(want3))
 
-	var offline inbox
+	var offline, offline5 inbox
 	dialV3(t, b.addr, offlineID, false, offline.v3())
-	offline.waitAll(t, want2, "reconnected d2")
-	checkInOrder(t, offline.all(), "", want2, "reconnected d2")
+	offline.waitAll(t, want2, "reconnected v3 d2")
+	checkInOrder(t, offline.all(), "", want2, "reconnected v3 d2")
+	dialV5(t, b.addr, persistent(), func(p *paho.Publish) { offline5.add(string(p.Payload)) })
+	offline5.waitAll(t, want3, "reconnected v5 d3")
+	checkInOrder(t, offline5.all(), "", want3, "reconnected v5 d3")
 }
+
+func u32(v uint32) *uint32 { return &v }
 
 // TestDownlinkRestart proves that a clean restart (same data dir, same group
 // id) neither loses nor repeats commands: the consumer committed what it
