@@ -196,3 +196,30 @@ func Consume(t testing.TB, bootstrap, topic string, n int, timeout time.Duration
 	wg.Wait()
 	return got
 }
+
+// ConsumeAll reads every record of topic below the partitions' current high
+// watermarks (duplicates included), failing t after timeout.
+func ConsumeAll(t testing.TB, bootstrap, topic string, timeout time.Duration) []*sarama.ConsumerMessage {
+	t.Helper()
+	client, err := sarama.NewClient([]string{bootstrap}, sarama.NewConfig())
+	if err != nil {
+		t.Fatalf("ConsumeAll %s: %v", topic, err)
+	}
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		client.Close()
+		t.Fatalf("ConsumeAll %s: partitions: %v", topic, err)
+	}
+	var n int64
+	for _, p := range parts {
+		newest, err1 := client.GetOffset(topic, p, sarama.OffsetNewest)
+		oldest, err2 := client.GetOffset(topic, p, sarama.OffsetOldest)
+		if err := errors.Join(err1, err2); err != nil {
+			client.Close()
+			t.Fatalf("ConsumeAll %s/%d: offsets: %v", topic, p, err)
+		}
+		n += newest - oldest
+	}
+	client.Close()
+	return Consume(t, bootstrap, topic, int(n), timeout)
+}
