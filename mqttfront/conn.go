@@ -275,8 +275,10 @@ func (c *conn) handleDisconnect(p *packets.Packet) error {
 			c.sess.expiry = c.s.capExpiry(p.Properties.SessionExpiry)
 			c.sess.mu.Unlock()
 		}
-		if p.ReasonCode == packets.DisconnectWithWill {
-			return closeErr(ReasonClientDisconnect, 0, "disconnect with will") // [MQTT-3.14.4-3] will stays
+		if p.ReasonCode != packets.NormalDisconnection {
+			// [MQTT-3.14.4-3] only 0x00 deletes the will; 0x04 and error
+			// codes leave it to be published.
+			return closeErr(ReasonClientDisconnect, 0, "disconnect with reason "+p.ReasonCode.String())
 		}
 	}
 	c.graceful = true // [MQTT-3.14.4-3] discard the will

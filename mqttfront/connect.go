@@ -225,9 +225,20 @@ func (s *Server) attach(c *conn, clean bool, expiry uint32, window int, will *Me
 		ss.inQoS2 = nil
 		ss.mu.Unlock()
 		s.mu.Unlock()
-		if discard != nil && s.store != nil {
-			if err := s.store.DeleteSession(id); err != nil {
-				s.log.Error("mqtt: delete session", zap.String("client", id), zap.Error(err))
+		if discard != nil {
+			// The old session ends here: a will still delayed goes out now
+			// [MQTT-3.1.3-9].
+			discard.mu.Lock()
+			w := discard.pendingWill
+			discard.pendingWill = nil
+			discard.mu.Unlock()
+			if w != nil {
+				s.publishWill(w)
+			}
+			if s.store != nil {
+				if err := s.store.DeleteSession(id); err != nil {
+					s.log.Error("mqtt: delete session", zap.String("client", id), zap.Error(err))
+				}
 			}
 		}
 		return ss, present, nil

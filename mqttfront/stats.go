@@ -124,7 +124,7 @@ const (
 
 var dropNames = [...]string{
 	"queue_full", "slow_consumer", "not_authorized", "sys_topic", "expired",
-	"too_large", "retained_full", "offline_qos0", "no_subscribers",
+	"too_large", "retained_full", "offline_qos0",
 }
 
 func (r DropReason) String() string {
