@@ -155,7 +155,7 @@ java_cmd() {
 }
 
 do_start() {
-	mkdir -p "$data"
+	mkdir -p "$data" "$home"
 	exec 9>"$data/.lock"
 	flock -w 300 9 || die "timed out waiting for the lock on $data"
 
