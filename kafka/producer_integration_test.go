@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -305,4 +306,53 @@ func firstErrs(l *ledger) []string {
 		}
 	}
 	return out
+}
+
+// BenchmarkProducerKafka produces 128-byte keyed records with the default
+// config (acks=all, idempotent, lz4) to the shared test broker and waits
+// for every Done.
+func BenchmarkProducerKafka(b *testing.B) {
+	if testing.Short() {
+		b.Skip("needs Kafka (skipped in -short mode)")
+	}
+	bootstrap := testenv.Kafka(b)
+	topic := uniqueTopic("bench")
+	testenv.CreateTopic(b, bootstrap, topic, 3)
+	cfg := DefaultConfig()
+	cfg.BootstrapServers = []string{bootstrap}
+	p, err := NewProducer(cfg, zaptest.NewLogger(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- p.Run(ctx) }()
+	defer func() { cancel(); <-errc }()
+	keys := make([][]byte, 64)
+	for i := range keys {
+		keys[i] = []byte(fmt.Sprintf("device-%d", i))
+	}
+	val := make([]byte, 128)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	done := func(err error) {
+		if err != nil {
+			failed.Add(1)
+		}
+		wg.Done()
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(val)))
+	b.ResetTimer()
+	wg.Add(b.N)
+	for i := range b.N {
+		if err := p.Produce(ctx, &Record{Topic: topic, Key: keys[i%len(keys)], Value: val, Done: done}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wg.Wait()
+	b.StopTimer()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d records failed", n)
+	}
 }
