@@ -135,6 +135,12 @@ func Load(path string, environ, overrides []string) (Config, error) {
 		return Config{}, fmt.Errorf("load --set: %w", err)
 	}
 
+	for _, key := range k.Keys() {
+		if !knownKey(keys, key) && !underKnownKey(keys, key) {
+			return Config{}, fmt.Errorf("%s: unknown key", key)
+		}
+	}
+
 	cfg := DefaultConfig()
 	dc := &mapstructure.DecoderConfig{
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
@@ -183,6 +189,17 @@ func envName(key string) string {
 func knownKey(keys []string, key string) bool {
 	for _, k := range keys {
 		if k == key {
+			return true
+		}
+	}
+	return false
+}
+
+// underKnownKey reports whether key lies below a known leaf (a map or list
+// value written out in the file).
+func underKnownKey(keys []string, key string) bool {
+	for _, k := range keys {
+		if strings.HasPrefix(key, k+".") {
 			return true
 		}
 	}

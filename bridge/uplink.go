@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -106,6 +107,12 @@ func (u *uplink) confirm(p *mapping.Publish, rec mapping.Record, done func(error
 				reason = mapping.ReasonTooLarge
 			}
 			if dl, ok := u.rules.Load().DeadLetter(p, rec.Rule, reason, err.Error()); ok {
+				if reason == mapping.ReasonTooLarge {
+					// Kafka refused the payload for its size: the dead letter
+					// carries the metadata and the size, not the payload.
+					dl.Headers = append(dl.Headers, mapping.Header{Key: "mqtt.payload_size", Value: []byte(strconv.Itoa(len(p.Payload)))})
+					dl.Value = nil
+				}
 				u.metrics.deadLettered.WithLabelValues(string(reason)).Inc()
 				u.log.Warn("record refused by kafka, sent to the dead-letter topic",
 					zap.String("rule", rec.Rule), zap.String("topic", rec.Topic), zap.String("kind", kind))
@@ -113,6 +120,8 @@ func (u *uplink) confirm(p *mapping.Publish, rec mapping.Record, done func(error
 				dr.Done = func(dlErr error) {
 					if dlErr != nil {
 						u.metrics.produceErrors.WithLabelValues(kafka.ErrorKind(dlErr)).Inc()
+						u.log.Warn("dead-letter topic refused the record too; the device gets a failure code",
+							zap.String("rule", rec.Rule), zap.String("dead_letter_topic", dl.Topic), zap.Error(dlErr))
 						complete(done, packets.Errorf(code, "dead-letter topic refused the record: %s", kafka.ErrorKind(dlErr)))
 						return
 					}

@@ -125,6 +125,9 @@ func TestUplinkOutcomes(t *testing.T) {
 				if top != tt.wantTopics[i] {
 					t.Errorf("record %d went to %q; want %q", i, top, tt.wantTopics[i])
 				}
+				if top == "iot.dlq" && tt.name == "too large with dlq" && fp.recs[i].Value != nil {
+					t.Errorf("too-large dead letter carries a %d-byte payload; want none (it would be refused again)", len(fp.recs[i].Value))
+				}
 			}
 		})
 	}

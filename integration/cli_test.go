@@ -133,7 +133,7 @@ func TestCLI(t *testing.T) {
 		{name: "check-config shipped", args: []string{"check-config", "--config", cfg}, code: 0, stdout: []string{"config ok"}},
 		{name: "version", args: []string{"version"}, code: 0, stdout: []string{"mqtt-kafka-bridge "}},
 		{name: "unknown key", args: []string{"check-config", "--config", writeFile(t, "c.yaml", "mqtt:\n  listners:\n    tcp:\n      address: \":1\"\n")}, code: 1,
-			stderr: []string{"'mqtt' has invalid keys: listners"}}, // names section and key, though not dotted
+			stderr: []string{"mqtt.listners", "unknown key"}},
 		{name: "bad duration", args: []string{"check-config", "--config", writeFile(t, "c.yaml", "mqtt:\n  connect_timeout: tenseconds\n")}, code: 1,
 			stderr: []string{"connect_timeout"}},
 		{name: "invalid rule", args: []string{"check-config", "--config", writeFile(t, "c.yaml", "mapping:\n  uplink:\n    - name: bad\n      mqtt_topic: \"devices/#/x\"\n      kafka_topic: t\n")}, code: 1,
