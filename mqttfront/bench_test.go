@@ -116,3 +116,46 @@ func (nopSink) Submit(_ *Message, done func(error)) {
 		done(nil)
 	}
 }
+
+// BenchmarkRouteQoS0 measures routing one message to 10 online
+// subscribers over TCP (each delivery queued to its writer).
+func BenchmarkRouteQoS0(b *testing.B) {
+	ts := runServer(b, testConfig(""), nopSink{})
+	var subs []*wire
+	for i := range 10 {
+		w := dial(b, ts.addr, packets.V311)
+		w.connect("s" + strconv.Itoa(i))
+		w.subscribe(1, "fan/#", 0)
+		subs = append(subs, w)
+	}
+	stop := make(chan struct{})
+	var drained []chan struct{}
+	for _, w := range subs {
+		d := make(chan struct{})
+		drained = append(drained, d)
+		go func() {
+			defer close(d)
+			buf := make([]byte, 64<<10)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_ = w.nc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+				_, _ = w.nc.Read(buf)
+			}
+		}()
+	}
+	m := &Message{Topic: "fan/t", Payload: make([]byte, 64)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		ts.Publish(m, nil)
+	}
+	b.StopTimer()
+	close(stop)
+	for _, d := range drained {
+		<-d
+	}
+}

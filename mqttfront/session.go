@@ -88,7 +88,6 @@ func (ss *session) deliver(s *Server, m *Message, qos byte, retain bool, subIDs 
 	if ss.version != packets.V5 {
 		subIDs = nil
 	}
-	om := &outMsg{m: m, qos: qos, retain: retain, subIDs: subIDs}
 	if qos == 0 {
 		c := ss.conn
 		if c == nil {
@@ -96,13 +95,15 @@ func (ss *session) deliver(s *Server, m *Message, qos byte, retain bool, subIDs 
 			s.stats.drop(DropOfflineQoS0)
 			return nil, nil
 		}
-		p := ss.packetFor(om, false)
+		om0 := outMsg{m: m, retain: retain, subIDs: subIDs}
+		p := ss.packetFor(&om0, false)
 		ss.mu.Unlock()
 		// Outside ss.mu: sendQoS0 may wait briefly for a live writer.
 		c.sendQoS0(p)
 		return nil, nil
 	}
 	defer ss.mu.Unlock()
+	om := &outMsg{m: m, qos: qos, retain: retain, subIDs: subIDs}
 	ss.seq++
 	om.seq = ss.seq
 	if ss.conn != nil && len(ss.queue) == 0 && len(ss.inflight) < ss.window {
