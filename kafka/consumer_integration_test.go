@@ -149,3 +149,87 @@ func TestConsumerIntegrationCommitsConfirmedPrefix(t *testing.T) {
 		t.Errorf("run 2 handled %v; want %v (5 re-handed after its failure)", seen2, want)
 	}
 }
+
+// A second member joining takes over a partition and gets its unconfirmed
+// records again, from the committed prefix on.
+func TestConsumerIntegrationRebalanceRedelivers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: needs Kafka (skipped in -short mode)")
+	}
+	bootstrap := testenv.Kafka(t)
+	topic := uniqueTopic("it-rebalance")
+	testenv.CreateTopic(t, bootstrap, topic, 2)
+	pcfg := sarama.NewConfig()
+	pcfg.Producer.Return.Successes = true
+	pcfg.Producer.Partitioner = sarama.NewManualPartitioner
+	sp, err := sarama.NewSyncProducer([]string{bootstrap}, pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if _, _, err := sp.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: int32(i % 2), Value: sarama.StringEncoder(fmt.Sprint(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sp.Close()
+
+	cfg := DefaultConfig()
+	cfg.BootstrapServers = []string{bootstrap}
+	cfg.Consumer.GroupID = topic + "-group"
+	cfg.Consumer.AutoOffsetReset = OffsetEarliest
+	cfg.Consumer.CommitIntervalMs = 100
+	cfg.Consumer.DrainTimeoutMs = 300
+
+	type po struct {
+		p int32
+		o int64
+	}
+	var (
+		mu    sync.Mutex
+		seenA = map[po]int{}
+		seenB []po
+	)
+	_, stopA := startConsumer(t, cfg, topic, handlerFunc(func(_ context.Context, m *Message, done func(error)) {
+		mu.Lock()
+		seenA[po{m.Partition, m.Offset}]++
+		mu.Unlock()
+		if m.Offset != 2 { // offset 2 of each partition is never confirmed by A
+			done(nil)
+		}
+	}))
+	defer stopA()
+	waitFor(t, 60*time.Second, "A handled all 10", func() bool { mu.Lock(); defer mu.Unlock(); return len(seenA) == 10 })
+	admin, err := sarama.NewClusterAdmin([]string{bootstrap}, sarama.NewConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	offsets := func() (int64, int64) {
+		res, err := admin.ListConsumerGroupOffsets(cfg.Consumer.GroupID, map[string][]int32{topic: {0, 1}})
+		if err != nil {
+			return -1, -1
+		}
+		return res.GetBlock(topic, 0).Offset, res.GetBlock(topic, 1).Offset
+	}
+	waitFor(t, 20*time.Second, "offsets 2/2 committed", func() bool { a, b := offsets(); return a == 2 && b == 2 })
+
+	_, stopB := startConsumer(t, cfg, topic, handlerFunc(func(_ context.Context, m *Message, done func(error)) {
+		mu.Lock()
+		seenB = append(seenB, po{m.Partition, m.Offset})
+		mu.Unlock()
+		done(nil)
+	}))
+	defer stopB()
+	waitFor(t, 60*time.Second, "B took over a partition and got 3 records", func() bool { mu.Lock(); defer mu.Unlock(); return len(seenB) >= 3 })
+	mu.Lock()
+	p := seenB[0].p
+	got := fmt.Sprint(seenB[:3])
+	mu.Unlock()
+	if want := fmt.Sprint([]po{{p, 2}, {p, 3}, {p, 4}}); got != want {
+		t.Errorf("B received %s; want %s (redelivery from the committed prefix)", got, want)
+	}
+	waitFor(t, 20*time.Second, "B's partition committed to 5", func() bool {
+		a, b := offsets()
+		return (p == 0 && a == 5) || (p == 1 && b == 5)
+	})
+}
