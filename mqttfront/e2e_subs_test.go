@@ -126,7 +126,11 @@ func TestE2EV5RetainHandling(t *testing.T) {
 		for round := range 2 {
 			c.sub(t, opts)
 			payload := strconv.Itoa(round)
-			pub.pubOK(t, marker, 1, false, payload)
+			// The subscriber publishes the marker itself: the server handles
+			// one connection's packets in order, so retained deliveries for
+			// the SUBSCRIBE are queued before the marker is routed (SUBACK
+			// alone may overtake them).
+			c.pubOK(t, marker, 1, false, payload)
 			c.inbox.waitMsg(t, marker, payload)
 			n := len(c.inbox.onTopic("rh/t"))
 			if round == 0 {
@@ -257,7 +261,7 @@ func TestE2ESharedSubscriptions(t *testing.T) {
 		c := connectV5(t, addr, v5Config{})
 		c.subOK(t, "$share/gr/shr/t", 1)
 		c.subOK(t, "shr/marker", 1)
-		pub.pubOK(t, "shr/marker", 1, false, "end")
+		c.pubOK(t, "shr/marker", 1, false, "end") // self-published: see TestE2EV5RetainHandling
 		c.inbox.waitMsg(t, "shr/marker", "end")
 		if got := c.inbox.onTopic("shr/t"); len(got) != 0 {
 			t.Errorf("shared subscriber got retained %v; want none (MQTT 5 §4.8.2)", got)
