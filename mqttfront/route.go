@@ -5,7 +5,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/store"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/topics"
 )
@@ -216,4 +215,3 @@ func (s *Server) Publish(m *Message, done func(error)) {
 	}
 }
 
-var _ = packets.Success
