@@ -214,4 +214,3 @@ func (s *Server) Publish(m *Message, done func(error)) {
 		done(err)
 	}
 }
-
