@@ -22,7 +22,7 @@ type target struct {
 // route delivers m to every matching session. from is the publishing
 // client ("" for injected messages), for No Local. It returns ErrQueueFull
 // if some session could not queue it, or a store error; it returns after
-// messages for offline persistent sessions are durably queued.
+// QoS 1/2 messages for persistent sessions are in the store.
 func (s *Server) route(m *Message, from string) error {
 	bp := s.matchBuf.Get().(*[]topics.Sub)
 	subs := s.index.Match(m.Topic, (*bp)[:0])
@@ -89,12 +89,12 @@ func (s *Server) route(m *Message, from string) error {
 		if t.sess == nil {
 			continue
 		}
-		om, err := t.sess.deliver(s, m, t.qos, m.Retain && t.rap, t.subIDs)
+		w, err := t.sess.deliver(s, m, t.qos, m.Retain && t.rap, t.subIDs)
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
-		if om != nil {
-			if err := s.store.PutMessage(t.clientID, om.seq, om.stored()); err != nil {
+		if w != nil {
+			if err := s.store.PutMessage(t.clientID, w.seq, w.m); err != nil {
 				s.log.Error("mqtt: queue message in store", zap.String("client", t.clientID), zap.Error(err))
 				if firstErr == nil {
 					firstErr = err

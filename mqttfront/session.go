@@ -71,10 +71,18 @@ func newSession(id string) *session {
 // persistent reports whether the session outlives its connection.
 func (ss *session) persistentLocked() bool { return ss.expiry > 0 }
 
-// deliver hands m to the session at qos. It returns an outMsg when the
-// message was queued for an offline persistent session and must be written
-// to the store by the caller (outside the lock).
-func (ss *session) deliver(s *Server, m *Message, qos byte, retain bool, subIDs []uint32) (*outMsg, error) {
+// storeWrite is a message record the caller writes to the store outside
+// the session lock.
+type storeWrite struct {
+	seq uint64
+	m   *store.Message
+}
+
+// deliver hands m to the session at qos. For a persistent session (expiry
+// > 0, store open) a QoS 1/2 message is also returned as a storeWrite that
+// the caller must write (outside the lock) before reporting the message
+// durable: queued messages and the inflight window survive a crash.
+func (ss *session) deliver(s *Server, m *Message, qos byte, retain bool, subIDs []uint32) (*storeWrite, error) {
 	ss.mu.Lock()
 	if ss.ended {
 		ss.mu.Unlock()
@@ -106,20 +114,21 @@ func (ss *session) deliver(s *Server, m *Message, qos byte, retain bool, subIDs 
 	om := &outMsg{m: m, qos: qos, retain: retain, subIDs: subIDs}
 	ss.seq++
 	om.seq = ss.seq
+	persist := ss.expiry > 0 && s.store != nil
 	if ss.conn != nil && len(ss.queue) == 0 && len(ss.inflight) < ss.window {
 		ss.sendInflight(om)
+	} else {
+		if len(ss.queue) >= s.cfg.MaxQueuedMessages {
+			s.stats.drop(DropQueueFull)
+			return nil, ErrQueueFull
+		}
+		ss.queue = append(ss.queue, om)
+	}
+	if !persist {
 		return nil, nil
 	}
-	if len(ss.queue) >= s.cfg.MaxQueuedMessages {
-		s.stats.drop(DropQueueFull)
-		return nil, ErrQueueFull
-	}
-	ss.queue = append(ss.queue, om)
-	if ss.conn == nil && ss.expiry > 0 && s.store != nil {
-		om.inStore = true
-		return om, nil
-	}
-	return nil, nil
+	om.inStore = true
+	return &storeWrite{seq: om.seq, m: om.stored()}, nil
 }
 
 // sendInflight assigns a packet id and sends om. Called with ss.mu held

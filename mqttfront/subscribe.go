@@ -67,9 +67,11 @@ func (c *conn) handleSubscribe(p *packets.Packet) error {
 				return true
 			}
 			// [MQTT-3.3.1-8] retained on subscribe: Retain flag set.
-			om, _ := c.sess.deliver(s, m, min(m.QoS, w.qos), true, subIDs)
-			if om != nil {
-				_ = s.store.PutMessage(c.clientID, om.seq, om.stored())
+			sw, _ := c.sess.deliver(s, m, min(m.QoS, w.qos), true, subIDs)
+			if sw != nil {
+				if err := s.store.PutMessage(c.clientID, sw.seq, sw.m); err != nil {
+					s.log.Error("mqtt: store message", zap.String("client", c.clientID), zap.Error(err))
+				}
 			}
 			return true
 		})
