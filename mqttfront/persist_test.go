@@ -1,6 +1,8 @@
 package mqttfront
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -107,5 +109,40 @@ func TestInflightRedelivery(t *testing.T) {
 	}
 	if r2 := s2.expect(packets.PUBREL); r2.PacketID != m2.PacketID {
 		t.Errorf("resent PUBREL id %d; want %d", r2.PacketID, m2.PacketID)
+	}
+}
+
+// TestCrashKeepsOnlineInflight: a copy of the store taken while the server
+// runs (as after a crash) holds an unacked delivery to an online persistent
+// session; a server started on the copy redelivers it with DUP.
+func TestCrashKeepsOnlineInflight(t *testing.T) {
+	dir := t.TempDir()
+	ts := runServer(t, testConfig(dir), nil)
+	s := dial(t, ts.addr, packets.V5)
+	s.connect("crash", persistent(3600))
+	s.subscribe(1, "c/#", 1)
+	var err error
+	ts.Publish(&Message{Topic: "c/x", Payload: []byte("cmd"), QoS: 1}, func(e error) { err = e })
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := s.expect(packets.PUBLISH) // not acked
+
+	crashDir := t.TempDir()
+	b, rerr := os.ReadFile(filepath.Join(dir, "mqtt.db"))
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err := os.WriteFile(filepath.Join(crashDir, "mqtt.db"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts2 := runServer(t, testConfig(crashDir), nil)
+	s2 := dial(t, ts2.addr, packets.V5)
+	if ack := s2.connect("crash", persistent(3600)); !ack.SessionPresent {
+		t.Fatal("session not present after crash")
+	}
+	p := s2.expect(packets.PUBLISH)
+	if string(p.Payload) != "cmd" || !p.Dup || p.PacketID != first.PacketID {
+		t.Errorf("redelivered %q dup=%v id=%d; want cmd with DUP and id %d", p.Payload, p.Dup, p.PacketID, first.PacketID)
 	}
 }
