@@ -678,7 +678,7 @@ func TestDockerfileBuildMatchesMakefile(t *testing.T) {
 			continue
 		}
 		if dv, ok := docker.flags[f]; !ok || dv != v {
-			t.Errorf("Makefile builds with %s %q; the Dockerfile does not", f, v)
+			t.Errorf("Makefile builds with %s; the Dockerfile does not", strings.TrimSpace(f+" "+v))
 		}
 	}
 	for f := range docker.flags {

@@ -1,0 +1,449 @@
+package deploy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/bridge"
+)
+
+var k8sDir = filepath.Join(root, "deploy", "kubernetes")
+
+type k8sMeta struct {
+	Name        string            `yaml:"name"`
+	Namespace   string            `yaml:"namespace"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+type k8sObject struct {
+	APIVersion string            `yaml:"apiVersion"`
+	Kind       string            `yaml:"kind"`
+	Metadata   k8sMeta           `yaml:"metadata"`
+	Data       map[string]string `yaml:"data"`
+	Spec       yaml.Node         `yaml:"spec"`
+	file       string
+}
+
+type httpProbe struct {
+	HTTPGet *struct {
+		Path string    `yaml:"path"`
+		Port yaml.Node `yaml:"port"` // a name or a number
+	} `yaml:"httpGet"`
+}
+
+type container struct {
+	Name  string `yaml:"name"`
+	Image string `yaml:"image"`
+	Env   []struct {
+		Name      string     `yaml:"name"`
+		Value     *string    `yaml:"value"`
+		ValueFrom *yaml.Node `yaml:"valueFrom"`
+	} `yaml:"env"`
+	Ports []struct {
+		Name          string `yaml:"name"`
+		ContainerPort int    `yaml:"containerPort"`
+	} `yaml:"ports"`
+	LivenessProbe  *httpProbe `yaml:"livenessProbe"`
+	ReadinessProbe *httpProbe `yaml:"readinessProbe"`
+	StartupProbe   *httpProbe `yaml:"startupProbe"`
+	Resources      struct {
+		Requests map[string]string `yaml:"requests"`
+		Limits   map[string]string `yaml:"limits"`
+	} `yaml:"resources"`
+	SecurityContext struct {
+		ReadOnlyRootFilesystem   bool  `yaml:"readOnlyRootFilesystem"`
+		AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
+		RunAsNonRoot             *bool `yaml:"runAsNonRoot"`
+	} `yaml:"securityContext"`
+	VolumeMounts []volumeMount `yaml:"volumeMounts"`
+}
+
+type volumeMount struct {
+	Name      string `yaml:"name"`
+	MountPath string `yaml:"mountPath"`
+}
+
+type statefulSetSpec struct {
+	Replicas    int    `yaml:"replicas"`
+	ServiceName string `yaml:"serviceName"`
+	Selector    struct {
+		MatchLabels map[string]string `yaml:"matchLabels"`
+	} `yaml:"selector"`
+	Template struct {
+		Metadata k8sMeta `yaml:"metadata"`
+		Spec     struct {
+			TerminationGracePeriodSeconds int `yaml:"terminationGracePeriodSeconds"`
+			SecurityContext               struct {
+				RunAsNonRoot bool `yaml:"runAsNonRoot"`
+				RunAsUser    int  `yaml:"runAsUser"`
+				FSGroup      int  `yaml:"fsGroup"`
+			} `yaml:"securityContext"`
+			Containers []container `yaml:"containers"`
+			Volumes    []struct {
+				Name      string `yaml:"name"`
+				ConfigMap *struct {
+					Name string `yaml:"name"`
+				} `yaml:"configMap"`
+			} `yaml:"volumes"`
+		} `yaml:"spec"`
+	} `yaml:"template"`
+	VolumeClaimTemplates []struct {
+		Metadata k8sMeta `yaml:"metadata"`
+	} `yaml:"volumeClaimTemplates"`
+}
+
+type serviceSpec struct {
+	Type      string            `yaml:"type"`
+	ClusterIP string            `yaml:"clusterIP"`
+	Selector  map[string]string `yaml:"selector"`
+	Ports     []struct {
+		Name       string    `yaml:"name"`
+		Port       int       `yaml:"port"`
+		TargetPort yaml.Node `yaml:"targetPort"`
+	} `yaml:"ports"`
+}
+
+type pdbSpec struct {
+	MaxUnavailable *int `yaml:"maxUnavailable"`
+	MinAvailable   *int `yaml:"minAvailable"`
+	Selector       struct {
+		MatchLabels map[string]string `yaml:"matchLabels"`
+	} `yaml:"selector"`
+}
+
+type kustomization struct {
+	Resources []string `yaml:"resources"`
+}
+
+// k8sObjects parses every manifest kustomization.yaml lists, each document
+// in each file.
+func k8sObjects(t *testing.T) []k8sObject {
+	t.Helper()
+	var k kustomization
+	readYAML(t, filepath.Join(k8sDir, "kustomization.yaml"), &k)
+
+	// Every manifest in the directory is listed, and everything listed exists.
+	var onDisk []string
+	for _, f := range yamlFiles(t, k8sDir) {
+		if b := filepath.Base(f); b != "kustomization.yaml" {
+			onDisk = append(onDisk, b)
+		}
+	}
+	listed := slices.Clone(k.Resources)
+	sort.Strings(listed)
+	if !slices.Equal(listed, onDisk) {
+		t.Errorf("kustomization.yaml resources = %v; the directory holds %v", listed, onDisk)
+	}
+
+	var out []k8sObject
+	for _, r := range k.Resources {
+		b, err := os.ReadFile(filepath.Join(k8sDir, r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		for {
+			var o k8sObject
+			err := dec.Decode(&o)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", r, err)
+			}
+			if o.Kind == "" {
+				continue // an empty document
+			}
+			o.file = r
+			if o.APIVersion == "" || o.Metadata.Name == "" {
+				t.Errorf("%s: %s without apiVersion or metadata.name", r, o.Kind)
+			}
+			if o.Metadata.Namespace != "" {
+				t.Errorf("%s: %s %s sets namespace %q; the manifests are namespace-agnostic", r, o.Kind, o.Metadata.Name, o.Metadata.Namespace)
+			}
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func decodeSpec(t *testing.T, o k8sObject, v any) {
+	t.Helper()
+	if err := o.Spec.Decode(v); err != nil {
+		t.Fatalf("%s: %s %s spec: %v", o.file, o.Kind, o.Metadata.Name, err)
+	}
+}
+
+func byKind(objs []k8sObject, kind string) []k8sObject {
+	var out []k8sObject
+	for _, o := range objs {
+		if o.Kind == kind {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func selects(selector, labels map[string]string) bool {
+	if len(selector) == 0 {
+		return false
+	}
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestKubernetesManifests(t *testing.T) {
+	objs := k8sObjects(t)
+	for _, kind := range []string{"ConfigMap", "StatefulSet", "Service", "PodDisruptionBudget"} {
+		if len(byKind(objs, kind)) == 0 {
+			t.Fatalf("no %s in deploy/kubernetes", kind)
+		}
+	}
+	sts := byKind(objs, "StatefulSet")
+	if len(sts) != 1 {
+		t.Fatalf("%d StatefulSets; want 1", len(sts))
+	}
+	var ss statefulSetSpec
+	decodeSpec(t, sts[0], &ss)
+	pod := ss.Template.Spec
+	podLabels := ss.Template.Metadata.Labels
+	if !selects(ss.Selector.MatchLabels, podLabels) {
+		t.Errorf("StatefulSet selector %v does not select its pods %v", ss.Selector.MatchLabels, podLabels)
+	}
+	if ss.Replicas != 1 {
+		t.Errorf("replicas = %d; want 1 by default (see deploy/README.md on scaling)", ss.Replicas)
+	}
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%d containers; want 1", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	df := parseDockerfile(t)
+
+	// The configuration: the ConfigMap's config.yaml, mounted where the
+	// image's ENTRYPOINT reads it, loads and validates with the pod's
+	// BRIDGE_* variables.
+	var cmName string
+	for _, v := range pod.Volumes {
+		if v.ConfigMap != nil && slices.ContainsFunc(c.VolumeMounts, func(m volumeMount) bool {
+			return m.Name == v.Name && m.MountPath == path.Dir(df.configPath)
+		}) {
+			cmName = v.ConfigMap.Name
+		}
+	}
+	var cfgText string
+	for _, o := range byKind(objs, "ConfigMap") {
+		if o.Metadata.Name == cmName {
+			cfgText = o.Data[path.Base(df.configPath)]
+		}
+	}
+	if cfgText == "" {
+		t.Fatalf("no ConfigMap with %s mounted at %s", path.Base(df.configPath), path.Dir(df.configPath))
+	}
+	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var envNames, env []string
+	for _, e := range c.Env {
+		envNames = append(envNames, e.Name)
+		if strings.HasPrefix(e.Name, bridge.EnvPrefix) && e.Value != nil {
+			env = append(env, e.Name+"="+*e.Value)
+		}
+		if e.Value == nil && e.ValueFrom == nil {
+			t.Errorf("env %s has neither value nor valueFrom", e.Name)
+		}
+	}
+	checkEnvNames(t, "StatefulSet env", envNames)
+	cfg, err := bridge.Load(cfgFile, env, nil)
+	if err != nil {
+		t.Fatalf("ConfigMap config.yaml: %v", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("ConfigMap config.yaml: %v", err)
+	}
+	if cfg.MQTT.Auth.AllowAnonymous {
+		t.Error("production config allows anonymous MQTT clients")
+	}
+	if cfg.Log.Format != "json" {
+		t.Errorf("production log.format = %q; want json", cfg.Log.Format)
+	}
+
+	// Data on the volumeClaimTemplate.
+	if len(ss.VolumeClaimTemplates) == 0 {
+		t.Fatal("no volumeClaimTemplates: sessions and queues need a persistent volume")
+	}
+	dataMount := ""
+	for _, m := range c.VolumeMounts {
+		for _, vct := range ss.VolumeClaimTemplates {
+			if m.Name == vct.Metadata.Name {
+				dataMount = m.MountPath
+			}
+		}
+	}
+	if dataMount != df.volume {
+		t.Errorf("volumeClaimTemplate mounted at %q; want the image's VOLUME %s", dataMount, df.volume)
+	}
+	if !strings.HasPrefix(cfg.MQTT.DataDir, df.volume+"/") {
+		t.Errorf("mqtt.data_dir %q is not on the persistent volume %s", cfg.MQTT.DataDir, df.volume)
+	}
+
+	// Probes on the admin port.
+	portByName := map[string]int{}
+	for _, p := range c.Ports {
+		portByName[p.Name] = p.ContainerPort
+	}
+	adminPort := port(t, cfg.Admin.Address)
+	type probeCheck struct {
+		name string
+		p    *httpProbe
+		path string
+	}
+	probes := []probeCheck{
+		{"livenessProbe", c.LivenessProbe, "/healthz"},
+		{"readinessProbe", c.ReadinessProbe, "/readyz"},
+	}
+	if c.StartupProbe != nil {
+		probes = append(probes, probeCheck{"startupProbe", c.StartupProbe, "/healthz"})
+	}
+	for _, pr := range probes {
+		if pr.p == nil || pr.p.HTTPGet == nil {
+			t.Errorf("%s: want an httpGet on %s", pr.name, pr.path)
+			continue
+		}
+		if pr.p.HTTPGet.Path != pr.path {
+			t.Errorf("%s path %q; want %s", pr.name, pr.p.HTTPGet.Path, pr.path)
+		}
+		if got := resolvePort(t, pr.p.HTTPGet.Port, portByName); got != adminPort {
+			t.Errorf("%s on port %d; the admin listener is on %d", pr.name, got, adminPort)
+		}
+	}
+	for _, want := range []int{port(t, cfg.MQTT.Listeners.TCP.Address), port(t, cfg.MQTT.Listeners.WS.Address), adminPort} {
+		if !slices.Contains(slices.Collect(maps.Values(portByName)), want) {
+			t.Errorf("container does not declare port %d", want)
+		}
+	}
+
+	// Hardening and resources.
+	sc := pod.SecurityContext
+	if !sc.RunAsNonRoot || sc.RunAsUser == 0 {
+		t.Errorf("pod securityContext %+v; want runAsNonRoot and a non-zero runAsUser", sc)
+	}
+	if uid := strings.Split(df.stages[len(df.stages)-1].user, ":")[0]; uid != strconv.Itoa(sc.RunAsUser) {
+		t.Errorf("runAsUser %d; the image's USER is %s", sc.RunAsUser, uid)
+	}
+	if sc.FSGroup == 0 {
+		t.Error("pod securityContext without fsGroup: the volume would not be writable for the non-root user")
+	}
+	if !c.SecurityContext.ReadOnlyRootFilesystem {
+		t.Error("container securityContext: want readOnlyRootFilesystem")
+	}
+	if ape := c.SecurityContext.AllowPrivilegeEscalation; ape == nil || *ape {
+		t.Error("container securityContext: want allowPrivilegeEscalation: false")
+	}
+	for _, r := range []string{"cpu", "memory"} {
+		if c.Resources.Requests[r] == "" {
+			t.Errorf("no resources.requests.%s", r)
+		}
+	}
+	if c.Resources.Limits["memory"] == "" {
+		t.Error("no resources.limits.memory")
+	}
+
+	// The grace period covers the shutdown: consumer drain, then the
+	// producer flush bounded by the delivery timeout, plus a margin.
+	need := (cfg.Kafka.Consumer.DrainTimeoutMs+cfg.Kafka.Producer.DeliveryTimeoutMs)/1000 + 5
+	if pod.TerminationGracePeriodSeconds < need {
+		t.Errorf("terminationGracePeriodSeconds %d; the shutdown may take drain_timeout_ms + delivery_timeout_ms = %d s (+5 s margin)",
+			pod.TerminationGracePeriodSeconds, need-5)
+	}
+
+	// Services.
+	var headless, mqttSvc, metricsSvc bool
+	for _, o := range byKind(objs, "Service") {
+		var s serviceSpec
+		decodeSpec(t, o, &s)
+		if !selects(s.Selector, podLabels) {
+			t.Errorf("Service %s selector %v does not select the pods %v", o.Metadata.Name, s.Selector, podLabels)
+		}
+		ports := map[int]bool{}
+		for _, p := range s.Ports {
+			tp := resolvePort(t, p.TargetPort, portByName)
+			if tp == 0 {
+				tp = p.Port
+			}
+			if !slices.Contains(slices.Collect(maps.Values(portByName)), tp) {
+				t.Errorf("Service %s port %s targets %d, which the container does not declare", o.Metadata.Name, p.Name, tp)
+			}
+			ports[tp] = true
+		}
+		if o.Metadata.Name == ss.ServiceName {
+			headless = s.ClusterIP == "None"
+		}
+		if ports[port(t, cfg.MQTT.Listeners.TCP.Address)] && ports[port(t, cfg.MQTT.Listeners.WS.Address)] && s.ClusterIP != "None" {
+			mqttSvc = true
+		}
+		if ports[adminPort] && o.Metadata.Annotations["prometheus.io/scrape"] == "true" {
+			metricsSvc = true
+		}
+	}
+	if !headless {
+		t.Errorf("serviceName %q is not a headless Service in the manifests", ss.ServiceName)
+	}
+	if !mqttSvc {
+		t.Error("no Service exposing the MQTT and WebSocket ports")
+	}
+	if !metricsSvc {
+		t.Error("no metrics Service on the admin port with prometheus.io/scrape annotations")
+	}
+	if ss.Template.Metadata.Annotations["prometheus.io/scrape"] != "true" ||
+		ss.Template.Metadata.Annotations["prometheus.io/port"] != strconv.Itoa(adminPort) {
+		t.Errorf("pod annotations %v; want prometheus.io/scrape and prometheus.io/port %d", ss.Template.Metadata.Annotations, adminPort)
+	}
+
+	// PodDisruptionBudget.
+	for _, o := range byKind(objs, "PodDisruptionBudget") {
+		var p pdbSpec
+		decodeSpec(t, o, &p)
+		if !selects(p.Selector.MatchLabels, podLabels) {
+			t.Errorf("PodDisruptionBudget %s does not select the pods", o.Metadata.Name)
+		}
+		if p.MaxUnavailable == nil || *p.MaxUnavailable != 1 || p.MinAvailable != nil {
+			t.Errorf("PodDisruptionBudget %s: want maxUnavailable 1 only (minAvailable with one replica blocks node drains)", o.Metadata.Name)
+		}
+	}
+}
+
+// resolvePort turns a port reference (a number or a container port name)
+// into a number; 0 when the node is empty.
+func resolvePort(t *testing.T, n yaml.Node, byName map[string]int) int {
+	t.Helper()
+	if n.Kind == 0 {
+		return 0
+	}
+	var num int
+	if err := n.Decode(&num); err == nil {
+		return num
+	}
+	p, ok := byName[n.Value]
+	if !ok {
+		t.Errorf("port %q is no container port name", n.Value)
+	}
+	return p
+}
