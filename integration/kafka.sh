@@ -13,6 +13,9 @@
 #
 # Environment (flags win over environment):
 #   KAFKA_PORT        client listener port, default 9092; controller = port+1
+#   KAFKA_ADVERTISED_PORT  port in advertised.listeners, default KAFKA_PORT (fault
+#                     tests put a TCP proxy there, so clients reach the broker
+#                     only through it)
 #   KAFKA_DATA_DIR    data dir, default integration/.kafka-data/<port>
 #   KAFKA_HOME_DIR    jar cache, default ~/.cache/mqtt-kafka-bridge/kafka-<version>
 #   KAFKA_HEAP        JVM heap, default 512m
@@ -43,6 +46,8 @@ while [[ $# -gt 0 ]]; do
 done
 [[ "$port" =~ ^[0-9]+$ ]] || die "--port: not a number: $port"
 cport=$((port + 1))
+advport="${KAFKA_ADVERTISED_PORT:-$port}"
+[[ "$advport" =~ ^[0-9]+$ ]] || die "KAFKA_ADVERTISED_PORT: not a number: $advport"
 data="${data:-$repo/integration/.kafka-data/$port}"
 home="${KAFKA_HOME_DIR:-$HOME/.cache/mqtt-kafka-bridge/kafka-$KAFKA_VERSION}"
 heap="${KAFKA_HEAP:-512m}"
@@ -113,7 +118,7 @@ write_config() {
 		node.id=1
 		controller.quorum.voters=1@127.0.0.1:$cport
 		listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-		advertised.listeners=PLAINTEXT://127.0.0.1:$port
+		advertised.listeners=PLAINTEXT://127.0.0.1:$advport
 		controller.listener.names=CONTROLLER
 		listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 		inter.broker.listener.name=PLAINTEXT
