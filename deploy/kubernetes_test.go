@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -446,4 +447,22 @@ func resolvePort(t *testing.T, n yaml.Node, byName map[string]int) int {
 		t.Errorf("port %q is no container port name", n.Value)
 	}
 	return p
+}
+
+// TestKustomizeBuild renders the kustomization with kubectl's built-in
+// kustomize when kubectl is installed (it needs no cluster).
+func TestKustomizeBuild(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl not installed")
+	}
+	out, err := exec.Command(kubectl, "kustomize", k8sDir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl kustomize %s: %v\n%s", k8sDir, err, out)
+	}
+	for _, kind := range []string{"ConfigMap", "StatefulSet", "Service", "PodDisruptionBudget"} {
+		if !bytes.Contains(out, []byte("kind: "+kind+"\n")) {
+			t.Errorf("kubectl kustomize output has no %s", kind)
+		}
+	}
 }
