@@ -1,0 +1,288 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// committer holds state only the Run goroutine touches.
+type committer struct {
+	dirty  []*segment // written since their last fsync
+	newDir bool       // a segment file was created since the last directory fsync
+}
+
+// Run writes appended records and runs the group-commit fsync loop until ctx
+// ends; then it writes and syncs what is queued, fires the remaining done
+// callbacks, deletes fully acked segments and closes the files. It returns the
+// first write or fsync error, if any.
+func (s *Spool) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.running || s.closed {
+		s.mu.Unlock()
+		return errors.New("spool: Run called twice")
+	}
+	s.running = true
+	s.mu.Unlock()
+
+	var c committer
+	var tick <-chan time.Time
+	if s.cfg.Fsync == FsyncInterval {
+		t := time.NewTicker(s.cfg.FsyncInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return s.shutdown(&c)
+		case <-s.kick:
+			s.commit(&c)
+			s.reap(&c, false)
+		case <-tick:
+			if err := s.syncDirty(&c); err != nil {
+				s.fail(err)
+			}
+		}
+	}
+}
+
+// commit writes every queued record, fsyncs them when the policy is always,
+// advances the durable mark and fires the done callbacks in seq order.
+// Appends that arrive meanwhile wait for the next round (group commit).
+func (s *Spool) commit(c *committer) {
+	s.mu.Lock()
+	chunks, dones := s.pend, s.dones
+	s.pend, s.dones = nil, nil
+	s.pendLen = 0
+	last := s.nextSeq - 1
+	err := s.failed
+	s.room.Broadcast()
+	s.mu.Unlock()
+	if len(chunks) == 0 && len(dones) == 0 {
+		return
+	}
+	if err == nil {
+		err = s.write(c, chunks)
+	}
+	if err == nil && s.cfg.Fsync == FsyncAlways {
+		err = s.syncDirty(c)
+	}
+	s.mu.Lock()
+	if err == nil {
+		s.durable = last
+		close(s.notify)
+		s.notify = make(chan struct{})
+	}
+	for _, ch := range chunks {
+		if len(s.free) < 4 && cap(ch.buf) <= 4*chunkCap {
+			s.free = append(s.free, ch.buf)
+		}
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.fail(err)
+		err = fmt.Errorf("spool: write failed: %w", err)
+	}
+	for _, d := range dones {
+		d.fn(d.seq, err)
+	}
+}
+
+// write writes chunks to their files, creating new segment files first.
+func (s *Spool) write(c *committer, chunks []chunk) error {
+	for _, ch := range chunks {
+		g := ch.seg
+		if ch.create && !g.exists {
+			// O_EXCL is not used: the file may be the seed that carried the
+			// seq counter, whose header is the one written here.
+			f, err := os.OpenFile(g.path, os.O_RDWR|os.O_CREATE, 0o644)
+			if err != nil {
+				return fmt.Errorf("create segment: %w", err)
+			}
+			if err := preallocate(f, g.disk); err != nil {
+				f.Close()
+				return err
+			}
+			s.mu.Lock()
+			g.f = f
+			s.mu.Unlock()
+			g.exists = true
+			g.fresh = true
+			c.newDir = true
+		}
+		if _, err := g.f.WriteAt(ch.buf, ch.off); err != nil {
+			return err
+		}
+		if !g.dirty {
+			g.dirty = true
+			c.dirty = append(c.dirty, g)
+		}
+	}
+	return nil
+}
+
+// syncDirty fsyncs every segment written since its last fsync and, if a
+// segment was created, the directory. One round is one Fsyncs count.
+func (s *Spool) syncDirty(c *committer) error {
+	if len(c.dirty) == 0 && !c.newDir {
+		return nil
+	}
+	start := time.Now()
+	for _, g := range c.dirty {
+		sync := datasync
+		if g.fresh {
+			sync = (*os.File).Sync
+		}
+		if err := sync(g.f); err != nil {
+			return err
+		}
+		g.dirty, g.fresh = false, false
+	}
+	c.dirty = c.dirty[:0]
+	if c.newDir {
+		if err := syncDir(s.cfg.Dir); err != nil {
+			return err
+		}
+		c.newDir = false
+	}
+	d := time.Since(start)
+	s.mu.Lock()
+	s.st.Fsyncs++
+	s.st.FsyncLatencyLast = d
+	hook := s.hook
+	s.mu.Unlock()
+	if hook != nil {
+		hook(d)
+	}
+	return nil
+}
+
+// fail records the first I/O error; the spool refuses appends from then on.
+func (s *Spool) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed == nil {
+		s.failed = err
+		s.log.Error("spool write failed; refusing further appends", zap.Error(err))
+	}
+}
+
+// reap deletes segments whose records are all acked and written. The active
+// segment is kept unless final (shutdown), when it is deleted too if acked.
+func (s *Spool) reap(c *committer, final bool) {
+	s.mu.Lock()
+	var dead []*segment
+	keep := s.segs[:0]
+	for _, g := range s.segs {
+		if g.nAcked == g.n() && g.last() <= s.durable && (g != s.active || final) {
+			dead = append(dead, g)
+			continue
+		}
+		keep = append(keep, g)
+	}
+	clear(s.segs[len(keep):])
+	s.segs = keep
+	s.mu.Unlock()
+	if len(dead) == 0 {
+		return
+	}
+	for _, g := range dead {
+		if g.dirty {
+			g.dirty = false
+			for i, d := range c.dirty {
+				if d == g {
+					c.dirty = append(c.dirty[:i], c.dirty[i+1:]...)
+					break
+				}
+			}
+		}
+		if g.f != nil {
+			g.f.Close()
+		}
+		if err := os.Remove(g.path); err != nil {
+			s.log.Warn("spool segment delete failed", zap.String("segment", g.path), zap.Error(err))
+		}
+	}
+	s.mu.Lock()
+	for _, g := range dead {
+		s.bytes -= g.disk
+		if g == s.active {
+			s.active = nil
+		}
+	}
+	s.mu.Unlock()
+}
+
+// shutdown is the end of Run: see Run.
+func (s *Spool) shutdown(c *committer) error {
+	s.mu.Lock()
+	s.closed = true
+	close(s.closedCh)
+	s.room.Broadcast()
+	s.mu.Unlock()
+
+	s.commit(c)
+	if err := s.syncDirty(c); err != nil {
+		s.fail(err)
+	}
+	s.mu.Lock()
+	failed := s.failed
+	s.mu.Unlock()
+	if failed == nil {
+		s.reap(c, true)
+		// If the newest segment is gone, leave an empty one named after the
+		// next seq so that seqs keep increasing across the restart.
+		s.mu.Lock()
+		needSeed := s.active == nil && s.nextSeq > 1 && (len(s.segs) == 0 || s.segs[len(s.segs)-1].last() < s.nextSeq-1)
+		seedExists := s.seed != nil
+		next := s.nextSeq
+		s.mu.Unlock()
+		if needSeed && !seedExists {
+			if err := writeSeed(s.cfg.Dir, next); err != nil {
+				s.log.Warn("spool seq seed not written; seqs restart lower after the restart", zap.Error(err))
+			}
+		}
+	}
+	s.mu.Lock()
+	s.closeFiles()
+	s.mu.Unlock()
+	return failed
+}
+
+// writeSeed writes an empty segment (header only) named after first.
+func writeSeed(dir string, first uint64) error {
+	path := segPath(dir, first)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("create seed segment: %w", err)
+	}
+	if _, err := f.Write(appendHeader(nil, first)); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,198 @@
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+)
+
+// recover scans the segment directory at Open; see "Recovery" in README.md.
+func (s *Spool) recover() error {
+	dir := s.cfg.Dir
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("spool: create dir: %w", err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("spool: read dir: %w", err)
+	}
+	type found struct {
+		first uint64
+		path  string
+	}
+	var files []found
+	for _, e := range ents {
+		first, ok := parseSegName(e.Name())
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		files = append(files, found{first, filepath.Join(dir, e.Name())})
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].first < files[j].first })
+	var maxSeq uint64 // highest seq known to have been used
+	var seeds []*segment
+	for _, fi := range files {
+		g, err := s.recoverSegment(fi.path, fi.first, maxSeq)
+		if err != nil {
+			return err
+		}
+		switch {
+		case g == nil:
+		case g.n() == 0:
+			seeds = append(seeds, g)
+			maxSeq = max(maxSeq, g.first-1)
+		default:
+			s.segs = append(s.segs, g)
+			s.bytes += g.disk
+			s.unacked += int64(g.n())
+			s.st.Recovered += uint64(g.n())
+			maxSeq = g.last()
+		}
+	}
+	s.nextSeq = maxSeq + 1
+	s.durable = maxSeq
+	// An empty segment whose first seq is the next one carries the seq
+	// counter across a restart; the first new segment reuses its file.
+	// Other empty segments hold nothing.
+	for _, g := range seeds {
+		if g.first == s.nextSeq && s.seed == nil {
+			s.seed = g
+			s.bytes += g.disk
+			continue
+		}
+		if err := os.Remove(g.path); err != nil {
+			return fmt.Errorf("spool: remove empty segment: %w", err)
+		}
+	}
+	if s.st.Recovered > 0 || s.st.TruncatedBytes > 0 || s.st.CorruptSegments > 0 {
+		s.log.Info("spool recovered",
+			zap.Uint64("records", s.st.Recovered),
+			zap.Int("segments", len(s.segs)),
+			zap.Int64("truncated_bytes", s.st.TruncatedBytes),
+			zap.Int("corrupt_segments", s.st.CorruptSegments),
+			zap.Uint64("next_seq", s.nextSeq))
+	}
+	return nil
+}
+
+// recoverSegment scans one segment file, truncates it after its last intact
+// record and returns it with its file open; nil if the file was empty or
+// quarantined. A segment with no records is returned closed. after is the
+// highest seq of the segments before it.
+func (s *Spool) recoverSegment(path string, first, after uint64) (*segment, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("spool: open segment: %w", err)
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("spool: stat segment: %w", err)
+	}
+	size := info.Size()
+	if size == 0 {
+		// Created but never written: a crash right after creation.
+		f.Close()
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("spool: remove empty segment: %w", err)
+		}
+		return nil, nil
+	}
+	res, err := scanSegment(f, size, nil)
+	if errors.Is(err, errShortHeader) || errors.Is(err, errBadHeader) {
+		f.Close()
+		return nil, s.quarantine(path, err.Error())
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("spool: read segment %s: %w", path, err)
+	}
+	if res.first != first {
+		f.Close()
+		return nil, s.quarantine(path, fmt.Sprintf("header first seq %d does not match the file name", res.first))
+	}
+	if len(res.offs) > 0 && first <= after {
+		f.Close()
+		return nil, s.quarantine(path, fmt.Sprintf("seqs overlap the previous segment, which ends at %d", after))
+	}
+	if damage := res.dirtyEnd - res.validEnd; damage > 0 {
+		s.st.TruncatedBytes += damage
+		s.log.Warn("spool segment has a torn or corrupt tail; truncating after the last intact record",
+			zap.String("segment", path),
+			zap.Int("records_kept", len(res.offs)),
+			zap.Int64("offset", res.validEnd),
+			zap.Int64("damaged_bytes", damage))
+	}
+	if res.validEnd < size {
+		// Cuts the damage and any preallocated zeros.
+		if err := f.Truncate(res.validEnd); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("spool: truncate segment: %w", err)
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("spool: sync segment: %w", err)
+		}
+	}
+	g := &segment{
+		first:   first,
+		path:    path,
+		offs:    res.offs,
+		end:     res.validEnd,
+		disk:    res.validEnd,
+		acked:   make([]uint64, (len(res.offs)+63)/64),
+		created: info.ModTime(),
+		exists:  true,
+	}
+	if len(res.offs) == 0 {
+		f.Close()
+		return g, nil
+	}
+	g.f = f
+	return g, nil
+}
+
+// quarantine renames a segment whose header is unusable to *.corrupt so an
+// operator can inspect it; it no longer counts as a segment.
+func (s *Spool) quarantine(path, why string) error {
+	s.st.CorruptSegments++
+	s.log.Error("spool segment unreadable; renamed to .corrupt and skipped", zap.String("segment", path), zap.String("reason", why))
+	if err := os.Rename(path, path+".corrupt"); err != nil {
+		return fmt.Errorf("spool: quarantine segment: %w", err)
+	}
+	return nil
+}
+
+// parseSegName parses "NNNNNNNNNNNNNNNNNNNN.seg" (20 decimal digits).
+func parseSegName(name string) (uint64, bool) {
+	digits, ok := strings.CutSuffix(name, ".seg")
+	if !ok || len(digits) != 20 {
+		return 0, false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	first, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil || first == 0 {
+		return 0, false
+	}
+	return first, true
+}
+
+// closeFiles closes every open segment file (Open failure, end of Run).
+func (s *Spool) closeFiles() {
+	for _, g := range s.segs {
+		if g.f != nil {
+			g.f.Close()
+			g.f = nil
+		}
+	}
+}

@@ -1,0 +1,404 @@
+// Package spool is the bridge's disk spill: an append-only log of segment
+// files with per-record checksums, group-commit fsync, a disk quota and crash
+// recovery. See README.md for the format, the states and the lock order.
+package spool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// ErrFull is returned by Append when the disk quota has no room for the
+// record. Space returns only when a whole segment is acked and deleted.
+var ErrFull = errors.New("spool: disk quota full")
+
+// ErrClosed is returned by Append and Next once Run has ended.
+var ErrClosed = errors.New("spool: closed")
+
+// maxPending bounds the bytes appended but not yet taken by the committer;
+// Append waits above it (memory bound while a write or fsync is slow).
+const maxPending = 8 << 20
+
+// chunkCap is the initial capacity of a pending write buffer.
+const chunkCap = 256 << 10
+
+// Stats is a snapshot of the spool's state and counters.
+type Stats struct {
+	Records          int64         // unacked records (appended, not yet acked)
+	Bytes            int64         // bytes of all segment files on disk (quota usage)
+	QuotaBytes       int64         // the configured quota
+	Segments         int           // segment files holding records
+	OldestAge        time.Duration // age of the oldest unacked record (segment granularity)
+	Appended, Acked  uint64        // records appended / acked since Open
+	Fsyncs           uint64        // fsync rounds since Open
+	FsyncLatencyLast time.Duration // duration of the last fsync round
+	Recovered        uint64        // intact records found on disk by Open
+	TruncatedBytes   int64         // damaged bytes cut from segment tails by Open
+	CorruptSegments  int           // segments with a bad header, renamed *.corrupt by Open
+	Damaged          uint64        // records that failed their CRC when Next read them back (skipped)
+}
+
+// segment is one segment file. Fields are guarded by Spool.mu unless noted.
+type segment struct {
+	first   uint64
+	path    string
+	offs    []uint32 // start offset of record i (seq first+i)
+	end     int64    // offset after the last appended record
+	disk    int64    // bytes the file occupies (preallocated size); counts in the quota
+	acked   []uint64 // bitmap by record index
+	nAcked  int
+	created time.Time
+	f       *os.File // nil until the committer creates the file
+
+	// Committer-only fields.
+	exists bool // the file has been created
+	fresh  bool // created since the last fsync: needs a full fsync, not fdatasync
+	dirty  bool // written since the last fsync
+}
+
+func (g *segment) n() int { return len(g.offs) }
+
+// last returns the seq of the last record; first-1 when empty.
+func (g *segment) last() uint64 { return g.first + uint64(len(g.offs)) - 1 }
+
+func (g *segment) isAcked(i int) bool { return g.acked[i>>6]&(1<<(uint(i)&63)) != 0 }
+
+// recLen returns the on-disk length of record i.
+func (g *segment) recLen(i int) int64 {
+	if i+1 < len(g.offs) {
+		return int64(g.offs[i+1]) - int64(g.offs[i])
+	}
+	return g.end - int64(g.offs[i])
+}
+
+// chunk is a run of bytes to write at off in seg's file.
+type chunk struct {
+	seg    *segment
+	off    int64
+	buf    []byte
+	create bool // the segment's file must be created first
+}
+
+type pendingDone struct {
+	seq uint64
+	fn  func(uint64, error)
+}
+
+// Spool is the disk spill. Create it with Open and run it with Run.
+type Spool struct {
+	cfg Config
+	log *zap.Logger
+
+	kick chan struct{} // wakes the committer; size 1 so a kick is never lost
+
+	mu       sync.Mutex
+	room     *sync.Cond // signalled when pending bytes are taken or on close
+	segs     []*segment // ordered by first seq; the last may be active
+	active   *segment   // the segment being appended to; nil until the first Append
+	seed     *segment   // an empty segment file that carries the seq counter over a restart
+	nextSeq  uint64
+	durable  uint64        // records up to here are durable per policy (visible to Next)
+	notify   chan struct{} // closed and replaced when durable advances
+	closed   bool
+	closedCh chan struct{}
+	running  bool
+	failed   error // first write/fsync error; the spool refuses appends after it
+	pend     []chunk
+	pendLen  int
+	dones    []pendingDone
+	free     [][]byte
+	hook     func(time.Duration)
+	bytes    int64
+	unacked  int64
+	st       Stats
+}
+
+// Open creates cfg.Dir, scans its segments, truncates torn or corrupt tails
+// and indexes every intact record for replay. Damage is logged and counted,
+// never returned; Open fails only on I/O errors. It starts nothing.
+func Open(cfg Config, log *zap.Logger) (*Spool, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	s := &Spool{
+		cfg:      cfg,
+		log:      log.With(zap.String("spool_dir", cfg.Dir)),
+		kick:     make(chan struct{}, 1),
+		notify:   make(chan struct{}),
+		closedCh: make(chan struct{}),
+		nextSeq:  1,
+	}
+	s.room = sync.NewCond(&s.mu)
+	s.st.QuotaBytes = cfg.QuotaBytes
+	if err := s.recover(); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	return s, nil
+}
+
+// FsyncHook sets f to be called after each fsync round with its latency
+// (for a histogram). f runs on the committer goroutine and must not block.
+func (s *Spool) FsyncHook(f func(time.Duration)) {
+	s.mu.Lock()
+	s.hook = f
+	s.mu.Unlock()
+}
+
+// Append writes data as one record and returns once it is queued. done(seq,
+// nil) fires once the record is durable per the fsync policy; done(seq, err)
+// if writing it failed. Seqs increase in call order and done callbacks fire
+// in seq order, on the committer goroutine: done must not block and must not
+// call Append. Append returns ErrFull (done not called) when the quota has no
+// room, ErrClosed after Run ended, and may wait briefly while more than 8 MiB
+// are queued for writing.
+func (s *Spool) Append(data []byte, done func(seq uint64, err error)) error {
+	if int64(len(data)) > maxSegmentBytes {
+		return fmt.Errorf("spool: record of %d bytes exceeds the maximum of %d", len(data), maxSegmentBytes)
+	}
+	need := int64(recHeaderLen + len(data))
+	s.mu.Lock()
+	for !s.closed && s.failed == nil && s.pendLen > 0 && s.pendLen+int(need) > maxPending {
+		s.room.Wait()
+	}
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if s.failed != nil {
+		err := s.failed
+		s.mu.Unlock()
+		return fmt.Errorf("spool: refusing appends after a write failure: %w", err)
+	}
+	g := s.active
+	newSeg := g == nil || (g.end+need > g.disk && g.n() > 0)
+	if newSeg {
+		size := max(s.cfg.SegmentBytes, headerLen+need)
+		if s.bytes+size > s.cfg.QuotaBytes {
+			s.mu.Unlock()
+			return ErrFull
+		}
+		g = &segment{
+			first:   s.nextSeq,
+			path:    segPath(s.cfg.Dir, s.nextSeq),
+			end:     headerLen,
+			disk:    size,
+			created: time.Now(),
+		}
+		s.segs = append(s.segs, g)
+		s.active = g
+		s.bytes += size
+		if s.seed != nil {
+			// The new segment has the seed's first seq and takes over its file.
+			s.bytes -= s.seed.disk
+			s.seed = nil
+		}
+		s.pend = append(s.pend, chunk{seg: g, off: 0, buf: appendHeader(s.buffer(), g.first), create: true})
+	} else if len(s.pend) == 0 || s.pend[len(s.pend)-1].seg != g {
+		s.pend = append(s.pend, chunk{seg: g, off: g.end, buf: s.buffer()})
+	}
+	seq := s.nextSeq
+	s.nextSeq++
+	c := &s.pend[len(s.pend)-1]
+	before := len(c.buf)
+	c.buf = appendRecord(c.buf, seq, data)
+	s.pendLen += len(c.buf) - before
+	g.offs = append(g.offs, uint32(g.end))
+	if g.n() > len(g.acked)*64 {
+		g.acked = append(g.acked, 0)
+	}
+	g.end += need
+	s.unacked++
+	s.st.Appended++
+	if done != nil {
+		s.dones = append(s.dones, pendingDone{seq: seq, fn: done})
+	}
+	s.mu.Unlock()
+	s.wake()
+	return nil
+}
+
+// buffer returns an empty write buffer, reused when possible. Caller holds mu.
+func (s *Spool) buffer() []byte {
+	if n := len(s.free); n > 0 {
+		b := s.free[n-1]
+		s.free = s.free[:n-1]
+		return b[:0]
+	}
+	return make([]byte, 0, chunkCap)
+}
+
+func (s *Spool) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Next blocks until an unacked record with seq > after is durable per the
+// policy, or ctx ends, and returns the first such record. Next(ctx, 0)
+// returns the first unacked record; after Open that is the oldest record on
+// disk. It returns ErrClosed once Run has ended. data is a fresh copy.
+func (s *Spool) Next(ctx context.Context, after uint64) (uint64, []byte, error) {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return 0, nil, ErrClosed
+		}
+		g, i, ok := s.findNext(after)
+		if ok {
+			seq, data, err := s.read(g, i)
+			s.mu.Unlock()
+			if errors.Is(err, errDamaged) {
+				s.wake() // the skipped record may have freed a segment
+				continue
+			}
+			if err != nil {
+				return 0, nil, err
+			}
+			return seq, data, nil
+		}
+		ch := s.notify
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return 0, nil, ctx.Err()
+		case <-ch:
+		case <-s.closedCh:
+		}
+	}
+}
+
+// findNext finds the first unacked record with seq > after that is durable.
+// Caller holds mu.
+func (s *Spool) findNext(after uint64) (*segment, int, bool) {
+	from := after + 1
+	k := sort.Search(len(s.segs), func(k int) bool { return s.segs[k].last() >= from })
+	for ; k < len(s.segs); k++ {
+		g := s.segs[k]
+		if g.nAcked == g.n() {
+			continue
+		}
+		i := 0
+		if from > g.first {
+			i = int(from - g.first)
+		}
+		for i < g.n() {
+			w := g.acked[i>>6]
+			if w == math.MaxUint64 && i&63 == 0 {
+				i += 64
+				continue
+			}
+			if w&(1<<(uint(i)&63)) == 0 {
+				if g.first+uint64(i) > s.durable {
+					return nil, 0, false
+				}
+				return g, i, true
+			}
+			i++
+		}
+	}
+	return nil, 0, false
+}
+
+// read reads record i of g and checks it. Caller holds mu. A record that no
+// longer checks out (bit rot since it was written) is logged, counted, acked
+// and reported as errDamaged so that Next moves on.
+func (s *Spool) read(g *segment, i int) (uint64, []byte, error) {
+	seq := g.first + uint64(i)
+	buf := make([]byte, g.recLen(i))
+	if _, err := g.f.ReadAt(buf, int64(g.offs[i])); err != nil {
+		return 0, nil, fmt.Errorf("spool: read record %d: %w", seq, err)
+	}
+	rec, err := decodeRecord(buf, seq)
+	if err != nil {
+		s.log.Error("spool record damaged after it was written; skipping it", zap.Uint64("seq", seq), zap.String("segment", g.path), zap.Error(err))
+		s.st.Damaged++
+		s.ackLocked(seq)
+		return 0, nil, errDamaged
+	}
+	return seq, rec, nil
+}
+
+// Ack marks a record delivered. Acks may come in any order; unknown or
+// repeated seqs are ignored. A segment is deleted once all its records are
+// acked and it is not the one being written.
+func (s *Spool) Ack(seq uint64) {
+	s.mu.Lock()
+	freed := s.ackLocked(seq)
+	s.mu.Unlock()
+	if freed {
+		s.wake()
+	}
+}
+
+// ackLocked acks seq and reports whether a segment became deletable.
+func (s *Spool) ackLocked(seq uint64) bool {
+	g := s.segmentOf(seq)
+	if g == nil {
+		return false
+	}
+	i := int(seq - g.first)
+	if g.isAcked(i) {
+		return false
+	}
+	g.acked[i>>6] |= 1 << (uint(i) & 63)
+	g.nAcked++
+	s.unacked--
+	s.st.Acked++
+	return g.nAcked == g.n() && g != s.active
+}
+
+// segmentOf returns the segment holding seq, or nil. Caller holds mu.
+func (s *Spool) segmentOf(seq uint64) *segment {
+	k := sort.Search(len(s.segs), func(k int) bool { return s.segs[k].last() >= seq })
+	if k == len(s.segs) || seq < s.segs[k].first {
+		return nil
+	}
+	return s.segs[k]
+}
+
+// Empty reports whether every appended or recovered record is acked.
+func (s *Spool) Empty() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unacked == 0
+}
+
+// Stats returns a snapshot.
+func (s *Spool) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.st
+	st.Records = s.unacked
+	st.Bytes = s.bytes
+	for _, g := range s.segs {
+		if g.n() > 0 {
+			st.Segments++
+		}
+	}
+	for _, g := range s.segs {
+		if g.nAcked < g.n() {
+			st.OldestAge = time.Since(g.created)
+			break
+		}
+	}
+	return st
+}
+
+func segPath(dir string, first uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("%020d.seg", first))
+}
