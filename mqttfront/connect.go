@@ -158,7 +158,7 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 	c.send(ack)
 	expired := ss.resumeLocked(s)
 	ss.mu.Unlock()
-	s.forget(ss.id, expired)
+	s.forget(ss, expired)
 	s.persistSession(ss)
 	return nil
 }
@@ -408,7 +408,7 @@ func (s *Server) expireWillsAndSessions(now time.Time) {
 // handleOutboundAck handles PUBACK, PUBREC, PUBCOMP from the client.
 func (c *conn) handleOutboundAck(p *packets.Packet) error {
 	done := c.sess.ack(c.s, p)
-	c.s.forget(c.sess.id, done)
+	c.s.forget(c.sess, done)
 	return nil
 }
 
@@ -419,20 +419,49 @@ func (s *Server) completeOutbound(c *conn, pid uint16) {
 	if len(done) == 0 {
 		done = c.sess.ack(s, &packets.Packet{Type: packets.PUBCOMP, PacketID: pid})
 	}
-	s.forget(c.sess.id, done)
+	s.forget(c.sess, done)
 }
 
-// forget deletes finished messages from the store.
-func (s *Server) forget(id string, oms []*outMsg) {
-	if s.store == nil {
+// forget deletes finished messages from the store. A message whose store
+// record is still being written (the client acked faster than the write
+// committed) is left to writeStored, which deletes it right after the
+// write; so a finished delivery never leaves a stale record behind.
+func (s *Server) forget(ss *session, oms []*outMsg) {
+	if s.store == nil || len(oms) == 0 {
 		return
 	}
+	ss.mu.Lock()
+	now := oms[:0:0]
 	for _, om := range oms {
 		if !om.inStore {
 			continue
 		}
-		if err := s.store.DeleteMessage(id, om.seq); err != nil {
-			s.log.Error("mqtt: delete message", zap.String("client", id), zap.Error(err))
+		if om.putPending {
+			om.finished = true
+			continue
+		}
+		now = append(now, om)
+	}
+	ss.mu.Unlock()
+	for _, om := range now {
+		if err := s.store.DeleteMessage(ss.id, om.seq); err != nil {
+			s.log.Error("mqtt: delete message", zap.String("client", ss.id), zap.Error(err))
 		}
 	}
+}
+
+// writeStored writes the store record of a delivery to a persistent
+// session, then deletes it again if the delivery finished meanwhile.
+func (s *Server) writeStored(ss *session, w *storeWrite) error {
+	err := s.store.PutMessage(ss.id, w.seq, w.m)
+	ss.mu.Lock()
+	w.om.putPending = false
+	del := w.om.finished
+	ss.mu.Unlock()
+	if del && err == nil {
+		if derr := s.store.DeleteMessage(ss.id, w.seq); derr != nil {
+			s.log.Error("mqtt: delete message", zap.String("client", ss.id), zap.Error(derr))
+		}
+	}
+	return err
 }

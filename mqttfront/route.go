@@ -94,7 +94,7 @@ func (s *Server) route(m *Message, from string) error {
 			firstErr = err
 		}
 		if w != nil {
-			if err := s.store.PutMessage(t.clientID, w.seq, w.m); err != nil {
+			if err := s.writeStored(t.sess, w); err != nil {
 				s.log.Error("mqtt: queue message in store", zap.String("client", t.clientID), zap.Error(err))
 				if firstErr == nil {
 					firstErr = err

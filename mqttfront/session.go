@@ -52,6 +52,11 @@ type outMsg struct {
 	pid     uint16
 	state   byte // store.StateQueued, StatePublished, StateReleased
 	inStore bool
+	// putPending: the store record is being written by writeStored (outside
+	// ss.mu). finished: the delivery completed meanwhile, so writeStored
+	// deletes the record once written. Both guarded by ss.mu.
+	putPending bool
+	finished   bool
 }
 
 func (om *outMsg) stored() *store.Message {
@@ -76,6 +81,7 @@ func (ss *session) persistentLocked() bool { return ss.expiry > 0 }
 type storeWrite struct {
 	seq uint64
 	m   *store.Message
+	om  *outMsg
 }
 
 // deliver hands m to the session at qos. For a persistent session (expiry
@@ -128,7 +134,8 @@ func (ss *session) deliver(s *Server, m *Message, qos byte, retain bool, subIDs 
 		return nil, nil
 	}
 	om.inStore = true
-	return &storeWrite{seq: om.seq, m: om.stored()}, nil
+	om.putPending = true
+	return &storeWrite{seq: om.seq, m: om.stored(), om: om}, nil
 }
 
 // sendInflight assigns a packet id and sends om. Called with ss.mu held
