@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/kafka/spool"
 )
 
 // Config configures the connection to Kafka, the producer (uplink) and the
@@ -25,6 +27,10 @@ type Config struct {
 	Producer ProducerConfig `koanf:"producer"`
 	// Consumer configures the downlink consumer group.
 	Consumer ConsumerConfig `koanf:"consumer"`
+	// Spool is the disk spill behind the producer (kafka.spool.*). Disabled
+	// by default here (the producer then behaves as a plain bounded window);
+	// the shipped config.yaml enables it. See README.md, "Hybrid path".
+	Spool spool.Config `koanf:"spool"`
 }
 
 // TLSConfig configures TLS to the brokers.
@@ -124,7 +130,24 @@ type ProducerConfig struct {
 	// not yet acknowledged (or failed). Produce blocks while it is full.
 	// No Java equivalent (roughly buffer.memory, in records). Default 10000.
 	BufferRecords int `koanf:"buffer_records"`
+	// SpillAfterMs is the "in time" threshold of the hybrid path (only with
+	// kafka.spool.enabled): once a record has waited this long for Kafka's
+	// ack, or the window is full, or Kafka is unreachable, records are
+	// written to the disk spool instead and acked after its fsync. Must be
+	// below delivery_timeout_ms. No Java equivalent. Default 1000.
+	SpillAfterMs int `koanf:"spill_after_ms"`
+	// QoS0WhenFull is what happens to a record without a Done callback
+	// (MQTT QoS 0) when both the window and the spool quota are full:
+	// "shed" (dropped and counted, the default) or "block" (Produce waits,
+	// like QoS 1/2). No Java equivalent.
+	QoS0WhenFull string `koanf:"qos0_when_full"`
 }
+
+// QoS0WhenFull values.
+const (
+	QoS0Shed  = "shed"
+	QoS0Block = "block"
+)
 
 // Consumer auto_offset_reset values.
 const (
@@ -181,6 +204,8 @@ func DefaultConfig() Config {
 			MaxInFlightRequestsPerConnection: 1,
 			Partitioner:                      PartitionerMurmur2,
 			BufferRecords:                    10000,
+			SpillAfterMs:                     1000,
+			QoS0WhenFull:                     QoS0Shed,
 		},
 		Consumer: ConsumerConfig{
 			GroupID:                "mqtt-kafka-bridge",
@@ -191,6 +216,7 @@ func DefaultConfig() Config {
 			MaxPendingPerPartition: 1000,
 			DrainTimeoutMs:         10000,
 		},
+		Spool: spool.DefaultConfig(),
 	}
 }
 
@@ -227,6 +253,14 @@ func (c Config) Validate() error {
 	}
 	if err := c.Producer.validate(); err != nil {
 		return err
+	}
+	if c.Spool.Enabled {
+		if err := c.Spool.Validate(); err != nil {
+			return err
+		}
+		if c.Producer.SpillAfterMs >= c.Producer.DeliveryTimeoutMs {
+			return errors.New("kafka.producer.spill_after_ms: must be below delivery_timeout_ms when kafka.spool.enabled")
+		}
 	}
 	return c.Consumer.validate()
 }
@@ -270,6 +304,14 @@ func (p ProducerConfig) validate() error {
 	case PartitionerMurmur2, PartitionerFNV:
 	default:
 		return fmt.Errorf("kafka.producer.partitioner: %q is not murmur2 or fnv", p.Partitioner)
+	}
+	if p.SpillAfterMs <= 0 {
+		return errors.New("kafka.producer.spill_after_ms: must be > 0")
+	}
+	switch p.QoS0WhenFull {
+	case QoS0Shed, QoS0Block:
+	default:
+		return fmt.Errorf("kafka.producer.qos0_when_full: %q is not shed or block", p.QoS0WhenFull)
 	}
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"go.uber.org/zap"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/kafka/spool"
 )
 
 // Header is a Kafka record header.
@@ -19,27 +21,73 @@ type Header struct {
 	Value []byte
 }
 
+// AckMode says when a record counts as safe, that is when Done(nil) fires.
+// It only matters with the spool enabled (kafka.spool.enabled); without it
+// every mode behaves as AckKafka, except that AckNone still gets Done(nil)
+// at once.
+type AckMode uint8
+
+const (
+	// AckKafka is the hybrid path (the default): Done(nil) once Kafka acked
+	// the record, or once the spool's fsync covers it after it spilled.
+	AckKafka AckMode = iota
+	// AckSpool is write-ahead: the record always goes through the spool and
+	// Done(nil) fires after the fsync that covers it; the drainer forwards it.
+	AckSpool
+	// AckNone is at most once: Done(nil) fires at once. The record is sent
+	// fire-and-forget while the producer is direct and shed (counted)
+	// otherwise.
+	AckNone
+)
+
+// String returns kafka, spool or none (the mapping rules' names).
+func (m AckMode) String() string {
+	switch m {
+	case AckKafka:
+		return "kafka"
+	case AckSpool:
+		return "spool"
+	case AckNone:
+		return "none"
+	}
+	return fmt.Sprintf("AckMode(%d)", uint8(m))
+}
+
 // Record is one record to produce.
 type Record struct {
 	Topic   string
 	Key     []byte // nil: random partition
 	Headers []Header
 	Value   []byte
-	// Done, if not nil, is called exactly once with nil when Kafka
-	// acknowledged the record (per producer.acks), or with the error that
-	// failed it. It is called from a producer goroutine, never while the
-	// producer holds a lock, and must not block (in particular it must not
-	// wait on a Produce call: the window frees slots on the same goroutine).
-	// Nil means fire-and-forget.
+	// Mode says when Done(nil) may fire; see AckMode. Zero is AckKafka.
+	Mode AckMode
+	// Done, if not nil, is called exactly once with nil when the record is
+	// safe (Kafka acknowledged it per producer.acks, or the spool's fsync
+	// covers it; see Mode), or with the error that failed it. It is called
+	// from a producer or spool goroutine, never while the producer holds a
+	// lock, and must not block (in particular it must not wait on a Produce
+	// call: the window frees slots on the same goroutine).
+	// Nil means fire-and-forget (MQTT QoS 0): such records are shed when the
+	// window and the spool are both full (kafka.producer.qos0_when_full).
 	Done func(error)
 }
 
 // ProducerStats is a snapshot of the producer's counters.
 type ProducerStats struct {
-	Produced uint64            // records acknowledged (Done(nil))
-	Failed   map[string]uint64 // failed records by ErrorKind
+	Produced uint64            // records acknowledged by Kafka on the direct path
+	Failed   map[string]uint64 // records Kafka failed, by ErrorKind (drained ones included)
 	InFlight int               // records in the window: accepted, not yet returned by sarama
 	Queued   int               // of those, records not yet handed to sarama
+
+	// The hybrid path (zero while kafka.spool.enabled is false).
+	State       string            // StateDirect, StateSpilling, StateDraining or StateBlocked
+	Spills      uint64            // DIRECT → SPILLING transitions
+	Spilled     uint64            // records made durable in the spool (new records and copies of in-flight ones)
+	Drained     uint64            // spooled records delivered to Kafka by the drainer
+	Replayed    uint64            // of Drained, records left in the spool by an earlier run (possible duplicates)
+	Dropped     map[string]uint64 // records dropped, by reason (DropShedQoS0, DropShedAckNone, DropUndecodable)
+	SpoolFailed map[string]uint64 // spooled records Kafka refused for good, by ErrorKind (handed to OnPermanentFailure)
+	Spool       spool.Stats       // records, bytes, oldest age, quota, fsyncs
 }
 
 // asyncFactory opens a sarama producer; close releases what it opened
@@ -47,7 +95,8 @@ type ProducerStats struct {
 type asyncFactory func(cfg *sarama.Config) (ap sarama.AsyncProducer, closeClient func() error, err error)
 
 // Producer is the uplink: an asynchronous, bounded, ordered-per-key producer
-// on top of sarama's AsyncProducer. See README.md.
+// on top of sarama's AsyncProducer, with an optional disk spool behind it
+// (the hybrid path). See README.md.
 type Producer struct {
 	cfg  Config
 	log  *zap.Logger
@@ -69,20 +118,51 @@ type Producer struct {
 	started  atomic.Bool
 	connect  atomic.Bool
 	onAck    func(latency time.Duration, err error)
-	mu       sync.Mutex // guards pending
-	pending  list.List  // *envelope not yet completed, in acceptance order
+	mu       sync.Mutex // guards pending and every envelope's copy state
+	pending  list.List  // direct *envelope not yet returned or expired, in acceptance order
 	produced atomic.Uint64
 	failed   [len(errorKinds)]atomic.Uint64
+
+	// fastFail makes sarama's retry back-offs zero: set at shutdown when the
+	// flush wait is over, so that sarama gives up quickly.
+	fastFail atomic.Bool
+
+	hybrid // the spool path; sp == nil when kafka.spool.enabled is false
 }
+
+type envKind uint8
+
+const (
+	envDirect  envKind = iota // from Produce, through the window
+	envDrained                // read back from the spool by the drainer
+	envSpooled                // from Produce, appended to the spool (never in the window)
+)
 
 type envelope struct {
 	rec      *Record
 	accepted time.Time
-	elem     *list.Element // in Producer.pending; nil once completed; guarded by Producer.mu
-	done     atomic.Bool
+	kind     envKind
+	elem     *list.Element // in Producer.pending; nil once returned or expired; guarded by Producer.mu
+	done     atomic.Bool   // the Kafka outcome was counted (Produced/Failed)
+	answered atomic.Bool   // rec.Done and the ack hook ran
+
+	// Copy state of a direct record on the hybrid path; guarded by Producer.mu.
+	copy     copyState
+	copySeq  uint64 // with copyDurable
+	returned bool   // sarama handed it back ...
+	retErr   error  // ... with this error
+
+	// Drained records.
+	seq, after uint64    // its spool seq, and the `after` that Next returned it for
+	ts         time.Time // the acceptance time stored in the spool
+	replay     bool      // left in the spool by an earlier run
+	resolved   bool      // acked in the spool (delivered or refused for good); guarded by hybrid.dmu
 }
 
-// NewProducer validates cfg and prepares a producer. It starts nothing.
+// NewProducer validates cfg and prepares a producer. It starts nothing. With
+// kafka.spool.enabled it opens the spool directory (recovering what an
+// earlier run left there), so that records accepted before Run can already
+// spill; Run closes it.
 func NewProducer(cfg Config, log *zap.Logger) (*Producer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -92,7 +172,7 @@ func NewProducer(cfg Config, log *zap.Logger) (*Producer, error) {
 		return nil, fmt.Errorf("kafka producer config: %w", err)
 	}
 	n := cfg.Producer.BufferRecords
-	return &Producer{
+	p := &Producer{
 		cfg:             cfg,
 		log:             log.With(zap.String("component", "kafka_producer")),
 		scfg:            scfg,
@@ -101,7 +181,29 @@ func NewProducer(cfg Config, log *zap.Logger) (*Producer, error) {
 		slots:           make(chan struct{}, n),
 		queue:           make(chan *envelope, n),
 		closing:         make(chan struct{}),
-	}, nil
+	}
+	p.interruptibleBackoffs()
+	if cfg.Spool.Enabled {
+		if err := p.initHybrid(); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// interruptibleBackoffs wraps sarama's retry back-offs so that fastFail
+// cuts them to zero at shutdown.
+func (p *Producer) interruptibleBackoffs() {
+	for _, f := range []*func(int, int) time.Duration{&p.scfg.Producer.Retry.BackoffFunc, &p.scfg.Metadata.Retry.BackoffFunc} {
+		if inner := *f; inner != nil {
+			*f = func(retries, max int) time.Duration {
+				if p.fastFail.Load() {
+					return 0
+				}
+				return inner(retries, max)
+			}
+		}
+	}
 }
 
 func openAsync(addrs []string) asyncFactory {
@@ -144,32 +246,60 @@ func probe(addrs []string, cfg *sarama.Config) error {
 func (p *Producer) SetAckHook(f func(latency time.Duration, err error)) { p.onAck = f }
 
 // Produce hands r to the producer and returns without waiting for Kafka.
-// It blocks while the window (producer.buffer_records) is full and returns
-// ctx's error if ctx ends first, or ErrClosed once Run is shutting down.
-// Records accepted before Run connects wait in the window.
+//
+// Without the spool it blocks while the window (producer.buffer_records) is
+// full. With the spool (the hybrid path, README.md) it routes r to the window
+// or to the spool and blocks only while both are full (state blocked); a
+// record without Done is then shed unless producer.qos0_when_full=block.
+//
+// It returns ctx's error if ctx ends first, or ErrClosed once Run is
+// shutting down. Records accepted before Run connects wait in the window (or
+// spill). An AckNone record gets Done(nil) before Produce returns.
 func (p *Producer) Produce(ctx context.Context, r *Record) error {
 	if r == nil || r.Topic == "" {
 		return errors.New("kafka: produce: record without topic")
 	}
+	ackNow, err := p.produce(ctx, r)
+	if ackNow != nil {
+		p.answer(ackNow, nil)
+	}
+	return err
+}
+
+// produce routes r under the gate; it returns an envelope to answer (AckNone)
+// once the gate is released.
+func (p *Producer) produce(ctx context.Context, r *Record) (*envelope, error) {
 	p.gate.RLock()
 	defer p.gate.RUnlock()
 	if p.shut {
-		return ErrClosed
+		return nil, ErrClosed
+	}
+	if p.sp != nil {
+		return p.produceHybrid(ctx, r)
 	}
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	case <-p.closing:
-		return ErrClosed
+		return nil, ErrClosed
 	}
-	e := &envelope{rec: r}
+	e := p.enqueue(r)
+	if r.Mode == AckNone {
+		return e, nil
+	}
+	return nil, nil
+}
+
+// enqueue adds r, which holds a slot, to the pending list and the queue.
+func (p *Producer) enqueue(r *Record) *envelope {
+	e := &envelope{rec: r, kind: envDirect}
 	p.mu.Lock()
 	e.accepted = time.Now()
 	e.elem = p.pending.PushBack(e)
 	p.mu.Unlock()
 	p.queue <- e
-	return nil
+	return e
 }
 
 // Connected reports whether the producer has a client and its last
@@ -183,10 +313,12 @@ func (p *Producer) Stats() ProducerStats {
 		Failed:   make(map[string]uint64, len(errorKinds)),
 		InFlight: len(p.slots),
 		Queued:   len(p.queue),
+		State:    p.State(),
 	}
 	for i, k := range errorKinds {
 		s.Failed[k] = p.failed[i].Load()
 	}
+	p.hybridStats(&s)
 	return s
 }
 
@@ -194,7 +326,10 @@ func (p *Producer) Stats() ProducerStats {
 // accepted records to sarama and completes them. When ctx ends it stops
 // accepting records, hands the queued ones over (or fails them with
 // ErrClosed if it never connected), flushes sarama and returns nil once
-// every record is completed and every goroutine it started has ended.
+// every record is completed and every goroutine it started has ended. With
+// the spool it also runs the spool, the drainer and the spill monitor, bounds
+// the flush wait (everything acked is in the spool already), and closes the
+// spool last.
 func (p *Producer) Run(ctx context.Context) error {
 	if !p.started.CompareAndSwap(false, true) {
 		return errors.New("kafka: producer: Run called twice")
@@ -202,9 +337,24 @@ func (p *Producer) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	sweepStop := make(chan struct{})
 	wg.Go(func() { p.sweep(sweepStop) })
+	var spoolWG sync.WaitGroup
+	spoolCtx, spoolCancel := context.WithCancel(context.WithoutCancel(ctx))
+	if p.sp != nil {
+		spoolWG.Go(func() {
+			if err := p.sp.Run(spoolCtx); err != nil {
+				p.log.Error("kafka producer: spool stopped with an error", zap.Error(err))
+			}
+		})
+		wg.Go(func() { p.monitor(sweepStop) })
+	}
 	defer func() {
 		close(sweepStop)
 		wg.Wait()
+		if p.sp != nil {
+			p.failBacklog(ErrClosed)
+		}
+		spoolCancel() // last: the final fsync covers every append
+		spoolWG.Wait()
 	}()
 
 	ap, closeClient := p.dial(ctx)
@@ -215,6 +365,14 @@ func (p *Producer) Run(ctx context.Context) error {
 	}
 	p.connect.Store(true)
 	p.log.Info("kafka producer connected", zap.Strings("bootstrap_servers", p.cfg.BootstrapServers))
+	var clientOnce sync.Once
+	closeOnce := func() {
+		clientOnce.Do(func() {
+			if err := closeClient(); err != nil {
+				p.log.Warn("kafka producer: closing client", zap.Error(err))
+			}
+		})
+	}
 
 	var drainers sync.WaitGroup
 	drainers.Go(func() {
@@ -231,10 +389,15 @@ func (p *Producer) Run(ctx context.Context) error {
 			p.finish(pe.Msg.Metadata.(*envelope), pe.Err)
 		}
 	})
+	var drainLoop sync.WaitGroup
+	if p.sp != nil {
+		drainLoop.Go(func() { p.drainLoop(ctx) })
+	}
 
 	p.feed(ctx, ap)
 
 	p.stopAccepting()
+	drainLoop.Wait()
 	for {
 		select {
 		case e := <-p.queue:
@@ -245,12 +408,40 @@ func (p *Producer) Run(ctx context.Context) error {
 		break
 	}
 	ap.AsyncClose() // flushes what sarama holds, then closes both channels
-	drainers.Wait()
+	p.awaitFlush(&drainers, closeOnce)
 	p.connect.Store(false)
-	if err := closeClient(); err != nil {
-		p.log.Warn("kafka producer: closing client", zap.Error(err))
-	}
+	closeOnce()
 	return nil
+}
+
+// awaitFlush waits for sarama to hand back every record. Without the spool
+// that can take delivery_timeout_ms while Kafka is down. With it the wait is
+// bounded by shutdownFlush: then sarama's back-offs are cut and its client is
+// closed, so the remaining records fail fast; direct records whose devices
+// still wait are copied to the spool on the way (finish), and drained
+// records stay in the spool for the next run.
+func (p *Producer) awaitFlush(drainers *sync.WaitGroup, closeClient func()) {
+	if p.sp == nil {
+		drainers.Wait()
+		return
+	}
+	flushed := make(chan struct{})
+	go func() { // ends when the drainers do, which Run waits for below
+		drainers.Wait()
+		close(flushed)
+	}()
+	t := time.NewTimer(shutdownFlush)
+	defer t.Stop()
+	select {
+	case <-flushed:
+		return
+	case <-t.C:
+	}
+	p.log.Warn("kafka producer: records still with Kafka at shutdown; failing them fast (acked records are in the spool)",
+		zap.Duration("waited", shutdownFlush), zap.Int("in_flight", len(p.slots)))
+	p.fastFail.Store(true)
+	closeClient()
+	<-flushed
 }
 
 // dial opens the sarama producer, retrying with back-off until ctx ends.
@@ -294,7 +485,7 @@ func (p *Producer) feed(ctx context.Context, ap sarama.AsyncProducer) {
 
 func (p *Producer) message(e *envelope) *sarama.ProducerMessage {
 	r := e.rec
-	m := &sarama.ProducerMessage{Topic: r.Topic, Metadata: e}
+	m := &sarama.ProducerMessage{Topic: r.Topic, Metadata: e, Timestamp: e.ts}
 	if r.Key != nil {
 		m.Key = sarama.ByteEncoder(r.Key)
 	}
@@ -330,18 +521,54 @@ func (p *Producer) failQueued(err error) {
 	}
 }
 
-// finish completes e (if the sweeper did not already) and frees its slot.
+// finish handles a record sarama handed back (or that never reached it):
+// frees its slot and completes it.
 func (p *Producer) finish(e *envelope, err error) {
+	if e.kind == envDrained {
+		p.finishDrained(e, err)
+		return
+	}
 	p.mu.Lock()
 	if e.elem != nil {
 		p.pending.Remove(e.elem)
 		e.elem = nil
 	}
+	e.returned, e.retErr = true, err
+	cs, copySeq := e.copy, e.copySeq
+	if cs == copyBacklog && (err == nil || permanent(err)) {
+		e.copy = copyNone // no copy needed any more
+	}
 	p.mu.Unlock()
 	<-p.slots
-	p.complete(e, err)
+	if p.sp == nil {
+		p.complete(e, err)
+		return
+	}
+	p.finishDirect(e, err, cs, copySeq)
 }
 
+// count records e's Kafka outcome in the counters, once.
+func (p *Producer) count(e *envelope, err error) {
+	if !e.done.CompareAndSwap(false, true) {
+		return
+	}
+	if err == nil {
+		p.produced.Add(1)
+		return
+	}
+	p.countFailure(err)
+}
+
+func (p *Producer) countFailure(err error) {
+	kind := ErrorKind(err)
+	for i, k := range errorKinds {
+		if k == kind {
+			p.failed[i].Add(1)
+		}
+	}
+}
+
+// complete counts e's outcome and answers it.
 func (p *Producer) complete(e *envelope, err error) {
 	if !e.done.CompareAndSwap(false, true) {
 		return
@@ -349,12 +576,16 @@ func (p *Producer) complete(e *envelope, err error) {
 	if err == nil {
 		p.produced.Add(1)
 	} else {
-		kind := ErrorKind(err)
-		for i, k := range errorKinds {
-			if k == kind {
-				p.failed[i].Add(1)
-			}
-		}
+		p.countFailure(err)
+	}
+	p.answer(e, err)
+}
+
+// answer calls e's Done (and the ack hook) once; it reports whether this
+// call was the one. Never called with a producer lock held.
+func (p *Producer) answer(e *envelope, err error) bool {
+	if !e.answered.CompareAndSwap(false, true) {
+		return false
 	}
 	if e.rec.Done != nil {
 		e.rec.Done(err)
@@ -362,11 +593,13 @@ func (p *Producer) complete(e *envelope, err error) {
 	if p.onAck != nil {
 		p.onAck(time.Since(e.accepted), err)
 	}
+	return true
 }
 
 // sweep fails records older than delivery_timeout_ms with
 // ErrDeliveryTimeout. They keep their window slot until sarama returns them,
-// so memory stays bounded during an outage.
+// so memory stays bounded during an outage. A record that has (or is getting)
+// a spool copy is left alone: its device is answered by the fsync.
 func (p *Producer) sweep(stop <-chan struct{}) {
 	every := min(max(p.deliveryTimeout/20, 10*time.Millisecond), time.Second)
 	t := time.NewTicker(every)
@@ -380,14 +613,18 @@ func (p *Producer) sweep(stop <-chan struct{}) {
 		}
 		deadline := time.Now().Add(-p.deliveryTimeout)
 		p.mu.Lock()
-		for el := p.pending.Front(); el != nil; el = p.pending.Front() {
+		for el := p.pending.Front(); el != nil; {
 			e := el.Value.(*envelope)
 			if e.accepted.After(deadline) {
 				break
 			}
-			p.pending.Remove(el)
-			e.elem = nil
-			expired = append(expired, e)
+			next := el.Next()
+			if e.copy == copyNone {
+				p.pending.Remove(el)
+				e.elem = nil
+				expired = append(expired, e)
+			}
+			el = next
 		}
 		p.mu.Unlock()
 		for i, e := range expired {

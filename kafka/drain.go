@@ -1,0 +1,211 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/kafka/spool"
+)
+
+// drainLoop replays the spool into Kafka, in spool order, through the same
+// window and feeder as direct records. It sends only while the gate is open
+// (awaitGate): the route is the spool, every direct record that was with
+// sarama has come back, every copy's fsync has answered, and Kafka passed a
+// probe. A failed record rewinds the loop to the first unresolved record.
+func (p *Producer) drainLoop(ctx context.Context) {
+	var after uint64
+	for {
+		var ok bool
+		if after, ok = p.awaitGate(ctx, after); !ok {
+			return
+		}
+		seq, data, err := p.sp.Next(ctx, after)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, spool.ErrClosed) {
+				return
+			}
+			p.log.Error("kafka producer: reading the spool failed", zap.Error(err))
+			if !sleepCtx(ctx, drainBackoffMax) {
+				return
+			}
+			continue
+		}
+		if !p.gateOpen() {
+			continue // a new spill began while Next waited: wait for it, then read again from after
+		}
+		rec, ts, err := decodeSpoolRecord(data)
+		if err != nil {
+			p.log.Error("kafka producer: undecodable spool record dropped", zap.Uint64("seq", seq), zap.Error(err))
+			p.drop(DropUndecodable)
+			p.sp.Ack(seq)
+			after = seq
+			continue
+		}
+		select {
+		case p.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		e := &envelope{rec: rec, accepted: time.Now(), kind: envDrained, seq: seq, after: after, ts: ts}
+		if p.replayLeft > 0 && seq > p.replayMax {
+			p.replayLeft--
+			p.replayMax = seq
+		}
+		e.replay = seq <= p.replayMax
+		p.dmu.Lock()
+		if p.rewind {
+			p.dmu.Unlock()
+			<-p.slots
+			continue
+		}
+		p.dq = append(p.dq, e)
+		p.dInflight++
+		p.dmu.Unlock()
+		p.queue <- e
+		after = seq
+	}
+}
+
+// gateOpen reports whether drained records may be sent now.
+func (p *Producer) gateOpen() bool {
+	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	return p.draining && p.gateLocked()
+}
+
+// gateLocked: the route is the spool, no direct record is with sarama (all
+// are older than anything spooled), and no copy is waiting for its fsync
+// (whose original may have been acked, making the copy a duplicate).
+func (p *Producer) gateLocked() bool {
+	return p.route == routeSpool && p.directHeld.Load() == 0 && p.copying.Load() == 0
+}
+
+// awaitGate blocks until the drainer may send, handling a rewind after a
+// failed drained record, and returns the `after` to read from. It returns
+// false when ctx ends.
+func (p *Producer) awaitGate(ctx context.Context, after uint64) (uint64, bool) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		p.dmu.Lock()
+		rw, rewound := p.rewind, false
+		if rw && p.dInflight == 0 {
+			after = p.dq[0].after // dq starts at the first unresolved record
+			clear(p.dq)
+			p.dq = p.dq[:0]
+			p.rewind, rw, rewound = false, false, true
+		}
+		p.dmu.Unlock()
+		if rewound {
+			p.rmu.Lock()
+			p.draining, p.needProbe = false, true
+			p.setStateLocked()
+			p.rmu.Unlock()
+			b := time.Duration(p.backoff.Load())
+			p.backoff.Store(int64(min(2*b, drainBackoffMax)))
+			p.log.Warn("kafka producer: drain failed; retrying from the first undelivered record",
+				zap.Uint64("after_seq", after), zap.Duration("backoff", b))
+			if !sleepCtx(ctx, b) {
+				return after, false
+			}
+			continue
+		}
+		if !rw {
+			p.rmu.Lock()
+			open := p.gateLocked()
+			probe := open && !p.draining && (p.needProbe || !p.connect.Load())
+			if open && !probe {
+				if !p.draining {
+					p.draining = true
+					p.setStateLocked()
+					p.log.Info("kafka producer: draining the spool", zap.Int64("records", p.sp.Stats().Records))
+				}
+				p.rmu.Unlock()
+				return after, true
+			}
+			p.rmu.Unlock()
+			if probe {
+				if err := p.check(); err != nil {
+					b := time.Duration(p.backoff.Load())
+					p.backoff.Store(int64(min(2*b, drainBackoffMax)))
+					p.log.Debug("kafka producer: Kafka not ready for draining", zap.Duration("backoff", b), zap.Error(err))
+					if !sleepCtx(ctx, b) {
+						return after, false
+					}
+					continue
+				}
+				p.rmu.Lock()
+				p.needProbe = false
+				p.rmu.Unlock()
+				continue
+			}
+		}
+		select {
+		case <-p.kick:
+		case <-t.C:
+		case <-ctx.Done():
+			return after, false
+		}
+	}
+}
+
+// finishDrained handles a drained record sarama handed back: ack it in the
+// spool when delivered (or refused for good, after the permanent-failure
+// hook), or ask the drainer to rewind.
+func (p *Producer) finishDrained(e *envelope, err error) {
+	<-p.slots
+	resolved := err == nil
+	if err != nil {
+		p.countFailure(err)
+		kind := ErrorKind(err)
+		perm := permanent(err)
+		if !perm && kind == KindOther {
+			p.dmu.Lock()
+			p.otherFails[e.seq]++
+			perm = p.otherFails[e.seq] >= maxOtherFailures
+			p.dmu.Unlock()
+		}
+		if perm {
+			resolved = true
+			for i, k := range errorKinds {
+				if k == kind {
+					p.spoolFailed[i].Add(1)
+				}
+			}
+			p.log.Error("kafka producer: Kafka refused a spooled (already acked) record for good",
+				zap.Uint64("seq", e.seq), zap.String("topic", e.rec.Topic), zap.String("kind", kind),
+				zap.Bool("hook", p.onPerm != nil), zap.Error(err))
+			if p.onPerm != nil {
+				p.onPerm(*e.rec, err)
+			}
+		}
+	} else {
+		p.drained.Add(1)
+		if e.replay {
+			p.replayed.Add(1)
+		}
+		p.backoff.Store(int64(drainBackoffMin))
+	}
+	if resolved {
+		p.sp.Ack(e.seq)
+	}
+	p.dmu.Lock()
+	e.resolved = resolved
+	if !resolved {
+		p.rewind = true
+	}
+	p.dInflight--
+	for len(p.dq) > 0 && p.dq[0].resolved {
+		delete(p.otherFails, p.dq[0].seq)
+		p.dq[0] = nil
+		p.dq = p.dq[1:]
+	}
+	p.dmu.Unlock()
+	p.kickDrainer()
+	if resolved {
+		p.maybeDirect()
+	}
+}

@@ -1,0 +1,577 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/kafka/spool"
+)
+
+// Producer states on the hybrid path (ProducerStats.State, Producer.State).
+const (
+	StateDirect   = "direct"   // records go to Kafka through the window
+	StateSpilling = "spilling" // new records go to the spool; the drainer waits for Kafka and the direct records in flight
+	StateDraining = "draining" // the drainer replays the spool into Kafka; new records still go to its tail
+	StateBlocked  = "blocked"  // the spool quota is full: Produce blocks (QoS 0 is shed)
+)
+
+// Drop reasons (ProducerStats.Dropped).
+const (
+	DropShedQoS0    = "shed_qos0"     // a record without Done, while the window and the spool quota were full
+	DropShedAckNone = "shed_ack_none" // an AckNone record while the producer was not direct
+	DropUndecodable = "spool_undecodable"
+)
+
+var dropReasons = [...]string{DropShedQoS0, DropShedAckNone, DropUndecodable}
+
+const (
+	// shutdownFlush bounds the wait for sarama at shutdown with the spool on.
+	shutdownFlush = 3 * time.Second
+	// probeTimeout bounds the drainer's health probe (dial, read, write).
+	probeTimeout = 3 * time.Second
+	// drainBackoffMin and drainBackoffMax bound the drainer's back-off
+	// after a failed probe or a failed drained record.
+	drainBackoffMin = 100 * time.Millisecond
+	drainBackoffMax = 10 * time.Second
+	// maxOtherFailures is how often a drained record may fail with an
+	// unclassified error (ErrorKind "other") before it counts as refused
+	// for good, so that one poison record cannot stop the drain forever.
+	maxOtherFailures = 5
+)
+
+type route uint8
+
+const (
+	routeDirect route = iota
+	routeSpool
+)
+
+// copyState is where a direct record stands with its spool copy.
+type copyState uint8
+
+const (
+	copyNone      copyState = iota // no copy
+	copyBacklog                    // to be copied (the spill started; waiting for quota room)
+	copyAppending                  // appended, fsync pending
+	copyDurable                    // durable in the spool as copySeq; its device was answered
+)
+
+// hybrid is the producer's spool path. Lock order: Producer.gate (R) →
+// rmu → Producer.mu → dmu; the spool's own lock is a leaf. No lock is held
+// while a Done callback runs.
+type hybrid struct {
+	sp         *spool.Spool
+	spillAfter time.Duration
+	blockQoS0  bool
+	tick       time.Duration                  // monitor period
+	check      func() error                   // health probe before draining
+	onPerm     func(Record, error)            // OnPermanentFailure
+	replayLeft int64                          // drainer only: records on disk at Open not yet read back
+	replayMax  uint64                         // drainer only: highest seq counted as replayed
+
+	rmu       sync.Mutex // guards the fields below up to dmu, and orders spool appends
+	route     route
+	draining  bool          // the drainer may send (gate open, probe passed)
+	needProbe bool          // probe Kafka before draining again
+	backlog   []*envelope   // direct records to copy, in acceptance order
+	blocked   int           // Produce calls waiting for room
+	room      chan struct{} // closed (and replaced) by the monitor to wake blocked Produce calls
+
+	state      atomic.Value // string; for State() without a lock
+	directHeld atomic.Int64 // direct records holding a slot (in the queue or with sarama)
+	copying    atomic.Int64 // copies appended whose fsync has not answered yet
+	kick       chan struct{}
+	backoff    atomic.Int64 // drainer back-off, reset by a delivered record
+
+	dmu        sync.Mutex
+	dq         []*envelope // drained records in send order, from the first unresolved one
+	dInflight  int         // drained records with sarama
+	rewind     bool        // a drained record failed: resend from the first unresolved one
+	otherFails map[uint64]int
+
+	spills, spilled, drained, replayed atomic.Uint64
+	dropped                            [len(dropReasons)]atomic.Uint64
+	spoolFailed                        [len(errorKinds)]atomic.Uint64
+}
+
+// initHybrid opens the spool. An earlier run's records make the producer
+// start in the spill route, so that they reach Kafka before any new record.
+func (p *Producer) initHybrid() error {
+	sp, err := spool.Open(p.cfg.Spool, p.log)
+	if err != nil {
+		return fmt.Errorf("kafka.spool: %w", err)
+	}
+	h := &p.hybrid
+	h.sp = sp
+	h.spillAfter = ms(p.cfg.Producer.SpillAfterMs)
+	h.blockQoS0 = p.cfg.Producer.QoS0WhenFull == QoS0Block
+	h.tick = min(max(h.spillAfter/10, 5*time.Millisecond), 50*time.Millisecond)
+	h.room = make(chan struct{})
+	h.kick = make(chan struct{}, 1)
+	h.otherFails = map[uint64]int{}
+	h.backoff.Store(int64(drainBackoffMin))
+	pc := *p.scfg
+	pc.Net.DialTimeout, pc.Net.ReadTimeout, pc.Net.WriteTimeout = probeTimeout, probeTimeout, probeTimeout
+	addrs := p.cfg.BootstrapServers
+	h.check = func() error { return probe(addrs, &pc) }
+	if st := sp.Stats(); st.Records > 0 {
+		h.route = routeSpool
+		h.needProbe = true
+		h.replayLeft = st.Records
+		p.log.Info("kafka producer: spool holds records from an earlier run; replaying them before any new record",
+			zap.Int64("records", st.Records), zap.Int64("bytes", st.Bytes))
+	}
+	p.setStateLocked()
+	return nil
+}
+
+// State returns StateDirect, StateSpilling, StateDraining or StateBlocked.
+// Without the spool it is always StateDirect.
+func (p *Producer) State() string {
+	if s, ok := p.state.Load().(string); ok {
+		return s
+	}
+	return StateDirect
+}
+
+// setStateLocked publishes the state; caller holds rmu (or owns p alone).
+func (p *Producer) setStateLocked() {
+	s := StateDirect
+	switch {
+	case p.route == routeDirect:
+	case p.blocked > 0:
+		s = StateBlocked
+	case p.draining:
+		s = StateDraining
+	default:
+		s = StateSpilling
+	}
+	if old, _ := p.state.Load().(string); old != s {
+		p.state.Store(s)
+	}
+}
+
+// SetFsyncHook installs f, called after each spool fsync with its latency
+// (for a histogram). No-op without the spool. Call before Run.
+func (p *Producer) SetFsyncHook(f func(time.Duration)) {
+	if p.sp != nil {
+		p.sp.FsyncHook(f)
+	}
+}
+
+// OnPermanentFailure installs f, called with a spooled record that Kafka
+// refused for good (too_large, invalid_topic, not_authorized; or an
+// unclassified error, maxOtherFailures times). Its device was acked when it
+// spilled, so it must not vanish in silence: the bridge dead-letters it. The
+// record is then acked in the spool. f runs on a producer goroutine and must
+// not block or call Produce. Call before Run.
+func (p *Producer) OnPermanentFailure(f func(Record, error)) { p.onPerm = f }
+
+func (p *Producer) hybridStats(s *ProducerStats) {
+	if p.sp == nil {
+		return
+	}
+	s.Spills = p.spills.Load()
+	s.Spilled = p.spilled.Load()
+	s.Drained = p.drained.Load()
+	s.Replayed = p.replayed.Load()
+	s.Dropped = make(map[string]uint64, len(dropReasons))
+	for i, r := range dropReasons {
+		s.Dropped[r] = p.dropped[i].Load()
+	}
+	s.SpoolFailed = make(map[string]uint64, len(errorKinds))
+	for i, k := range errorKinds {
+		s.SpoolFailed[k] = p.spoolFailed[i].Load()
+	}
+	s.Spool = p.sp.Stats()
+}
+
+func (p *Producer) drop(reason string) {
+	for i, r := range dropReasons {
+		if r == reason {
+			p.dropped[i].Add(1)
+		}
+	}
+}
+
+// permanent reports whether Kafka refused the record for good: retrying or
+// spilling it cannot help.
+func permanent(err error) bool {
+	switch ErrorKind(err) {
+	case KindTooLarge, KindInvalidTopic, KindNotAuthorized:
+		return true
+	}
+	return false
+}
+
+// waiting reports whether e's device still waits for its answer on the
+// hybrid path (so a spool copy would release it). Caller holds mu or
+// tolerates a stale answered flag.
+func waiting(e *envelope) bool {
+	return e.rec.Done != nil && e.rec.Mode == AckKafka && !e.answered.Load()
+}
+
+type lateAnswer struct {
+	e   *envelope
+	err error
+}
+
+func (p *Producer) answerAll(l []lateAnswer) {
+	for _, a := range l {
+		p.answer(a.e, a.err)
+	}
+}
+
+// produceHybrid routes r: to the window while the route is direct and Kafka
+// keeps up, else to the spool's tail. Caller holds gate (R).
+func (p *Producer) produceHybrid(ctx context.Context, r *Record) (*envelope, error) {
+	for {
+		p.rmu.Lock()
+		var late []lateAnswer
+		if p.route == routeDirect {
+			var reason string
+			switch {
+			case r.Mode == AckSpool:
+				reason = "ack_spool"
+			case !p.connect.Load():
+				reason = "kafka_unreachable"
+			case p.oldestAge() > p.spillAfter:
+				reason = "kafka_slow"
+			default:
+				select {
+				case p.slots <- struct{}{}:
+					p.directHeld.Add(1)
+					e := p.enqueue(r)
+					p.rmu.Unlock()
+					if r.Mode == AckNone {
+						return e, nil
+					}
+					return nil, nil
+				default:
+				}
+				reason = "window_full"
+			}
+			late = p.startSpillLocked(reason, nil)
+		}
+		if r.Mode == AckNone {
+			p.rmu.Unlock()
+			p.answerAll(late)
+			p.drop(DropShedAckNone)
+			return &envelope{rec: r, accepted: time.Now(), kind: envSpooled}, nil
+		}
+		err := spool.ErrFull
+		if len(p.backlog) > 0 {
+			late = append(late, p.flushBacklogLocked()...)
+		}
+		if len(p.backlog) == 0 { // copies first: they are older than r
+			err = p.appendLocked(r)
+		}
+		if !errors.Is(err, spool.ErrFull) {
+			p.rmu.Unlock()
+			p.answerAll(late)
+			switch {
+			case err == nil:
+				return nil, nil
+			case errors.Is(err, spool.ErrClosed):
+				return nil, ErrClosed
+			}
+			return nil, fmt.Errorf("kafka: spool append: %w", err)
+		}
+		if r.Done == nil && !p.blockQoS0 {
+			p.rmu.Unlock()
+			p.answerAll(late)
+			p.drop(DropShedQoS0)
+			return nil, nil
+		}
+		p.blocked++
+		p.setStateLocked()
+		room := p.room
+		p.rmu.Unlock()
+		p.answerAll(late)
+		select {
+		case <-room:
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-p.closing:
+			err = ErrClosed
+		}
+		p.rmu.Lock()
+		p.blocked--
+		p.setStateLocked()
+		p.rmu.Unlock()
+		if !errors.Is(err, spool.ErrFull) {
+			return nil, err
+		}
+	}
+}
+
+// oldestAge is the age of the oldest direct record still with Kafka.
+func (p *Producer) oldestAge() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if el := p.pending.Front(); el != nil {
+		return time.Since(el.Value.(*envelope).accepted)
+	}
+	return 0
+}
+
+// appendLocked appends r to the spool; its Done fires after the fsync.
+// Caller holds rmu (appends are ordered by it).
+func (p *Producer) appendLocked(r *Record) error {
+	e := &envelope{rec: r, accepted: time.Now(), kind: envSpooled}
+	data := encodeSpoolRecord(make([]byte, 0, spoolRecordSize(r)), r, e.accepted)
+	return p.sp.Append(data, func(_ uint64, err error) {
+		if err == nil {
+			p.spilled.Add(1)
+		}
+		p.answer(e, err)
+	})
+}
+
+// startSpillLocked switches the route to the spool. Every direct record
+// whose device still waits is copied to the spool first, in acceptance
+// order, before any new record (so a copy is never behind a newer record of
+// its key); first, if set, is a record sarama just failed. Caller holds rmu;
+// it answers the returned records after unlocking.
+func (p *Producer) startSpillLocked(reason string, first *envelope) []lateAnswer {
+	p.route = routeSpool
+	p.draining = false
+	p.needProbe = p.needProbe || reason != "window_full" && reason != "ack_spool"
+	p.spills.Add(1)
+	p.mu.Lock()
+	if first != nil && first.copy == copyNone {
+		first.copy = copyBacklog
+		p.backlog = append(p.backlog, first)
+	}
+	for el := p.pending.Front(); el != nil; el = el.Next() {
+		if e := el.Value.(*envelope); e.copy == copyNone && waiting(e) {
+			e.copy = copyBacklog
+			p.backlog = append(p.backlog, e)
+		}
+	}
+	p.mu.Unlock()
+	p.log.Info("kafka producer: spilling to the disk spool", zap.String("reason", reason),
+		zap.Int("copies", len(p.backlog)), zap.Int64("direct_in_flight", p.directHeld.Load()))
+	p.setStateLocked()
+	late := p.flushBacklogLocked()
+	p.kickDrainer()
+	return late
+}
+
+// flushBacklogLocked appends copies of the backlog's records, in order,
+// until the spool is full. Caller holds rmu.
+func (p *Producer) flushBacklogLocked() []lateAnswer {
+	var late []lateAnswer
+	for len(p.backlog) > 0 {
+		e := p.backlog[0]
+		p.mu.Lock()
+		if e.copy != copyBacklog {
+			p.mu.Unlock()
+			p.popBacklog()
+			continue
+		}
+		e.copy = copyAppending
+		p.mu.Unlock()
+		p.copying.Add(1)
+		data := encodeSpoolRecord(make([]byte, 0, spoolRecordSize(e.rec)), e.rec, e.accepted)
+		err := p.sp.Append(data, p.copyDone(e))
+		if err == nil {
+			p.popBacklog()
+			continue
+		}
+		p.copying.Add(-1)
+		p.mu.Lock()
+		ret, rerr := e.returned, e.retErr
+		full := errors.Is(err, spool.ErrFull)
+		switch {
+		case ret && (rerr == nil || permanent(rerr)):
+			e.copy = copyNone // settled meanwhile; finish saw copyAppending
+			if rerr != nil {
+				late = append(late, lateAnswer{e, rerr})
+			}
+		case full:
+			e.copy = copyBacklog
+		default:
+			e.copy = copyNone
+			if ret {
+				late = append(late, lateAnswer{e, rerr})
+			}
+		}
+		p.mu.Unlock()
+		if full && e.copy == copyBacklog {
+			return late
+		}
+		p.popBacklog()
+		if !full {
+			p.log.Error("kafka producer: spool append of an in-flight copy failed", zap.Error(err))
+		}
+	}
+	return late
+}
+
+func (p *Producer) popBacklog() {
+	p.backlog[0] = nil
+	p.backlog = p.backlog[1:]
+	if len(p.backlog) == 0 {
+		p.backlog = nil
+	}
+}
+
+// copyDone answers a copied record's device once the copy is durable, and
+// acks the copy if Kafka acked the original meanwhile.
+func (p *Producer) copyDone(e *envelope) func(uint64, error) {
+	return func(seq uint64, err error) {
+		p.mu.Lock()
+		ret, rerr := e.returned, e.retErr
+		if err != nil {
+			e.copy = copyNone
+		} else {
+			e.copy, e.copySeq = copyDurable, seq
+		}
+		p.mu.Unlock()
+		if err == nil && ret && rerr == nil {
+			p.sp.Ack(seq) // Kafka has the original: do not send it twice
+		}
+		p.copying.Add(-1)
+		p.kickDrainer()
+		switch {
+		case err == nil:
+			if p.answer(e, nil) {
+				p.spilled.Add(1)
+			}
+		case ret:
+			p.answer(e, rerr) // the original failed too; the device resends
+		}
+		// Not returned and the copy failed: finish answers it.
+	}
+}
+
+// finishDirect completes a direct record on the hybrid path. cs and copySeq
+// are its copy state when sarama handed it back.
+func (p *Producer) finishDirect(e *envelope, err error, cs copyState, copySeq uint64) {
+	p.count(e, err)
+	switch cs {
+	case copyDurable:
+		if err == nil {
+			p.sp.Ack(copySeq) // Kafka has the original: do not send the copy
+		}
+	case copyAppending:
+		if err == nil {
+			p.answer(e, nil) // else copyDone answers it
+		}
+	case copyBacklog:
+		if err == nil || permanent(err) {
+			p.answer(e, err) // else it stays in the backlog
+		}
+	default:
+		if err == nil || permanent(err) || !waiting(e) {
+			p.answer(e, err)
+		} else {
+			p.spillFailed(e, err)
+		}
+	}
+	if p.directHeld.Add(-1) == 0 {
+		p.kickDrainer()
+	}
+}
+
+// spillFailed copies a record that sarama failed (retriably) to the spool
+// instead of failing its device, switching the route to the spool.
+func (p *Producer) spillFailed(e *envelope, err error) {
+	p.rmu.Lock()
+	var late []lateAnswer
+	if p.route == routeDirect {
+		late = p.startSpillLocked("kafka_error", e)
+	}
+	p.mu.Lock()
+	cs := e.copy
+	p.mu.Unlock()
+	p.rmu.Unlock()
+	p.answerAll(late)
+	if cs == copyNone { // already spilling, and it was not waiting then: the device resends
+		p.answer(e, err)
+	}
+}
+
+func (p *Producer) kickDrainer() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// monitor detects a Kafka that stopped answering (the oldest direct record
+// waited longer than spill_after_ms: a hang that sarama reports only after
+// request_timeout_ms), retries the copy backlog, wakes blocked Produce calls
+// and switches back to direct once the spool is drained.
+func (p *Producer) monitor(stop <-chan struct{}) {
+	t := time.NewTicker(p.tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-stop:
+			return
+		}
+		p.rmu.Lock()
+		var late []lateAnswer
+		if p.route == routeDirect {
+			if p.oldestAge() > p.spillAfter {
+				late = p.startSpillLocked("kafka_slow", nil)
+			}
+		} else if len(p.backlog) > 0 {
+			late = p.flushBacklogLocked()
+		}
+		if p.blocked > 0 {
+			close(p.room)
+			p.room = make(chan struct{})
+		}
+		p.rmu.Unlock()
+		p.answerAll(late)
+		p.maybeDirect()
+	}
+}
+
+// maybeDirect switches DRAINING → DIRECT once the spool is empty and nothing
+// drained or copied is outstanding.
+func (p *Producer) maybeDirect() {
+	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	if p.route != routeSpool || !p.draining || len(p.backlog) > 0 || p.copying.Load() > 0 || p.directHeld.Load() > 0 {
+		return
+	}
+	p.dmu.Lock()
+	idle := p.dInflight == 0 && !p.rewind
+	p.dmu.Unlock()
+	if !idle || !p.sp.Empty() {
+		return
+	}
+	p.route = routeDirect
+	p.draining = false
+	p.setStateLocked()
+	p.log.Info("kafka producer: spool drained; back to direct", zap.Uint64("drained", p.drained.Load()))
+}
+
+// failBacklog answers records that never got their copy (quota full until
+// shutdown). Their devices were not acked and resend.
+func (p *Producer) failBacklog(err error) {
+	p.rmu.Lock()
+	var late []lateAnswer
+	p.mu.Lock()
+	for _, e := range p.backlog {
+		if e.copy == copyBacklog {
+			e.copy = copyNone
+			late = append(late, lateAnswer{e, err})
+		}
+	}
+	p.mu.Unlock()
+	p.backlog = nil
+	p.rmu.Unlock()
+	p.answerAll(late)
+}
