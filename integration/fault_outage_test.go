@@ -43,7 +43,7 @@ func runOutage(t *testing.T, s *faultSetup, fault, heal func()) {
 
 	records := readBack(t, s.bootstrap, s.topic, l.Pubs(), kafkaWait)
 	rep := checkDelivery(t, l.Load, records)
-	lat := faultkit.Latencies(l.Pubs(), from, to)
+	lat := faultkit.Latencies(l.Pubs(), before, to)
 	base := faultkit.Latencies(l.Pubs(), time.Time{}, before)
 	rate := float64(ackedDuring) / outage.Seconds()
 	t.Logf("PUBACK latency before the fault: %v", base)
