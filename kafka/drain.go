@@ -116,7 +116,7 @@ func (p *Producer) awaitGate(ctx context.Context, after uint64) (uint64, bool) {
 		if !rw {
 			p.rmu.Lock()
 			open := p.gateLocked()
-			probe := open && !p.draining && (p.needProbe || !p.connect.Load())
+			probe := open && !p.draining && p.needProbe
 			if open && !probe {
 				if !p.draining {
 					p.draining = true
@@ -137,6 +137,7 @@ func (p *Producer) awaitGate(ctx context.Context, after uint64) (uint64, bool) {
 					}
 					continue
 				}
+				p.connect.Store(true)
 				p.rmu.Lock()
 				p.needProbe = false
 				p.rmu.Unlock()

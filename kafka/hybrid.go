@@ -69,11 +69,11 @@ type hybrid struct {
 	sp         *spool.Spool
 	spillAfter time.Duration
 	blockQoS0  bool
-	tick       time.Duration                  // monitor period
-	check      func() error                   // health probe before draining
-	onPerm     func(Record, error)            // OnPermanentFailure
-	replayLeft int64                          // drainer only: records on disk at Open not yet read back
-	replayMax  uint64                         // drainer only: highest seq counted as replayed
+	tick       time.Duration       // monitor period
+	check      func() error        // health probe before draining
+	onPerm     func(Record, error) // OnPermanentFailure
+	replayLeft int64               // drainer only: records on disk at Open not yet read back
+	replayMax  uint64              // drainer only: highest seq counted as replayed
 
 	rmu       sync.Mutex // guards the fields below up to dmu, and orders spool appends
 	route     route
@@ -257,7 +257,7 @@ func (p *Producer) produceHybrid(ctx context.Context, r *Record) (*envelope, err
 				}
 				reason = "window_full"
 			}
-			late = p.startSpillLocked(reason, nil)
+			late = p.startSpillLocked(reason)
 		}
 		if r.Mode == AckNone {
 			p.rmu.Unlock()
@@ -337,18 +337,14 @@ func (p *Producer) appendLocked(r *Record) error {
 // startSpillLocked switches the route to the spool. Every direct record
 // whose device still waits is copied to the spool first, in acceptance
 // order, before any new record (so a copy is never behind a newer record of
-// its key); first, if set, is a record sarama just failed. Caller holds rmu;
+// its key). Caller holds rmu;
 // it answers the returned records after unlocking.
-func (p *Producer) startSpillLocked(reason string, first *envelope) []lateAnswer {
+func (p *Producer) startSpillLocked(reason string) []lateAnswer {
 	p.route = routeSpool
 	p.draining = false
-	p.needProbe = p.needProbe || reason != "window_full" && reason != "ack_spool"
+	p.needProbe = p.needProbe || !p.connect.Load() || reason != "window_full" && reason != "ack_spool"
 	p.spills.Add(1)
 	p.mu.Lock()
-	if first != nil && first.copy == copyNone {
-		first.copy = copyBacklog
-		p.backlog = append(p.backlog, first)
-	}
 	for el := p.pending.Front(); el != nil; el = el.Next() {
 		if e := el.Value.(*envelope); e.copy == copyNone && waiting(e) {
 			e.copy = copyBacklog
@@ -470,33 +466,28 @@ func (p *Producer) finishDirect(e *envelope, err error, cs copyState, copySeq ui
 			p.answer(e, err) // else it stays in the backlog
 		}
 	default:
-		if err == nil || permanent(err) || !waiting(e) {
-			p.answer(e, err)
-		} else {
-			p.spillFailed(e, err)
-		}
+		// No copy: delivered, refused for good, not waiting, or the copy
+		// could not be made; a device that gets an error resends.
+		p.answer(e, err)
 	}
 	if p.directHeld.Add(-1) == 0 {
 		p.kickDrainer()
 	}
 }
 
-// spillFailed copies a record that sarama failed (retriably) to the spool
-// instead of failing its device, switching the route to the spool.
-func (p *Producer) spillFailed(e *envelope, err error) {
+// spillOnFailure switches the route to the spool when sarama fails a direct
+// record retriably whose device still waits, so that the record is copied
+// to the spool (and its device answered by the fsync) instead of failed.
+// It runs while e is still in the pending list: the copy takes its place in
+// acceptance order, ahead of anything spooled later.
+func (p *Producer) spillOnFailure(e *envelope) {
 	p.rmu.Lock()
 	var late []lateAnswer
-	if p.route == routeDirect {
-		late = p.startSpillLocked("kafka_error", e)
+	if p.route == routeDirect && waiting(e) {
+		late = p.startSpillLocked("kafka_error")
 	}
-	p.mu.Lock()
-	cs := e.copy
-	p.mu.Unlock()
 	p.rmu.Unlock()
 	p.answerAll(late)
-	if cs == copyNone { // already spilling, and it was not waiting then: the device resends
-		p.answer(e, err)
-	}
 }
 
 func (p *Producer) kickDrainer() {
@@ -523,7 +514,7 @@ func (p *Producer) monitor(stop <-chan struct{}) {
 		var late []lateAnswer
 		if p.route == routeDirect {
 			if p.oldestAge() > p.spillAfter {
-				late = p.startSpillLocked("kafka_slow", nil)
+				late = p.startSpillLocked("kafka_slow")
 			}
 		} else if len(p.backlog) > 0 {
 			late = p.flushBacklogLocked()

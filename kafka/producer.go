@@ -528,6 +528,9 @@ func (p *Producer) finish(e *envelope, err error) {
 		p.finishDrained(e, err)
 		return
 	}
+	if p.sp != nil && err != nil && !permanent(err) {
+		p.spillOnFailure(e)
+	}
 	p.mu.Lock()
 	if e.elem != nil {
 		p.pending.Remove(e.elem)
