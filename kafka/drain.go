@@ -105,7 +105,7 @@ func (p *Producer) awaitGate(ctx context.Context, after uint64) (uint64, bool) {
 			p.setStateLocked()
 			p.rmu.Unlock()
 			b := time.Duration(p.backoff.Load())
-			p.backoff.Store(int64(min(2*b, drainBackoffMax)))
+			p.backoff.Store(int64(min(2*b, p.backoffMax)))
 			p.log.Warn("kafka producer: drain failed; retrying from the first undelivered record",
 				zap.Uint64("after_seq", after), zap.Duration("backoff", b))
 			if !sleepCtx(ctx, b) {
@@ -130,7 +130,7 @@ func (p *Producer) awaitGate(ctx context.Context, after uint64) (uint64, bool) {
 			if probe {
 				if err := p.check(); err != nil {
 					b := time.Duration(p.backoff.Load())
-					p.backoff.Store(int64(min(2*b, drainBackoffMax)))
+					p.backoff.Store(int64(min(2*b, p.backoffMax)))
 					p.log.Debug("kafka producer: Kafka not ready for draining", zap.Duration("backoff", b), zap.Error(err))
 					if !sleepCtx(ctx, b) {
 						return after, false
@@ -188,7 +188,7 @@ func (p *Producer) finishDrained(e *envelope, err error) {
 		if e.replay {
 			p.replayed.Add(1)
 		}
-		p.backoff.Store(int64(drainBackoffMin))
+		p.backoff.Store(int64(p.backoffMin))
 	}
 	if resolved {
 		p.sp.Ack(e.seq)

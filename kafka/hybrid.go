@@ -75,13 +75,16 @@ type hybrid struct {
 	replayLeft int64               // drainer only: records on disk at Open not yet read back
 	replayMax  uint64              // drainer only: highest seq counted as replayed
 
-	rmu       sync.Mutex // guards the fields below up to dmu, and orders spool appends
-	route     route
-	draining  bool          // the drainer may send (gate open, probe passed)
-	needProbe bool          // probe Kafka before draining again
-	backlog   []*envelope   // direct records to copy, in acceptance order
-	blocked   int           // Produce calls waiting for room
-	room      chan struct{} // closed (and replaced) by the monitor to wake blocked Produce calls
+	rmu                    sync.Mutex // guards the fields below up to dmu, and orders spool appends
+	route                  route
+	draining               bool          // the drainer may send (gate open, probe passed)
+	needProbe              bool          // probe Kafka before draining again
+	backlog                []*envelope   // direct records to copy, in acceptance order
+	blocked                int           // Produce calls waiting for room
+	waiters                int           // Produce calls holding back while the drainer catches up
+	room                   chan struct{} // closed (and replaced) by the monitor and maybeDirect to wake waiting Produce calls
+	converge               int64         // the drainer has caught up when at most this many records are unacked
+	backoffMin, backoffMax time.Duration // the drainer's back-off bounds (drainBackoffMin/Max; tests shorten them)
 
 	state      atomic.Value // string; for State() without a lock
 	directHeld atomic.Int64 // direct records holding a slot (in the queue or with sarama)
@@ -113,8 +116,10 @@ func (p *Producer) initHybrid() error {
 	h.blockQoS0 = p.cfg.Producer.QoS0WhenFull == QoS0Block
 	h.tick = min(max(h.spillAfter/10, 5*time.Millisecond), 50*time.Millisecond)
 	h.room = make(chan struct{})
+	h.converge = int64(p.cfg.Producer.BufferRecords)
 	h.kick = make(chan struct{}, 1)
 	h.otherFails = map[uint64]int{}
+	h.backoffMin, h.backoffMax = drainBackoffMin, drainBackoffMax
 	h.backoff.Store(int64(drainBackoffMin))
 	pc := *p.scfg
 	pc.Net.DialTimeout, pc.Net.ReadTimeout, pc.Net.WriteTimeout = probeTimeout, probeTimeout, probeTimeout
@@ -231,6 +236,7 @@ func (p *Producer) answerAll(l []lateAnswer) {
 // produceHybrid routes r: to the window while the route is direct and Kafka
 // keeps up, else to the spool's tail. Caller holds gate (R).
 func (p *Producer) produceHybrid(ctx context.Context, r *Record) (*envelope, error) {
+	converged := false // waited once for the route to return to direct
 	for {
 		p.rmu.Lock()
 		var late []lateAnswer
@@ -264,6 +270,34 @@ func (p *Producer) produceHybrid(ctx context.Context, r *Record) (*envelope, err
 			p.answerAll(late)
 			p.drop(DropShedAckNone)
 			return &envelope{rec: r, accepted: time.Now(), kind: envSpooled}, nil
+		}
+		if !converged && r.Mode == AckKafka && p.converging() {
+			// The drainer has nearly caught up: hold r briefly so that the
+			// spool can run empty and the route return to direct. Without
+			// this, steady load could keep the producer spilling forever.
+			converged = true
+			p.waiters++
+			room := p.room
+			p.rmu.Unlock()
+			p.answerAll(late)
+			t := time.NewTimer(p.spillAfter)
+			var err error
+			select {
+			case <-room:
+			case <-t.C:
+			case <-ctx.Done():
+				err = ctx.Err()
+			case <-p.closing:
+				err = ErrClosed
+			}
+			t.Stop()
+			p.rmu.Lock()
+			p.waiters--
+			p.rmu.Unlock()
+			if err != nil {
+				return nil, err
+			}
+			continue
 		}
 		err := spool.ErrFull
 		if len(p.backlog) > 0 {
@@ -519,9 +553,8 @@ func (p *Producer) monitor(stop <-chan struct{}) {
 		} else if len(p.backlog) > 0 {
 			late = p.flushBacklogLocked()
 		}
-		if p.blocked > 0 {
-			close(p.room)
-			p.room = make(chan struct{})
+		if p.blocked > 0 || p.waiters > 0 {
+			p.wakeLocked()
 		}
 		p.rmu.Unlock()
 		p.answerAll(late)
@@ -546,7 +579,26 @@ func (p *Producer) maybeDirect() {
 	p.route = routeDirect
 	p.draining = false
 	p.setStateLocked()
+	p.wakeLocked()
 	p.log.Info("kafka producer: spool drained; back to direct", zap.Uint64("drained", p.drained.Load()))
+}
+
+// wakeLocked wakes every Produce call waiting on room. Caller holds rmu.
+func (p *Producer) wakeLocked() {
+	close(p.room)
+	p.room = make(chan struct{})
+}
+
+// converging reports whether the drainer is sending and close to the spool's
+// end. Caller holds rmu.
+func (p *Producer) converging() bool {
+	if !p.draining || len(p.backlog) > 0 {
+		return false
+	}
+	p.dmu.Lock()
+	rw := p.rewind
+	p.dmu.Unlock()
+	return !rw && p.sp.Stats().Records <= p.converge
 }
 
 // failBacklog answers records that never got their copy (quota full until
