@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka/spool"
 )
 
@@ -426,3 +428,59 @@ func TestHybridConfigValidate(t *testing.T) {
 }
 
 func containsKey(s, key string) bool { return len(s) >= len(key) && s[:len(key)] == key }
+
+// BenchmarkProducerHybrid measures Produce-to-Done with the spool on: direct
+// (Kafka up, the fake answers at once) and spilling (Kafka down: every
+// record is appended and acked after the fsync), per fsync policy.
+func BenchmarkProducerHybrid(b *testing.B) {
+	for _, bc := range []struct {
+		name, mode, fsync string
+	}{
+		{"direct", kafkaUp, spool.FsyncAlways},
+		{"spill_fsync_always", kafkaDown, spool.FsyncAlways},
+		{"spill_fsync_never", kafkaDown, spool.FsyncNever},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			f := newFakeKafka(bc.mode)
+			cfg := hybridConfig(b.TempDir())
+			cfg.Spool.Fsync = bc.fsync
+			cfg.Spool.SegmentBytes = 16 << 20
+			cfg.Spool.QuotaBytes = 1 << 30
+			cfg.Producer.BufferRecords = 10000
+			p, err := NewProducer(cfg, zap.NewNop())
+			if err != nil {
+				b.Fatal(err)
+			}
+			p.open, p.check = f.factory(), f.check
+			ctx, cancel := context.WithCancel(context.Background())
+			errc := make(chan error, 1)
+			go func() { errc <- p.Run(ctx) }()
+			if bc.mode == kafkaUp {
+				for !p.Connected() {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			var wg sync.WaitGroup
+			done := func(error) { wg.Done() }
+			val := make([]byte, 128)
+			key := []byte("device-1")
+			b.ReportAllocs()
+			b.SetBytes(int64(len(val)))
+			b.ResetTimer()
+			wg.Add(b.N)
+			for range b.N {
+				if err := p.Produce(ctx, &Record{Topic: "t", Key: key, Value: val, Done: done}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			wg.Wait()
+			b.StopTimer()
+			if st := p.Stats(); bc.mode == kafkaDown && st.Spilled < uint64(b.N) {
+				b.Fatalf("spilled %d of %d", st.Spilled, b.N)
+			}
+			cancel()
+			<-errc
+			f.wg.Wait()
+		})
+	}
+}
