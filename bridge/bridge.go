@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,7 @@ type Bridge struct {
 	consumer  *kafka.Consumer // nil without downlink rules
 	up        *uplink
 	down      *downlink
+	bg        sync.WaitGroup // dead-letter hand-offs
 	started   time.Time
 	adminAddr atomic.Value // string
 	running   atomic.Bool
@@ -62,7 +64,9 @@ func New(cfg Config, opts Options) (*Bridge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
-	b.up = &uplink{rules: &b.rules, producer: b.producer, log: b.log.Named("uplink"), metrics: b.metrics}
+	b.up = &uplink{rules: &b.rules, producer: b.producer, log: b.log.Named("uplink"), metrics: b.metrics, bg: &b.bg}
+	b.producer.OnPermanentFailure(b.up.deadLetterSpooled)
+	b.producer.SetFsyncHook(func(d time.Duration) { b.metrics.fsyncLatency.Observe(d.Seconds()) })
 
 	b.front, err = mqttfront.New(cfg.MQTT, b.up, b.log.Named("mqtt"))
 	if err != nil {
@@ -98,6 +102,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	// A publish blocked on a full producer window gives up once the bridge
 	// stops; the device then gets no ack and resends.
 	b.up.stop = frontCtx
+	b.up.dlqCtx = prodCtx
 
 	prodDone := make(chan error, 1)
 	go func() { prodDone <- b.producer.Run(prodCtx) }()
@@ -148,6 +153,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if err := <-frontDone; err != nil && !errors.Is(err, context.Canceled) {
 		errs = append(errs, fmt.Errorf("mqtt: %w", err))
 	}
+	b.bg.Wait()
 	stopProd()
 	if err := <-prodDone; err != nil && !errors.Is(err, context.Canceled) {
 		errs = append(errs, fmt.Errorf("kafka producer: %w", err))

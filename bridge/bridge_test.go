@@ -80,3 +80,62 @@ func TestKafkaUnreachableKeepsServingMQTT(t *testing.T) {
 	}
 	http.DefaultClient.CloseIdleConnections()
 }
+
+// TestSpoolAcksWhileKafkaIsDown: with the spool on and no Kafka, a QoS 1
+// publish is acked once the spool's fsync covers it, /readyz stays ready
+// and reports the spool state, and the record waits on disk.
+func TestSpoolAcksWhileKafkaIsDown(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MQTT.Listeners.TCP.Address = "127.0.0.1:0"
+	cfg.MQTT.Auth.AllowAnonymous = true
+	cfg.MQTT.DataDir = t.TempDir()
+	cfg.Admin.Address = "127.0.0.1:0"
+	cfg.Kafka.BootstrapServers = []string{"127.0.0.1:1"}
+	cfg.Kafka.Spool.Enabled = true
+	cfg.Kafka.Spool.Dir = t.TempDir()
+	cfg.Kafka.Producer.SpillAfterMs = 200
+	cfg.Mapping = telemetryMapping("")
+	b, err := New(cfg, Options{Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- b.Run(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-runErr:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+		http.DefaultClient.CloseIdleConnections()
+	}()
+	<-b.Front().Ready()
+
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + b.Front().Addr("tcp").String()).SetClientID("dev1"))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer c.Disconnect(50)
+	tok := c.Publish("devices/dev1/telemetry", 1, false, []byte("t=1"))
+	if !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
+		t.Fatalf("QoS 1 publish not acked while Kafka is down with the spool on: %v", tok.Error())
+	}
+	waitFor(t, 5*time.Second, func() bool { return b.AdminAddr() != "" })
+	resp, err := http.Get("http://" + b.AdminAddr() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r readiness
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !r.Ready || r.KafkaConnected || r.Spool != "spilling" || r.SpoolRecords != 1 {
+		t.Errorf("/readyz = %d %+v; want 200, ready, spilling, 1 record in the spool", resp.StatusCode, r)
+	}
+}

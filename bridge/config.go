@@ -79,10 +79,8 @@ func (c Config) Validate() error {
 		}
 	}
 	for i, r := range c.Mapping.Uplink {
-		if r.Ack == mapping.AckSpool {
-			// The disk spool is not built yet: refuse rather than ack later
-			// than the operator asked for.
-			errs = append(errs, fmt.Errorf("mapping.uplink[%d] (%s).ack: spool is not available in this version; use kafka or none", i, r.Name))
+		if r.Ack == mapping.AckSpool && !c.Kafka.Spool.Enabled {
+			errs = append(errs, fmt.Errorf("mapping.uplink[%d] (%s).ack: spool needs kafka.spool.enabled: true", i, r.Name))
 		}
 	}
 	return errors.Join(errs...)

@@ -105,7 +105,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"spool ack", func(c *Config) {
 			c.Mapping.Uplink = append(c.Mapping.Uplink, defaultRule("r1"))
 			c.Mapping.Uplink[0].Ack = "spool"
-		}, "mapping.uplink[0] (r1).ack"},
+		}, "mapping.uplink[0] (r1).ack: spool needs kafka.spool.enabled"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

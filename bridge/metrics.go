@@ -20,6 +20,7 @@ type metrics struct {
 	downlinkRecords *prometheus.CounterVec
 	downlinkDrops   *prometheus.CounterVec
 	reloads         *prometheus.CounterVec
+	fsyncLatency    prometheus.Histogram
 }
 
 const ns = "mqtt_bridge"
@@ -46,9 +47,12 @@ func newMetrics() *metrics {
 			Help: "Kafka records not published to MQTT, by reason."}, []string{"reason"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "config_reloads_total",
 			Help: "SIGHUP reloads by result (applied, refused)."}, []string{"result"}),
+		fsyncLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "spool_fsync_seconds",
+			Help:    "Duration of the spool's fsync rounds (group commits).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
 	}
 	m.reg.MustRegister(m.uplinkRecords, m.unmatched, m.uplinkDrops, m.deadLettered, m.produceErrors,
-		m.produceLatency, m.downlinkRecords, m.downlinkDrops, m.reloads,
+		m.produceLatency, m.downlinkRecords, m.downlinkDrops, m.reloads, m.fsyncLatency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,12 @@ type uplink struct {
 	// stop ends any Produce call blocked on a full window once the bridge
 	// shuts down; it is the Run context, held because Submit has none.
 	stop context.Context
+	// bg counts the goroutines that hand dead letters to the producer; the
+	// bridge waits for them before it stops the producer.
+	bg *sync.WaitGroup
+	// dlqCtx bounds dead letters of spooled records: the producer's context,
+	// which outlives the front end's.
+	dlqCtx context.Context
 }
 
 var _ mqttfront.Sink = (*uplink)(nil)
@@ -53,7 +60,7 @@ func (u *uplink) Submit(m *mqttfront.Message, done func(error)) {
 	}
 	u.metrics.uplinkRecords.WithLabelValues(ruleLabel(rec.Rule), rec.Topic).Inc()
 
-	kr := &kafka.Record{Topic: rec.Topic, Key: rec.Key, Value: rec.Value, Headers: toKafkaHeaders(rec.Headers)}
+	kr := &kafka.Record{Topic: rec.Topic, Key: rec.Key, Value: rec.Value, Headers: toKafkaHeaders(rec.Headers), Mode: ackMode(rec.Ack)}
 	switch {
 	case done == nil || rec.Ack == mapping.AckNone:
 		// QoS 0, or a route that sheds: fire and forget, but counted.
@@ -129,7 +136,9 @@ func (u *uplink) confirm(p *mapping.Publish, rec mapping.Record, done func(error
 				}
 				// Done callbacks must not block: hand the dead letter over
 				// from a goroutine of its own.
+				u.bg.Add(1)
 				go func() {
+					defer u.bg.Done()
 					if err := u.producer.Produce(u.stop, dr); err != nil {
 						dr.Done(err)
 					}
@@ -157,6 +166,63 @@ func reasonFor(kind string) (packets.ReasonCode, bool) {
 	default:
 		return packets.UnspecifiedError, false
 	}
+}
+
+// ackMode maps a route's ack choice to the producer's.
+func ackMode(a mapping.Ack) kafka.AckMode {
+	switch a {
+	case mapping.AckSpool:
+		return kafka.AckSpool
+	case mapping.AckNone:
+		return kafka.AckNone
+	default:
+		return kafka.AckKafka
+	}
+}
+
+// deadLetterSpooled is the producer's OnPermanentFailure hook: a record
+// whose device was acked when it spilled, and that Kafka then refused for
+// good. It goes to the dead-letter topic when one is set; otherwise it is
+// logged at error level and counted, never dropped in silence. The hook
+// must not block, so the dead letter is handed over from a goroutine.
+func (u *uplink) deadLetterSpooled(r kafka.Record, err error) {
+	kind := kafka.ErrorKind(err)
+	dlq := u.rules.Load().DeadLetterTopic()
+	if dlq == "" || r.Topic == dlq {
+		u.metrics.uplinkDrops.WithLabelValues("refused_after_ack_" + kind).Inc()
+		u.log.Error("kafka refused a spooled record after its device was acked, and no dead-letter topic is set: record dropped",
+			zap.String("topic", r.Topic), zap.String("kind", kind), zap.Error(err))
+		return
+	}
+	reason := mapping.ReasonKafkaRejected
+	headers := append(r.Headers[:len(r.Headers):len(r.Headers)],
+		kafka.Header{Key: mapping.HeaderDLQReason, Value: []byte(reason)},
+		kafka.Header{Key: mapping.HeaderDLQDetail, Value: []byte(err.Error())})
+	value := r.Value
+	if kind == kafka.KindTooLarge {
+		reason = mapping.ReasonTooLarge
+		headers[len(headers)-2].Value = []byte(reason)
+		headers = append(headers, kafka.Header{Key: "mqtt.payload_size", Value: []byte(strconv.Itoa(len(r.Value)))})
+		value = nil
+	}
+	u.metrics.deadLettered.WithLabelValues(string(reason)).Inc()
+	dr := &kafka.Record{Topic: dlq, Key: r.Key, Value: value, Headers: headers, Mode: kafka.AckKafka}
+	dr.Done = func(dlErr error) {
+		if dlErr != nil {
+			u.metrics.uplinkDrops.WithLabelValues("dead_letter_failed").Inc()
+			u.log.Error("dead-letter topic refused a spooled record: record dropped",
+				zap.String("topic", r.Topic), zap.String("dead_letter_topic", dlq), zap.Error(dlErr))
+		}
+	}
+	u.bg.Add(1)
+	go func() {
+		defer u.bg.Done()
+		ctx, cancel := context.WithTimeout(u.dlqCtx, 10*time.Second)
+		defer cancel()
+		if perr := u.producer.Produce(ctx, dr); perr != nil {
+			dr.Done(perr)
+		}
+	}()
 }
 
 func complete(done func(error), err error) {

@@ -57,7 +57,7 @@ func newTestUplink(t *testing.T, mc mapping.Config, p producer) *uplink {
 	}
 	var ptr atomic.Pointer[mapping.Rules]
 	ptr.Store(rules)
-	return &uplink{rules: &ptr, producer: p, log: zaptest.NewLogger(t), metrics: newMetrics(), stop: context.Background()}
+	return &uplink{rules: &ptr, producer: p, log: zaptest.NewLogger(t), metrics: newMetrics(), stop: context.Background(), dlqCtx: context.Background(), bg: &sync.WaitGroup{}}
 }
 
 func telemetryMapping(dlq string) mapping.Config {
