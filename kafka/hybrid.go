@@ -246,7 +246,7 @@ func (p *Producer) produceHybrid(ctx context.Context, r *Record) (*envelope, err
 			case r.Mode == AckSpool:
 				reason = "ack_spool"
 			case !p.connect.Load():
-				reason = "kafka_unreachable"
+				reason = "not_connected"
 			case p.oldestAge() > p.spillAfter:
 				reason = "kafka_slow"
 			default:

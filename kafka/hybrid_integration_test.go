@@ -151,6 +151,31 @@ func TestHybridIntegrationKafkaStopped(t *testing.T) {
 		t.Error("Replayed = 0 after a shutdown with Kafka down; want the spooled records")
 	}
 
+	// Phase 3: Kafka stops while records are with sarama, and the producer
+	// stops right after: the flush wait is bounded, sarama is cut short, and
+	// the devices that were acked are covered by the spool.
+	p4, stop4 := startProducer(t, cfg)
+	stopFeed = make(chan struct{})
+	wg.Go(func() { feed(p4) })
+	a4, _ := l.counts()
+	waitFor(t, 30*time.Second, "direct acks", func() bool { a, _ := l.counts(); return a > a4+300 })
+	stopKafka()
+	a5, _ := l.counts()
+	waitFor(t, 30*time.Second, "acks from the spool", func() bool { a, _ := l.counts(); return a > a5+300 })
+	close(stopFeed)
+	wg.Wait()
+	t0 = time.Now()
+	stop4()
+	el = time.Since(t0)
+	t.Logf("phase 3: shutdown right after Kafka stopped took %v", el.Round(time.Millisecond))
+	if el > shutdownFlush+5*time.Second {
+		t.Errorf("shutdown took %v; want about shutdownFlush (%v)", el, shutdownFlush)
+	}
+	startKafka()
+	p5, stop5 := startProducer(t, cfg)
+	waitFor(t, 90*time.Second, "replayed", func() bool { return p5.State() == StateDirect })
+	stop5()
+
 	inKafka := testenv.ConsumeAll(t, bootstrap, topic, 60*time.Second)
 	dups := checkLog(t, inKafka, l, 3)
 	acked, failed = l.counts()
