@@ -56,16 +56,20 @@ func (s *Spool) Run(ctx context.Context) error {
 // Appends that arrive meanwhile wait for the next round (group commit).
 func (s *Spool) commit(c *committer) {
 	s.mu.Lock()
+	if len(s.pend) == 0 && len(s.dones) == 0 {
+		s.mu.Unlock()
+		return
+	}
 	chunks, dones := s.pend, s.dones
-	s.pend, s.dones = nil, nil
+	// Swap in the slices of the previous round so the queues do not regrow;
+	// they are handed back below, after their last use.
+	s.pend, s.dones = s.sparePend[:0], s.spareDones[:0]
+	s.sparePend, s.spareDones = nil, nil
 	s.pendLen = 0
 	last := s.nextSeq - 1
 	err := s.failed
 	s.room.Broadcast()
 	s.mu.Unlock()
-	if len(chunks) == 0 && len(dones) == 0 {
-		return
-	}
 	if err == nil {
 		err = s.write(c, chunks)
 	}
@@ -78,11 +82,13 @@ func (s *Spool) commit(c *committer) {
 		close(s.notify)
 		s.notify = make(chan struct{})
 	}
-	for _, ch := range chunks {
+	for i, ch := range chunks {
 		if len(s.free) < 4 && cap(ch.buf) <= 4*chunkCap {
 			s.free = append(s.free, ch.buf)
 		}
+		chunks[i] = chunk{}
 	}
+	s.sparePend = chunks
 	s.mu.Unlock()
 	if err != nil {
 		s.fail(err)
@@ -91,6 +97,10 @@ func (s *Spool) commit(c *committer) {
 	for _, d := range dones {
 		d.fn(d.seq, err)
 	}
+	clear(dones)
+	s.mu.Lock()
+	s.spareDones = dones
+	s.mu.Unlock()
 }
 
 // write writes chunks to their files, creating new segment files first.

@@ -66,11 +66,16 @@ func recordCRC(seq uint64, data []byte) uint32 {
 	return crc32.Update(crc32.Checksum(s[:], castagnoli), castagnoli, data)
 }
 
+// appendRecord encodes a record. seq and data are contiguous in the record,
+// so the CRC is computed over them in place (no allocation).
 func appendRecord(b []byte, seq uint64, data []byte) []byte {
+	start := len(b)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(data)))
-	b = binary.LittleEndian.AppendUint32(b, recordCRC(seq, data))
+	b = binary.LittleEndian.AppendUint32(b, 0) // CRC, filled in below
 	b = binary.LittleEndian.AppendUint64(b, seq)
-	return append(b, data...)
+	b = append(b, data...)
+	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(b[start+8:], castagnoli))
+	return b
 }
 
 // scanResult describes what a segment file holds.
@@ -193,7 +198,7 @@ func decodeRecord(b []byte, seq uint64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: header does not match the index", errDamaged)
 	}
 	data := b[recHeaderLen:]
-	if recordCRC(seq, data) != binary.LittleEndian.Uint32(b[4:8]) {
+	if crc32.Checksum(b[8:], castagnoli) != binary.LittleEndian.Uint32(b[4:8]) {
 		return nil, fmt.Errorf("%w: checksum mismatch", errDamaged)
 	}
 	return data, nil

@@ -3,6 +3,7 @@ package spool
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -106,7 +107,19 @@ func (s *Spool) recoverSegment(path string, first, after uint64) (*segment, erro
 	}
 	res, err := scanSegment(f, size, nil)
 	if errors.Is(err, errShortHeader) || errors.Is(err, errBadHeader) {
+		zero, zerr := allZero(f)
 		f.Close()
+		if zerr != nil {
+			return nil, fmt.Errorf("spool: read segment %s: %w", path, zerr)
+		}
+		if zero {
+			// Preallocated but the header never reached the disk: a crash
+			// right after creation, before any record was acked.
+			if err := os.Remove(path); err != nil {
+				return nil, fmt.Errorf("spool: remove empty segment: %w", err)
+			}
+			return nil, nil
+		}
 		return nil, s.quarantine(path, err.Error())
 	}
 	if err != nil {
@@ -141,14 +154,14 @@ func (s *Spool) recoverSegment(path string, first, after uint64) (*segment, erro
 		}
 	}
 	g := &segment{
-		first:   first,
-		path:    path,
-		offs:    res.offs,
-		end:     res.validEnd,
-		disk:    res.validEnd,
-		acked:   make([]uint64, (len(res.offs)+63)/64),
-		created: info.ModTime(),
-		exists:  true,
+		first:  first,
+		path:   path,
+		offs:   res.offs,
+		end:    res.validEnd,
+		disk:   res.validEnd,
+		acked:  make([]uint64, (len(res.offs)+63)/64),
+		marks:  []timeMark{{0, info.ModTime()}}, // the last write: ages after a restart are underestimated
+		exists: true,
 	}
 	if len(res.offs) == 0 {
 		f.Close()
@@ -156,6 +169,26 @@ func (s *Spool) recoverSegment(path string, first, after uint64) (*segment, erro
 	}
 	g.f = f
 	return g, nil
+}
+
+// allZero reports whether every byte of f is zero.
+func allZero(f *os.File) (bool, error) {
+	buf := make([]byte, 64<<10)
+	for off := int64(0); ; {
+		n, err := f.ReadAt(buf, off)
+		for _, c := range buf[:n] {
+			if c != 0 {
+				return false, nil
+			}
+		}
+		off += int64(n)
+		if err == io.EOF {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
 }
 
 // quarantine renames a segment whose header is unusable to *.corrupt so an

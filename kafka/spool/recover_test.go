@@ -243,3 +243,19 @@ func TestOpenFailsOnUnusableDir(t *testing.T) {
 		t.Fatalf("Open(dir is a file) = %v; want an error naming %s", err, file)
 	}
 }
+
+func TestZeroFilledSegmentRemoved(t *testing.T) {
+	cfg := testConfig(t)
+	writeSpool(t, cfg, 2, 40)
+	// A crash after fallocate but before the header reached the disk.
+	if err := os.WriteFile(segPath(cfg.Dir, 4), make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	seqs, st := openStats(t, cfg)
+	if len(seqs) != 3 || st.CorruptSegments != 0 || st.TruncatedBytes != 0 {
+		t.Fatalf("replayed %v, Stats %+v; want 1..3, no damage", seqs, st)
+	}
+	if _, err := os.Stat(segPath(cfg.Dir, 4)); !os.IsNotExist(err) {
+		t.Fatalf("zero-filled segment still there (err %v)", err)
+	}
+}

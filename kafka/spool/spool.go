@@ -37,7 +37,7 @@ type Stats struct {
 	Bytes            int64         // bytes of all segment files on disk (quota usage)
 	QuotaBytes       int64         // the configured quota
 	Segments         int           // segment files holding records
-	OldestAge        time.Duration // age of the oldest unacked record (segment granularity)
+	OldestAge        time.Duration // age of the oldest unacked record (50 ms resolution; see README)
 	Appended, Acked  uint64        // records appended / acked since Open
 	Fsyncs           uint64        // fsync rounds since Open
 	FsyncLatencyLast time.Duration // duration of the last fsync round
@@ -49,15 +49,17 @@ type Stats struct {
 
 // segment is one segment file. Fields are guarded by Spool.mu unless noted.
 type segment struct {
-	first   uint64
-	path    string
-	offs    []uint32 // start offset of record i (seq first+i)
-	end     int64    // offset after the last appended record
-	disk    int64    // bytes the file occupies (preallocated size); counts in the quota
-	acked   []uint64 // bitmap by record index
-	nAcked  int
-	created time.Time
-	f       *os.File // nil until the committer creates the file
+	first  uint64
+	path   string
+	offs   []uint32 // start offset of record i (seq first+i)
+	end    int64    // offset after the last appended record
+	disk   int64    // bytes the file occupies (preallocated size); counts in the quota
+	acked  []uint64 // bitmap by record index
+	nAcked int
+	// marks sample append times: record idx and later ones were appended
+	// at or after t. One mark per 50 ms at most; see Stats.OldestAge.
+	marks []timeMark
+	f     *os.File // nil until the committer creates the file
 
 	// Committer-only fields.
 	exists bool // the file has been created
@@ -65,12 +67,38 @@ type segment struct {
 	dirty  bool // written since the last fsync
 }
 
+type timeMark struct {
+	idx int
+	t   time.Time
+}
+
+// markEvery is the resolution of Stats.OldestAge.
+const markEvery = 50 * time.Millisecond
+
 func (g *segment) n() int { return len(g.offs) }
 
 // last returns the seq of the last record; first-1 when empty.
 func (g *segment) last() uint64 { return g.first + uint64(len(g.offs)) - 1 }
 
 func (g *segment) isAcked(i int) bool { return g.acked[i>>6]&(1<<(uint(i)&63)) != 0 }
+
+// firstUnacked returns the index of the first unacked record at or after
+// from, or n() if there is none.
+func (g *segment) firstUnacked() int { return g.nextUnacked(0) }
+
+func (g *segment) nextUnacked(from int) int {
+	for i := from; i < g.n(); {
+		if i&63 == 0 && g.acked[i>>6] == math.MaxUint64 {
+			i += 64
+			continue
+		}
+		if !g.isAcked(i) {
+			return i
+		}
+		i++
+	}
+	return g.n()
+}
 
 // recLen returns the on-disk length of record i.
 func (g *segment) recLen(i int) int64 {
@@ -115,11 +143,14 @@ type Spool struct {
 	pend     []chunk
 	pendLen  int
 	dones    []pendingDone
-	free     [][]byte
-	hook     func(time.Duration)
-	bytes    int64
-	unacked  int64
-	st       Stats
+	// sparePend and spareDones are the committer's previous queues, reused.
+	sparePend  []chunk
+	spareDones []pendingDone
+	free       [][]byte
+	hook       func(time.Duration)
+	bytes      int64
+	unacked    int64
+	st         Stats
 }
 
 // Open creates cfg.Dir, scans its segments, truncates torn or corrupt tails
@@ -169,6 +200,7 @@ func (s *Spool) Append(data []byte, done func(seq uint64, err error)) error {
 		return fmt.Errorf("spool: record of %d bytes exceeds the maximum of %d", len(data), maxSegmentBytes)
 	}
 	need := int64(recHeaderLen + len(data))
+	now := time.Now()
 	s.mu.Lock()
 	for !s.closed && s.failed == nil && s.pendLen > 0 && s.pendLen+int(need) > maxPending {
 		s.room.Wait()
@@ -191,11 +223,10 @@ func (s *Spool) Append(data []byte, done func(seq uint64, err error)) error {
 			return ErrFull
 		}
 		g = &segment{
-			first:   s.nextSeq,
-			path:    segPath(s.cfg.Dir, s.nextSeq),
-			end:     headerLen,
-			disk:    size,
-			created: time.Now(),
+			first: s.nextSeq,
+			path:  segPath(s.cfg.Dir, s.nextSeq),
+			end:   headerLen,
+			disk:  size,
 		}
 		s.segs = append(s.segs, g)
 		s.active = g
@@ -215,6 +246,9 @@ func (s *Spool) Append(data []byte, done func(seq uint64, err error)) error {
 	before := len(c.buf)
 	c.buf = appendRecord(c.buf, seq, data)
 	s.pendLen += len(c.buf) - before
+	if len(g.marks) == 0 || now.Sub(g.marks[len(g.marks)-1].t) >= markEvery {
+		g.marks = append(g.marks, timeMark{idx: g.n(), t: now})
+	}
 	g.offs = append(g.offs, uint32(g.end))
 	if g.n() > len(g.acked)*64 {
 		g.acked = append(g.acked, 0)
@@ -296,19 +330,11 @@ func (s *Spool) findNext(after uint64) (*segment, int, bool) {
 		if from > g.first {
 			i = int(from - g.first)
 		}
-		for i < g.n() {
-			w := g.acked[i>>6]
-			if w == math.MaxUint64 && i&63 == 0 {
-				i += 64
-				continue
+		if i = g.nextUnacked(i); i < g.n() {
+			if g.first+uint64(i) > s.durable {
+				return nil, 0, false
 			}
-			if w&(1<<(uint(i)&63)) == 0 {
-				if g.first+uint64(i) > s.durable {
-					return nil, 0, false
-				}
-				return g, i, true
-			}
-			i++
+			return g, i, true
 		}
 	}
 	return nil, 0, false
@@ -391,10 +417,15 @@ func (s *Spool) Stats() Stats {
 		}
 	}
 	for _, g := range s.segs {
-		if g.nAcked < g.n() {
-			st.OldestAge = time.Since(g.created)
-			break
+		if g.nAcked == g.n() {
+			continue
 		}
+		i := g.firstUnacked()
+		k := sort.Search(len(g.marks), func(k int) bool { return g.marks[k].idx > i }) - 1
+		if k >= 0 {
+			st.OldestAge = time.Since(g.marks[k].t)
+		}
+		break
 	}
 	return st
 }

@@ -403,3 +403,88 @@ func TestConcurrentAppendDrain(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "drained segments deleted", func() bool { return len(segFiles(t, cfg.Dir)) == 1 })
 }
+
+func TestOldestAge(t *testing.T) {
+	s, _ := startSpool(t, testConfig(t))
+	if age := s.Stats().OldestAge; age != 0 {
+		t.Fatalf("OldestAge of an empty spool = %v; want 0", age)
+	}
+	appendSync(t, s, []byte("old"))
+	waitFor(t, 5*time.Second, "time to pass", func() bool { return s.Stats().OldestAge >= 120*time.Millisecond })
+	appendSync(t, s, []byte("new"))
+	s.Ack(1)
+	if age := s.Stats().OldestAge; age >= 100*time.Millisecond {
+		t.Fatalf("OldestAge after acking the old record = %v; want the new record's age (< 100ms)", age)
+	}
+	s.Ack(2)
+	if age := s.Stats().OldestAge; age != 0 {
+		t.Fatalf("OldestAge with everything acked = %v; want 0", age)
+	}
+}
+
+func TestRunTwice(t *testing.T) {
+	s, err := Open(testConfig(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 2)
+	go func() { errc <- s.Run(ctx) }()
+	go func() { errc <- s.Run(ctx) }()
+	// Whichever call comes second fails at once; then end the first.
+	first := <-errc
+	cancel()
+	second := <-errc
+	if first == nil || second != nil {
+		t.Fatalf("two Runs returned %v, then %v; want an error from the second at once, nil from the first", first, second)
+	}
+}
+
+// TestWriteFailure closes the active segment under the committer: the
+// batch's done callbacks get the error, later appends are refused and Run
+// reports it.
+func TestWriteFailure(t *testing.T) {
+	s, stop := startSpool(t, testConfig(t))
+	appendSync(t, s, []byte("ok"))
+	s.mu.Lock()
+	s.active.f.Close()
+	s.mu.Unlock()
+	errc := make(chan error, 1)
+	if err := s.Append([]byte("lost"), func(_ uint64, err error) { errc <- err }); err != nil {
+		t.Fatalf("Append = %v; want it queued", err)
+	}
+	if err := <-errc; err == nil {
+		t.Fatal("done after a failed write got nil; want the error")
+	}
+	if err := s.Append([]byte("more"), nil); err == nil || errors.Is(err, ErrFull) {
+		t.Fatalf("Append after a failed write = %v; want a write-failure error", err)
+	}
+	if err := stop(); err == nil {
+		t.Fatal("Run after a failed write = nil; want the error")
+	}
+}
+
+// TestNextSkipsRecordDamagedAfterWrite flips a byte of a durable record on
+// disk: Next logs it, counts it, skips it and returns the next record.
+func TestNextSkipsRecordDamagedAfterWrite(t *testing.T) {
+	cfg := testConfig(t)
+	s, _ := startSpool(t, cfg)
+	for i := 0; i < 3; i++ {
+		appendSync(t, s, payload(i, 40))
+	}
+	f, err := os.OpenFile(segPath(cfg.Dir, 1), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := int64(headerLen + recHeaderLen + 40 + recHeaderLen + 3) // data of record 2
+	if _, err := f.WriteAt([]byte{0xff}, off); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if seq, _ := nextT(t, s, 1); seq != 3 {
+		t.Fatalf("Next(1) = %d; want 3 (2 is damaged)", seq)
+	}
+	if st := s.Stats(); st.Damaged != 1 || st.Records != 2 {
+		t.Fatalf("Stats = %+v; want 1 damaged, 2 unacked", st)
+	}
+}
