@@ -436,7 +436,7 @@ func BenchmarkProducerHybrid(b *testing.B) {
 	for _, bc := range []struct {
 		name, mode, fsync string
 	}{
-		{"direct", kafkaUp, spool.FsyncAlways},
+		{"kafka_up", kafkaUp, spool.FsyncAlways},
 		{"spill_fsync_always", kafkaDown, spool.FsyncAlways},
 		{"spill_fsync_never", kafkaDown, spool.FsyncNever},
 	} {
@@ -475,7 +475,10 @@ func BenchmarkProducerHybrid(b *testing.B) {
 			}
 			wg.Wait()
 			b.StopTimer()
-			if st := p.Stats(); bc.mode == kafkaDown && st.Spilled < uint64(b.N) {
+			st := p.Stats()
+			b.ReportMetric(float64(st.Spills), "spills")
+			b.ReportMetric(float64(st.Spilled)/float64(b.N), "spilled/op")
+			if bc.mode == kafkaDown && st.Spilled < uint64(b.N) {
 				b.Fatalf("spilled %d of %d", st.Spilled, b.N)
 			}
 			cancel()
