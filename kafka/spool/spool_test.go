@@ -488,3 +488,42 @@ func TestNextSkipsRecordDamagedAfterWrite(t *testing.T) {
 		t.Fatalf("Stats = %+v; want 1 damaged, 2 unacked", st)
 	}
 }
+
+// TestAppendWaitsWhilePendingIsFull: appends queue before Run starts, up to
+// 8 MiB; the next waits until the committer takes the queue.
+func TestAppendWaitsWhilePendingIsFull(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.SegmentBytes = 1 << 20
+	cfg.QuotaBytes = 64 << 20
+	s, err := Open(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, 1<<20-64)
+	for i := 0; i < 8; i++ {
+		if err := s.Append(big, nil); err != nil {
+			t.Fatalf("Append #%d: %v", i, err)
+		}
+	}
+	returned := make(chan error, 1)
+	go func() { returned <- s.Append(big, nil) }()
+	select {
+	case err := <-returned:
+		t.Fatalf("9th MiB Append returned %v before Run; want it to wait", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- s.Run(ctx) }()
+	if err := <-returned; err != nil {
+		t.Fatalf("9th Append after Run started = %v; want nil", err)
+	}
+	waitFor(t, 5*time.Second, "all 9 durable", func() bool {
+		seq, _, err := s.Next(ctx, 8)
+		return err == nil && seq == 9
+	})
+	cancel()
+	if err := <-runErr; err != nil {
+		t.Fatal(err)
+	}
+}
