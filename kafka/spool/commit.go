@@ -107,22 +107,8 @@ func (s *Spool) commit(c *committer) {
 func (s *Spool) write(c *committer, chunks []chunk) error {
 	for _, ch := range chunks {
 		g := ch.seg
-		if ch.create && !g.exists {
-			// O_EXCL is not used: the file may be the seed that carried the
-			// seq counter, whose header is the one written here.
-			f, err := os.OpenFile(g.path, os.O_RDWR|os.O_CREATE, 0o644)
-			if err != nil {
-				return fmt.Errorf("create segment: %w", err)
-			}
-			if err := preallocate(f, g.disk); err != nil {
-				f.Close()
-				return err
-			}
-			s.mu.Lock()
-			g.f = f
-			s.mu.Unlock()
-			g.exists = true
-			g.fresh = true
+		if ch.create {
+			g.fresh = true // the file and its directory entry need a full fsync
 			c.newDir = true
 		}
 		if _, err := g.f.WriteAt(ch.buf, ch.off); err != nil {

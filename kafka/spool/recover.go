@@ -154,14 +154,13 @@ func (s *Spool) recoverSegment(path string, first, after uint64) (*segment, erro
 		}
 	}
 	g := &segment{
-		first:  first,
-		path:   path,
-		offs:   res.offs,
-		end:    res.validEnd,
-		disk:   res.validEnd,
-		acked:  make([]uint64, (len(res.offs)+63)/64),
-		marks:  []timeMark{{0, info.ModTime()}}, // the last write: ages after a restart are underestimated
-		exists: true,
+		first: first,
+		path:  path,
+		offs:  res.offs,
+		end:   res.validEnd,
+		disk:  res.validEnd,
+		acked: make([]uint64, (len(res.offs)+63)/64),
+		marks: []timeMark{{0, info.ModTime()}}, // the last write: ages after a restart are underestimated
 	}
 	if len(res.offs) == 0 {
 		f.Close()

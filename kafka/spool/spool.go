@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -59,12 +60,11 @@ type segment struct {
 	// marks sample append times: record idx and later ones were appended
 	// at or after t. One mark per 50 ms at most; see Stats.OldestAge.
 	marks []timeMark
-	f     *os.File // nil until the committer creates the file
+	f     *os.File // read by Next under mu; written only by the committer
 
 	// Committer-only fields.
-	exists bool // the file has been created
-	fresh  bool // created since the last fsync: needs a full fsync, not fdatasync
-	dirty  bool // written since the last fsync
+	fresh bool // created since the last fsync: needs a full fsync, not fdatasync
+	dirty bool // written since the last fsync
 }
 
 type timeMark struct {
@@ -222,11 +222,24 @@ func (s *Spool) Append(data []byte, done func(seq uint64, err error)) error {
 			s.mu.Unlock()
 			return ErrFull
 		}
+		path := segPath(s.cfg.Dir, s.nextSeq)
+		// The file is created and its space reserved here, so a full
+		// filesystem is refused synchronously like a full quota, and the
+		// committer's writes cannot run out of space.
+		f, err := createSegment(path, size)
+		if err != nil {
+			s.mu.Unlock()
+			if errors.Is(err, syscall.ENOSPC) {
+				return fmt.Errorf("%w: %v", ErrFull, err)
+			}
+			return fmt.Errorf("spool: %w", err)
+		}
 		g = &segment{
 			first: s.nextSeq,
-			path:  segPath(s.cfg.Dir, s.nextSeq),
+			path:  path,
 			end:   headerLen,
 			disk:  size,
+			f:     f,
 		}
 		s.segs = append(s.segs, g)
 		s.active = g
@@ -428,6 +441,24 @@ func (s *Spool) Stats() Stats {
 		break
 	}
 	return st
+}
+
+// createSegment creates (or, for a seed, reuses) a segment file and
+// preallocates size bytes.
+func createSegment(path string, size int64) (*os.File, error) {
+	// No O_EXCL: the file may be the seed that carried the seq counter,
+	// whose header is the one the committer writes.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create segment: %w", err)
+	}
+	if err := preallocate(f, size); err != nil {
+		// The file is left: the next attempt reuses the name, and recovery
+		// removes an empty or all-zero segment.
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 func segPath(dir string, first uint64) string {

@@ -527,3 +527,30 @@ func TestAppendWaitsWhilePendingIsFull(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSegmentCreateFailureIsSynchronous: when a new segment cannot be
+// created, Append says so at once and the spool stays usable.
+func TestSegmentCreateFailureIsSynchronous(t *testing.T) {
+	cfg := testConfig(t)
+	s, stop := startSpool(t, cfg)
+	if err := os.RemoveAll(cfg.Dir); err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	err := s.Append([]byte("x"), func(uint64, error) { called = true })
+	if err == nil || errors.Is(err, ErrFull) || errors.Is(err, ErrClosed) {
+		t.Fatalf("Append without a directory = %v; want a create error", err)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if seq := appendSync(t, s, []byte("y")); seq != 1 {
+		t.Fatalf("Append after the directory came back = seq %d; want 1", seq)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run = %v; want nil (the failure was not a write failure)", err)
+	}
+	if called {
+		t.Fatal("done called for a refused Append")
+	}
+}
