@@ -14,6 +14,19 @@ import (
 type committer struct {
 	dirty  []*segment // written since their last fsync
 	newDir bool       // a segment file was created since the last directory fsync
+
+	// The interval fsync runs on its own goroutine so that writes go on
+	// meanwhile; syncing holds its segments, which reap must not close.
+	syncing  []*segment
+	syncDone chan error // size 1: the background sync's result
+}
+
+// syncJob is one fsync round: the files to sync and whether the directory
+// needs one. It touches no segment fields, so it may run off the committer.
+type syncJob struct {
+	files []*os.File
+	full  []bool // full fsync (new file) rather than fdatasync
+	dir   bool
 }
 
 // Run writes appended records and runs the group-commit fsync loop until ctx
@@ -29,7 +42,7 @@ func (s *Spool) Run(ctx context.Context) error {
 	s.running = true
 	s.mu.Unlock()
 
-	var c committer
+	c := committer{syncDone: make(chan error, 1)}
 	var tick <-chan time.Time
 	if s.cfg.Fsync == FsyncInterval {
 		t := time.NewTicker(s.cfg.FsyncInterval)
@@ -44,11 +57,34 @@ func (s *Spool) Run(ctx context.Context) error {
 			s.commit(&c)
 			s.reap(&c, false)
 		case <-tick:
-			if err := s.syncDirty(&c); err != nil {
+			if c.syncing != nil {
+				continue // the previous interval fsync is still running
+			}
+			job := c.take()
+			if len(job.files) == 0 && !job.dir {
+				continue
+			}
+			c.syncing = append([]*segment(nil), job.segs...)
+			for _, g := range c.syncing {
+				g.syncing = true
+			}
+			go func() { c.syncDone <- s.runSync(job.syncJob) }()
+		case err := <-c.syncDone:
+			c.endSync()
+			if err != nil {
 				s.fail(err)
 			}
+			s.reap(&c, false)
 		}
 	}
+}
+
+// endSync releases the segments of a finished background sync.
+func (c *committer) endSync() {
+	for _, g := range c.syncing {
+		g.syncing = false
+	}
+	c.syncing = nil
 }
 
 // commit writes every queued record, fsyncs them when the policy is always,
@@ -122,29 +158,53 @@ func (s *Spool) write(c *committer, chunks []chunk) error {
 	return nil
 }
 
-// syncDirty fsyncs every segment written since its last fsync and, if a
-// segment was created, the directory. One round is one Fsyncs count.
-func (s *Spool) syncDirty(c *committer) error {
-	if len(c.dirty) == 0 && !c.newDir {
-		return nil
-	}
-	start := time.Now()
+// takenJob is a syncJob plus the segments it covers.
+type takenJob struct {
+	syncJob
+	segs []*segment
+}
+
+// take collects the files written since their last fsync and marks them
+// clean.
+func (c *committer) take() takenJob {
+	var j takenJob
 	for _, g := range c.dirty {
-		sync := datasync
-		if g.fresh {
-			sync = (*os.File).Sync
-		}
-		if err := sync(g.f); err != nil {
-			return err
-		}
+		j.files = append(j.files, g.f)
+		j.full = append(j.full, g.fresh)
+		j.segs = append(j.segs, g)
 		g.dirty, g.fresh = false, false
 	}
 	c.dirty = c.dirty[:0]
-	if c.newDir {
+	j.dir, c.newDir = c.newDir, false
+	return j
+}
+
+// syncDirty fsyncs, on the committer, every segment written since its last
+// fsync and, if a segment was created, the directory.
+func (s *Spool) syncDirty(c *committer) error {
+	j := c.take()
+	if len(j.files) == 0 && !j.dir {
+		return nil
+	}
+	return s.runSync(j.syncJob)
+}
+
+// runSync runs one fsync round; one round is one Fsyncs count.
+func (s *Spool) runSync(j syncJob) error {
+	start := time.Now()
+	for i, f := range j.files {
+		sync := datasync
+		if j.full[i] {
+			sync = (*os.File).Sync
+		}
+		if err := sync(f); err != nil {
+			return err
+		}
+	}
+	if j.dir {
 		if err := syncDir(s.cfg.Dir); err != nil {
 			return err
 		}
-		c.newDir = false
 	}
 	d := time.Since(start)
 	s.mu.Lock()
@@ -175,7 +235,7 @@ func (s *Spool) reap(c *committer, final bool) {
 	var dead []*segment
 	keep := s.segs[:0]
 	for _, g := range s.segs {
-		if g.nAcked == g.n() && g.last() <= s.durable && (g != s.active || final) {
+		if g.nAcked == g.n() && g.last() <= s.durable && (g != s.active || final) && !g.syncing {
 			dead = append(dead, g)
 			continue
 		}
@@ -222,6 +282,12 @@ func (s *Spool) shutdown(c *committer) error {
 	s.room.Broadcast()
 	s.mu.Unlock()
 
+	if c.syncing != nil {
+		if err := <-c.syncDone; err != nil {
+			s.fail(err)
+		}
+		c.endSync()
+	}
 	s.commit(c)
 	if err := s.syncDirty(c); err != nil {
 		s.fail(err)

@@ -63,8 +63,9 @@ type segment struct {
 	f     *os.File // read by Next under mu; written only by the committer
 
 	// Committer-only fields.
-	fresh bool // created since the last fsync: needs a full fsync, not fdatasync
-	dirty bool // written since the last fsync
+	fresh   bool // created since the last fsync: needs a full fsync, not fdatasync
+	syncing bool // an interval fsync (on its own goroutine) holds the file: reap must not close it
+	dirty   bool // written since the last fsync
 }
 
 type timeMark struct {
@@ -181,7 +182,7 @@ func Open(cfg Config, log *zap.Logger) (*Spool, error) {
 }
 
 // FsyncHook sets f to be called after each fsync round with its latency
-// (for a histogram). f runs on the committer goroutine and must not block.
+// (for a histogram). f runs on a spool goroutine and must not block.
 func (s *Spool) FsyncHook(f func(time.Duration)) {
 	s.mu.Lock()
 	s.hook = f
