@@ -347,9 +347,17 @@ func TestFsyncPolicies(t *testing.T) {
 // with -race): every record is delivered once, in seq order, with its data,
 // and every segment but the active one is deleted.
 func TestConcurrentAppendDrain(t *testing.T) {
+	for _, policy := range []string{FsyncAlways, FsyncInterval, FsyncNever} {
+		t.Run(policy, func(t *testing.T) { testConcurrentAppendDrain(t, policy) })
+	}
+}
+
+func testConcurrentAppendDrain(t *testing.T, policy string) {
 	cfg := testConfig(t)
 	cfg.QuotaBytes = 256 * cfg.SegmentBytes
-	s, _ := startSpool(t, cfg)
+	cfg.Fsync = policy
+	cfg.FsyncInterval = time.Millisecond // overlaps syncs with writes and deletes
+	s, stop := startSpool(t, cfg)
 	const writers, per = 8, 300
 	var mu sync.Mutex
 	bySeq := map[uint64][]byte{}
@@ -402,6 +410,13 @@ func TestConcurrentAppendDrain(t *testing.T) {
 		t.Fatal("Empty() = false after draining everything")
 	}
 	waitFor(t, 5*time.Second, "drained segments deleted", func() bool { return len(segFiles(t, cfg.Dir)) == 1 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	// Everything was acked: shutdown leaves only the seed.
+	if files := segFiles(t, cfg.Dir); len(files) != 1 || fileSize(t, files[0]) != headerLen {
+		t.Fatalf("files after shutdown = %v; want one header-only seed", files)
+	}
 }
 
 func TestOldestAge(t *testing.T) {
