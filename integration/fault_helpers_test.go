@@ -264,13 +264,13 @@ func scrape(admin, series string) (float64, bool) {
 	return findSeries(body, series)
 }
 
-// spoolSeries returns every mqtt_bridge_spool_* line of /metrics (for the
-// log: what the bridge exposes).
+// spoolSeries returns the mqtt_bridge_spool_* lines of /metrics but the
+// histogram buckets (for the log: what the bridge exposes).
 func spoolSeries(admin string) []string {
 	_, body := httpGet(admin, "/metrics")
 	var out []string
 	for line := range strings.SplitSeq(body, "\n") {
-		if strings.HasPrefix(line, "mqtt_bridge_spool_") {
+		if strings.HasPrefix(line, "mqtt_bridge_spool_") && !strings.Contains(line, "_bucket{") {
 			out = append(out, line)
 		}
 	}
