@@ -193,9 +193,11 @@ func (s *Spool) FsyncHook(f func(time.Duration)) {
 // nil) fires once the record is durable per the fsync policy; done(seq, err)
 // if writing it failed. Seqs increase in call order and done callbacks fire
 // in seq order, on the committer goroutine: done must not block and must not
-// call Append. Append returns ErrFull (done not called) when the quota has no
-// room, ErrClosed after Run ended, and may wait briefly while more than 8 MiB
-// are queued for writing.
+// call Append. Append returns ErrFull (done not called) when the quota or
+// the filesystem has no room for the next segment, ErrClosed after Run
+// ended, another error (done not called) if a new segment file cannot be
+// created or after a write failure, and may wait briefly while more than
+// 8 MiB are queued for writing. data is copied; the caller may reuse it.
 func (s *Spool) Append(data []byte, done func(seq uint64, err error)) error {
 	if int64(len(data)) > maxSegmentBytes {
 		return fmt.Errorf("spool: record of %d bytes exceeds the maximum of %d", len(data), maxSegmentBytes)
