@@ -81,8 +81,8 @@ type hybrid struct {
 	needProbe              bool          // probe Kafka before draining again
 	backlog                []*envelope   // direct records to copy, in acceptance order
 	blocked                int           // Produce calls waiting for room
-	waiters                int           // Produce calls holding back while the drainer catches up
-	room                   chan struct{} // closed (and replaced) by the monitor and maybeDirect to wake waiting Produce calls
+	room                   chan struct{} // closed (and replaced) by the monitor and maybeDirect to wake blocked Produce calls
+	direct                 chan struct{} // closed (and replaced) when the route returns to direct
 	converge               int64         // the drainer has caught up when at most this many records are unacked
 	backoffMin, backoffMax time.Duration // the drainer's back-off bounds (drainBackoffMin/Max; tests shorten them)
 
@@ -116,6 +116,7 @@ func (p *Producer) initHybrid() error {
 	h.blockQoS0 = p.cfg.Producer.QoS0WhenFull == QoS0Block
 	h.tick = min(max(h.spillAfter/10, 5*time.Millisecond), 50*time.Millisecond)
 	h.room = make(chan struct{})
+	h.direct = make(chan struct{})
 	h.converge = int64(p.cfg.Producer.BufferRecords)
 	h.kick = make(chan struct{}, 1)
 	h.otherFails = map[uint64]int{}
@@ -276,14 +277,13 @@ func (p *Producer) produceHybrid(ctx context.Context, r *Record) (*envelope, err
 			// spool can run empty and the route return to direct. Without
 			// this, steady load could keep the producer spilling forever.
 			converged = true
-			p.waiters++
-			room := p.room
+			direct := p.direct
 			p.rmu.Unlock()
 			p.answerAll(late)
 			t := time.NewTimer(p.spillAfter)
 			var err error
 			select {
-			case <-room:
+			case <-direct:
 			case <-t.C:
 			case <-ctx.Done():
 				err = ctx.Err()
@@ -291,9 +291,6 @@ func (p *Producer) produceHybrid(ctx context.Context, r *Record) (*envelope, err
 				err = ErrClosed
 			}
 			t.Stop()
-			p.rmu.Lock()
-			p.waiters--
-			p.rmu.Unlock()
 			if err != nil {
 				return nil, err
 			}
@@ -553,7 +550,7 @@ func (p *Producer) monitor(stop <-chan struct{}) {
 		} else if len(p.backlog) > 0 {
 			late = p.flushBacklogLocked()
 		}
-		if p.blocked > 0 || p.waiters > 0 {
+		if p.blocked > 0 {
 			p.wakeLocked()
 		}
 		p.rmu.Unlock()
@@ -580,6 +577,8 @@ func (p *Producer) maybeDirect() {
 	p.draining = false
 	p.setStateLocked()
 	p.wakeLocked()
+	close(p.direct)
+	p.direct = make(chan struct{})
 	p.log.Info("kafka producer: spool drained; back to direct", zap.Uint64("drained", p.drained.Load()))
 }
 
