@@ -17,7 +17,7 @@ import (
 )
 
 var (
-	dKafkaConnected = prometheus.NewDesc(ns+"_kafka_connected", "1 when the producer is connected to Kafka.", nil, nil)
+	dKafkaConnected = prometheus.NewDesc(ns+"_kafka_connected", "1 when Kafka takes records in time (with the spool: the uplink is direct or draining).", nil, nil)
 	dInFlight       = prometheus.NewDesc(ns+"_produce_in_flight", "Records accepted by the producer and not yet acknowledged.", nil, nil)
 	dProduced       = prometheus.NewDesc(ns+"_produced_total", "Records acknowledged by Kafka.", nil, nil)
 	dConsumerLag    = prometheus.NewDesc(ns+"_downlink_consumer_lag", "Records behind the high watermark, summed over assigned partitions.", nil, nil)
@@ -41,7 +41,7 @@ var spoolStates = []string{kafka.StateDirect, kafka.StateSpilling, kafka.StateDr
 // collectKafka adds the Kafka side to a scrape.
 func (b *Bridge) collectKafka(ch chan<- prometheus.Metric) {
 	connected := 0.0
-	if b.producer.Connected() {
+	if b.kafkaReachable() {
 		connected = 1
 	}
 	ch <- prometheus.MustNewConstMetric(dKafkaConnected, prometheus.GaugeValue, connected)
@@ -82,6 +82,25 @@ func (b *Bridge) collectKafka(ch chan<- prometheus.Metric) {
 	gauge(dSpoolCorrupt, float64(sp.CorruptSegments))
 }
 
+// kafkaReachable says whether Kafka takes records in time. The producer's
+// client stays "connected" while brokers are down (sarama keeps retrying), so
+// with the spool on, the hybrid state is the better signal: spilling means
+// Kafka did not answer in time, draining means a probe just succeeded.
+func (b *Bridge) kafkaReachable() bool {
+	if !b.producer.Connected() {
+		return false
+	}
+	if !b.cfg.Kafka.Spool.Enabled {
+		return true
+	}
+	switch b.producer.State() {
+	case kafka.StateDirect, kafka.StateDraining:
+		return true
+	default:
+		return false
+	}
+}
+
 // readiness is the /readyz body.
 type readiness struct {
 	Ready          bool   `json:"ready"`
@@ -92,7 +111,7 @@ type readiness struct {
 }
 
 func (b *Bridge) readiness() readiness {
-	r := readiness{KafkaConnected: b.producer.Connected(), Spool: "disabled"}
+	r := readiness{KafkaConnected: b.kafkaReachable(), Spool: "disabled"}
 	select {
 	case <-b.front.Ready():
 		r.MQTTListening = true
