@@ -394,6 +394,21 @@ func TestComposeBridgeEnvironment(t *testing.T) {
 	case m.Target != df.volume:
 		t.Errorf("data volume mounted at %q; the Dockerfile's VOLUME is %q", m.Target, df.volume)
 	}
+	// The spool holds records devices were acked for: it must outlive the
+	// container, like the sessions.
+	if cfg.Kafka.Spool.Enabled {
+		switch m, ok := br.mountFor(t, cfg.Kafka.Spool.Dir); {
+		case !ok:
+			t.Errorf("kafka.spool.dir %q is not on a volume (set BRIDGE_KAFKA_SPOOL_DIR)", cfg.Kafka.Spool.Dir)
+		case m.Bind:
+			t.Errorf("kafka.spool.dir %q is on bind mount %q; want a named volume", cfg.Kafka.Spool.Dir, m.Source)
+		case m.Target != df.volume:
+			t.Errorf("kafka.spool.dir on %q; the Dockerfile's VOLUME is %q", m.Target, df.volume)
+		}
+		if path.Clean(cfg.Kafka.Spool.Dir) == path.Clean(cfg.MQTT.DataDir) {
+			t.Errorf("kafka.spool.dir and mqtt.data_dir are both %q; give each its own directory", cfg.Kafka.Spool.Dir)
+		}
+	}
 	cm, ok := br.mountFor(t, df.configPath)
 	if !ok || cm.Target != df.configPath || path.Clean(cm.Source) != "config.yaml" {
 		t.Errorf("the ENTRYPOINT reads %s; want ./config.yaml mounted there (got %+v)", df.configPath, cm)

@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -103,6 +104,11 @@ type statefulSetSpec struct {
 	} `yaml:"template"`
 	VolumeClaimTemplates []struct {
 		Metadata k8sMeta `yaml:"metadata"`
+		Spec     struct {
+			Resources struct {
+				Requests map[string]string `yaml:"requests"`
+			} `yaml:"resources"`
+		} `yaml:"spec"`
 	} `yaml:"volumeClaimTemplates"`
 }
 
@@ -290,11 +296,12 @@ func TestKubernetesManifests(t *testing.T) {
 	if len(ss.VolumeClaimTemplates) == 0 {
 		t.Fatal("no volumeClaimTemplates: sessions and queues need a persistent volume")
 	}
-	dataMount := ""
+	dataMount, dataSize := "", ""
 	for _, m := range c.VolumeMounts {
 		for _, vct := range ss.VolumeClaimTemplates {
 			if m.Name == vct.Metadata.Name {
 				dataMount = m.MountPath
+				dataSize = vct.Spec.Resources.Requests["storage"]
 			}
 		}
 	}
@@ -303,6 +310,25 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	if !strings.HasPrefix(cfg.MQTT.DataDir, df.volume+"/") {
 		t.Errorf("mqtt.data_dir %q is not on the persistent volume %s", cfg.MQTT.DataDir, df.volume)
+	}
+
+	// The disk spool: on, on the same volume, and its quota leaves room
+	// there for the sessions.
+	sp := cfg.Kafka.Spool
+	if !sp.Enabled {
+		t.Error("kafka.spool.enabled is false in the ConfigMap; production runs with the disk spool")
+	}
+	if !strings.HasPrefix(sp.Dir, df.volume+"/") {
+		t.Errorf("kafka.spool.dir %q is not on the persistent volume %s", sp.Dir, df.volume)
+	}
+	if path.Clean(sp.Dir) == path.Clean(cfg.MQTT.DataDir) {
+		t.Errorf("kafka.spool.dir and mqtt.data_dir are both %q; give each its own directory", sp.Dir)
+	}
+	pvc, err := quantityBytes(dataSize)
+	if err != nil {
+		t.Errorf("volumeClaimTemplate storage request: %v", err)
+	} else if sp.QuotaBytes > pvc*8/10 {
+		t.Errorf("kafka.spool.quota_bytes %d is over 80%% of the %s volume (%d bytes); leave room for mqtt.data_dir", sp.QuotaBytes, dataSize, pvc)
 	}
 
 	// Probes on the admin port.
@@ -368,10 +394,17 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 
 	// The grace period covers the shutdown: consumer drain, then the
-	// producer flush bounded by the delivery timeout, plus a margin.
-	need := (cfg.Kafka.Consumer.DrainTimeoutMs+cfg.Kafka.Producer.DeliveryTimeoutMs)/1000 + 5
-	if pod.TerminationGracePeriodSeconds < need {
-		t.Errorf("terminationGracePeriodSeconds %d; the shutdown may take drain_timeout_ms + delivery_timeout_ms = %d s (+5 s margin)",
+	// producer flush, plus a margin. With the spool the flush waits at most
+	// spoolShutdownFlush for Kafka (kafka/hybrid.go: shutdownFlush). It must
+	// also fit without the spool, bounded by the delivery timeout, so that
+	// an overlay turning the spool off stays safe.
+	drain := cfg.Kafka.Consumer.DrainTimeoutMs / 1000
+	if need := drain + spoolShutdownFlush + 5; sp.Enabled && pod.TerminationGracePeriodSeconds < need {
+		t.Errorf("terminationGracePeriodSeconds %d; with the spool the shutdown may take drain_timeout_ms + %d s = %d s (+5 s margin)",
+			pod.TerminationGracePeriodSeconds, spoolShutdownFlush, need-5)
+	}
+	if need := drain + cfg.Kafka.Producer.DeliveryTimeoutMs/1000 + 5; pod.TerminationGracePeriodSeconds < need {
+		t.Errorf("terminationGracePeriodSeconds %d; without the spool the shutdown may take drain_timeout_ms + delivery_timeout_ms = %d s (+5 s margin)",
 			pod.TerminationGracePeriodSeconds, need-5)
 	}
 
@@ -463,6 +496,57 @@ func TestKustomizeBuild(t *testing.T) {
 	for _, kind := range []string{"ConfigMap", "StatefulSet", "Service", "PodDisruptionBudget"} {
 		if !bytes.Contains(out, []byte("kind: "+kind+"\n")) {
 			t.Errorf("kubectl kustomize output has no %s", kind)
+		}
+	}
+}
+
+// spoolShutdownFlush is the producer's bound, in seconds, on waiting for
+// Kafka at shutdown with the spool on (kafka/hybrid.go shutdownFlush, 3 s).
+const spoolShutdownFlush = 3
+
+// quantityBytes parses a Kubernetes storage quantity such as 10Gi, 500M or
+// 1073741824.
+func quantityBytes(q string) (int64, error) {
+	suffixes := []struct {
+		s string
+		m int64
+	}{
+		{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40},
+		{"k", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12},
+	}
+	mult := int64(1)
+	num := q
+	for _, s := range suffixes {
+		if n, ok := strings.CutSuffix(q, s.s); ok {
+			num, mult = n, s.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("quantity %q: want a positive integer with an optional suffix (Ki, Mi, Gi, Ti, k, M, G, T)", q)
+	}
+	return n * mult, nil
+}
+
+func TestQuantityBytes(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"10Gi", 10 << 30, true},
+		{"512Mi", 512 << 20, true},
+		{"2G", 2e9, true},
+		{"1073741824", 1 << 30, true},
+		{"", 0, false},
+		{"1.5Gi", 0, false},
+		{"Gi", 0, false},
+	}
+	for _, tc := range tests {
+		got, err := quantityBytes(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("quantityBytes(%q) = %d, %v; want %d (ok %v)", tc.in, got, err, tc.want, tc.ok)
 		}
 	}
 }

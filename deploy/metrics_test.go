@@ -423,9 +423,13 @@ func liveMetrics(t *testing.T) map[string]bool {
 		"kafka.bootstrap_servers=127.0.0.1:1",
 		"mqtt.auth.allow_anonymous=true",
 		"mqtt.data_dir=" + t.TempDir(),
+		"kafka.spool.dir=" + t.TempDir(), // config.yaml's ./data/spool is relative to the test's directory
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !cfg.Kafka.Spool.Enabled {
+		t.Fatal("config.yaml: kafka.spool.enabled is false; the spool panels and alerts need its metrics in the scrape")
 	}
 	b, err := bridge.New(cfg, bridge.Options{Logger: zaptest.NewLogger(t)})
 	if err != nil {
@@ -536,6 +540,10 @@ func TestDashboardAndAlertsCoverage(t *testing.T) {
 		"mqtt_bridge_uplink_drops_total", "mqtt_bridge_downlink_drops_total", "mqtt_bridge_disconnects_total",
 		"mqtt_bridge_downlink_records_total", "mqtt_bridge_downlink_consumer_lag", "mqtt_bridge_sessions",
 		"mqtt_bridge_subscriptions", "mqtt_bridge_retained_messages",
+		"mqtt_bridge_spool_state", "mqtt_bridge_spool_records", "mqtt_bridge_spool_bytes",
+		"mqtt_bridge_spool_quota_bytes", "mqtt_bridge_spool_oldest_age_seconds", "mqtt_bridge_spool_spilled_total",
+		"mqtt_bridge_spool_drained_total", "mqtt_bridge_spool_replayed_total", "mqtt_bridge_spool_fsync_seconds_bucket",
+		"mqtt_bridge_produce_drops_total",
 	} {
 		if _, ok := dash[n]; !ok {
 			t.Errorf("the dashboard has no panel on %s", n)
@@ -551,10 +559,27 @@ func TestDashboardAndAlertsCoverage(t *testing.T) {
 	}
 	for _, n := range []string{"up", "mqtt_bridge_kafka_connected", "mqtt_bridge_produce_in_flight",
 		"mqtt_bridge_produce_errors_total", "mqtt_bridge_dead_lettered_total", "mqtt_bridge_connections",
-		"mqtt_bridge_disconnects_total", "mqtt_bridge_downlink_consumer_lag"} {
+		"mqtt_bridge_disconnects_total", "mqtt_bridge_downlink_consumer_lag",
+		"mqtt_bridge_spool_bytes", "mqtt_bridge_spool_quota_bytes", "mqtt_bridge_spool_state",
+		"mqtt_bridge_spool_records", "mqtt_bridge_spool_oldest_age_seconds", "mqtt_bridge_spool_drained_total",
+		"mqtt_bridge_spool_corrupt_segments", "mqtt_bridge_spool_truncated_bytes", "mqtt_bridge_produce_drops_total"} {
 		if !alerted[n] {
 			t.Errorf("no alert on %s", n)
 		}
+	}
+
+	// A full spool shows as state blocked (spool_bytes may stay just under
+	// the quota, since a segment that does not fit is refused), and the
+	// nearly-full alert is at 80 % of the quota.
+	joined := strings.Join(slices.Sorted(maps.Values(alerts)), "\n")
+	if !strings.Contains(joined, `mqtt_bridge_spool_state{state="blocked"}`) {
+		t.Error(`no alert on mqtt_bridge_spool_state{state="blocked"} (spool full)`)
+	}
+	if !regexp.MustCompile(`mqtt_bridge_spool_bytes\s*>\s*0\.8\s*\*\s*mqtt_bridge_spool_quota_bytes`).MatchString(joined) {
+		t.Error("no `mqtt_bridge_spool_bytes > 0.8 * mqtt_bridge_spool_quota_bytes` alert")
+	}
+	if !strings.Contains(joined, `shed_qos0`) {
+		t.Error("no alert on producer drops with reason shed_qos0")
 	}
 
 	// The in-flight threshold is 80 % of the default producer window.
