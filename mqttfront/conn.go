@@ -24,6 +24,7 @@ type conn struct {
 	nc       net.Conn
 	listener string
 	done     chan struct{} // closed when serve has finished its cleanup
+	since    time.Time     // accepted at; immutable (admin snapshots read it)
 
 	// reader-owned state
 	one       [1]byte
@@ -103,7 +104,7 @@ func (c *conn) setReason(r DisconnectReason) {
 
 // serve runs the connection on the calling goroutine until it ends.
 func (s *Server) serve(nc net.Conn, listener string) {
-	c := &conn{s: s, nc: nc, listener: listener, done: make(chan struct{}), version: packets.V311}
+	c := &conn{s: s, nc: nc, listener: listener, done: make(chan struct{}), since: timeNow(), version: packets.V311}
 	c.pr.c = c
 	c.ring.c = c
 	s.mu.Lock()
@@ -330,13 +331,13 @@ func (c *conn) finish(err error) {
 	default:
 		lvl = zap.InfoLevel
 	}
-	if ce := s.log.Check(lvl, "mqtt: disconnect"); ce != nil {
+	if s.log.Core().Enabled(lvl) {
 		fields := []zap.Field{zap.String("client", c.clientID), zap.String("listener", c.listener),
 			zap.Stringer("reason", reason), zap.String("remote", c.nc.RemoteAddr().String())}
 		if err != nil {
 			fields = append(fields, zap.Error(err))
 		}
-		ce.Write(fields...)
+		s.logClient(lvl, c, "mqtt: disconnect", fields...)
 	}
 	close(c.done)
 }

@@ -68,7 +68,7 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 	id, err := s.authz.Load().a.Authenticate(ctx, creds)
 	cancel()
 	if err != nil {
-		s.log.Info("mqtt: connect refused", zap.String("client", clientID), zap.String("listener", c.listener),
+		s.logClient(zap.InfoLevel, c, "mqtt: connect refused", zap.String("client", clientID), zap.String("listener", c.listener),
 			zap.String("username", cp.Username), zap.String("remote", c.nc.RemoteAddr().String()), zap.Error(err))
 		switch {
 		case errors.Is(err, auth.ErrBadCredentials):

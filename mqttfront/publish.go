@@ -73,7 +73,7 @@ func (c *conn) handlePublish(p *packets.Packet) error {
 	}
 	if !s.allow(auth.ActionPublish, c.username, c.clientID, topic) {
 		s.stats.drop(DropNotAuthorized)
-		s.log.Info("mqtt: publish not authorized", zap.String("client", c.clientID), zap.String("listener", c.listener),
+		s.logClient(zap.InfoLevel, c, "mqtt: publish not authorized", zap.String("client", c.clientID), zap.String("listener", c.listener),
 			zap.String("username", c.username), zap.String("topic", topic))
 		return c.ackDenied(p)
 	}

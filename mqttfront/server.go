@@ -79,6 +79,8 @@ type Server struct {
 	cfg  Config
 	sink Sink
 	log  *zap.Logger
+	// logRate limits per-client log lines (lograte.go).
+	logRate *logLimiter
 
 	authz atomic.Pointer[authPair]
 
@@ -129,6 +131,7 @@ func New(cfg Config, sink Sink, log *zap.Logger) (*Server, error) {
 		cfg:      cfg,
 		sink:     sink,
 		log:      log,
+		logRate:  newLogLimiter(logRateLines, logRateWindow, logRateKeys),
 		quit:     make(chan struct{}),
 		ready:    make(chan struct{}),
 		addrs:    map[string]net.Addr{},

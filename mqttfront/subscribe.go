@@ -34,7 +34,7 @@ func (c *conn) handleSubscribe(p *packets.Packet) error {
 			return closeErr(ReasonProtocolError, packets.ProtocolError, "No Local on a shared subscription")
 		}
 		if !s.allow(auth.ActionSubscribe, c.username, c.clientID, sub.Filter) {
-			s.log.Info("mqtt: subscribe not authorized", zap.String("client", c.clientID), zap.String("listener", c.listener),
+			s.logClient(zap.InfoLevel, c, "mqtt: subscribe not authorized", zap.String("client", c.clientID), zap.String("listener", c.listener),
 				zap.String("username", c.username), zap.String("filter", sub.Filter))
 			codes[i] = pick(v5, packets.NotAuthorized, packets.V3SubackFailure)
 			continue
