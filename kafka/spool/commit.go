@@ -19,6 +19,18 @@ type committer struct {
 	// meanwhile; syncing holds its segments, which reap must not close.
 	syncing  []*segment
 	syncDone chan error // size 1: the background sync's result
+
+	// The ack watermark is written on its own goroutine too, one write at
+	// a time, when acks happened since the last one.
+	wmBusy  bool
+	wmDone  chan wmResult // size 1: the background write's result
+	wmAcked uint64        // Stats.Acked when the last write started
+	wmErr   bool          // the last write failed (logged once per streak)
+}
+
+type wmResult struct {
+	st  ackState
+	err error
 }
 
 // syncJob is one fsync round: the files to sync and whether the directory
@@ -42,17 +54,32 @@ func (s *Spool) Run(ctx context.Context) error {
 	s.running = true
 	s.mu.Unlock()
 
-	c := committer{syncDone: make(chan error, 1)}
+	c := committer{syncDone: make(chan error, 1), wmDone: make(chan wmResult, 1)}
 	var tick <-chan time.Time
 	if s.cfg.Fsync == FsyncInterval {
 		t := time.NewTicker(s.cfg.FsyncInterval)
 		defer t.Stop()
 		tick = t.C
 	}
+	wmTick := time.NewTicker(s.wmEvery)
+	defer wmTick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return s.shutdown(&c)
+		case <-wmTick.C:
+			if c.wmBusy {
+				continue
+			}
+			st, ok := s.takeAckState(&c, wmRangesRun, false)
+			if !ok {
+				continue
+			}
+			c.wmBusy = true
+			go func() { c.wmDone <- wmResult{st, writeWatermark(s.cfg.Dir, st)} }()
+		case r := <-c.wmDone:
+			c.wmBusy = false
+			s.wroteWatermark(&c, r)
 		case <-s.kick:
 			s.commit(&c)
 			s.reap(&c, false)
@@ -274,6 +301,42 @@ func (s *Spool) reap(c *committer, final bool) {
 	s.mu.Unlock()
 }
 
+// takeAckState returns the watermark to write, or false when no ack
+// happened since the last write started (final: since Open; the final
+// write allows more ranges than a periodic one).
+func (s *Spool) takeAckState(c *committer, maxRanges int, final bool) (ackState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.Acked == c.wmAcked && !(final && s.st.Acked > 0) {
+		return ackState{}, false
+	}
+	c.wmAcked = s.st.Acked
+	return s.ackedState(maxRanges), true
+}
+
+// wroteWatermark records the outcome of a watermark write. A failed write is
+// logged and otherwise ignored: the file on disk is older, which only means
+// more replays after a restart.
+func (s *Spool) wroteWatermark(c *committer, r wmResult) {
+	if r.err != nil {
+		c.wmAcked = 0 // write again at the next tick
+		if !c.wmErr {
+			c.wmErr = true
+			s.log.Warn("spool ack watermark write failed; a restart replays more acked records", zap.Error(r.err))
+		}
+		return
+	}
+	c.wmErr = false
+	s.mu.Lock()
+	s.st.AckWatermark = r.st.w
+	s.st.WatermarkWrites++
+	hook := s.wmHook
+	s.mu.Unlock()
+	if hook != nil {
+		hook(r.st)
+	}
+}
+
 // shutdown is the end of Run: see Run.
 func (s *Spool) shutdown(c *committer) error {
 	s.mu.Lock()
@@ -287,6 +350,10 @@ func (s *Spool) shutdown(c *committer) error {
 			s.fail(err)
 		}
 		c.endSync()
+	}
+	if c.wmBusy {
+		c.wmBusy = false
+		s.wroteWatermark(c, <-c.wmDone)
 	}
 	s.commit(c)
 	if err := s.syncDirty(c); err != nil {
@@ -309,6 +376,12 @@ func (s *Spool) shutdown(c *committer) error {
 				s.log.Warn("spool seq seed not written; seqs restart lower after the restart", zap.Error(err))
 			}
 		}
+	}
+	// The final watermark, with the out-of-order acks above W, so that a
+	// restart replays no acked record. Written even after a write failure:
+	// the acks are true either way.
+	if st, ok := s.takeAckState(c, wmRangesFinal, true); ok {
+		s.wroteWatermark(c, wmResult{st, writeWatermark(s.cfg.Dir, st)})
 	}
 	s.mu.Lock()
 	s.closeFiles()

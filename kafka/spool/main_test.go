@@ -40,9 +40,18 @@ func testConfig(t testing.TB) Config {
 // called (also at cleanup). stop returns Run's error; it is idempotent.
 func startSpool(t testing.TB, cfg Config) (*Spool, func() error) {
 	t.Helper()
+	return startSpoolWith(t, cfg, nil)
+}
+
+// startSpoolWith is startSpool with setup run between Open and Run.
+func startSpoolWith(t testing.TB, cfg Config, setup func(*Spool)) (*Spool, func() error) {
+	t.Helper()
 	s, err := Open(cfg, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
+	}
+	if setup != nil {
+		setup(s)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)

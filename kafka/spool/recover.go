@@ -50,14 +50,36 @@ func (s *Spool) recover() error {
 			maxSeq = max(maxSeq, g.first-1)
 		default:
 			s.segs = append(s.segs, g)
-			s.bytes += g.disk
-			s.unacked += int64(g.n())
-			s.st.Recovered += uint64(g.n())
 			maxSeq = g.last()
 		}
 	}
-	s.nextSeq = maxSeq + 1
-	s.durable = maxSeq
+	wm, err := s.loadWatermark()
+	if err != nil {
+		return err
+	}
+	s.nextSeq = max(maxSeq, wm.top()) + 1
+	s.durable = s.nextSeq - 1
+	// Records the watermark covers are acked already: they are not
+	// replayed, and a segment holding only such records is deleted.
+	keep := s.segs[:0]
+	for _, g := range s.segs {
+		g.markAcked(&wm)
+		s.st.RecoveredAcked += uint64(g.nAcked)
+		if g.nAcked == g.n() {
+			g.f.Close()
+			g.f = nil
+			if err := os.Remove(g.path); err != nil {
+				return fmt.Errorf("spool: remove acked segment: %w", err)
+			}
+			continue
+		}
+		keep = append(keep, g)
+		s.bytes += g.disk
+		s.unacked += int64(g.n() - g.nAcked)
+		s.st.Recovered += uint64(g.n() - g.nAcked)
+	}
+	clear(s.segs[len(keep):])
+	s.segs = keep
 	// An empty segment whose first seq is the next one carries the seq
 	// counter across a restart; the first new segment reuses its file.
 	// Other empty segments hold nothing.
@@ -71,15 +93,38 @@ func (s *Spool) recover() error {
 			return fmt.Errorf("spool: remove empty segment: %w", err)
 		}
 	}
-	if s.st.Recovered > 0 || s.st.TruncatedBytes > 0 || s.st.CorruptSegments > 0 {
+	if s.st.Recovered > 0 || s.st.RecoveredAcked > 0 || s.st.TruncatedBytes > 0 || s.st.CorruptSegments > 0 {
 		s.log.Info("spool recovered",
 			zap.Uint64("records", s.st.Recovered),
+			zap.Uint64("acked_records_skipped", s.st.RecoveredAcked),
+			zap.Uint64("ack_watermark", wm.w),
+			zap.Int("ack_ranges", len(wm.ranges)),
 			zap.Int("segments", len(s.segs)),
 			zap.Int64("truncated_bytes", s.st.TruncatedBytes),
 			zap.Int("corrupt_segments", s.st.CorruptSegments),
 			zap.Uint64("next_seq", s.nextSeq))
 	}
 	return nil
+}
+
+// loadWatermark reads the ack watermark file. A missing or unreadable one
+// means nothing is known to be acked: every record on disk is replayed.
+// An I/O error fails Open: the file may hold claims that later seqs must
+// not collide with.
+func (s *Spool) loadWatermark() (ackState, error) {
+	os.Remove(filepath.Join(s.cfg.Dir, wmTmpName)) // a write cut short
+	wm, exists, err := readWatermark(s.cfg.Dir)
+	switch {
+	case errors.Is(err, errBadWatermark):
+		s.log.Error("spool ack watermark unreadable; replaying every record on disk", zap.Error(err))
+		return ackState{}, nil
+	case err != nil:
+		return ackState{}, fmt.Errorf("spool: %w", err)
+	case !exists && len(s.segs) > 0:
+		s.log.Warn("spool ack watermark missing; replaying every record on disk")
+	}
+	s.st.AckWatermark = wm.w
+	return wm, nil
 }
 
 // recoverSegment scans one segment file, truncates it after its last intact

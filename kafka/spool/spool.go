@@ -42,7 +42,10 @@ type Stats struct {
 	Appended, Acked  uint64        // records appended / acked since Open
 	Fsyncs           uint64        // fsync rounds since Open
 	FsyncLatencyLast time.Duration // duration of the last fsync round
-	Recovered        uint64        // intact records found on disk by Open
+	Recovered        uint64        // intact unacked records found on disk by Open (replayed through Next)
+	RecoveredAcked   uint64        // intact records found on disk by Open that the ack watermark covered (not replayed)
+	AckWatermark     uint64        // W of the last ack watermark read or written: every seq <= W is acked on disk
+	WatermarkWrites  uint64        // ack watermark files written since Open
 	TruncatedBytes   int64         // damaged bytes cut from segment tails by Open
 	CorruptSegments  int           // segments with a bad header, renamed *.corrupt by Open
 	Damaged          uint64        // records that failed their CRC when Next read them back (skipped)
@@ -149,6 +152,8 @@ type Spool struct {
 	spareDones []pendingDone
 	free       [][]byte
 	hook       func(time.Duration)
+	wmHook     func(ackState) // tests: after each watermark write
+	wmEvery    time.Duration  // period of watermark writes; wmEvery unless a test sets it
 	bytes      int64
 	unacked    int64
 	st         Stats
@@ -171,6 +176,7 @@ func Open(cfg Config, log *zap.Logger) (*Spool, error) {
 		notify:   make(chan struct{}),
 		closedCh: make(chan struct{}),
 		nextSeq:  1,
+		wmEvery:  wmEvery,
 	}
 	s.room = sync.NewCond(&s.mu)
 	s.st.QuotaBytes = cfg.QuotaBytes
