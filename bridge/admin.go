@@ -30,7 +30,7 @@ var (
 	dDrained        = prometheus.NewDesc(ns+"_spool_drained_total", "Spooled records delivered to Kafka.", nil, nil)
 	dReplayed       = prometheus.NewDesc(ns+"_spool_replayed_total", "Of the drained records, those left by an earlier run (possible duplicates).", nil, nil)
 	dSpills         = prometheus.NewDesc(ns+"_spool_spills_total", "Switches from direct to spilling.", nil, nil)
-	dSpoolRecovered = prometheus.NewDesc(ns+"_spool_recovered_records", "Intact records found in the spool at start.", nil, nil)
+	dSpoolRecovered = prometheus.NewDesc(ns+"_spool_recovered_records", "Unacked records found in the spool at start, to be replayed.", nil, nil)
 	dSpoolTruncated = prometheus.NewDesc(ns+"_spool_truncated_bytes", "Damaged bytes cut from segment tails at start.", nil, nil)
 	dSpoolCorrupt   = prometheus.NewDesc(ns+"_spool_corrupt_segments", "Segments with a bad header set aside at start.", nil, nil)
 	dProducerDrops  = prometheus.NewDesc(ns+"_produce_drops_total", "Records the producer dropped, by reason (shed QoS 0, ...).", []string{"reason"}, nil)
@@ -86,11 +86,18 @@ func (b *Bridge) collectKafka(ch chan<- prometheus.Metric) {
 // client stays "connected" while brokers are down (sarama keeps retrying), so
 // with the spool on, the hybrid state is the better signal: spilling means
 // Kafka did not answer in time, draining means a probe just succeeded.
+// Without the spool nothing spills, so a periodic dial of the bootstrap
+// servers (kafkaprobe.go) catches a stopped cluster while no records flow.
 func (b *Bridge) kafkaReachable() bool {
 	if !b.producer.Connected() {
 		return false
 	}
 	if !b.cfg.Kafka.Spool.Enabled {
+		if b.probe != nil {
+			if ok, known := b.probe.Reachable(); known && !ok {
+				return false
+			}
+		}
 		return true
 	}
 	switch b.producer.State() {
@@ -164,6 +171,13 @@ func (b *Bridge) serveAdmin(ctx context.Context) error {
 		return fmt.Errorf("listen %s: %w", b.cfg.Admin.Address, err)
 	}
 	b.adminAddr.Store(ln.Addr().String())
+	if b.probe != nil {
+		// The probe only feeds /readyz and /metrics, so it runs with them.
+		pctx, stopProbe := context.WithCancel(ctx)
+		probeDone := make(chan struct{})
+		go func() { defer close(probeDone); b.probe.Run(pctx) }()
+		defer func() { stopProbe(); <-probeDone }()
+	}
 	srv := &http.Server{Handler: b.adminMux(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
