@@ -37,6 +37,7 @@ type Bridge struct {
 	front     *mqttfront.Server
 	producer  *kafka.Producer
 	consumer  *kafka.Consumer // nil without downlink rules
+	probe     *kafkaProbe     // nil with the spool on (kafkaprobe.go)
 	up        *uplink
 	down      *downlink
 	bg        sync.WaitGroup // dead-letter hand-offs
@@ -59,6 +60,9 @@ func New(cfg Config, opts Options) (*Bridge, error) {
 	}
 	b := &Bridge{cfg: cfg, opts: opts, log: opts.Logger, metrics: newMetrics()}
 	b.rules.Store(rules)
+	if !cfg.Kafka.Spool.Enabled {
+		b.probe = newKafkaProbe(cfg.Kafka.BootstrapServers)
+	}
 
 	b.producer, err = kafka.NewProducer(cfg.Kafka, b.log.Named("kafka.producer"))
 	if err != nil {
