@@ -30,7 +30,7 @@ var (
 	dDrained        = prometheus.NewDesc(ns+"_spool_drained_total", "Spooled records delivered to Kafka.", nil, nil)
 	dReplayed       = prometheus.NewDesc(ns+"_spool_replayed_total", "Of the drained records, those left by an earlier run (possible duplicates).", nil, nil)
 	dSpills         = prometheus.NewDesc(ns+"_spool_spills_total", "Switches from direct to spilling.", nil, nil)
-	dSpoolRecovered = prometheus.NewDesc(ns+"_spool_recovered_records", "Intact records found in the spool at start.", nil, nil)
+	dSpoolRecovered = prometheus.NewDesc(ns+"_spool_recovered_records", "Unacked records found in the spool at start, to be replayed.", nil, nil)
 	dSpoolTruncated = prometheus.NewDesc(ns+"_spool_truncated_bytes", "Damaged bytes cut from segment tails at start.", nil, nil)
 	dSpoolCorrupt   = prometheus.NewDesc(ns+"_spool_corrupt_segments", "Segments with a bad header set aside at start.", nil, nil)
 	dProducerDrops  = prometheus.NewDesc(ns+"_produce_drops_total", "Records the producer dropped, by reason (shed QoS 0, ...).", []string{"reason"}, nil)
