@@ -178,7 +178,15 @@ func (b *Bridge) serveAdmin(ctx context.Context) error {
 		go func() { defer close(probeDone); b.probe.Run(pctx) }()
 		defer func() { stopProbe(); <-probeDone }()
 	}
-	srv := &http.Server{Handler: b.adminMux(), ReadHeaderTimeout: 10 * time.Second}
+	mux := b.adminMux()
+	a := b.newAPI(historyInterval)
+	a.register(mux)
+	// The chart sampler runs as long as the listener.
+	hctx, stopHist := context.WithCancel(ctx)
+	histDone := make(chan struct{})
+	go func() { defer close(histDone); a.hist.run(hctx) }()
+	defer func() { stopHist(); <-histDone }()
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

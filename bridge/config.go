@@ -42,10 +42,22 @@ type LogConfig struct {
 	Format string `koanf:"format"`
 }
 
-// AdminConfig is the HTTP admin listener (metrics, health).
+// AdminConfig is the HTTP admin listener: metrics, health, the admin API
+// under /api/v1 and the dashboard at / (see api.go).
 type AdminConfig struct {
 	// Address to listen on. Default ":8080"; "" disables the listener.
 	Address string `koanf:"address"`
+	// Users may use the API and dashboard with HTTP Basic auth. With no
+	// users and no tokens, the API and dashboard answer loopback clients
+	// only (403 otherwise). /metrics, /healthz and /readyz stay open.
+	Users []AdminUser `koanf:"users"`
+	// Tokens are bearer tokens (Authorization: Bearer <token>), configured
+	// as the SHA-256 hex of the token so the file holds no secret.
+	Tokens []AdminToken `koanf:"tokens"`
+	// PublishAllow are the MQTT topic filters POST /api/v1/publish may
+	// publish to. Default ["#"] (every topic except $-topics, which the API
+	// never publishes to).
+	PublishAllow []string `koanf:"publish_allow"`
 }
 
 // DefaultConfig is the built-in configuration used when no file is given.
@@ -53,7 +65,7 @@ type AdminConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		Log:     LogConfig{Level: "info", Format: "json"},
-		Admin:   AdminConfig{Address: ":8080"},
+		Admin:   AdminConfig{Address: ":8080", PublishAllow: []string{"#"}},
 		MQTT:    mqttfront.DefaultConfig(),
 		Kafka:   kafka.DefaultConfig(),
 		Mapping: mapping.DefaultConfig(),
@@ -73,7 +85,7 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log.format: %q is not json or console", c.Log.Format))
 	}
-	for _, v := range []interface{ Validate() error }{c.MQTT, c.Kafka, c.Mapping} {
+	for _, v := range []interface{ Validate() error }{c.Admin, c.MQTT, c.Kafka, c.Mapping} {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, err)
 		}

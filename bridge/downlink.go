@@ -45,13 +45,16 @@ func (d *downlink) Handle(ctx context.Context, m *kafka.Message, done func(error
 	}
 	msg, err := d.rules.Load().Downlink(kr)
 	if err != nil {
-		reason := "other"
+		reason, rule := "other", ""
 		var de *mapping.DownlinkError
 		if errors.As(err, &de) {
-			reason = string(de.Reason)
+			reason, rule = string(de.Reason), de.Rule
 		}
+		rc := d.metrics.routes.downlink(rule)
+		rc.Failed.Add(1)
 		if dl, ok := d.rules.Load().DownlinkDeadLetter(kr, err); ok {
 			d.metrics.deadLettered.WithLabelValues(reason).Inc()
+			rc.DeadLettered.Add(1)
 			d.log.Warn("downlink record sent to the dead-letter topic", zap.String("kafka_topic", m.Topic),
 				zap.Int32("partition", m.Partition), zap.Int64("offset", m.Offset), zap.String("reason", reason), zap.Error(err))
 			// The offset is marked once the dead letter is in Kafka.
@@ -85,12 +88,16 @@ func (d *downlink) Handle(ctx context.Context, m *kafka.Message, done func(error
 		}
 	}
 	rule := msg.Rule
+	rc := d.metrics.routes.downlink(rule)
+	rc.Matched.Add(1)
 	d.front.Publish(out, func(err error) {
 		if err != nil {
+			rc.Failed.Add(1)
 			d.metrics.downlinkDrops.WithLabelValues("publish_failed").Inc()
 			d.log.Warn("downlink publish not queued; the record will be consumed again",
 				zap.String("rule", rule), zap.String("mqtt_topic", out.Topic), zap.Error(err))
 		} else {
+			rc.Produced.Add(1)
 			d.metrics.downlinkRecords.WithLabelValues(rule).Inc()
 		}
 		done(err)

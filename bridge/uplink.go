@@ -52,12 +52,15 @@ func (u *uplink) Submit(m *mqttfront.Message, done func(error)) {
 	switch outcome {
 	case mapping.Unmatched:
 		u.metrics.unmatched.Inc()
+		u.metrics.routes.unmatched.Add(1)
 		u.metrics.uplinkDrops.WithLabelValues("unmatched").Inc()
 		complete(done, nil)
 		return
 	case mapping.DeadLetter:
 		u.metrics.deadLettered.WithLabelValues(string(rec.Reason)).Inc()
+		u.metrics.routes.uplink(rec.Rule).DeadLettered.Add(1)
 	}
+	u.metrics.routes.uplink(rec.Rule).Matched.Add(1)
 	u.metrics.uplinkRecords.WithLabelValues(ruleLabel(rec.Rule), rec.Topic).Inc()
 
 	kr := &kafka.Record{Topic: rec.Topic, Key: rec.Key, Value: rec.Value, Headers: toKafkaHeaders(rec.Headers), Mode: ackMode(rec.Ack)}
@@ -80,12 +83,16 @@ func (u *uplink) Submit(m *mqttfront.Message, done func(error)) {
 
 // fireAndForget counts the outcome of a record nobody waits for.
 func (u *uplink) fireAndForget(rec mapping.Record) func(error) {
+	rc := u.metrics.routes.uplink(rec.Rule)
 	return func(err error) {
 		if err != nil {
 			kind := kafka.ErrorKind(err)
 			u.metrics.produceErrors.WithLabelValues(kind).Inc()
 			u.metrics.uplinkDrops.WithLabelValues("qos0_" + kind).Inc()
+			rc.Failed.Add(1)
+			return
 		}
+		rc.Produced.Add(1)
 	}
 }
 
@@ -93,14 +100,19 @@ func (u *uplink) fireAndForget(rec mapping.Record) func(error) {
 // Kafka refuses for good go to the dead-letter topic when one is set; the
 // publish is then confirmed once the dead letter is in Kafka.
 func (u *uplink) confirm(p *mapping.Publish, rec mapping.Record, done func(error)) func(error) {
+	rc := u.metrics.routes.uplink(rec.Rule)
 	return func(err error) {
 		if err == nil {
-			u.metrics.produceLatency.Observe(time.Since(p.ReceivedAt).Seconds())
+			lat := time.Since(p.ReceivedAt)
+			u.metrics.produceLatency.Observe(lat.Seconds())
+			u.metrics.routes.observeLatency(lat)
+			rc.Produced.Add(1)
 			complete(done, nil)
 			return
 		}
 		kind := kafka.ErrorKind(err)
 		u.metrics.produceErrors.WithLabelValues(kind).Inc()
+		rc.Failed.Add(1)
 		code, permanent := reasonFor(kind)
 		if !permanent {
 			u.log.Warn("kafka did not take a record; the device is not acked and will resend",
@@ -121,6 +133,7 @@ func (u *uplink) confirm(p *mapping.Publish, rec mapping.Record, done func(error
 					dl.Value = nil
 				}
 				u.metrics.deadLettered.WithLabelValues(string(reason)).Inc()
+				rc.DeadLettered.Add(1)
 				u.log.Warn("record refused by kafka, sent to the dead-letter topic",
 					zap.String("rule", rec.Rule), zap.String("topic", rec.Topic), zap.String("kind", kind))
 				dr := &kafka.Record{Topic: dl.Topic, Key: dl.Key, Value: dl.Value, Headers: toKafkaHeaders(dl.Headers)}

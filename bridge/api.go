@@ -1,0 +1,613 @@
+package bridge
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
+	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/topics"
+)
+
+// The admin API, under /api/v1 on the admin listener. Every endpoint
+// answers JSON; errors are {"error": "..."} with a 4xx/5xx status. Lists
+// are paged: page (from 1) and page_size (default 50, at most 500).
+
+const (
+	defaultPageSize = 50
+	maxPageSize     = 500
+	historySize     = 180 // 15 minutes at 5 s
+)
+
+// historyInterval is the chart sampling interval (5 s × 180 = 15 minutes);
+// a variable so tests can shorten it before the bridge runs.
+var historyInterval = 5 * time.Second
+
+// api serves /api/v1 and the dashboard.
+type api struct {
+	b    *Bridge
+	auth *apiAuth
+	hist *history
+}
+
+func (b *Bridge) newAPI(interval time.Duration) *api {
+	a := &api{b: b, auth: newAPIAuth(b.cfg.Admin)}
+	a.hist = newHistory(interval, historySize, a.readCounters)
+	return a
+}
+
+// register adds the API and the dashboard to mux, behind the auth check.
+func (a *api) register(mux *http.ServeMux) {
+	h := func(pattern string, f http.HandlerFunc) { mux.Handle(pattern, a.auth.wrap(f)) }
+	h("GET /api/v1/overview", a.overview)
+	h("GET /api/v1/history", a.history)
+	h("GET /api/v1/clients", a.clients)
+	h("GET /api/v1/clients/{id...}", a.client)
+	h("DELETE /api/v1/clients/{id...}", a.kick)
+	h("GET /api/v1/subscriptions", a.subscriptions)
+	h("GET /api/v1/retained", a.retained)
+	h("GET /api/v1/routes", a.routes)
+	h("POST /api/v1/explain", a.explain)
+	h("POST /api/v1/publish", a.publish)
+	h("GET /api/v1/openapi.json", a.openapi)
+	h("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
+	})
+	mux.Handle("/", a.auth.wrap(dashboard()))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// ---------------------------------------------------------------- overview
+
+func (a *api) readCounters() counterSnap {
+	st := a.b.front.Stats()
+	ps := a.b.producer.Stats()
+	rs := &a.b.metrics.routes
+	c := counterSnap{t: time.Now(), conns: st.ConnectionsCurrent, produced: ps.Produced + ps.Drained,
+		latNanos: rs.latNanos.Load(), latCount: rs.latCount.Load(), spoolRecords: ps.Spool.Records}
+	for q := range 3 {
+		c.in += st.MessagesIn[q]
+		c.out += st.MessagesOut[q]
+	}
+	return c
+}
+
+type overviewJSON struct {
+	Version       string    `json:"version"`
+	StartedAt     time.Time `json:"started_at"`
+	UptimeSeconds int64     `json:"uptime_seconds"`
+	Connections   struct {
+		Current       int64  `json:"current"`
+		Total         uint64 `json:"total"`
+		Sessions      int    `json:"sessions"`
+		Subscriptions int    `json:"subscriptions"`
+		Retained      int    `json:"retained"`
+	} `json:"connections"`
+	Rates struct {
+		WindowSeconds   float64 `json:"window_seconds"` // the sampling interval the rates cover
+		MessagesInRate  float64 `json:"messages_in_per_s"`
+		MessagesOutRate float64 `json:"messages_out_per_s"`
+		ProducedRate    float64 `json:"produced_per_s"`
+		LatencyMs       float64 `json:"produce_latency_ms"`
+	} `json:"rates"`
+	Messages struct {
+		In        uint64 `json:"in"`
+		Out       uint64 `json:"out"`
+		Unmatched uint64 `json:"unmatched"`
+	} `json:"messages"`
+	Kafka struct {
+		Reachable bool              `json:"reachable"`
+		Produced  uint64            `json:"produced"`
+		InFlight  int               `json:"in_flight"`
+		Failed    map[string]uint64 `json:"failed"`
+	} `json:"kafka"`
+	Spool struct {
+		Enabled          bool    `json:"enabled"`
+		State            string  `json:"state"` // disabled, direct, spilling, draining or blocked
+		Records          int64   `json:"records"`
+		Bytes            int64   `json:"bytes"`
+		QuotaBytes       int64   `json:"quota_bytes"`
+		OldestAgeSeconds float64 `json:"oldest_age_seconds"`
+	} `json:"spool"`
+	Downlink struct {
+		Enabled bool  `json:"enabled"`
+		Lag     int64 `json:"lag"`
+	} `json:"downlink"`
+}
+
+func (a *api) overview(w http.ResponseWriter, _ *http.Request) {
+	b := a.b
+	var o overviewJSON
+	o.Version = b.opts.Version
+	o.StartedAt = b.started
+	o.UptimeSeconds = int64(time.Since(b.started).Seconds())
+	st := b.front.Stats()
+	o.Connections.Current = st.ConnectionsCurrent
+	o.Connections.Total = st.ConnectionsTotal
+	o.Connections.Sessions = st.Sessions
+	o.Connections.Subscriptions = st.Subscriptions
+	o.Connections.Retained = st.Retained
+	for q := range 3 {
+		o.Messages.In += st.MessagesIn[q]
+		o.Messages.Out += st.MessagesOut[q]
+	}
+	o.Messages.Unmatched = b.metrics.routes.unmatched.Load()
+	if s, ok := a.hist.latest(); ok {
+		o.Rates.WindowSeconds = a.hist.interval.Seconds()
+		o.Rates.MessagesInRate, o.Rates.MessagesOutRate = s.MessagesInRate, s.MessagesOutRate
+		o.Rates.ProducedRate, o.Rates.LatencyMs = s.ProducedRate, s.LatencyMs
+	}
+	ps := b.producer.Stats()
+	o.Kafka.Reachable = b.kafkaReachable()
+	o.Kafka.Produced = ps.Produced
+	o.Kafka.InFlight = ps.InFlight
+	o.Kafka.Failed = ps.Failed
+	o.Spool.State = "disabled"
+	if b.cfg.Kafka.Spool.Enabled {
+		o.Spool.Enabled = true
+		o.Spool.State = ps.State
+		o.Spool.Records = ps.Spool.Records
+		o.Spool.Bytes = ps.Spool.Bytes
+		o.Spool.QuotaBytes = ps.Spool.QuotaBytes
+		o.Spool.OldestAgeSeconds = ps.Spool.OldestAge.Seconds()
+	}
+	if b.consumer != nil {
+		o.Downlink.Enabled = true
+		o.Downlink.Lag = b.consumer.Lag()
+	}
+	writeJSON(w, http.StatusOK, o)
+}
+
+func (a *api) history(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"interval_seconds": a.hist.interval.Seconds(),
+		"samples":          a.hist.samples(),
+	})
+}
+
+// ---------------------------------------------------------------- paging
+
+type page struct {
+	Page, Size int
+}
+
+func parsePage(r *http.Request) (page, error) {
+	p := page{Page: 1, Size: defaultPageSize}
+	q := r.URL.Query()
+	if s := q.Get("page"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return p, fmt.Errorf("page: %q is not a positive integer", s)
+		}
+		p.Page = n
+	}
+	if s := q.Get("page_size"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxPageSize {
+			return p, fmt.Errorf("page_size: %q is not an integer from 1 to %d", s, maxPageSize)
+		}
+		p.Size = n
+	}
+	return p, nil
+}
+
+// slice returns the page's window of a list of n items.
+func (p page) slice(n int) (from, to int) {
+	from = min((p.Page-1)*p.Size, n)
+	return from, min(from+p.Size, n)
+}
+
+type pageJSON struct {
+	Total    int `json:"total"`
+	Page     int `json:"page"`
+	PageSize int `json:"page_size"`
+	Items    any `json:"items"`
+}
+
+// ---------------------------------------------------------------- clients
+
+func (a *api) clients(w http.ResponseWriter, r *http.Request) {
+	p, err := parsePage(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	match := r.URL.Query().Get("match")
+	all := a.b.front.Clients()
+	list := all[:0:0]
+	for _, c := range all {
+		if match == "" || strings.Contains(c.ClientID, match) || strings.Contains(c.Username, match) || strings.Contains(c.RemoteAddr, match) {
+			list = append(list, c)
+		}
+	}
+	from, to := p.slice(len(list))
+	writeJSON(w, http.StatusOK, pageJSON{Total: len(list), Page: p.Page, PageSize: p.Size, Items: nonNil(list[from:to])})
+}
+
+type subJSON struct {
+	ClientID          string `json:"client_id"`
+	Filter            string `json:"filter"`
+	Group             string `json:"share_group,omitempty"`
+	QoS               byte   `json:"qos"`
+	NoLocal           bool   `json:"no_local"`
+	RetainAsPublished bool   `json:"retain_as_published"`
+	RetainHandling    byte   `json:"retain_handling"`
+	ID                uint32 `json:"subscription_id,omitempty"`
+}
+
+func toSubJSON(subs []topics.Sub) []subJSON {
+	out := make([]subJSON, len(subs))
+	for i, s := range subs {
+		out[i] = subJSON{ClientID: s.ClientID, Filter: s.Filter, Group: s.Group, QoS: s.QoS, NoLocal: s.NoLocal,
+			RetainAsPublished: s.RetainAsPublished, RetainHandling: s.RetainHandling, ID: s.ID}
+	}
+	return out
+}
+
+func (a *api) client(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	ci, subs, ok := a.b.front.Client(id)
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no session for client id %q", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		mqttfront.ClientInfo
+		SubscriptionList []subJSON `json:"subscription_list"`
+	}{ci, toSubJSON(subs)})
+}
+
+func (a *api) kick(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !a.b.front.Kick(id) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("client %q is not connected", id))
+		return
+	}
+	a.b.log.Info("admin: client disconnected by the admin API", adminField(r), clientField(id))
+	writeJSON(w, http.StatusOK, map[string]any{"client_id": id, "disconnected": true, "reason_code": int(packets.AdministrativeAction)})
+}
+
+// ---------------------------------------------------------------- subscriptions, retained
+
+func (a *api) subscriptions(w http.ResponseWriter, r *http.Request) {
+	p, err := parsePage(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	subs := a.b.front.Subscriptions(r.URL.Query().Get("match"))
+	from, to := p.slice(len(subs))
+	writeJSON(w, http.StatusOK, pageJSON{Total: len(subs), Page: p.Page, PageSize: p.Size, Items: toSubJSON(subs[from:to])})
+}
+
+func (a *api) retained(w http.ResponseWriter, r *http.Request) {
+	p, err := parsePage(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	list := a.b.front.RetainedMessages(r.URL.Query().Get("match"), 0)
+	from, to := p.slice(len(list))
+	writeJSON(w, http.StatusOK, pageJSON{Total: len(list), Page: p.Page, PageSize: p.Size, Items: nonNil(list[from:to])})
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// ---------------------------------------------------------------- routes
+
+type routeJSON struct {
+	Name        string   `json:"name"`
+	Direction   string   `json:"direction"` // uplink or downlink
+	MQTTTopic   string   `json:"mqtt_topic"`
+	KafkaTopics []string `json:"kafka_topics"`
+	routeCount
+}
+
+func (a *api) routes(w http.ResponseWriter, _ *http.Request) {
+	rules := a.b.rules.Load()
+	rs := &a.b.metrics.routes
+	up := map[string]mapping.UplinkRule{}
+	for _, r := range a.b.cfg.Mapping.Uplink {
+		up[r.Name] = r
+	}
+	down := map[string]mapping.DownlinkRule{}
+	for _, r := range a.b.cfg.Mapping.Downlink {
+		down[r.Name] = r
+	}
+	out := []routeJSON{}
+	for _, name := range rules.UplinkRuleNames() {
+		cfg := up[name]
+		rj := routeJSON{Name: name, Direction: "uplink", MQTTTopic: cfg.MQTTTopic, routeCount: rs.uplink(name).snapshot()}
+		if cfg.KafkaTopic != "" {
+			rj.KafkaTopics = []string{cfg.KafkaTopic}
+		}
+		out = append(out, rj)
+	}
+	for _, name := range rules.DownlinkRuleNames() {
+		cfg := down[name]
+		out = append(out, routeJSON{Name: name, Direction: "downlink", MQTTTopic: cfg.MQTTTopic, KafkaTopics: cfg.KafkaTopics,
+			routeCount: rs.downlink(name).snapshot()})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"routes":            out,
+		"uplink_unmatched":  rs.unmatched.Load(),
+		"dead_letter_topic": rules.DeadLetterTopic(),
+	})
+}
+
+// ---------------------------------------------------------------- explain
+
+type explainRequest struct {
+	// Uplink: an MQTT publish.
+	Topic      string `json:"topic"`
+	ClientID   string `json:"client_id"`
+	Username   string `json:"username"`
+	QoS        *int   `json:"qos"`
+	Payload    string `json:"payload"`
+	Partitions int32  `json:"partitions"`
+	// Downlink: a Kafka record on this topic.
+	Downlink string            `json:"downlink"`
+	Key      string            `json:"key"`
+	Headers  map[string]string `json:"headers"`
+}
+
+type headerJSON struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+type explainUplinkJSON struct {
+	Direction    string             `json:"direction"`
+	Topic        string             `json:"topic"`
+	Outcome      string             `json:"outcome"`
+	Rule         string             `json:"rule"`
+	Captures     []mapping.Capture  `json:"captures"`
+	KafkaTopic   string             `json:"kafka_topic"`
+	Key          *string            `json:"key"`       // null: no key, the producer picks a partition
+	Partition    *int32             `json:"partition"` // murmur2 of the key, as the Java client
+	Partitions   int32              `json:"partitions"`
+	Ack          string             `json:"ack"`
+	DeadLetter   string             `json:"dead_letter_reason,omitempty"`
+	Headers      []headerJSON       `json:"headers"`
+	Checks       []explainCheckJSON `json:"checks"`
+	ValueBytes   int                `json:"value_bytes"`
+	ValuePreview string             `json:"value_preview"`
+}
+
+type explainCheckJSON struct {
+	Rule    string `json:"rule"`
+	Filter  string `json:"filter"`
+	Matched bool   `json:"matched"`
+	Why     string `json:"why"`
+}
+
+func (a *api) explain(w http.ResponseWriter, r *http.Request) {
+	var req explainRequest
+	if err := decodeBody(w, r, 1<<20, &req); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	rules := a.b.rules.Load()
+	if req.Downlink != "" {
+		a.explainDownlink(w, rules, req)
+		return
+	}
+	if err := packets.ValidTopicName(req.Topic); err != nil {
+		writeError(w, http.StatusBadRequest, "topic: "+err.Error())
+		return
+	}
+	qos := 1
+	if req.QoS != nil {
+		qos = *req.QoS
+	}
+	if qos < 0 || qos > 2 {
+		writeError(w, http.StatusBadRequest, "qos: want 0, 1 or 2")
+		return
+	}
+	parts := req.Partitions
+	if parts == 0 {
+		parts = 3
+	}
+	if parts < 1 {
+		writeError(w, http.StatusBadRequest, "partitions: want a positive number")
+		return
+	}
+	clientID := req.ClientID
+	if clientID == "" {
+		clientID = "device-1"
+	}
+	p := &mapping.Publish{Topic: req.Topic, ClientID: clientID, Username: req.Username, QoS: byte(qos),
+		Payload: []byte(req.Payload), ReceivedAt: time.Now()}
+	ex := rules.Explain(p)
+	out := explainUplinkJSON{Direction: "uplink", Topic: req.Topic, Outcome: ex.Outcome.String(), Rule: ex.Rule,
+		Captures: nonNil(ex.Captures), KafkaTopic: ex.Record.Topic, Partitions: parts, Ack: string(ex.Record.Ack),
+		DeadLetter: string(ex.Record.Reason), Headers: []headerJSON{}, Checks: []explainCheckJSON{}, ValueBytes: len(ex.Record.Value)}
+	if ex.Outcome != mapping.Unmatched && ex.Record.Key != nil {
+		k := string(ex.Record.Key)
+		part := kafka.Partition(ex.Record.Key, parts)
+		out.Key, out.Partition = &k, &part
+	}
+	for _, h := range ex.Record.Headers {
+		out.Headers = append(out.Headers, headerJSON{Key: h.Key, Value: string(h.Value)})
+	}
+	for _, c := range ex.Checks {
+		out.Checks = append(out.Checks, explainCheckJSON{Rule: c.Rule, Filter: c.Filter, Matched: c.Matched, Why: c.Why})
+	}
+	v := ex.Record.Value
+	if len(v) > 256 {
+		v = v[:256]
+	}
+	if utf8.Valid(v) {
+		out.ValuePreview = string(v)
+	} else {
+		out.ValuePreview = base64.StdEncoding.EncodeToString(v)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *api) explainDownlink(w http.ResponseWriter, rules *mapping.Rules, req explainRequest) {
+	kr := &mapping.KafkaRecord{Topic: req.Downlink}
+	if req.Key != "" {
+		kr.Key = []byte(req.Key)
+	}
+	for k, v := range req.Headers {
+		kr.Headers = append(kr.Headers, mapping.Header{Key: k, Value: []byte(v)})
+	}
+	msg, err := rules.Downlink(kr)
+	if err != nil {
+		out := map[string]any{"direction": "downlink", "kafka_topic": req.Downlink, "routed": false, "reason": err.Error()}
+		var de *mapping.DownlinkError
+		if errors.As(err, &de) {
+			out["rule"] = de.Rule
+			out["reason_code"] = string(de.Reason)
+		}
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	props := []headerJSON{}
+	for _, p := range msg.UserProperties {
+		props = append(props, headerJSON{Key: p.Key, Value: p.Value})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"direction": "downlink", "kafka_topic": req.Downlink, "routed": true,
+		"rule": msg.Rule, "mqtt_topic": msg.Topic, "qos": msg.QoS, "retain": msg.Retain, "user_properties": props,
+		"content_type": msg.ContentType, "response_topic": msg.ResponseTopic})
+}
+
+// decodeBody reads one JSON object of at most limit bytes into v.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("request body larger than %d bytes", limit)
+		}
+		return fmt.Errorf("request body: %w", err)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------- publish
+
+type publishRequest struct {
+	Topic          string       `json:"topic"`
+	Payload        *string      `json:"payload"`        // text
+	PayloadBase64  *string      `json:"payload_base64"` // or binary, base64 (standard alphabet, padded)
+	QoS            int          `json:"qos"`
+	Retain         bool         `json:"retain"`
+	UserProperties []headerJSON `json:"user_properties"`
+	ContentType    string       `json:"content_type"`
+}
+
+func (a *api) publish(w http.ResponseWriter, r *http.Request) {
+	maxPayload := a.b.cfg.MQTT.MaxPacketSize
+	var req publishRequest
+	// Room for a base64 payload of max_packet_size plus the rest.
+	if err := decodeBody(w, r, int64(maxPayload)*4/3+64<<10, &req); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	m, status, err := a.publishMessage(req, maxPayload)
+	if err != nil {
+		writeError(w, status, err.Error())
+		return
+	}
+	var pubErr error
+	a.b.front.Publish(m, func(err error) { pubErr = err })
+	if pubErr != nil {
+		status := http.StatusServiceUnavailable
+		var rc packets.ReasonCode
+		if errors.As(pubErr, &rc) && (rc == packets.TopicNameInvalid || rc == packets.PacketTooLarge) {
+			status = http.StatusBadRequest
+		}
+		writeError(w, status, "publish: "+pubErr.Error())
+		return
+	}
+	a.b.log.Info("admin: message published by the admin API", adminField(r), topicField(m.Topic))
+	writeJSON(w, http.StatusOK, map[string]any{"published": true, "topic": m.Topic, "qos": m.QoS, "retain": m.Retain, "payload_bytes": len(m.Payload)})
+}
+
+// publishMessage validates req into a message; on error it also returns
+// the HTTP status.
+func (a *api) publishMessage(req publishRequest, maxPayload int) (*mqttfront.Message, int, error) {
+	if err := packets.ValidTopicName(req.Topic); err != nil {
+		return nil, http.StatusBadRequest, fmt.Errorf("topic: %w", err)
+	}
+	if strings.HasPrefix(req.Topic, "$") {
+		return nil, http.StatusForbidden, errors.New("topic: $-topics belong to the broker")
+	}
+	allowed := false
+	for _, f := range a.b.cfg.Admin.PublishAllow {
+		if topics.Matches(f, req.Topic) {
+			allowed = true
+			break
+		}
+	}
+	if !allowed {
+		return nil, http.StatusForbidden, fmt.Errorf("topic %q: not allowed by admin.publish_allow", req.Topic)
+	}
+	if req.QoS < 0 || req.QoS > 2 {
+		return nil, http.StatusBadRequest, errors.New("qos: want 0, 1 or 2")
+	}
+	var payload []byte
+	switch {
+	case req.Payload != nil && req.PayloadBase64 != nil:
+		return nil, http.StatusBadRequest, errors.New("give payload or payload_base64, not both")
+	case req.PayloadBase64 != nil:
+		b, err := base64.StdEncoding.DecodeString(*req.PayloadBase64)
+		if err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("payload_base64: %w", err)
+		}
+		payload = b
+	case req.Payload != nil:
+		payload = []byte(*req.Payload)
+	}
+	if len(payload) > maxPayload {
+		return nil, http.StatusBadRequest, fmt.Errorf("payload: %d bytes; mqtt.max_packet_size is %d", len(payload), maxPayload)
+	}
+	m := &mqttfront.Message{Topic: req.Topic, Payload: payload, QoS: byte(req.QoS), Retain: req.Retain, ReceivedAt: time.Now()}
+	m.Properties.ContentType = req.ContentType
+	for i, p := range req.UserProperties {
+		if p.Key == "" || !utf8.ValidString(p.Key) || !utf8.ValidString(p.Value) || strings.ContainsRune(p.Key+p.Value, 0) {
+			return nil, http.StatusBadRequest, fmt.Errorf("user_properties[%d]: want a non-empty UTF-8 key and a UTF-8 value without U+0000", i)
+		}
+		m.Properties.User = append(m.Properties.User, packets.UserProperty{Key: p.Key, Value: p.Value})
+	}
+	return m, 0, nil
+}
+
+func (a *api) openapi(w http.ResponseWriter, _ *http.Request) {
+	b, err := webFS.ReadFile("web/openapi.json")
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}

@@ -1,0 +1,494 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"go.uber.org/zap/zaptest"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// apiBridge runs a bridge (Kafka unreachable) with the admin listener on
+// loopback and returns it with the API's base URL.
+func apiBridge(t *testing.T, mutate func(*Config)) (*Bridge, string) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.MQTT.Listeners.TCP.Address = "127.0.0.1:0"
+	cfg.MQTT.Auth.AllowAnonymous = true
+	cfg.MQTT.DataDir = t.TempDir()
+	cfg.MQTT.MaxPacketSize = 64 << 10
+	cfg.Admin.Address = "127.0.0.1:0"
+	cfg.Kafka.BootstrapServers = []string{"127.0.0.1:1"}
+	cfg.Mapping = telemetryMapping("")
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	b, err := New(cfg, Options{Logger: zaptest.NewLogger(t), Version: "test-1.2.3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-runErr:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+		http.DefaultClient.CloseIdleConnections()
+	})
+	select {
+	case <-b.Front().Ready():
+	case err := <-runErr:
+		t.Fatalf("Run returned early: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("listeners not ready")
+	}
+	waitFor(t, 5*time.Second, func() bool { return b.AdminAddr() != "" })
+	return b, "http://" + b.AdminAddr()
+}
+
+// call does one request and decodes the JSON answer into out (when not nil).
+func call(t *testing.T, method, url string, body any, out any) int {
+	t.Helper()
+	return callAuth(t, method, url, body, out, nil)
+}
+
+func callAuth(t *testing.T, method, url string, body any, out any, auth func(*http.Request)) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != nil {
+		auth(req)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s: %d, body %q is not JSON: %v", method, url, resp.StatusCode, raw, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func v3Client(t *testing.T, b *Bridge, id string) mqtt.Client {
+	t.Helper()
+	o := mqtt.NewClientOptions().AddBroker("tcp://" + b.Front().Addr("tcp").String()).SetClientID(id).SetAutoReconnect(false)
+	c := mqtt.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect %s: %v", id, tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(50) })
+	return c
+}
+
+type clientPage struct {
+	Total int `json:"total"`
+	Items []struct {
+		ClientID        string `json:"client_id"`
+		ProtocolVersion int    `json:"protocol_version"`
+		Online          bool   `json:"online"`
+		Subscriptions   int    `json:"subscriptions"`
+	} `json:"items"`
+}
+
+func TestAPIClientsKickAndPublish(t *testing.T) {
+	b, base := apiBridge(t, nil)
+	sub := v3Client(t, b, "dev1")
+	got := make(chan mqtt.Message, 4)
+	if tok := sub.Subscribe("devices/dev1/commands", 1, func(_ mqtt.Client, m mqtt.Message) { got <- m }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+
+	nc, err := net.Dial("tcp", b.Front().Addr("tcp").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	disc := make(chan *paho.Disconnect, 1)
+	v5 := paho.NewClient(paho.ClientConfig{Conn: nc, OnServerDisconnect: func(d *paho.Disconnect) { disc <- d }})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := v5.Connect(ctx, &paho.Connect{ClientID: "dev2-v5", CleanStart: true, KeepAlive: 30}); err != nil {
+		t.Fatalf("v5 connect: %v", err)
+	}
+
+	// Listing, search and paging.
+	var page clientPage
+	if code := call(t, "GET", base+"/api/v1/clients", nil, &page); code != 200 || page.Total != 2 {
+		t.Fatalf("GET clients = %d, total %d; want 200 and 2 clients", code, page.Total)
+	}
+	if page.Items[0].ClientID != "dev1" || page.Items[0].ProtocolVersion != 4 || page.Items[0].Subscriptions != 1 ||
+		page.Items[1].ClientID != "dev2-v5" || page.Items[1].ProtocolVersion != 5 || !page.Items[1].Online {
+		t.Errorf("GET clients items = %+v; want dev1 (v4, 1 subscription) and dev2-v5 (v5, online)", page.Items)
+	}
+	if call(t, "GET", base+"/api/v1/clients?match=v5", nil, &page); page.Total != 1 || page.Items[0].ClientID != "dev2-v5" {
+		t.Errorf("GET clients?match=v5 = %+v; want only dev2-v5", page)
+	}
+	if call(t, "GET", base+"/api/v1/clients?page=2&page_size=1", nil, &page); page.Total != 2 || len(page.Items) != 1 || page.Items[0].ClientID != "dev2-v5" {
+		t.Errorf("GET clients page 2 of size 1 = %+v; want dev2-v5", page)
+	}
+	var one struct {
+		ClientID         string    `json:"client_id"`
+		RemoteAddr       string    `json:"remote_addr"`
+		ConnectedSince   time.Time `json:"connected_since"`
+		SubscriptionList []struct {
+			Filter string `json:"filter"`
+			QoS    int    `json:"qos"`
+		} `json:"subscription_list"`
+	}
+	if code := call(t, "GET", base+"/api/v1/clients/dev1", nil, &one); code != 200 || one.RemoteAddr == "" || one.ConnectedSince.IsZero() ||
+		len(one.SubscriptionList) != 1 || one.SubscriptionList[0].Filter != "devices/dev1/commands" {
+		t.Errorf("GET clients/dev1 = %d %+v; want its address, connect time and one subscription", code, one)
+	}
+	var e struct{ Error string }
+	if code := call(t, "GET", base+"/api/v1/clients/nobody", nil, &e); code != 404 || e.Error == "" {
+		t.Errorf("GET clients/nobody = %d %+v; want 404 with a JSON error", code, e)
+	}
+
+	// Subscriptions by topic.
+	var subs struct {
+		Total int `json:"total"`
+	}
+	if call(t, "GET", base+"/api/v1/subscriptions?match=devices/dev1/commands", nil, &subs); subs.Total != 1 {
+		t.Errorf("GET subscriptions?match=devices/dev1/commands total = %d; want 1", subs.Total)
+	}
+
+	// Kick: the v5 client sees DISCONNECT 0x98.
+	if code := call(t, "DELETE", base+"/api/v1/clients/dev2-v5", nil, nil); code != 200 {
+		t.Fatalf("DELETE clients/dev2-v5 = %d; want 200", code)
+	}
+	select {
+	case d := <-disc:
+		if d.ReasonCode != 0x98 {
+			t.Errorf("DISCONNECT reason = 0x%02X; want 0x98", d.ReasonCode)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("v5 client got no DISCONNECT after the kick")
+	}
+	<-v5.Done()
+	if code := call(t, "DELETE", base+"/api/v1/clients/dev2-v5", nil, nil); code != 404 {
+		t.Errorf("second DELETE = %d; want 404 (not connected)", code)
+	}
+
+	// Publish to a subscribed client: text, then base64 with retain.
+	tests := []struct {
+		body map[string]any
+		want string
+	}{
+		{map[string]any{"topic": "devices/dev1/commands", "payload": "reboot", "qos": 1}, "reboot"},
+		{map[string]any{"topic": "devices/dev1/commands", "payload_base64": "AAEC", "qos": 0, "retain": true}, "\x00\x01\x02"},
+	}
+	for _, tt := range tests {
+		if code := call(t, "POST", base+"/api/v1/publish", tt.body, nil); code != 200 {
+			t.Fatalf("POST publish %v = %d; want 200", tt.body, code)
+		}
+		select {
+		case m := <-got:
+			if string(m.Payload()) != tt.want || m.Topic() != "devices/dev1/commands" {
+				t.Errorf("subscriber got %q on %s; want %q", m.Payload(), m.Topic(), tt.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("subscriber got nothing after POST publish %v", tt.body)
+		}
+	}
+	var ret struct {
+		Total int `json:"total"`
+		Items []struct {
+			Topic       string `json:"topic"`
+			PayloadSize int    `json:"payload_size"`
+		} `json:"items"`
+	}
+	if call(t, "GET", base+"/api/v1/retained?match=devices/%2B/commands", nil, &ret); ret.Total != 1 || ret.Items[0].PayloadSize != 3 {
+		t.Errorf("GET retained?match=devices/+/commands = %+v; want the 3-byte retained message", ret)
+	}
+}
+
+func TestAPIBadInputs(t *testing.T) {
+	_, base := apiBridge(t, func(c *Config) { c.Admin.PublishAllow = []string{"devices/#"} })
+	big := strings.Repeat("x", 64<<10+1)
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		body   any
+		status int
+		want   string
+	}{
+		{"wildcard topic", "POST", "/api/v1/publish", map[string]any{"topic": "devices/+/commands", "payload": "x"}, 400, "topic"},
+		{"hash topic", "POST", "/api/v1/publish", map[string]any{"topic": "devices/#", "payload": "x"}, 400, "topic"},
+		{"empty topic", "POST", "/api/v1/publish", map[string]any{"topic": "", "payload": "x"}, 400, "topic"},
+		{"oversize payload", "POST", "/api/v1/publish", map[string]any{"topic": "devices/d/c", "payload": big}, 400, "max_packet_size"},
+		{"bad base64", "POST", "/api/v1/publish", map[string]any{"topic": "devices/d/c", "payload_base64": "not base64!"}, 400, "payload_base64"},
+		{"both payloads", "POST", "/api/v1/publish", map[string]any{"topic": "devices/d/c", "payload": "a", "payload_base64": "YQ=="}, 400, "not both"},
+		{"bad qos", "POST", "/api/v1/publish", map[string]any{"topic": "devices/d/c", "qos": 3}, 400, "qos"},
+		{"unknown field", "POST", "/api/v1/publish", map[string]any{"topic": "devices/d/c", "qso": 1}, 400, "unknown field"},
+		{"not allowed", "POST", "/api/v1/publish", map[string]any{"topic": "other/x", "payload": "x"}, 403, "publish_allow"},
+		{"sys topic", "POST", "/api/v1/publish", map[string]any{"topic": "$SYS/broker/x", "payload": "x"}, 403, "$-topics"},
+		{"bad user property", "POST", "/api/v1/publish", map[string]any{"topic": "devices/d/c", "user_properties": []map[string]string{{"key": ""}}}, 400, "user_properties"},
+		{"page size too big", "GET", "/api/v1/clients?page_size=501", nil, 400, "page_size"},
+		{"page zero", "GET", "/api/v1/subscriptions?page=0", nil, 400, "page"},
+		{"explain wildcard", "POST", "/api/v1/explain", map[string]any{"topic": "a/#"}, 400, "topic"},
+		{"unknown endpoint", "GET", "/api/v1/nope", nil, 404, "no endpoint"},
+		{"wrong method", "PUT", "/api/v1/publish", nil, 404, "no endpoint"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var e struct {
+				Error string `json:"error"`
+			}
+			code := call(t, tt.method, base+tt.path, tt.body, &e)
+			if code != tt.status || !strings.Contains(e.Error, tt.want) {
+				t.Errorf("%s %s = %d %q; want %d with an error mentioning %q", tt.method, tt.path, code, e.Error, tt.status, tt.want)
+			}
+		})
+	}
+}
+
+func TestAPIRoutesExplainOverview(t *testing.T) {
+	old := historyInterval
+	historyInterval = 20 * time.Millisecond
+	t.Cleanup(func() { historyInterval = old })
+	b, base := apiBridge(t, nil)
+	c := v3Client(t, b, "dev9")
+	c.Publish("devices/dev9/telemetry", 0, false, "t=1").WaitTimeout(5 * time.Second)
+	c.Publish("nowhere/x", 0, false, "t=1").WaitTimeout(5 * time.Second)
+
+	var routes struct {
+		Routes []struct {
+			Name       string   `json:"name"`
+			Direction  string   `json:"direction"`
+			MQTTTopic  string   `json:"mqtt_topic"`
+			KafkaTopic []string `json:"kafka_topics"`
+			Matched    uint64   `json:"matched"`
+		} `json:"routes"`
+		Unmatched uint64 `json:"uplink_unmatched"`
+	}
+	waitFor(t, 5*time.Second, func() bool {
+		call(t, "GET", base+"/api/v1/routes", nil, &routes)
+		return len(routes.Routes) == 1 && routes.Routes[0].Matched == 1 && routes.Unmatched == 1
+	})
+	if r := routes.Routes[0]; r.Name != "telemetry" || r.Direction != "uplink" || r.MQTTTopic != "devices/{device}/telemetry" || len(r.KafkaTopic) != 1 {
+		t.Errorf("routes[0] = %+v; want the telemetry uplink rule", r)
+	}
+
+	var ex struct {
+		Outcome    string `json:"outcome"`
+		Rule       string `json:"rule"`
+		KafkaTopic string `json:"kafka_topic"`
+		Key        string `json:"key"`
+		Partition  *int32 `json:"partition"`
+		Partitions int32  `json:"partitions"`
+		Headers    []struct{ Key, Value string }
+	}
+	if code := call(t, "POST", base+"/api/v1/explain", map[string]any{"topic": "devices/d42/telemetry", "client_id": "d42", "partitions": 12}, &ex); code != 200 ||
+		ex.Rule != "telemetry" || ex.KafkaTopic != "iot.telemetry" || ex.Key != "d42" || ex.Partition == nil || *ex.Partition < 0 || *ex.Partition >= 12 || ex.Partitions != 12 {
+		t.Errorf("POST explain = %d %+v; want rule telemetry, iot.telemetry, key d42, a partition of 12", code, ex)
+	}
+	var un struct {
+		Outcome string  `json:"outcome"`
+		Key     *string `json:"key"`
+	}
+	if call(t, "POST", base+"/api/v1/explain", map[string]any{"topic": "nowhere/x"}, &un); un.Outcome != "unmatched" || un.Key != nil {
+		t.Errorf("POST explain nowhere/x = %+v; want unmatched, no key", un)
+	}
+	var dl struct {
+		Routed bool `json:"routed"`
+	}
+	if code := call(t, "POST", base+"/api/v1/explain", map[string]any{"downlink": "iot.commands", "key": "d1"}, &dl); code != 200 || dl.Routed {
+		t.Errorf("POST explain downlink = %d %+v; want 200, not routed (no downlink rules)", code, dl)
+	}
+
+	var ov overviewJSON
+	if code := call(t, "GET", base+"/api/v1/overview", nil, &ov); code != 200 || ov.Version != "test-1.2.3" ||
+		ov.Connections.Current != 1 || ov.Kafka.Reachable || ov.Spool.State != "disabled" || ov.Messages.In != 2 {
+		t.Errorf("GET overview = %d %+v; want version, 1 connection, Kafka unreachable, spool disabled, 2 messages in", code, ov)
+	}
+	var hist struct {
+		Samples []sample `json:"samples"`
+	}
+	waitFor(t, 5*time.Second, func() bool {
+		call(t, "GET", base+"/api/v1/history", nil, &hist)
+		return len(hist.Samples) >= 2 && hist.Samples[len(hist.Samples)-1].Connections == 1
+	})
+
+	var doc struct {
+		OpenAPI string         `json:"openapi"`
+		Paths   map[string]any `json:"paths"`
+	}
+	if code := call(t, "GET", base+"/api/v1/openapi.json", nil, &doc); code != 200 || !strings.HasPrefix(doc.OpenAPI, "3.0") || doc.Paths["/api/v1/publish"] == nil {
+		t.Errorf("GET openapi.json = %d, openapi %q, %d paths; want an OpenAPI 3.0 document with /api/v1/publish", code, doc.OpenAPI, len(doc.Paths))
+	}
+	resp, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "<html") {
+		t.Errorf("GET / = %d; want the dashboard's HTML", resp.StatusCode)
+	}
+}
+
+func TestAPIAuth(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("tok-123"))
+	secured := AdminConfig{Users: []AdminUser{{Username: "ops", PasswordHash: string(hash)}},
+		Tokens: []AdminToken{{Name: "ci", TokenSHA256: hex.EncodeToString(sum[:])}}}
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]bool{"ok": true}) })
+
+	tests := []struct {
+		name   string
+		cfg    AdminConfig
+		remote string
+		auth   func(*http.Request)
+		status int
+	}{
+		{"open, loopback v4", AdminConfig{}, "127.0.0.1:5000", nil, 200},
+		{"open, loopback v6", AdminConfig{}, "[::1]:5000", nil, 200},
+		{"open, remote", AdminConfig{}, "192.0.2.7:5000", nil, 403},
+		{"open, remote with credentials", AdminConfig{}, "192.0.2.7:5000", func(r *http.Request) { r.SetBasicAuth("ops", "s3cret") }, 403},
+		{"secured, none", secured, "127.0.0.1:5000", nil, 401},
+		{"secured, bad password", secured, "192.0.2.7:5000", func(r *http.Request) { r.SetBasicAuth("ops", "nope") }, 401},
+		{"secured, unknown user", secured, "192.0.2.7:5000", func(r *http.Request) { r.SetBasicAuth("eve", "s3cret") }, 401},
+		{"secured, basic", secured, "192.0.2.7:5000", func(r *http.Request) { r.SetBasicAuth("ops", "s3cret") }, 200},
+		{"secured, basic again (cached)", secured, "192.0.2.7:5000", func(r *http.Request) { r.SetBasicAuth("ops", "s3cret") }, 200},
+		{"secured, bearer", secured, "192.0.2.7:5000", func(r *http.Request) { r.Header.Set("Authorization", "Bearer tok-123") }, 200},
+		{"secured, bad bearer", secured, "192.0.2.7:5000", func(r *http.Request) { r.Header.Set("Authorization", "Bearer tok-124") }, 401},
+	}
+	auths := map[string]*apiAuth{}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key := "open"
+			if len(tt.cfg.Users) > 0 {
+				key = "secured"
+			}
+			if auths[key] == nil {
+				auths[key] = newAPIAuth(tt.cfg)
+			}
+			r := httptest.NewRequest("GET", "/api/v1/overview", nil)
+			r.RemoteAddr = tt.remote
+			if tt.auth != nil {
+				tt.auth(r)
+			}
+			w := httptest.NewRecorder()
+			auths[key].wrap(ok).ServeHTTP(w, r)
+			if w.Code != tt.status {
+				t.Fatalf("status = %d; want %d", w.Code, tt.status)
+			}
+			if tt.status == 401 && !strings.Contains(w.Header().Get("WWW-Authenticate"), "Basic") {
+				t.Errorf("401 without a WWW-Authenticate Basic challenge: %q", w.Header().Values("WWW-Authenticate"))
+			}
+			if tt.status != 200 {
+				var e struct{ Error string }
+				if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error == "" {
+					t.Errorf("body %q; want a JSON error", w.Body.String())
+				}
+			}
+		})
+	}
+
+	// Over real HTTP: the API needs credentials, probes do not.
+	_, base := apiBridge(t, func(c *Config) { c.Admin.Users, c.Admin.Tokens = secured.Users, secured.Tokens })
+	for _, path := range []string{"/api/v1/overview", "/", "/api/v1/openapi.json"} {
+		if code := call(t, "GET", base+path, nil, nil); code != 401 {
+			t.Errorf("GET %s without credentials = %d; want 401", path, code)
+		}
+	}
+	if code := callAuth(t, "GET", base+"/api/v1/overview", nil, nil, func(r *http.Request) { r.SetBasicAuth("ops", "s3cret") }); code != 200 {
+		t.Errorf("GET overview with Basic = %d; want 200", code)
+	}
+	if code := callAuth(t, "GET", base+"/api/v1/clients", nil, nil, func(r *http.Request) { r.Header.Set("Authorization", "Bearer tok-123") }); code != 200 {
+		t.Errorf("GET clients with a bearer token = %d; want 200", code)
+	}
+	for _, path := range []string{"/metrics", "/healthz"} {
+		if code := call(t, "GET", base+path, nil, nil); code != 200 {
+			t.Errorf("GET %s = %d; want 200 (probes stay open)", path, code)
+		}
+	}
+}
+
+func TestAdminConfigValidate(t *testing.T) {
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	tests := []struct {
+		name string
+		cfg  AdminConfig
+		want string
+	}{
+		{"ok", AdminConfig{Users: []AdminUser{{"a", string(hash)}}, Tokens: []AdminToken{{"t", strings.Repeat("ab", 32)}}, PublishAllow: []string{"devices/#"}}, ""},
+		{"no username", AdminConfig{Users: []AdminUser{{"", string(hash)}}}, "admin.users[0].username"},
+		{"duplicate", AdminConfig{Users: []AdminUser{{"a", string(hash)}, {"a", string(hash)}}}, "admin.users[1].username"},
+		{"plain password", AdminConfig{Users: []AdminUser{{"a", "secret"}}}, "admin.users[0].password_hash"},
+		{"short token hash", AdminConfig{Tokens: []AdminToken{{"t", "abcd"}}}, "admin.tokens[0].token_sha256"},
+		{"token without name", AdminConfig{Tokens: []AdminToken{{"", strings.Repeat("ab", 32)}}}, "admin.tokens[0].name"},
+		{"bad filter", AdminConfig{PublishAllow: []string{"a/#/b"}}, "admin.publish_allow[0]"},
+		{"sys filter", AdminConfig{PublishAllow: []string{"$SYS/#"}}, "admin.publish_allow[0]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("Validate() = %v; want an error naming %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestHistoryRing(t *testing.T) {
+	var n uint64
+	now := time.Unix(1000, 0)
+	h := newHistory(time.Second, 3, func() counterSnap {
+		n += 10
+		now = now.Add(time.Second)
+		return counterSnap{t: now, in: n, out: 2 * n, latNanos: int64(n) * 1e6, latCount: n / 10}
+	})
+	if _, ok := h.latest(); ok {
+		t.Fatal("latest before any interval = ok; want none")
+	}
+	for range 5 {
+		h.tick()
+	}
+	s := h.samples()
+	if len(s) != 3 || !s[0].T.Before(s[2].T) {
+		t.Fatalf("samples = %+v; want the last 3, oldest first", s)
+	}
+	if s[2].MessagesInRate != 10 || s[2].MessagesOutRate != 20 {
+		t.Errorf("rates = %v in, %v out; want 10 and 20 per second", s[2].MessagesInRate, s[2].MessagesOutRate)
+	}
+	if s[2].LatencyMs <= 0 {
+		t.Errorf("latency = %v ms; want > 0", s[2].LatencyMs)
+	}
+}

@@ -1,0 +1,166 @@
+package bridge
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
+)
+
+// AdminUser is an admin API user for HTTP Basic auth.
+type AdminUser struct {
+	Username string `koanf:"username"`
+	// PasswordHash is a bcrypt hash ($2a$, $2b$ or $2y$), as for mqtt.auth.users.
+	PasswordHash string `koanf:"password_hash"`
+}
+
+// AdminToken is a bearer token for the admin API.
+type AdminToken struct {
+	// Name identifies the token in logs.
+	Name string `koanf:"name"`
+	// TokenSHA256 is the lowercase hex SHA-256 of the token
+	// (printf %s "$TOKEN" | sha256sum).
+	TokenSHA256 string `koanf:"token_sha256"`
+}
+
+// Validate checks the admin section; messages name the key at fault.
+func (c AdminConfig) Validate() error {
+	var errs []error
+	seen := map[string]bool{}
+	for i, u := range c.Users {
+		switch {
+		case u.Username == "":
+			errs = append(errs, fmt.Errorf("admin.users[%d].username: empty", i))
+		case seen[u.Username]:
+			errs = append(errs, fmt.Errorf("admin.users[%d].username: %q appears twice", i, u.Username))
+		}
+		seen[u.Username] = true
+		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+			errs = append(errs, fmt.Errorf("admin.users[%d].password_hash: not a bcrypt hash", i))
+		}
+	}
+	for i, t := range c.Tokens {
+		if t.Name == "" {
+			errs = append(errs, fmt.Errorf("admin.tokens[%d].name: empty", i))
+		}
+		if b, err := hex.DecodeString(t.TokenSHA256); err != nil || len(b) != sha256.Size {
+			errs = append(errs, fmt.Errorf("admin.tokens[%d].token_sha256: want 64 hex digits (the SHA-256 of the token)", i))
+		}
+	}
+	for i, f := range c.PublishAllow {
+		if err := packets.ValidTopicFilter(f); err != nil {
+			errs = append(errs, fmt.Errorf("admin.publish_allow[%d]: %q: %w", i, f, err))
+		} else if strings.HasPrefix(f, "$") {
+			errs = append(errs, fmt.Errorf("admin.publish_allow[%d]: %q: $-topics belong to the broker", i, f))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// apiAuth guards the API and the dashboard. With users or tokens
+// configured, every request needs valid credentials (loopback too); with
+// none, only loopback clients are served.
+type apiAuth struct {
+	users  map[string][]byte // username → bcrypt hash
+	tokens [][]byte          // SHA-256 of each token
+
+	// ok caches SHA-256(user:password) of Basic credentials bcrypt already
+	// accepted, so a dashboard polling every few seconds does not pay a
+	// bcrypt per request. Bounded: cleared when full.
+	mu sync.Mutex
+	ok map[[sha256.Size]byte]bool
+}
+
+const authCacheMax = 256
+
+func newAPIAuth(c AdminConfig) *apiAuth {
+	a := &apiAuth{users: map[string][]byte{}, ok: map[[sha256.Size]byte]bool{}}
+	for _, u := range c.Users {
+		a.users[u.Username] = []byte(u.PasswordHash)
+	}
+	for _, t := range c.Tokens {
+		if b, err := hex.DecodeString(t.TokenSHA256); err == nil {
+			a.tokens = append(a.tokens, b)
+		}
+	}
+	return a
+}
+
+func (a *apiAuth) open() bool { return len(a.users) == 0 && len(a.tokens) == 0 }
+
+// wrap answers 401 (missing or bad credentials, with WWW-Authenticate) or
+// 403 (no credentials configured and the client is not on loopback) before h.
+func (a *apiAuth) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.open() {
+			if !isLoopback(r.RemoteAddr) {
+				writeError(w, http.StatusForbidden, "no admin users or tokens configured (admin.users, admin.tokens): the admin API answers loopback clients only")
+				return
+			}
+			h.ServeHTTP(w, r)
+			return
+		}
+		if !a.check(r) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="mqtt-kafka-bridge", charset="UTF-8"`)
+			w.Header().Add("WWW-Authenticate", `Bearer realm="mqtt-kafka-bridge"`)
+			writeError(w, http.StatusUnauthorized, "authentication required: HTTP Basic (admin.users) or a bearer token (admin.tokens)")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (a *apiAuth) check(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
+		sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+		match := 0
+		for _, t := range a.tokens {
+			match |= subtle.ConstantTimeCompare(sum[:], t)
+		}
+		return match == 1
+	}
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		return false
+	}
+	hash, known := a.users[user]
+	if !known {
+		return false
+	}
+	key := sha256.Sum256([]byte(user + "\x00" + pass))
+	a.mu.Lock()
+	cached := a.ok[key]
+	a.mu.Unlock()
+	if cached {
+		return true
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil {
+		return false
+	}
+	a.mu.Lock()
+	if len(a.ok) >= authCacheMax {
+		clear(a.ok)
+	}
+	a.ok[key] = true
+	a.mu.Unlock()
+	return true
+}
+
+func isLoopback(remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
