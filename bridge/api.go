@@ -387,7 +387,7 @@ type explainUplinkJSON struct {
 	Topic        string             `json:"topic"`
 	Outcome      string             `json:"outcome"`
 	Rule         string             `json:"rule"`
-	Captures     []mapping.Capture  `json:"captures"`
+	Captures     []headerJSON       `json:"captures"` // {key: capture name, value: topic level}
 	KafkaTopic   string             `json:"kafka_topic"`
 	Key          *string            `json:"key"`       // null: no key, the producer picks a partition
 	Partition    *int32             `json:"partition"` // murmur2 of the key, as the Java client
@@ -446,12 +446,15 @@ func (a *api) explain(w http.ResponseWriter, r *http.Request) {
 		Payload: []byte(req.Payload), ReceivedAt: time.Now()}
 	ex := rules.Explain(p)
 	out := explainUplinkJSON{Direction: "uplink", Topic: req.Topic, Outcome: ex.Outcome.String(), Rule: ex.Rule,
-		Captures: nonNil(ex.Captures), KafkaTopic: ex.Record.Topic, Partitions: parts, Ack: string(ex.Record.Ack),
+		Captures: []headerJSON{}, KafkaTopic: ex.Record.Topic, Partitions: parts, Ack: string(ex.Record.Ack),
 		DeadLetter: string(ex.Record.Reason), Headers: []headerJSON{}, Checks: []explainCheckJSON{}, ValueBytes: len(ex.Record.Value)}
 	if ex.Outcome != mapping.Unmatched && ex.Record.Key != nil {
 		k := string(ex.Record.Key)
 		part := kafka.Partition(ex.Record.Key, parts)
 		out.Key, out.Partition = &k, &part
+	}
+	for _, c := range ex.Captures {
+		out.Captures = append(out.Captures, headerJSON{Key: c.Name, Value: c.Value})
 	}
 	for _, h := range ex.Record.Headers {
 		out.Headers = append(out.Headers, headerJSON{Key: h.Key, Value: string(h.Value)})

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/bridge"
+	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
 )
 
 // TestDashboardInBrowser loads the dashboard in headless Chromium (the
@@ -33,6 +34,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	driverPath, browserPath := findChromium(t)
 
 	cfg := testConfig(t, "127.0.0.1:1")
+	cfg.Mapping.Uplink = []mapping.UplinkRule{{Name: "telemetry", MQTTTopic: "devices/{device}/telemetry", KafkaTopic: "iot.telemetry", Key: "{device}"}}
 	b := startBridgeNoKafka(t, cfg)
 	clientID := uniq(t, "dash-client")
 	dialV3(t, b.Front().Addr("tcp").String(), clientID, true, nil)
@@ -64,6 +66,18 @@ func TestDashboardInBrowser(t *testing.T) {
 	if n := b.Front().Stats().Disconnects["admin_kick"]; n != 1 {
 		t.Errorf("disconnects{admin_kick} = %d; want 1", n)
 	}
+
+	// Routes and the explain form.
+	wd.click(t, wd.find(t, "#nav-routes"))
+	wd.waitText(t, "#routes-table tbody", "devices/{device}/telemetry", 20*time.Second)
+	wd.click(t, wd.find(t, "#nav-explain"))
+	wd.post(t, "/element/"+wd.find(t, "#ex-topic")+"/value", map[string]string{"text": "devices/d7/telemetry"}, nil)
+	wd.click(t, wd.find(t, "#ex-run"))
+	out := wd.waitText(t, "#explain-out", "iot.telemetry", 20*time.Second)
+	if !strings.Contains(out, `"key": "d7"`) {
+		t.Errorf("explain output %q; want key d7", out)
+	}
+	wd.screenshot(t, "dashboard_explain.png")
 }
 
 // findChromium returns chromedriver's and chromium's paths, or skips (fails
