@@ -184,7 +184,7 @@ func (b *Bridge) serveAdmin(ctx context.Context) error {
 	// The chart sampler runs as long as the listener.
 	hctx, stopHist := context.WithCancel(ctx)
 	histDone := make(chan struct{})
-	go func() { defer close(histDone); a.hist.run(hctx) }()
+	go func() { defer close(histDone); a.runHistory(hctx) }()
 	defer func() { stopHist(); <-histDone }()
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)

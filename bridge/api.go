@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -45,9 +46,34 @@ func (b *Bridge) newAPI(interval time.Duration) *api {
 	return a
 }
 
+// runHistory samples the charts' counters until ctx ends, starting once
+// the front end is ready: before that it is restoring its sessions, which
+// nothing else may read.
+func (a *api) runHistory(ctx context.Context) {
+	select {
+	case <-a.b.front.Ready():
+		a.hist.run(ctx)
+	case <-ctx.Done():
+	}
+}
+
+// whenReady answers 503 until the front end is ready (its state is being
+// restored before that).
+func (a *api) whenReady(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-a.b.front.Ready():
+			h.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, "starting: the MQTT front end is restoring its state")
+		}
+	})
+}
+
 // register adds the API and the dashboard to mux, behind the auth check.
 func (a *api) register(mux *http.ServeMux) {
-	h := func(pattern string, f http.HandlerFunc) { mux.Handle(pattern, a.auth.wrap(f)) }
+	h := func(pattern string, f http.HandlerFunc) { mux.Handle(pattern, a.auth.wrap(a.whenReady(f))) }
 	h("GET /api/v1/overview", a.overview)
 	h("GET /api/v1/history", a.history)
 	h("GET /api/v1/clients", a.clients)
