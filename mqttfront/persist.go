@@ -172,6 +172,9 @@ func (s *Server) restore() error {
 		if err != nil {
 			return err
 		}
+		// Stats may already be read (the admin listener samples it), so
+		// the maps are written under s.mu even during start-up.
+		s.mu.Lock()
 		s.sessions[ss.id] = ss
 		if ss.pendingWill != nil {
 			s.wills[ss.id] = ss
@@ -179,6 +182,7 @@ func (s *Server) restore() error {
 		if ss.expiry != neverExpire {
 			s.expiring[ss.id] = ss
 		}
+		s.mu.Unlock()
 	}
 	for _, id := range expired {
 		if err := s.store.DeleteSession(id); err != nil {
