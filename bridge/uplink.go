@@ -200,6 +200,7 @@ func ackMode(a mapping.Ack) kafka.AckMode {
 // must not block, so the dead letter is handed over from a goroutine.
 func (u *uplink) deadLetterSpooled(r kafka.Record, err error) {
 	kind := kafka.ErrorKind(err)
+	u.metrics.produceErrors.WithLabelValues(kind).Inc()
 	dlq := u.rules.Load().DeadLetterTopic()
 	if dlq == "" || r.Topic == dlq {
 		u.metrics.uplinkDrops.WithLabelValues("refused_after_ack_" + kind).Inc()
