@@ -48,12 +48,15 @@ func newMetrics() *metrics {
 			Help: "Kafka records not published to MQTT, by reason."}, []string{"reason"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "config_reloads_total",
 			Help: "SIGHUP reloads by result (applied, refused)."}, []string{"result"}),
+		downlinkLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "downlink_commit_latency_seconds",
+			Help:    "Time from consuming a Kafka record to its offset becoming committable: delivered to, or durably queued for, every matching session.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 		fsyncLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "spool_fsync_seconds",
 			Help:    "Duration of the spool's fsync rounds (group commits).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
 	}
 	m.reg.MustRegister(m.uplinkRecords, m.unmatched, m.uplinkDrops, m.deadLettered, m.produceErrors,
-		m.produceLatency, m.downlinkRecords, m.downlinkDrops, m.reloads, m.fsyncLatency,
+		m.produceLatency, m.downlinkRecords, m.downlinkDrops, m.reloads, m.fsyncLatency, m.downlinkLatency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
