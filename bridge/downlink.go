@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -90,7 +91,9 @@ func (d *downlink) Handle(ctx context.Context, m *kafka.Message, done func(error
 	rule := msg.Rule
 	rc := d.metrics.routes.downlink(rule)
 	rc.Matched.Add(1)
+	start := time.Now()
 	d.front.Publish(out, func(err error) {
+		d.metrics.downlinkLatency.Observe(time.Since(start).Seconds())
 		if err != nil {
 			rc.Failed.Add(1)
 			d.metrics.downlinkDrops.WithLabelValues("publish_failed").Inc()

@@ -21,6 +21,7 @@ type metrics struct {
 	downlinkDrops   *prometheus.CounterVec
 	reloads         *prometheus.CounterVec
 	fsyncLatency    prometheus.Histogram
+	downlinkLatency prometheus.Histogram
 	routes          routeStats // per-rule counters for the admin API (routestats.go)
 }
 
