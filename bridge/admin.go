@@ -155,7 +155,9 @@ func (b *Bridge) adminMux() *http.ServeMux {
 		_ = json.NewEncoder(w).Encode(r)
 	})
 	if b.opts.Level != (zap.AtomicLevel{}) {
-		mux.Handle("/loglevel", b.opts.Level)
+		// Changing the log level is an admin action: same rule as the API
+		// (admin users or tokens; loopback only when none is configured).
+		mux.Handle("/loglevel", newAPIAuth(b.cfg.Admin).wrap(b.opts.Level))
 	}
 	return mux
 }
