@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -27,6 +28,10 @@ func FuzzSegmentReader(f *testing.F) {
 	f.Add(append(validSegment(5, []byte("hello")), 0, 0, 0, 0, 0, 0))
 	f.Add(validSegment(1, []byte("x"))[:headerLen+10])
 	f.Add([]byte("MKBSPOOL"))
+	mid := validSegment(1, []byte("one"), []byte("two"), []byte("three"))
+	mid[headerLen+recHeaderLen+3+recHeaderLen+1] ^= 0x40 // data of record 2
+	f.Add(mid)
+	f.Add(slices.Concat(validSegment(1, []byte("a")), []byte("junk"), appendRecord(nil, 2, []byte("b"))))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var yielded []uint64
 		var datas [][]byte
@@ -43,26 +48,48 @@ func FuzzSegmentReader(f *testing.F) {
 			}
 			return
 		}
-		if len(yielded) != len(res.offs) {
-			t.Fatalf("yielded %d records, indexed %d", len(yielded), len(res.offs))
+		lost := 0
+		prevTo := int64(headerLen)
+		for _, k := range res.skips {
+			// Damaged runs are in file order, inside the intact part, and
+			// each lost record took at least a record header.
+			if k.off < prevTo || k.to <= k.off || k.to >= res.validEnd || int64(k.lost)*recHeaderLen > k.to-k.off || k.idx != lost+countBefore(res, k.off) {
+				t.Fatalf("bad skip %+v (prev end %d, validEnd %d)", k, prevTo, res.validEnd)
+			}
+			prevTo = k.to
+			lost += k.lost
+		}
+		if len(yielded) != len(res.offs)-lost {
+			t.Fatalf("yielded %d records, indexed %d of which %d lost", len(yielded), len(res.offs), lost)
 		}
 		if res.validEnd > int64(len(b)) || res.dirtyEnd < res.validEnd || res.dirtyEnd > int64(len(b)) {
 			t.Fatalf("validEnd %d, dirtyEnd %d outside [0, %d]", res.validEnd, res.dirtyEnd, len(b))
 		}
+		j := 0 // index into yielded
 		for i, off := range res.offs {
+			if res.lost(i) {
+				continue
+			}
 			rec := b[off:]
 			n := binary.LittleEndian.Uint32(rec[0:4])
 			seq := binary.LittleEndian.Uint64(rec[8:16])
 			data := rec[recHeaderLen : recHeaderLen+int(n)]
-			if seq != res.first+uint64(i) || seq != yielded[i] {
-				t.Fatalf("record %d has seq %d (yielded %d); want %d", i, seq, yielded[i], res.first+uint64(i))
+			if seq != res.first+uint64(i) || seq != yielded[j] {
+				t.Fatalf("record %d has seq %d (yielded %d); want %d", i, seq, yielded[j], res.first+uint64(i))
+			}
+			if j > 0 && yielded[j] <= yielded[j-1] {
+				t.Fatalf("seqs yielded out of order: %d after %d", yielded[j], yielded[j-1])
 			}
 			if recordCRC(seq, data) != binary.LittleEndian.Uint32(rec[4:8]) {
 				t.Fatalf("record %d yielded with a bad CRC", seq)
 			}
-			if !bytes.Equal(data, datas[i]) {
+			if !bytes.Equal(data, datas[j]) {
 				t.Fatalf("record %d yielded data differs from the file", seq)
 			}
+			if end := int64(off) + recHeaderLen + int64(n); end > res.validEnd {
+				t.Fatalf("record %d ends at %d, past validEnd %d", seq, end, res.validEnd)
+			}
+			j++
 		}
 		// Whatever is cut past validEnd and not zero counts as damage.
 		for i := res.dirtyEnd; i < int64(len(b)); i++ {
@@ -71,6 +98,17 @@ func FuzzSegmentReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// countBefore counts the intact records of res that start before off.
+func countBefore(res scanResult, off int64) int {
+	n := 0
+	for i, o := range res.offs {
+		if int64(o) < off && !res.lost(i) {
+			n++
+		}
+	}
+	return n
 }
 
 // TestWriteFuzzSeeds regenerates testdata/fuzz/FuzzSegmentReader when

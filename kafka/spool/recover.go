@@ -63,8 +63,9 @@ func (s *Spool) recover() error {
 	// replayed, and a segment holding only such records is deleted.
 	keep := s.segs[:0]
 	for _, g := range s.segs {
-		g.markAcked(&wm)
-		s.st.RecoveredAcked += uint64(g.nAcked)
+		// Seqs lost to damage are acked already (by recoverSegment);
+		// only the ones the watermark covers count here.
+		s.st.RecoveredAcked += uint64(g.markAcked(&wm))
 		if g.nAcked == g.n() {
 			g.f.Close()
 			g.f = nil
@@ -93,7 +94,7 @@ func (s *Spool) recover() error {
 			return fmt.Errorf("spool: remove empty segment: %w", err)
 		}
 	}
-	if s.st.Recovered > 0 || s.st.RecoveredAcked > 0 || s.st.TruncatedBytes > 0 || s.st.CorruptSegments > 0 {
+	if s.st.Recovered > 0 || s.st.RecoveredAcked > 0 || s.st.TruncatedBytes > 0 || s.st.SkippedBytes > 0 || s.st.CorruptSegments > 0 {
 		s.log.Info("spool recovered",
 			zap.Uint64("records", s.st.Recovered),
 			zap.Uint64("acked_records_skipped", s.st.RecoveredAcked),
@@ -101,6 +102,8 @@ func (s *Spool) recover() error {
 			zap.Int("ack_ranges", len(wm.ranges)),
 			zap.Int("segments", len(s.segs)),
 			zap.Int64("truncated_bytes", s.st.TruncatedBytes),
+			zap.Int64("skipped_bytes", s.st.SkippedBytes),
+			zap.Uint64("lost_records", s.st.LostRecords),
 			zap.Int("corrupt_segments", s.st.CorruptSegments),
 			zap.Uint64("next_seq", s.nextSeq))
 	}
@@ -179,6 +182,23 @@ func (s *Spool) recoverSegment(path string, first, after uint64) (*segment, erro
 		f.Close()
 		return nil, s.quarantine(path, fmt.Sprintf("seqs overlap the previous segment, which ends at %d", after))
 	}
+	for _, k := range res.skips {
+		s.st.SkippedBytes += k.to - k.off
+		s.st.LostRecords += uint64(k.lost)
+		fields := []zap.Field{
+			zap.String("segment", path),
+			zap.Int64("offset", k.off),
+			zap.Int64("resume_offset", k.to),
+			zap.Int64("skipped_bytes", k.to-k.off),
+			zap.Int("lost_records", k.lost),
+		}
+		if k.lost > 0 {
+			fields = append(fields,
+				zap.Uint64("lost_from_seq", first+uint64(k.idx)),
+				zap.Uint64("lost_to_seq", first+uint64(k.idx+k.lost)-1))
+		}
+		s.log.Warn("spool segment has a corrupt record; skipped to the next intact record", fields...)
+	}
 	if damage := res.dirtyEnd - res.validEnd; damage > 0 {
 		s.st.TruncatedBytes += damage
 		s.log.Warn("spool segment has a torn or corrupt tail; truncating after the last intact record",
@@ -206,6 +226,15 @@ func (s *Spool) recoverSegment(path string, first, after uint64) (*segment, erro
 		disk:  res.validEnd,
 		acked: make([]uint64, (len(res.offs)+63)/64),
 		marks: []timeMark{{0, info.ModTime()}}, // the last write: ages after a restart are underestimated
+		gaps:  len(res.skips) > 0,
+	}
+	// Seqs lost to damage count as acked: they can never be replayed, and
+	// the watermark may then cover them like any acked seq.
+	for _, k := range res.skips {
+		for i := k.idx; i < k.idx+k.lost; i++ {
+			g.acked[i>>6] |= 1 << (uint(i) & 63)
+		}
+		g.nAcked += k.lost
 	}
 	if len(res.offs) == 0 {
 		f.Close()

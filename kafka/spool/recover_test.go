@@ -129,7 +129,8 @@ func TestTornTailThenAppendReusesSeq(t *testing.T) {
 }
 
 // TestCorruptMiddleKeepsLaterSegments flips a byte in the middle of the first
-// segment: its records before the damage and every later segment survive.
+// segment: only the damaged record is lost; the records after it in the same
+// segment and every later segment survive.
 func TestCorruptMiddleKeepsLaterSegments(t *testing.T) {
 	cfg := testConfig(t)
 	writeSpool(t, cfg, 69, 100) // 70 records: segment 1 holds 1..35, segment 36 holds 36..70
@@ -144,11 +145,11 @@ func TestCorruptMiddleKeepsLaterSegments(t *testing.T) {
 		t.Fatal(err)
 	}
 	seqs, st := openStats(t, cfg)
-	if len(seqs) != 9+35 || seqs[8] != 9 || seqs[9] != 36 || seqs[len(seqs)-1] != 70 {
-		t.Fatalf("replayed %d records %v; want 1..9 and 36..70", len(seqs), seqs)
+	if len(seqs) != 69 || seqs[8] != 9 || seqs[9] != 11 || seqs[len(seqs)-1] != 70 {
+		t.Fatalf("replayed %d records %v; want 1..9 and 11..70", len(seqs), seqs)
 	}
-	if want := int64(26 * (recHeaderLen + 100)); st.TruncatedBytes != want {
-		t.Fatalf("TruncatedBytes = %d; want %d (records 10..35)", st.TruncatedBytes, want)
+	if st.SkippedBytes != recHeaderLen+100 || st.LostRecords != 1 || st.TruncatedBytes != 0 {
+		t.Fatalf("SkippedBytes = %d, LostRecords = %d, TruncatedBytes = %d; want %d, 1, 0", st.SkippedBytes, st.LostRecords, st.TruncatedBytes, recHeaderLen+100)
 	}
 	if st.CorruptSegments != 0 {
 		t.Fatalf("CorruptSegments = %d; want 0", st.CorruptSegments)

@@ -5,6 +5,7 @@ package spool
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -47,6 +48,8 @@ type Stats struct {
 	AckWatermark     uint64        // W of the last ack watermark read or written: every seq <= W is acked on disk
 	WatermarkWrites  uint64        // ack watermark files written since Open
 	TruncatedBytes   int64         // damaged bytes cut from segment tails by Open
+	SkippedBytes     int64         // damaged bytes inside segments that Open stepped over to reach the next intact record (left on disk)
+	LostRecords      uint64        // seqs lost in those damaged runs; they count as acked
 	CorruptSegments  int           // segments with a bad header, renamed *.corrupt by Open
 	Damaged          uint64        // records that failed their CRC when Next read them back (skipped)
 }
@@ -60,6 +63,9 @@ type segment struct {
 	disk   int64    // bytes the file occupies (preallocated size); counts in the quota
 	acked  []uint64 // bitmap by record index
 	nAcked int
+	// gaps: recovery stepped over damage inside this segment, so a record
+	// may be followed by bytes that are not the next record (see read).
+	gaps bool
 	// marks sample append times: record idx and later ones were appended
 	// at or after t. One mark per 50 ms at most; see Stats.OldestAge.
 	marks []timeMark
@@ -370,6 +376,13 @@ func (s *Spool) read(g *segment, i int) (uint64, []byte, error) {
 	buf := make([]byte, g.recLen(i))
 	if _, err := g.f.ReadAt(buf, int64(g.offs[i])); err != nil {
 		return 0, nil, fmt.Errorf("spool: read record %d: %w", seq, err)
+	}
+	if g.gaps && len(buf) >= recHeaderLen {
+		// Damaged bytes may follow the record: its own length says where
+		// it ends. A length past the buffer is left for decodeRecord.
+		if n := int64(binary.LittleEndian.Uint32(buf[0:4])); recHeaderLen+n < int64(len(buf)) {
+			buf = buf[:recHeaderLen+n]
+		}
 	}
 	rec, err := decodeRecord(buf, seq)
 	if err != nil {
