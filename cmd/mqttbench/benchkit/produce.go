@@ -1,0 +1,135 @@
+package benchkit
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// ProduceConfig is the `kafka-produce` mode: the Kafka limit. A bare sarama
+// async producer writes Records records of Size bytes to Topic, over Keys
+// keys, with the bridge's producer settings (acks=all, lz4, idempotent,
+// one request in flight, 5 ms linger, 1 MiB batches).
+type ProduceConfig struct {
+	Bootstrap   []string
+	Topic       string
+	Records     int
+	Size        int
+	Keys        int
+	Compression string // none | lz4 | snappy | gzip | zstd
+	Acks        string // all | 1 | 0
+	Idempotent  bool
+}
+
+// ProduceSummary is what `kafka-produce` measured.
+type ProduceSummary struct {
+	Records    uint64            `json:"records"`
+	Acked      uint64            `json:"acked"`
+	Seconds    float64           `json:"seconds"`
+	PerSec     float64           `json:"acked_per_sec"`
+	MBPerSec   float64           `json:"mb_per_sec"`
+	AckLatency Quantiles         `json:"ack_latency"`
+	Errors     map[string]uint64 `json:"errors"`
+}
+
+// RunProduce runs the kafka-produce mode.
+func RunProduce(ctx context.Context, cfg ProduceConfig, progressW io.Writer) (*Summary, error) {
+	if cfg.Keys <= 0 {
+		cfg.Keys = 1
+	}
+	sc := sarama.NewConfig()
+	sc.ClientID = "mqttbench-produce"
+	sc.Producer.Return.Successes = true
+	sc.Producer.Return.Errors = true
+	sc.Producer.Flush.Frequency = 5 * time.Millisecond
+	sc.Producer.Flush.Bytes = 1 << 20
+	sc.Producer.MaxMessageBytes = 1 << 20
+	sc.Producer.Partitioner = sarama.NewHashPartitioner
+	switch cfg.Acks {
+	case "1":
+		sc.Producer.RequiredAcks = sarama.WaitForLocal
+	case "0":
+		sc.Producer.RequiredAcks = sarama.NoResponse
+	default:
+		sc.Producer.RequiredAcks = sarama.WaitForAll
+	}
+	if err := sc.Producer.Compression.UnmarshalText([]byte(cfg.Compression)); err != nil && cfg.Compression != "" {
+		return nil, fmt.Errorf("compression %q: %w", cfg.Compression, err)
+	}
+	if cfg.Idempotent {
+		sc.Producer.Idempotent = true
+		sc.Net.MaxOpenRequests = 1
+		sc.Producer.Retry.Max = 10
+	}
+	sc.Version = sarama.V3_0_0_0
+	p, err := sarama.NewAsyncProducer(cfg.Bootstrap, sc)
+	if err != nil {
+		return nil, fmt.Errorf("producer: %w", err)
+	}
+	sum := &Summary{Mode: "kafka-produce", Started: time.Now(), Config: cfg}
+	var lat Hist
+	var errs Errors
+	var acked atomic.Uint64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		succ, fail := p.Successes(), p.Errors()
+		for succ != nil || fail != nil {
+			select {
+			case m, ok := <-succ:
+				if !ok {
+					succ = nil
+					continue
+				}
+				lat.RecordDuration(time.Since(m.Metadata.(time.Time)))
+				acked.Add(1)
+			case e, ok := <-fail:
+				if !ok {
+					fail = nil
+					continue
+				}
+				errs.Add(reason(e.Err))
+			}
+		}
+	}()
+	var last uint64
+	stop := progress(ctx, progressW, func(el time.Duration) string {
+		n := acked.Load()
+		s := fmt.Sprintf("%5s acked/s %8d p99 %7.2fms errors %d", el, n-last, float64(lat.Quantile(0.99))/1e6, errs.Total())
+		last = n
+		return s
+	})
+	start := time.Now()
+	keys := make([]sarama.Encoder, cfg.Keys)
+	for i := range keys {
+		keys[i] = sarama.StringEncoder(fmt.Sprintf("bench%d", i))
+	}
+	sent := 0
+	for ; sent < cfg.Records && ctx.Err() == nil; sent++ {
+		now := time.Now()
+		v := EncodePayload(nil, fmt.Sprintf("bench%d", sent%cfg.Keys), uint64(sent/cfg.Keys), now, cfg.Size)
+		select {
+		case p.Input() <- &sarama.ProducerMessage{Topic: cfg.Topic, Key: keys[sent%cfg.Keys], Value: sarama.ByteEncoder(v), Metadata: now}:
+		case <-ctx.Done():
+		}
+	}
+	// Close only once every record has its outcome: records still being
+	// retried when the producer shuts down would fail with ErrShuttingDown.
+	for acked.Load()+errs.Total() < uint64(sent) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	p.AsyncClose()
+	<-done
+	el := time.Since(start)
+	stop()
+	ps := &ProduceSummary{Records: uint64(sent), Acked: acked.Load(), Seconds: el.Seconds(), AckLatency: lat.Summary(), Errors: errs.Snapshot()}
+	ps.PerSec = float64(ps.Acked) / el.Seconds()
+	ps.MBPerSec = ps.PerSec * float64(max(cfg.Size, headerLen)) / 1e6
+	sum.Window = el.Seconds()
+	sum.Produce = ps
+	return sum, nil
+}

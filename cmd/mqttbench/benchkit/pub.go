@@ -1,0 +1,352 @@
+package benchkit
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// PubConfig is the `pub` mode: Conns MQTT 3.1.1 connections (paho.mqtt.golang),
+// each publishing open loop at Rate messages/s (0 = as fast as its window
+// allows) with at most Inflight unacknowledged QoS 1/2 publishes.
+type PubConfig struct {
+	Addr         string        // host:port
+	Conns        int           // connections
+	Rate         float64       // messages/s per connection, 0 = unlimited
+	QoS          byte          // 0, 1, 2
+	Size         int           // payload bytes (at least the header)
+	Topic        string        // with %d for the connection number, e.g. "devices/b%d/telemetry"
+	ClientPrefix string        // client id prefix; the id is prefix + number
+	Inflight     int           // unacked publishes per connection
+	Duration     time.Duration // measured time, after Warmup
+	Warmup       time.Duration // published but not measured
+	SourceIPs    []net.IP      // local addresses, round robin per connection
+	KeepAlive    time.Duration
+	AckTimeout   time.Duration // a publish not acked within it counts as error "timeout"
+	ConnectRate  float64       // connections/s while connecting, 0 = unlimited
+}
+
+// Defaults fills zero fields.
+func (c *PubConfig) defaults() {
+	if c.Conns <= 0 {
+		c.Conns = 1
+	}
+	if c.Inflight <= 0 {
+		c.Inflight = 1
+	}
+	if c.Topic == "" {
+		c.Topic = "devices/bench%d/telemetry"
+	}
+	if c.ClientPrefix == "" {
+		c.ClientPrefix = "bench"
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = 30 * time.Second
+	}
+	if c.AckTimeout == 0 {
+		c.AckTimeout = 30 * time.Second
+	}
+}
+
+// ClientSummary is the publishers' side.
+type ClientSummary struct {
+	Conns       int               `json:"connections"`
+	Connected   int               `json:"connected"`
+	Sent        uint64            `json:"sent"`
+	Acked       uint64            `json:"acked"`
+	SentPerSec  float64           `json:"sent_per_sec"`
+	AckedPerSec float64           `json:"acked_per_sec"`
+	Puback      Quantiles         `json:"puback_latency"`
+	Errors      map[string]uint64 `json:"errors"`
+}
+
+// Summary is the JSON and text result of a run.
+type Summary struct {
+	Mode    string          `json:"mode"`
+	Started time.Time       `json:"started"`
+	Window  float64         `json:"measured_seconds"`
+	Config  any             `json:"config"`
+	Client  *ClientSummary  `json:"client,omitempty"`
+	Kafka   *KafkaSummary   `json:"kafka,omitempty"`
+	Conn    *ConnSummary    `json:"conn,omitempty"`
+	Sub     *SubSummary     `json:"sub,omitempty"`
+	Produce *ProduceSummary `json:"kafka_produce,omitempty"`
+}
+
+type pubStats struct {
+	sent, acked       atomic.Uint64 // in the measured window
+	sentAll, ackedAll atomic.Uint64
+	puback            Hist
+	live              *intervalHist
+	errs              Errors
+	measuring         atomic.Bool
+	connected         atomic.Int64
+}
+
+// RunPub runs the pub mode. With reader non-nil, records are accounted in
+// Kafka: QoS 0 publishes are expected once sent, QoS 1/2 once acked; after
+// the publishers stop, it waits up to drainIdle without progress for the rest.
+// A progress line goes to progressW every second (nil: none).
+func RunPub(ctx context.Context, cfg PubConfig, reader *KafkaReader, drainIdle time.Duration, progressW io.Writer) (*Summary, error) {
+	cfg.defaults()
+	st := &pubStats{live: newIntervalHist()}
+	sum := &Summary{Mode: "pub", Started: time.Now(), Config: cfg}
+
+	var rwg sync.WaitGroup
+	rctx, rcancel := context.WithCancel(context.Background())
+	defer func() { rcancel(); rwg.Wait() }()
+	var rerr error
+	if reader != nil {
+		rwg.Add(1)
+		go func() { defer rwg.Done(); rerr = reader.Run(rctx) }()
+	}
+
+	clients, err := connectAll(ctx, cfg, st)
+	defer func() {
+		for _, c := range clients {
+			if c != nil {
+				c.Disconnect(100)
+			}
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+
+	start := time.Now()
+	measureStart := start.Add(cfg.Warmup)
+	end := measureStart.Add(cfg.Duration)
+	var lastSent, lastAcked, lastLanded uint64
+	stopProgress := progress(ctx, progressW, func(el time.Duration) string {
+		s, a := st.sentAll.Load(), st.ackedAll.Load()
+		h := st.live.swap()
+		line := fmt.Sprintf("%5s sent/s %8d acked/s %8d puback p99 %7.2fms errors %d", el, s-lastSent, a-lastAcked, float64(h.Quantile(0.99))/1e6, st.errs.Total())
+		lastSent, lastAcked = s, a
+		if reader != nil {
+			l := reader.Landed()
+			kh := reader.live.swap()
+			line += fmt.Sprintf(" | landed/s %8d e2e p99 %7.2fms", l-lastLanded, float64(kh.Quantile(0.99))/1e6)
+			lastLanded = l
+		}
+		if time.Now().Before(measureStart) {
+			line += " (warm-up)"
+		} else if time.Now().After(end) {
+			line += " (draining)"
+		}
+		return line
+	})
+
+	runCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	if reader != nil {
+		reader.MeasureFrom(measureStart)
+	}
+	var landedAtStart, landedAtEnd atomic.Uint64
+	wg.Add(1)
+	go func() { // window markers
+		defer wg.Done()
+		select {
+		case <-runCtx.Done():
+			return
+		case <-time.After(time.Until(measureStart)):
+		}
+		st.measuring.Store(true)
+		if reader != nil {
+			landedAtStart.Store(reader.Landed())
+		}
+		select {
+		case <-runCtx.Done():
+		case <-time.After(time.Until(end)):
+		}
+		st.measuring.Store(false)
+		if reader != nil {
+			landedAtEnd.Store(reader.Landed())
+		}
+	}()
+	for i, c := range clients {
+		if c == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			publishLoop(runCtx, cfg, i, c, st, reader, end)
+		}()
+	}
+	wg.Wait()
+	cancel()
+	window := time.Since(measureStart)
+	if window > cfg.Duration {
+		window = cfg.Duration
+	}
+	if reader != nil {
+		if landedAtEnd.Load() == 0 {
+			landedAtEnd.Store(reader.Landed())
+		}
+		reader.WaitDrained(ctx, drainIdle)
+	}
+	stopProgress()
+
+	sum.Window = window.Seconds()
+	cs := &ClientSummary{Conns: cfg.Conns, Connected: int(st.connected.Load()), Sent: st.sent.Load(), Acked: st.acked.Load(), Puback: st.puback.Summary(), Errors: st.errs.Snapshot()}
+	if window > 0 {
+		cs.SentPerSec = float64(cs.Sent) / window.Seconds()
+		cs.AckedPerSec = float64(cs.Acked) / window.Seconds()
+	}
+	sum.Client = cs
+	if reader != nil {
+		rcancel()
+		rwg.Wait()
+		if rerr != nil {
+			return sum, rerr
+		}
+		sum.Kafka = reader.Summary(window, landedAtEnd.Load()-landedAtStart.Load())
+	}
+	return sum, nil
+}
+
+// connectAll connects cfg.Conns paho clients, at cfg.ConnectRate, 64 at a time.
+// Failed connections are nil and counted as errors.
+func connectAll(ctx context.Context, cfg PubConfig, st *pubStats) ([]mqtt.Client, error) {
+	clients := make([]mqtt.Client, cfg.Conns)
+	idx := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(64, cfg.Conns); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range idx {
+				o := mqtt.NewClientOptions().AddBroker("tcp://" + cfg.Addr).
+					SetClientID(fmt.Sprintf("%s%d", cfg.ClientPrefix, i)).
+					SetCleanSession(true).SetAutoReconnect(false).SetConnectRetry(false).
+					SetKeepAlive(cfg.KeepAlive).SetOrderMatters(false).
+					SetConnectTimeout(30 * time.Second).SetWriteTimeout(30 * time.Second).
+					SetMaxResumePubInFlight(cfg.Inflight).
+					SetDialer(dialerFor(cfg.SourceIPs, i, 30*time.Second))
+				c := mqtt.NewClient(o)
+				tok := c.Connect()
+				if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+					err := tok.Error()
+					if err == nil {
+						err = fmt.Errorf("connect timeout")
+					}
+					st.errs.Add("connect: " + reason(err))
+					continue
+				}
+				st.connected.Add(1)
+				clients[i] = c
+			}
+		}()
+	}
+	var tick <-chan time.Time
+	if cfg.ConnectRate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) / cfg.ConnectRate))
+		defer t.Stop()
+		tick = t.C
+	}
+	var err error
+feed:
+	for i := 0; i < cfg.Conns; i++ {
+		if tick != nil {
+			select {
+			case <-tick:
+			case <-ctx.Done():
+				err = ctx.Err()
+				break feed
+			}
+		}
+		select {
+		case idx <- i:
+		case <-ctx.Done():
+			err = ctx.Err()
+			break feed
+		}
+	}
+	close(idx)
+	wg.Wait()
+	if err == nil && st.connected.Load() == 0 {
+		err = fmt.Errorf("no connection to %s succeeded: %v", cfg.Addr, st.errs.Snapshot())
+	}
+	return clients, err
+}
+
+func publishLoop(ctx context.Context, cfg PubConfig, n int, c mqtt.Client, st *pubStats, reader *KafkaReader, end time.Time) {
+	id := fmt.Sprintf("%s%d", cfg.ClientPrefix, n)
+	topic := cfg.Topic
+	if strings.Contains(topic, "%d") {
+		topic = fmt.Sprintf(cfg.Topic, n)
+	}
+	window := make(chan struct{}, cfg.Inflight)
+	var acks sync.WaitGroup
+	defer acks.Wait()
+	var interval time.Duration
+	if cfg.Rate > 0 {
+		interval = time.Duration(float64(time.Second) / cfg.Rate)
+	}
+	next := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for seq := uint64(0); ; seq++ {
+		now := time.Now()
+		if !now.Before(end) {
+			return
+		}
+		if interval > 0 {
+			if d := next.Sub(now); d > 0 {
+				timer.Reset(d)
+				select {
+				case <-ctx.Done():
+					return
+				case <-timer.C:
+				}
+			}
+			next = next.Add(interval) // open loop: falling behind means sending back to back
+		}
+		select {
+		case window <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		sent := time.Now()
+		measured := st.measuring.Load()
+		payload := EncodePayload(nil, id, seq, sent, cfg.Size)
+		tok := c.Publish(topic, cfg.QoS, false, payload)
+		st.sentAll.Add(1)
+		if measured {
+			st.sent.Add(1)
+		}
+		if cfg.QoS == 0 && reader != nil {
+			reader.Ledger.Expect(id, seq)
+		}
+		acks.Add(1)
+		go func() {
+			defer acks.Done()
+			defer func() { <-window }()
+			if !tok.WaitTimeout(cfg.AckTimeout) {
+				st.errs.Add("timeout")
+				return
+			}
+			if err := tok.Error(); err != nil {
+				st.errs.Add(reason(err))
+				return
+			}
+			d := time.Since(sent).Nanoseconds()
+			st.ackedAll.Add(1)
+			if measured {
+				st.acked.Add(1)
+				st.puback.Record(d)
+			}
+			st.live.Record(d)
+			if cfg.QoS > 0 && reader != nil {
+				reader.Ledger.Expect(id, seq)
+			}
+		}()
+	}
+}

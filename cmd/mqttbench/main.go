@@ -1,0 +1,171 @@
+// Command mqttbench loads an MQTT broker or bridge and measures it, optionally
+// end to end into Kafka. Modes: pub, conn, sub, kafka-produce. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/cmd/mqttbench/benchkit"
+)
+
+const usage = `usage: mqttbench <mode> [flags]
+
+modes:
+  pub            N publishing connections (open loop), optionally read back from Kafka
+  conn           N idle connections; connect rate, target memory per connection
+  sub            N subscribers; delivery rate and latency
+  kafka-produce  bare sarama async producer: the Kafka limit
+
+mqttbench <mode> --help lists the mode's flags.
+`
+
+func main() {
+	if len(os.Args) < 2 || strings.HasPrefix(os.Args[1], "-") {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sum, jsonPath, err := run(ctx, os.Args[1], os.Args[2:])
+	if errors.Is(err, pflag.ErrHelp) {
+		os.Exit(0)
+	}
+	if sum != nil {
+		sum.WriteText(os.Stdout)
+		if jsonPath != "" {
+			if jerr := sum.WriteJSONFile(jsonPath); jerr != nil && err == nil {
+				err = jerr
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mqttbench %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, mode string, args []string) (*benchkit.Summary, string, error) {
+	fs := pflag.NewFlagSet("mqttbench "+mode, pflag.ContinueOnError)
+	jsonPath := fs.String("json", "", "also write the summary as JSON to this file")
+	quiet := fs.Bool("quiet", false, "no progress line on stderr")
+	addr := fs.String("addr", "127.0.0.1:1883", "MQTT broker host:port")
+	conns := fs.Int("conns", 10, "connections")
+	srcIPs := fs.String("source-ips", "", "local addresses, e.g. 127.0.0.1-127.0.0.8 (round robin; past the ephemeral port range)")
+	prefix := fs.String("client-prefix", "", "client id prefix (the connection number is appended)")
+	keepAlive := fs.Duration("keepalive", 60*time.Second, "MQTT keepalive")
+	connectRate := fs.Float64("connect-rate", 0, "connections per second, 0 = as fast as possible")
+	duration := fs.Duration("duration", 10*time.Second, "measured duration (pub, sub)")
+	partitions := fs.Int32("kafka-partitions", 0, "create the Kafka topic with this many partitions if it does not exist (0: do not create)")
+	var progressOut io.Writer = os.Stderr
+
+	var run func() (*benchkit.Summary, error)
+	switch mode {
+	case "pub":
+		rate := fs.Float64("rate", 0, "messages/s per connection, 0 = unlimited (open loop)")
+		qos := fs.Uint8("qos", 1, "QoS 0, 1 or 2")
+		size := fs.Int("size", 128, "payload bytes (header: 20 + client id length)")
+		topic := fs.String("topic", "devices/bench%d/telemetry", "topic pattern, %d = connection number")
+		inflight := fs.Int("inflight", 32, "unacked publishes per connection")
+		warmup := fs.Duration("warmup", 2*time.Second, "published, not measured")
+		ackTimeout := fs.Duration("ack-timeout", 30*time.Second, "a publish not acked in time is an error")
+		bootstrap := fs.StringSlice("kafka-bootstrap", nil, "Kafka bootstrap servers; with --kafka-topic, read back and account")
+		ktopic := fs.String("kafka-topic", "", "Kafka topic the bridge writes to")
+		drain := fs.Duration("drain-idle", 10*time.Second, "after publishing, wait for Kafka until nothing new lands for this long")
+		run = func() (*benchkit.Summary, error) {
+			ips, err := benchkit.ParseSourceIPs(*srcIPs)
+			if err != nil {
+				return nil, err
+			}
+			var reader *benchkit.KafkaReader
+			if len(*bootstrap) > 0 && *ktopic != "" {
+				if *partitions > 0 {
+					if err := benchkit.EnsureTopic(*bootstrap, *ktopic, *partitions); err != nil {
+						return nil, err
+					}
+				}
+				if reader, err = benchkit.OpenKafkaReader(*bootstrap, *ktopic); err != nil {
+					return nil, err
+				}
+			}
+			return benchkit.RunPub(ctx, benchkit.PubConfig{
+				Addr: *addr, Conns: *conns, Rate: *rate, QoS: *qos, Size: *size, Topic: *topic,
+				ClientPrefix: *prefix, Inflight: *inflight, Duration: *duration, Warmup: *warmup,
+				SourceIPs: ips, KeepAlive: *keepAlive, AckTimeout: *ackTimeout, ConnectRate: *connectRate,
+			}, reader, *drain, progressOut)
+		}
+	case "conn":
+		hold := fs.Duration("hold", 5*time.Second, "keep all connections open this long before reading RSS")
+		pid := fs.Int("pid", 0, "target pid: VmRSS before and after gives memory per connection")
+		persistent := fs.Float64("persistent-fraction", 0, "fraction of connections with clean session false")
+		reconnect := fs.Bool("reconnect", false, "after --hold, drop all and reconnect; reports recovery time")
+		within := fs.Duration("reconnect-within", 5*time.Second, "spread the reconnects over this time")
+		run = func() (*benchkit.Summary, error) {
+			ips, err := benchkit.ParseSourceIPs(*srcIPs)
+			if err != nil {
+				return nil, err
+			}
+			return benchkit.RunConn(ctx, benchkit.ConnConfig{
+				Addr: *addr, Conns: *conns, ConnectRate: *connectRate, KeepAlive: *keepAlive, Hold: *hold,
+				PersistentFraction: *persistent, ClientPrefix: *prefix, SourceIPs: ips, PID: *pid,
+				Reconnect: *reconnect, ReconnectWithin: *within,
+			}, progressOut)
+		}
+	case "sub":
+		filter := fs.String("filter", "devices/+/telemetry", "topic filter")
+		qos := fs.Uint8("qos", 1, "subscription QoS")
+		run = func() (*benchkit.Summary, error) {
+			ips, err := benchkit.ParseSourceIPs(*srcIPs)
+			if err != nil {
+				return nil, err
+			}
+			return benchkit.RunSub(ctx, benchkit.SubConfig{
+				Addr: *addr, Conns: *conns, Filter: *filter, QoS: *qos, Duration: *duration,
+				ClientPrefix: *prefix, SourceIPs: ips,
+			}, progressOut)
+		}
+	case "kafka-produce":
+		bootstrap := fs.StringSlice("kafka-bootstrap", []string{"127.0.0.1:9092"}, "Kafka bootstrap servers")
+		ktopic := fs.String("kafka-topic", "", "topic to write")
+		records := fs.Int("records", 100000, "records to write")
+		size := fs.Int("size", 128, "record value bytes")
+		keys := fs.Int("keys", 20, "distinct keys")
+		comp := fs.String("compression", "lz4", "none | gzip | snappy | lz4 | zstd")
+		acks := fs.String("acks", "all", "all | 1 | 0")
+		idem := fs.Bool("idempotent", true, "idempotent producer (one request in flight), as the bridge")
+		run = func() (*benchkit.Summary, error) {
+			if *ktopic == "" {
+				return nil, errors.New("--kafka-topic is required")
+			}
+			if *partitions > 0 {
+				if err := benchkit.EnsureTopic(*bootstrap, *ktopic, *partitions); err != nil {
+					return nil, err
+				}
+			}
+			return benchkit.RunProduce(ctx, benchkit.ProduceConfig{
+				Bootstrap: *bootstrap, Topic: *ktopic, Records: *records, Size: *size, Keys: *keys,
+				Compression: *comp, Acks: *acks, Idempotent: *idem,
+			}, progressOut)
+		}
+	default:
+		fmt.Fprint(os.Stderr, usage)
+		return nil, "", fmt.Errorf("unknown mode %q", mode)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, "", err
+	}
+	if *quiet {
+		progressOut = nil
+	}
+	sum, err := run()
+	return sum, *jsonPath, err
+}
