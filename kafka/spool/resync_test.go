@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -252,4 +253,22 @@ func TestResyncSegmentDeletedOnceAcked(t *testing.T) {
 		_, err := os.Stat(segPath(cfg.Dir, 1))
 		return os.IsNotExist(err)
 	})
+}
+
+// BenchmarkScanGarbageSegment is the worst case of a resync: a 16 MiB
+// segment whose records are all garbage, so every offset is tried.
+func BenchmarkScanGarbageSegment(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	seg := appendHeader(nil, 1)
+	for len(seg) < 16<<20 {
+		seg = append(seg, byte(rng.Uint32()))
+	}
+	b.SetBytes(int64(len(seg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := scanSegment(bytes.NewReader(seg), int64(len(seg)), nil)
+		if err != nil || len(res.offs) != 0 {
+			b.Fatalf("scan: %d records, %v", len(res.offs), err)
+		}
+	}
 }
