@@ -33,6 +33,8 @@ var (
 	dSpoolRecovered = prometheus.NewDesc(ns+"_spool_recovered_records", "Unacked records found in the spool at start, to be replayed.", nil, nil)
 	dSpoolTruncated = prometheus.NewDesc(ns+"_spool_truncated_bytes", "Damaged bytes cut from segment tails at start.", nil, nil)
 	dSpoolCorrupt   = prometheus.NewDesc(ns+"_spool_corrupt_segments", "Segments with a bad header set aside at start.", nil, nil)
+	dSpoolSkipped   = prometheus.NewDesc(ns+"_spool_skipped_bytes", "Damaged bytes skipped inside segments at start (the records after them were recovered).", nil, nil)
+	dSpoolLost      = prometheus.NewDesc(ns+"_spool_lost_records", "Records found damaged at start and not replayed.", nil, nil)
 	dProducerDrops  = prometheus.NewDesc(ns+"_produce_drops_total", "Records the producer dropped, by reason (shed QoS 0, ...).", []string{"reason"}, nil)
 )
 
@@ -80,6 +82,8 @@ func (b *Bridge) collectKafka(ch chan<- prometheus.Metric) {
 	gauge(dSpoolRecovered, float64(sp.Recovered))
 	gauge(dSpoolTruncated, float64(sp.TruncatedBytes))
 	gauge(dSpoolCorrupt, float64(sp.CorruptSegments))
+	gauge(dSpoolSkipped, float64(sp.SkippedBytes))
+	gauge(dSpoolLost, float64(sp.LostRecords))
 }
 
 // kafkaReachable says whether Kafka takes records in time. The producer's
