@@ -45,8 +45,13 @@ run: build
 	@if [ "$(KAFKA_BOOTSTRAP)" = "127.0.0.1:9092" ]; then $(KAFKA_SH) start; fi
 	./bin/mqtt-kafka-bridge --config config.yaml
 
+# Go micro-benchmarks, then the scenarios S1-S6 of integration/bench
+# (real Kafka, the built bridge, bare sarama and Mosquitto; ~10 min on 2
+# cores; results under integration/bench/out/, summarised in RESULTS.md).
+# BENCH_SCENARIOS="S2 S3" runs a subset; BENCH_SCENARIOS=none skips them.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@if [ "$(BENCH_SCENARIOS)" != none ]; then integration/bench/run.sh $(BENCH_SCENARIOS); fi
 
 clean:
 	rm -rf bin

@@ -59,6 +59,8 @@ func (c *PubConfig) defaults() {
 type ClientSummary struct {
 	Conns       int               `json:"connections"`
 	Connected   int               `json:"connected"`
+	SentTotal   uint64            `json:"sent_total"`  // including warm-up
+	AckedTotal  uint64            `json:"acked_total"` // including warm-up
 	Sent        uint64            `json:"sent"`
 	Acked       uint64            `json:"acked"`
 	SentPerSec  float64           `json:"sent_per_sec"`
@@ -195,7 +197,7 @@ func RunPub(ctx context.Context, cfg PubConfig, reader *KafkaReader, drainIdle t
 	stopProgress()
 
 	sum.Window = window.Seconds()
-	cs := &ClientSummary{Conns: cfg.Conns, Connected: int(st.connected.Load()), Sent: st.sent.Load(), Acked: st.acked.Load(), Puback: st.puback.Summary(), Errors: st.errs.Snapshot()}
+	cs := &ClientSummary{SentTotal: st.sentAll.Load(), AckedTotal: st.ackedAll.Load(), Conns: cfg.Conns, Connected: int(st.connected.Load()), Sent: st.sent.Load(), Acked: st.acked.Load(), Puback: st.puback.Summary(), Errors: st.errs.Snapshot()}
 	if window > 0 {
 		cs.SentPerSec = float64(cs.Sent) / window.Seconds()
 		cs.AckedPerSec = float64(cs.Acked) / window.Seconds()

@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# The benchmark scenarios S1-S6 of issue 6 against a real Kafka
+# (integration/kafka.sh), the built bridge binary, a bare sarama producer
+# (mqttbench kafka-produce: the Kafka limit) and Mosquitto (broker-only
+# reference). Results: one JSON per run and a summary.md under $OUT.
+#
+#   integration/bench/run.sh [S1 S2 S3 S4 S5 S6]   (default: all)
+#
+# Environment: OUT (default integration/bench/out/<timestamp>), RUNS (1),
+# S1_CONNS (1000), S1_SECS (20), S2_RATES ("250 500 1000 1500 2000 3000",
+# per connection), S3_SECS (10), S4_CONNS (10000), S5_OUTAGE (30),
+# S6_SECS (20), MOSQUITTO (mosquitto), SOURCE_IPS (127.0.0.1-127.0.0.8).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+OUT="${OUT:-$here/out/$(date -u +%Y%m%dT%H%M%SZ)}"
+RUNS="${RUNS:-1}"
+SOURCE_IPS="${SOURCE_IPS:-127.0.0.1-127.0.0.8}"
+MOSQUITTO="${MOSQUITTO:-mosquitto}"
+scenarios=("$@")
+[[ ${#scenarios[@]} -gt 0 ]] || scenarios=(S1 S2 S3 S4 S5 S6)
+
+MQTT_PORT=21883 ADMIN_PORT=28080 MOSQ_PORT=21884 OWN_KAFKA_PORT=29092
+mkdir -p "$OUT/bin" "$OUT/work"
+bin="$OUT/bin" work="$OUT/work"
+summary="$OUT/summary.md"
+note() { echo "bench: $*" >&2; }
+row() { echo "$*" | tee -a "$summary"; }
+
+(cd "$repo" && go build -o "$bin/mqttbench" ./cmd/mqttbench && CGO_ENABLED=0 go build -trimpath -o "$bin/bridge" ./cmd/mqtt-kafka-bridge)
+BOOTSTRAP="$("$repo/integration/kafka.sh" start)"
+CLK_TCK="$(getconf CLK_TCK)"
+runid="$(date +%s)"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+{
+	echo "# bench run $(date -u +%FT%TZ)"
+	echo "nproc $(nproc); $(lscpu | grep 'Model name' | sed 's/  */ /g'); mem $(free -h | awk '/Mem:/{print $2}'); $(go version); mosquitto $($MOSQUITTO -h 2>&1 | head -1 | awk '{print $3}'); load $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$summary"
+
+bench() { "$bin/mqttbench" "$@"; }
+j() { jq -r "$2" "$1"; } # j file expr
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+hwm_kb() { awk '/VmHWM/{print $2}' "/proc/$1/status"; }
+rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+
+# bridge_start TOPIC BOOTSTRAP: the built binary with a bench mapping
+# (bench/{device} -> TOPIC, key {device}); ports, data and Kafka by --set.
+BRIDGE_PID=""
+bridge_start() {
+	local topic="$1" bs="$2" dir="$work/bridge-$topic"
+	mkdir -p "$dir"
+	cat >"$dir/config.yaml" <<YAML
+log: {level: warn, format: console}
+mqtt:
+  listeners: {tcp: {enabled: true}, ws: {enabled: false}}
+  auth: {allow_anonymous: true}
+mapping:
+  uplink:
+    - {name: bench, mqtt_topic: "bench/{device}", kafka_topic: "$topic", key: "{device}"}
+  downlink: []
+YAML
+	GODEBUG=gctrace=1 "$bin/bridge" --config "$dir/config.yaml" \
+		--set "mqtt.listeners.tcp.address=127.0.0.1:$MQTT_PORT" \
+		--set "admin.address=127.0.0.1:$ADMIN_PORT" \
+		--set "mqtt.data_dir=$dir/mqtt" --set "kafka.spool.dir=$dir/spool" \
+		--set "kafka.bootstrap_servers=$bs" --set "kafka.client_id=bench-$runid" \
+		--set "kafka.consumer.group_id=bench-$runid" \
+		>"$dir/bridge.log" 2>&1 &
+	BRIDGE_PID=$!
+	for _ in $(seq 1 600); do
+		[[ "$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$ADMIN_PORT/readyz")" == 200 ]] && return 0
+		kill -0 "$BRIDGE_PID" 2>/dev/null || { tail -20 "$dir/bridge.log" >&2; return 1; }
+		sleep 0.1
+	done
+	note "bridge not ready"; return 1
+}
+bridge_stop() {
+	[[ -n "$BRIDGE_PID" ]] || return 0
+	kill -TERM "$BRIDGE_PID" 2>/dev/null || true
+	wait "$BRIDGE_PID" 2>/dev/null || true
+	BRIDGE_PID=""
+}
+# gc_p99 LOG: p99 and max of the stop-the-world pauses in a gctrace log (ms).
+gc_p99() {
+	python3 - "$1" <<'PY'
+import re, sys
+p = []
+for l in open(sys.argv[1], errors="replace"):
+    m = re.search(r"gc \d+ @[\d.]+s \d+%: ([\d.]+)\+[\d.]+\+([\d.]+) ms clock", l)
+    if m: p += [float(m.group(1)), float(m.group(2))]
+p.sort()
+print("n/a" if not p else "%.3f ms (max %.3f ms, %d pauses)" % (p[min(len(p)-1, int(0.99*len(p)))], p[-1], len(p)))
+PY
+}
+MOSQ_PID=""
+mosq_start() {
+	printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\nmax_queued_messages 0\nlog_dest none\n' "$MOSQ_PORT" >"$work/mosquitto.conf"
+	"$MOSQUITTO" -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
+	MOSQ_PID=$!
+	for _ in $(seq 1 100); do (echo >"/dev/tcp/127.0.0.1/$MOSQ_PORT") 2>/dev/null && return 0; sleep 0.1; done
+	note "mosquitto not listening"; return 1
+}
+mosq_stop() { [[ -z "$MOSQ_PID" ]] || { kill "$MOSQ_PID"; wait "$MOSQ_PID" 2>/dev/null || true; MOSQ_PID=""; }; }
+trap 'bridge_stop; mosq_stop' EXIT
+
+# pub_bridge NAME TOPIC BOOTSTRAP ARGS...: mqttbench pub against the bridge, read back from Kafka.
+pub_bridge() {
+	local name="$1" topic="$2" bs="$3"; shift 3
+	bench pub --addr "127.0.0.1:$MQTT_PORT" --topic 'bench/d%d' --client-prefix "$name-" --source-ips "$SOURCE_IPS" \
+		--kafka-bootstrap "$bs" --kafka-topic "$topic" --kafka-partitions 6 --json "$OUT/$name.json" "$@" \
+		>"$OUT/$name.txt" 2>"$OUT/$name.progress"
+}
+pub_mosq() {
+	local name="$1"; shift
+	bench pub --addr "127.0.0.1:$MOSQ_PORT" --topic 'bench/d%d' --client-prefix "$name-" --source-ips "$SOURCE_IPS" \
+		--json "$OUT/$name.json" "$@" >"$OUT/$name.txt" 2>"$OUT/$name.progress"
+}
+produce_ref() { # NAME RECORDS SIZE KEYS
+	bench kafka-produce --kafka-bootstrap "$BOOTSTRAP" --kafka-topic "bench.$1.$runid" --kafka-partitions 6 \
+		--records "$2" --size "$3" --keys "$4" --json "$OUT/$1.json" >"$OUT/$1.txt" 2>"$OUT/$1.progress"
+}
+
+S1() {
+	local r="$1" conns="${S1_CONNS:-1000}" secs="${S1_SECS:-20}" topic="bench.s1.$runid.$1"
+	bridge_start "$topic" "$BOOTSTRAP"
+	local t0; t0=$(cpu_ticks "$BRIDGE_PID")
+	pub_bridge "s1-bridge-$r" "$topic" "$BOOTSTRAP" --conns "$conns" --rate 10 --qos 1 --size 256 --inflight 32 \
+		--duration "${secs}s" --warmup 5s --connect-rate 500
+	local t1; t1=$(cpu_ticks "$BRIDGE_PID"); bridge_stop
+	local f="$OUT/s1-bridge-$r.json" n; n=$(j "$f" .kafka.landed)
+	row "| S1 bridge run $r | ${conns}x10/s QoS1 256B ${secs}s | CPU $(python3 -c "print('%.3f' % (($t1-$t0)/$CLK_TCK/$n*10000))") s/10k msgs; PUBACK p99 $(j "$f" .client.puback_latency.p99_ms) ms; e2e p99 $(j "$f" .kafka.publish_to_kafka_latency.p99_ms) ms; acked/s $(j "$f" .client.acked_per_sec | cut -d. -f1); lost $(j "$f" .kafka.accounting.lost); dups $(j "$f" .kafka.accounting.duplicates); disorder $(j "$f" .kafka.accounting.order_violations) |"
+	mosq_start; t0=$(cpu_ticks "$MOSQ_PID")
+	pub_mosq "s1-mosq-$r" --conns "$conns" --rate 10 --qos 1 --size 256 --inflight 32 --duration "${secs}s" --warmup 5s --connect-rate 500
+	t1=$(cpu_ticks "$MOSQ_PID"); mosq_stop
+	f="$OUT/s1-mosq-$r.json"; n=$(j "$f" .client.acked_total)
+	row "| S1 mosquitto run $r | same, no Kafka | CPU $(python3 -c "print('%.3f' % (($t1-$t0)/$CLK_TCK/$n*10000))") s/10k msgs; PUBACK p99 $(j "$f" .client.puback_latency.p99_ms) ms |"
+	produce_ref "s1-sarama-$r" "$(j "$OUT/s1-bridge-$r.json" .kafka.landed)" 256 "$conns"
+	f="$OUT/s1-sarama-$r.json"
+	row "| S1 sarama run $r | same records, acks=all lz4 | $(j "$f" .kafka_produce.acked_per_sec | cut -d. -f1) records/s; ack p99 $(j "$f" .kafka_produce.ack_latency.p99_ms) ms |"
+}
+
+S2() {
+	local r="$1" best=0 bestrate=0 topic="bench.s2.$runid.$1"
+	bridge_start "$topic" "$BOOTSTRAP"
+	for rate in ${S2_RATES:-250 500 1000 1500 2000 3000}; do
+		pub_bridge "s2-bridge-$r-$rate" "$topic" "$BOOTSTRAP" --conns 20 --inflight 32 --qos 1 --size 128 --rate "$rate" --duration 8s --warmup 2s
+		local f="$OUT/s2-bridge-$r-$rate.json" p99 lost acked
+		p99=$(j "$f" .client.puback_latency.p99_ms); lost=$(j "$f" .kafka.accounting.lost); acked=$(j "$f" .client.acked_per_sec | cut -d. -f1)
+		row "| S2 bridge run $r step | 20x${rate}/s QoS1 128B 8s | acked/s $acked; landed/s $(j "$f" .kafka.landed_per_sec | cut -d. -f1); PUBACK p99 $p99 ms; e2e p99 $(j "$f" .kafka.publish_to_kafka_latency.p99_ms) ms; lost $lost |"
+		if python3 -c "import sys; sys.exit(0 if $p99 <= 50 and $lost == 0 else 1)"; then
+			[[ "$acked" -gt "$best" ]] && best=$acked bestrate=$rate
+		else
+			break
+		fi
+	done
+	row "| S2 bridge run $r | highest lossless rate with PUBACK p99 <= 50 ms | $best msgs/s (20x${bestrate}/s) |"
+	if [[ "$best" -gt 0 ]]; then
+		local half=$((bestrate / 2)); [[ $half -gt 0 ]] || half=1
+		pub_bridge "s2-half-$r" "$topic" "$BOOTSTRAP" --conns 20 --inflight 32 --qos 1 --size 128 --rate "$half" --duration 8s --warmup 2s
+		local f="$OUT/s2-half-$r.json"
+		row "| S2 bridge run $r half | 20x${half}/s | e2e p99 $(j "$f" .kafka.publish_to_kafka_latency.p99_ms) ms; PUBACK p99 $(j "$f" .client.puback_latency.p99_ms) ms |"
+	fi
+	bridge_stop
+	mosq_start
+	pub_mosq "s2-mosq-$r" --conns 20 --inflight 32 --qos 1 --size 128 --duration 8s --warmup 2s
+	mosq_stop
+	row "| S2 mosquitto run $r | 20 conns unlimited, 32 inflight | acked/s $(j "$OUT/s2-mosq-$r.json" .client.acked_per_sec | cut -d. -f1); PUBACK p99 $(j "$OUT/s2-mosq-$r.json" .client.puback_latency.p99_ms) ms |"
+	produce_ref "s2-sarama-$r" "$((best * 8 > 20000 ? best * 8 : 20000))" 128 20
+	row "| S2 sarama run $r | $((best * 8 > 20000 ? best * 8 : 20000)) records 128B, acks=all lz4 | $(j "$OUT/s2-sarama-$r.json" .kafka_produce.acked_per_sec | cut -d. -f1) records/s |"
+}
+
+S3() {
+	local r="$1" secs="${S3_SECS:-10}" topic="bench.s3.$runid.$1"
+	bridge_start "$topic" "$BOOTSTRAP"
+	pub_bridge "s3-bridge-$r" "$topic" "$BOOTSTRAP" --conns 10 --qos 0 --size 128 --inflight 32 --duration "${secs}s" --warmup 2s --drain-idle 10s
+	bridge_stop
+	local f="$OUT/s3-bridge-$r.json"
+	row "| S3 bridge run $r | 10 conns QoS0 128B unlimited ${secs}s | sent/s $(j "$f" .client.sent_per_sec | cut -d. -f1); landed/s $(j "$f" .kafka.landed_per_sec | cut -d. -f1); loss $(j "$f" .kafka.loss_percent)% ; e2e p99 $(j "$f" .kafka.publish_to_kafka_latency.p99_ms) ms |"
+	mosq_start
+	pub_mosq "s3-mosq-$r" --conns 10 --qos 0 --size 128 --inflight 32 --duration "${secs}s" --warmup 2s
+	mosq_stop
+	row "| S3 mosquitto run $r | same, no Kafka | sent/s $(j "$OUT/s3-mosq-$r.json" .client.sent_per_sec | cut -d. -f1) |"
+	local n; n=$(j "$f" .kafka.landed)
+	produce_ref "s3-sarama-$r" "$n" 128 10
+	row "| S3 sarama run $r | $n records 128B | $(j "$OUT/s3-sarama-$r.json" .kafka_produce.acked_per_sec | cut -d. -f1) records/s |"
+}
+
+S4() {
+	local r="$1" n="${S4_CONNS:-10000}" topic="bench.s4.$runid.$1"
+	bridge_start "$topic" "$BOOTSTRAP"
+	bench conn --addr "127.0.0.1:$MQTT_PORT" --conns "$n" --persistent-fraction 0.5 --keepalive 60s --hold 5s \
+		--pid "$BRIDGE_PID" --reconnect --reconnect-within 5s --client-prefix "s4-$runid-$r-" --source-ips "$SOURCE_IPS" \
+		--json "$OUT/s4-bridge-$r.json" >"$OUT/s4-bridge-$r.txt" 2>"$OUT/s4-bridge-$r.progress"
+	bridge_stop
+	local f="$OUT/s4-bridge-$r.json"
+	row "| S4 bridge run $r | $n idle, half persistent, reconnect within 5s | $(j "$f" .conn.bytes_per_conn | cut -d. -f1) B/conn; connect $(j "$f" .conn.connect_per_sec | cut -d. -f1)/s; reconnected $(j "$f" .conn.reconnected) in $(j "$f" .conn.recovery_seconds) s; errors $(j "$f" '.conn.errors|tostring') |"
+	mosq_start
+	bench conn --addr "127.0.0.1:$MOSQ_PORT" --conns "$n" --persistent-fraction 0.5 --keepalive 60s --hold 5s \
+		--pid "$MOSQ_PID" --client-prefix "s4m-$runid-$r-" --source-ips "$SOURCE_IPS" \
+		--json "$OUT/s4-mosq-$r.json" >"$OUT/s4-mosq-$r.txt" 2>"$OUT/s4-mosq-$r.progress"
+	mosq_stop
+	f="$OUT/s4-mosq-$r.json"
+	row "| S4 mosquitto run $r | $n idle, half persistent | $(j "$f" .conn.bytes_per_conn | cut -d. -f1) B/conn; connect $(j "$f" .conn.connect_per_sec | cut -d. -f1)/s |"
+}
+
+S5() {
+	local r="$1" outage="${S5_OUTAGE:-30}" conns="${S1_CONNS:-1000}" topic="bench.s5.$runid.$1"
+	local kdir="$work/kafka-s5" bs
+	bs="$(KAFKA_DATA_DIR="$kdir" "$repo/integration/kafka.sh" start --port "$OWN_KAFKA_PORT")"
+	bridge_start "$topic" "$bs"
+	local metrics="$OUT/s5-metrics-$r.tsv"
+	( while kill -0 "$BRIDGE_PID" 2>/dev/null; do
+		m=$(curl -s "127.0.0.1:$ADMIN_PORT/metrics" || true)
+		printf '%s\t%s\t%s\t%s\n' "$(date +%s.%N)" \
+			"$(echo "$m" | awk '/^mqtt_bridge_spool_records /{print $2}')" \
+			"$(echo "$m" | awk '/^mqtt_bridge_spool_bytes /{print $2}')" \
+			"$(echo "$m" | awk '/^mqtt_bridge_spool_drained_total /{print $2}')"
+		sleep 1
+	done ) >"$metrics" &
+	local sampler=$!
+	pub_bridge "s5-bridge-$r" "$topic" "$bs" --conns "$conns" --rate 10 --qos 1 --size 256 --inflight 32 \
+		--duration "$((outage + 40))s" --warmup 5s --connect-rate 500 --drain-idle 120s &
+	local pub=$!
+	sleep 15
+	local t_stop; t_stop=$(date +%s.%N)
+	KAFKA_DATA_DIR="$kdir" "$repo/integration/kafka.sh" stop --port "$OWN_KAFKA_PORT" >/dev/null
+	sleep "$outage"
+	KAFKA_DATA_DIR="$kdir" "$repo/integration/kafka.sh" start --port "$OWN_KAFKA_PORT" >/dev/null
+	local t_back; t_back=$(date +%s.%N)
+	wait "$pub" || true
+	bridge_stop; wait "$sampler" 2>/dev/null || true
+	KAFKA_DATA_DIR="$kdir" "$repo/integration/kafka.sh" stop --port "$OWN_KAFKA_PORT" >/dev/null || true
+	local f="$OUT/s5-bridge-$r.json"
+	local spool; spool=$(python3 - "$metrics" "$t_back" "$OUT/s5-bridge-$r.progress" "$t_stop" <<'PY'
+import sys
+rows = [l.split("\t") for l in open(sys.argv[1]) if l.strip()]
+rows = [(float(t), float(r or 0), float(b or 0), float(d or 0)) for t, r, b, d in rows]
+back = float(sys.argv[2])
+peak_r = max((r for _, r, _, _ in rows), default=0)
+peak_b = max((b for _, _, b, _ in rows), default=0)
+after = [x for x in rows if x[0] >= back]
+empty = next((x for x in after if x[1] == 0), None)
+drain = "n/a"
+if after and empty and empty[0] > after[0][0]:
+    drain = "%.0f records/s (%.1f s to empty)" % ((empty[3] - after[0][3]) / (empty[0] - after[0][0]), empty[0] - after[0][0])
+print("spool peak %d records / %.1f MB; drain %s" % (peak_r, peak_b / 1e6, drain))
+PY
+)
+	row "| S5 bridge run $r | ${conns}x10/s QoS1 256B, Kafka stopped ${outage}s (+restart time) | $spool; PUBACK p99 over the run $(j "$f" .client.puback_latency.p99_ms) ms (per-second p99s in s5-bridge-$r.progress); max PUBACK $(j "$f" .client.puback_latency.max_ms) ms; acked $(j "$f" .client.acked_total); lost $(j "$f" .kafka.accounting.lost); dups $(j "$f" .kafka.accounting.duplicates); errors $(j "$f" '.client.errors|tostring') |"
+}
+
+S6() {
+	local r="$1" secs="${S6_SECS:-20}" topic="bench.s6.$runid.$1"
+	bridge_start "$topic" "$BOOTSTRAP"
+	pub_bridge "s6-bridge-$r" "$topic" "$BOOTSTRAP" --conns 100 --rate 100 --qos 1 --size 4096 --inflight 32 --duration "${secs}s" --warmup 3s
+	local hwm; hwm=$(hwm_kb "$BRIDGE_PID")
+	bridge_stop
+	local f="$OUT/s6-bridge-$r.json"
+	row "| S6 bridge run $r | 100x100/s QoS1 4KiB ${secs}s | $(python3 -c "print('%.1f' % ($(j "$f" .kafka.landed_per_sec)*4096/1e6))") MB/s landed; peak RSS $((hwm / 1024)) MB; GC pause p99 $(gc_p99 "$work/bridge-$topic/bridge.log"); PUBACK p99 $(j "$f" .client.puback_latency.p99_ms) ms; e2e p99 $(j "$f" .kafka.publish_to_kafka_latency.p99_ms) ms; lost $(j "$f" .kafka.accounting.lost) |"
+	mosq_start
+	pub_mosq "s6-mosq-$r" --conns 100 --rate 100 --qos 1 --size 4096 --inflight 32 --duration "${secs}s" --warmup 3s
+	local mh; mh=$(hwm_kb "$MOSQ_PID"); mosq_stop
+	row "| S6 mosquitto run $r | same, no Kafka | $(python3 -c "print('%.1f' % ($(j "$OUT/s6-mosq-$r.json" .client.acked_per_sec)*4096/1e6))") MB/s acked; peak RSS $((mh / 1024)) MB; PUBACK p99 $(j "$OUT/s6-mosq-$r.json" .client.puback_latency.p99_ms) ms |"
+	produce_ref "s6-sarama-$r" "$(j "$f" .kafka.landed)" 4096 100
+	row "| S6 sarama run $r | same records | $(j "$OUT/s6-sarama-$r.json" .kafka_produce.mb_per_sec) MB/s |"
+}
+
+for s in "${scenarios[@]}"; do
+	for r in $(seq 1 "$RUNS"); do
+		note "$s run $r"
+		"$s" "$r" || row "| $s run $r | FAILED (see $OUT) | |"
+	done
+done
+note "results in $OUT"
