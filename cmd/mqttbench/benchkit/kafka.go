@@ -45,7 +45,15 @@ func OpenKafkaReader(bootstrap []string, topic string) (*KafkaReader, error) {
 	}
 	starts := make(map[int32]int64, len(parts))
 	for _, p := range parts {
-		off, err := cl.GetOffset(topic, p, sarama.OffsetNewest)
+		// A topic created a moment ago may have no leader yet: retry a while.
+		var off int64
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			if off, err = cl.GetOffset(topic, p, sarama.OffsetNewest); err == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+			_ = cl.RefreshMetadata(topic)
+		}
 		if err != nil {
 			cl.Close()
 			return nil, fmt.Errorf("offset of %s/%d: %w", topic, p, err)
