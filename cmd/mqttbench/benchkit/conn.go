@@ -245,6 +245,7 @@ func RunConn(ctx context.Context, cfg ConnConfig, progressW io.Writer) (*Summary
 	cs.ConnectSeconds = took.Seconds()
 	cs.ConnectPerSec = float64(cs.Connected) / took.Seconds()
 	cs.Connack = hist.Summary()
+	sum.Window = took.Seconds()
 	select {
 	case <-ctx.Done():
 	case <-time.After(cfg.Hold):
