@@ -3,7 +3,6 @@ package integration
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os/exec"
 	"strings"
 	"sync"
@@ -35,12 +34,7 @@ func (s *syncBuffer) String() string {
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return testenv.FreePort(t)
 }
 
 // process is a started command whose end the test can wait for.

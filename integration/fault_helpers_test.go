@@ -49,20 +49,7 @@ func skipShort(t *testing.T) {
 // client and controller listeners).
 func freePortPair(t testing.TB) int {
 	t.Helper()
-	for range 50 {
-		p := freePort(t)
-		if p >= 65535 {
-			continue
-		}
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
-		if err != nil {
-			continue
-		}
-		_ = ln.Close()
-		return p
-	}
-	t.Fatal("no two consecutive free ports")
-	return 0
+	return testenv.FreePortPair(t)
 }
 
 // faultSetup is one fault test's world: its Kafka, its topic, and the

@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -184,21 +183,7 @@ func TestProducerIntegrationTooLarge(t *testing.T) {
 // freePortPair finds a port p with p and p+1 free on 127.0.0.1.
 func freePortPair(t *testing.T) int {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+1))
-		l.Close()
-		if err == nil {
-			l2.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port pair")
-	return 0
+	return testenv.FreePortPair(t)
 }
 
 // A broker restart under load must not lose any record whose Done(nil)
