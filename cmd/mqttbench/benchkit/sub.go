@@ -58,7 +58,7 @@ func RunSub(ctx context.Context, cfg SubConfig, progressW io.Writer) (*Summary, 
 		sub := fmt.Sprintf("%s%d/", cfg.ClientPrefix, i)
 		o := mqtt.NewClientOptions().AddBroker("tcp://" + cfg.Addr).
 			SetClientID(fmt.Sprintf("%s%d", cfg.ClientPrefix, i)).SetCleanSession(true).
-			SetAutoReconnect(false).SetOrderMatters(false).
+			SetAutoReconnect(false).SetOrderMatters(true). // handlers in arrival order, so order violations are the broker's
 			SetDialer(dialerFor(cfg.SourceIPs, i, 30*time.Second))
 		c := mqtt.NewClient(o)
 		if tok := c.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
