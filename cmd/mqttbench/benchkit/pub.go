@@ -151,6 +151,9 @@ func RunPub(ctx context.Context, cfg PubConfig, reader *KafkaReader, drainIdle t
 		reader.MeasureFrom(measureStart)
 	}
 	var landedAtStart, landedAtEnd atomic.Uint64
+	if cfg.Warmup <= 0 {
+		st.measuring.Store(true) // no warm-up: the first publishes count too
+	}
 	wg.Add(1)
 	go func() { // window markers
 		defer wg.Done()
