@@ -313,53 +313,7 @@ func (c *v5Client) publish(p *paho.Publish) (*paho.PublishResponse, error) {
 // (offset order within a partition). It fails t after timeout.
 func consumeUntil(t testing.TB, bootstrap, topic string, timeout time.Duration, done func([]*sarama.ConsumerMessage) bool) []*sarama.ConsumerMessage {
 	t.Helper()
-	cfg := sarama.NewConfig()
-	c, err := sarama.NewConsumer([]string{bootstrap}, cfg)
-	if err != nil {
-		t.Fatalf("consume %s: %v", topic, err)
-	}
-	defer c.Close()
-	parts, err := c.Partitions(topic)
-	if err != nil {
-		t.Fatalf("consume %s: partitions: %v", topic, err)
-	}
-	out := make(chan *sarama.ConsumerMessage)
-	quit := make(chan struct{})
-	var wg sync.WaitGroup
-	defer func() { close(quit); wg.Wait() }()
-	for _, p := range parts {
-		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatalf("consume %s/%d: %v", topic, p, err)
-		}
-		wg.Go(func() {
-			defer pc.Close()
-			for {
-				select {
-				case m := <-pc.Messages():
-					select {
-					case out <- m:
-					case <-quit:
-						return
-					}
-				case <-quit:
-					return
-				}
-			}
-		})
-	}
-	var got []*sarama.ConsumerMessage
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for !done(got) {
-		select {
-		case m := <-out:
-			got = append(got, m)
-		case <-timer.C:
-			t.Fatalf("consume %s: condition not met after %v (%d records read)", topic, timeout, len(got))
-		}
-	}
-	return got
+	return testenv.ConsumeUntil(t, bootstrap, topic, timeout, done)
 }
 
 // syncProducer returns a sarama SyncProducer (acks=all) closed at cleanup.

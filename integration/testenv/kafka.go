@@ -142,26 +142,34 @@ func CreateTopic(t testing.TB, bootstrap, name string, partitions int32) {
 // timeout.
 func Consume(t testing.TB, bootstrap, topic string, n int, timeout time.Duration) []*sarama.ConsumerMessage {
 	t.Helper()
+	return ConsumeUntil(t, bootstrap, topic, timeout, func(got []*sarama.ConsumerMessage) bool { return len(got) >= n })
+}
+
+// ConsumeUntil reads topic from the oldest offset of every partition until
+// done(records so far) is true, and returns the records in arrival order
+// (offset order within a partition). It fails t after timeout.
+func ConsumeUntil(t testing.TB, bootstrap, topic string, timeout time.Duration, done func([]*sarama.ConsumerMessage) bool) []*sarama.ConsumerMessage {
+	t.Helper()
 	cfg := sarama.NewConfig()
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	c, err := sarama.NewConsumer([]string{bootstrap}, cfg)
 	if err != nil {
-		t.Fatalf("Consume %s: %v", topic, err)
+		t.Fatalf("consume %s: %v", topic, err)
 	}
 	defer c.Close()
 	parts, err := c.Partitions(topic)
 	if err != nil {
-		t.Fatalf("Consume %s: partitions: %v", topic, err)
+		t.Fatalf("consume %s: partitions: %v", topic, err)
 	}
 	out := make(chan *sarama.ConsumerMessage, 256)
-	done := make(chan struct{})
+	quit := make(chan struct{})
 	var wg sync.WaitGroup
+	stop := func() { close(quit); wg.Wait() }
 	for _, p := range parts {
 		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
 		if err != nil {
-			close(done)
-			wg.Wait()
-			t.Fatalf("Consume %s/%d: %v", topic, p, err)
+			stop()
+			t.Fatalf("consume %s/%d: %v", topic, p, err)
 		}
 		wg.Go(func() {
 			defer pc.Close()
@@ -170,10 +178,10 @@ func Consume(t testing.TB, bootstrap, topic string, n int, timeout time.Duration
 				case m := <-pc.Messages():
 					select {
 					case out <- m:
-					case <-done:
+					case <-quit:
 						return
 					}
-				case <-done:
+				case <-quit:
 					return
 				}
 			}
@@ -182,18 +190,16 @@ func Consume(t testing.TB, bootstrap, topic string, n int, timeout time.Duration
 	var got []*sarama.ConsumerMessage
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	for len(got) < n {
+	for !done(got) {
 		select {
 		case m := <-out:
 			got = append(got, m)
 		case <-timer.C:
-			close(done)
-			wg.Wait()
-			t.Fatalf("Consume %s: got %d records in %v; want %d", topic, len(got), timeout, n)
+			stop()
+			t.Fatalf("consume %s: condition not met after %v (%d records read)", topic, timeout, len(got))
 		}
 	}
-	close(done)
-	wg.Wait()
+	stop()
 	return got
 }
 
