@@ -91,12 +91,14 @@ func (p *Producer) awaitGate(ctx context.Context, after uint64) (uint64, bool) {
 	defer t.Stop()
 	for {
 		p.dmu.Lock()
-		rw, rewound := p.rewind, false
+		rw, rewound, stalled := p.rewind, false, p.stalled
 		if rw && p.dInflight == 0 {
-			after = p.dq[0].after // dq starts at the first unresolved record
+			if len(p.dq) > 0 { // else a stall whose records were all delivered meanwhile: go on from after
+				after = p.dq[0].after // dq starts at the first unresolved record
+			}
 			clear(p.dq)
 			p.dq = p.dq[:0]
-			p.rewind, rw, rewound = false, false, true
+			p.rewind, p.stalled, rw, rewound = false, false, false, true
 		}
 		p.dmu.Unlock()
 		if rewound {
@@ -106,7 +108,11 @@ func (p *Producer) awaitGate(ctx context.Context, after uint64) (uint64, bool) {
 			p.rmu.Unlock()
 			b := time.Duration(p.backoff.Load())
 			p.backoff.Store(int64(min(2*b, p.backoffMax)))
-			p.log.Warn("kafka producer: drain failed; retrying from the first undelivered record",
+			why := "failed"
+			if stalled {
+				why = "stalled"
+			}
+			p.log.Warn("kafka producer: drain "+why+"; retrying from the first undelivered record",
 				zap.Uint64("after_seq", after), zap.Duration("backoff", b))
 			if !sleepCtx(ctx, b) {
 				return after, false

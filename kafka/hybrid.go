@@ -82,7 +82,7 @@ type hybrid struct {
 	backlog                []*envelope   // direct records to copy, in acceptance order
 	blocked                int           // Produce calls waiting for room
 	room                   chan struct{} // closed (and replaced) by the monitor and maybeDirect to wake blocked Produce calls
-	direct                 chan struct{} // closed (and replaced) when the route returns to direct
+	direct                 chan struct{} // closed (and replaced) when the route returns to direct or the drain stalls: ends the catching-up holds
 	converge               int64         // the drainer has caught up when at most this many records are unacked
 	backoffMin, backoffMax time.Duration // the drainer's back-off bounds (drainBackoffMin/Max; tests shorten them)
 
@@ -95,7 +95,8 @@ type hybrid struct {
 	dmu        sync.Mutex
 	dq         []*envelope // drained records in send order, from the first unresolved one
 	dInflight  int         // drained records with sarama
-	rewind     bool        // a drained record failed: resend from the first unresolved one
+	rewind     bool        // a drained record failed, or the drain stalled: resend from the first unresolved one
+	stalled    bool        // the rewind is for a stall (drainStalledLocked), not a failure
 	otherFails map[uint64]int
 
 	spills, spilled, drained, replayed atomic.Uint64
@@ -547,8 +548,11 @@ func (p *Producer) monitor(stop <-chan struct{}) {
 			if p.oldestAge() > p.spillAfter {
 				late = p.startSpillLocked("kafka_slow")
 			}
-		} else if len(p.backlog) > 0 {
-			late = p.flushBacklogLocked()
+		} else {
+			if len(p.backlog) > 0 {
+				late = p.flushBacklogLocked()
+			}
+			p.drainStalledLocked()
 		}
 		if p.blocked > 0 {
 			p.wakeLocked()
@@ -557,6 +561,43 @@ func (p *Producer) monitor(stop <-chan struct{}) {
 		p.answerAll(late)
 		p.maybeDirect()
 	}
+}
+
+// drainStalledLocked takes the producer from draining back to spilling when
+// the oldest drained record with sarama waited longer than spill_after_ms: a
+// Kafka that died (or hangs) after the drainer's probe passed. sarama keeps
+// such records, retrying, until delivery_timeout_ms, so without this the
+// state would stay draining and every new AckKafka record would wait in the
+// catching-up hold for a switch to direct that cannot come. It ends those
+// holds, so new records go to the spool's tail and are acked after its fsync,
+// and asks the drainer to rewind: it waits for the records with sarama to come
+// back, then probes and resends from the first undelivered one. Caller holds
+// rmu.
+func (p *Producer) drainStalledLocked() {
+	if p.route != routeSpool || !p.draining {
+		return
+	}
+	p.dmu.Lock()
+	var age time.Duration
+	if !p.rewind && p.dInflight > 0 && len(p.dq) > 0 {
+		age = time.Since(p.dq[0].accepted) // dq[0] is the oldest unresolved, so with sarama
+	}
+	stalled := age > p.spillAfter
+	if stalled {
+		p.rewind, p.stalled = true, true
+	}
+	inflight := p.dInflight
+	p.dmu.Unlock()
+	if !stalled {
+		return
+	}
+	p.draining, p.needProbe = false, true
+	p.setStateLocked()
+	close(p.direct) // the catching-up holds end: there is nothing to catch up with
+	p.direct = make(chan struct{})
+	p.kickDrainer()
+	p.log.Warn("kafka producer: drain stalled; spilling until Kafka answers again",
+		zap.Duration("oldest_drained_age", age), zap.Int("drained_in_flight", inflight))
 }
 
 // maybeDirect switches DRAINING → DIRECT once the spool is empty and nothing

@@ -128,6 +128,84 @@ func TestHybridDownSpillsFailedRecords(t *testing.T) {
 	}
 }
 
+// Kafka dies right after the drainer's probe passed (a broker that is still
+// shutting down answers metadata): the drained records stay with sarama
+// (hang, as with a real stopped broker while sarama retries metadata) or
+// fail (down). Devices must keep being acked from the spool within about
+// spill_after_ms + fsync (a feeder calling Produce in a loop must not be
+// throttled by the catching-up hold), and once Kafka is back everything
+// drains in order with nothing lost.
+func TestHybridKafkaDiesWhenDrainStarts(t *testing.T) {
+	for _, mode := range []string{kafkaHang, kafkaDown} {
+		t.Run(mode, func(t *testing.T) {
+			f := newFakeKafka(kafkaUp)
+			cfg := hybridConfig(t.TempDir())
+			cfg.Producer.BufferRecords = 256 // the spool stays below it: the drainer counts as catching up
+			spillAfter := time.Duration(cfg.Producer.SpillAfterMs) * time.Millisecond
+			p := newHybrid(t, cfg, f)
+			var die atomic.Bool
+			p.check = func() error {
+				err := f.check()
+				if err == nil && die.CompareAndSwap(true, false) {
+					f.setMode(mode) // the probe passed; Kafka dies right after
+				}
+				return err
+			}
+			b := newBook(t, f, p)
+			stop := runProducer(t, p)
+			waitFor(t, 5*time.Second, "connected", p.Connected)
+			produceAll(t, p, b, 3, 5, AckKafka)
+			waitFor(t, 5*time.Second, "direct acks", func() bool { a, _ := b.counts(); return a == 15 })
+
+			f.setMode(kafkaDown)
+			produceAll(t, p, b, 3, 10, AckKafka)
+			waitFor(t, 5*time.Second, "spilled acks", func() bool { a, _ := b.counts(); return a == 45 })
+			die.Store(true)
+			f.setMode(kafkaUp)
+			waitFor(t, 5*time.Second, "the drainer's probe", func() bool { return !die.Load() })
+
+			// The feeder: one record at a time, as the bridge's Sink does.
+			const n = 120
+			start := time.Now()
+			var slowest time.Duration
+			for i := range n {
+				r, _ := b.record(fmt.Sprintf("k%d", i%3), AckKafka, false)
+				t0 := time.Now()
+				if err := p.Produce(context.Background(), r); err != nil {
+					t.Fatalf("Produce: %v", err)
+				}
+				slowest = max(slowest, time.Since(t0))
+			}
+			waitFor(t, 5*time.Second, "acks from the spool", func() bool { a, _ := b.counts(); return a == 45+n })
+			el := time.Since(start)
+			t.Logf("Kafka %s while draining: %d records acked from the spool in %v, slowest Produce %v, state %s",
+				mode, n, el.Round(time.Millisecond), slowest.Round(time.Millisecond), p.State())
+			// Before the fix every Produce waited spill_after_ms for a switch to
+			// direct that could not come: n*spill_after_ms in all.
+			if limit := 4*spillAfter + time.Second; el > limit {
+				t.Errorf("%d records took %v to be acked while Kafka was %s; want under %v (spill_after_ms + fsync, not per record)",
+					n, el, mode, limit)
+			}
+			if s := p.State(); s != StateSpilling {
+				t.Errorf("State() while Kafka is %s = %q; want spilling (%s)", mode, s, p.debugState())
+			}
+
+			f.setMode(kafkaUp)
+			waitState(t, p, StateDirect)
+			produceAll(t, p, b, 3, 5, AckKafka)
+			waitFor(t, 5*time.Second, "all acked", func() bool { a, _ := b.counts(); return a == 45+n+15 })
+			stop()
+			if _, failed := b.counts(); failed != 0 {
+				t.Errorf("%d records failed (%v); want 0", failed, errsOf(b.failed))
+			}
+			b.verify(f.logCopy())
+			if st := p.Stats(); st.Spool.Records != 0 {
+				t.Errorf("spool holds %d records after the drain; want 0", st.Spool.Records)
+			}
+		})
+	}
+}
+
 // Kafka is down before the first record and when the bridge stops; a new
 // run replays the spool before any new record, counting Replayed.
 func TestHybridRestartReplays(t *testing.T) {
