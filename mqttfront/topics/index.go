@@ -25,18 +25,17 @@ type subKey struct {
 // node is one level of the subscription trie. The wildcard children are
 // kept out of the map so Match reaches them without a lookup.
 type node struct {
-	parent   *node
-	level    string           // this node's key in parent
-	kids     []*node          // literal children while there are at most smallMax
-	children map[string]*node // literal children past that (small.go)
-	plus     *node            // child for "+"
-	hash     *node            // child for "#"
-	subs     []Sub
-	pos      map[subKey]int // index into subs, only past smallMax entries (small.go)
+	parent *node
+	level  string          // this node's key in parent
+	kids   childSet[*node] // literal children (small.go)
+	plus   *node           // child for "+"
+	hash   *node           // child for "#"
+	subs   []Sub
+	pos    map[subKey]int // index into subs, only past smallMax entries (small.go)
 }
 
 func (n *node) empty() bool {
-	return len(n.subs) == 0 && len(n.kids) == 0 && len(n.children) == 0 && n.plus == nil && n.hash == nil
+	return len(n.subs) == 0 && n.kids.len() == 0 && n.plus == nil && n.hash == nil
 }
 
 // Index is the subscription index: a trie keyed by filter levels, plus a
@@ -105,10 +104,10 @@ func (ix *Index) walkCreate(filter string) *node {
 			}
 			child = n.hash
 		default:
-			child = n.child(level)
+			child = n.kids.get(level)
 			if child == nil {
 				child = &node{parent: n, level: level}
-				n.addChild(child)
+				n.kids.add(child)
 				ix.nodes++
 			}
 		}
@@ -172,7 +171,7 @@ func (ix *Index) removeFromNode(n *node, key subKey) {
 		case p.hash == n:
 			p.hash = nil
 		default:
-			p.removeChild(n)
+			p.kids.remove(n)
 		}
 		n.parent = nil
 		ix.nodes--
@@ -207,7 +206,7 @@ func (n *node) match(topic string, wild bool, dst []Sub) []Sub {
 			dst = p.matchChild(rest, more, dst)
 		}
 	}
-	if c := n.child(level); c != nil {
+	if c := n.kids.get(level); c != nil {
 		dst = c.matchChild(rest, more, dst)
 	}
 	return dst

@@ -5,13 +5,12 @@ import "sync"
 // rnode is one level of the retained trie. A node holds a value when a
 // message is retained on exactly the topic that ends at it.
 type rnode[T any] struct {
-	parent   *rnode[T]
-	level    string
-	kids     []*rnode[T]          // children while there are at most smallMax
-	children map[string]*rnode[T] // children past that (small.go)
-	topic    string               // full topic, set while has is true
-	val      T
-	has      bool
+	parent *rnode[T]
+	level  string
+	kids   childSet[*rnode[T]] // children (small.go)
+	topic  string              // full topic, set while has is true
+	val    T
+	has    bool
 }
 
 // Retained is the retained-message index: a trie keyed by topic levels, one
@@ -45,10 +44,10 @@ func (r *Retained[T]) Set(topic string, v T) (isNew bool) {
 	rest := topic
 	for {
 		level, rr, more := nextLevel(rest)
-		c := n.child(level)
+		c := n.kids.get(level)
 		if c == nil {
 			c = &rnode[T]{parent: n, level: level}
-			n.addChild(c)
+			n.kids.add(c)
 			r.nodes++
 		}
 		n = c
@@ -71,7 +70,7 @@ func (r *Retained[T]) find(topic string) *rnode[T] {
 	rest := topic
 	for {
 		level, rr, more := nextLevel(rest)
-		n = n.child(level)
+		n = n.kids.get(level)
 		if n == nil || !more {
 			return n
 		}
@@ -102,9 +101,9 @@ func (r *Retained[T]) Delete(topic string) bool {
 	var zero T
 	n.topic, n.val, n.has = "", zero, false
 	r.count--
-	for n != &r.root && !n.has && n.numChildren() == 0 {
+	for n != &r.root && !n.has && n.kids.len() == 0 {
 		p := n.parent
-		p.removeChild(n)
+		p.kids.remove(n)
 		n.parent = nil
 		r.nodes--
 		n = p
@@ -170,29 +169,29 @@ func (n *rnode[T]) match(filter string, root bool, dst []hit[T]) []hit[T] {
 		if n.has && !root {
 			dst = append(dst, hit[T]{n.topic, n.val})
 		}
-		for _, c := range n.kids {
+		for _, c := range n.kids.list {
 			if !(root && dollar(c.level)) { // [MQTT-4.7.2-1]
 				dst = c.all(dst)
 			}
 		}
-		for _, c := range n.children {
+		for _, c := range n.kids.byLevel {
 			if !(root && dollar(c.level)) {
 				dst = c.all(dst)
 			}
 		}
 	case "+":
-		for _, c := range n.kids {
+		for _, c := range n.kids.list {
 			if !(root && dollar(c.level)) { // [MQTT-4.7.2-1]
 				dst = c.matchChild(rest, more, dst)
 			}
 		}
-		for _, c := range n.children {
+		for _, c := range n.kids.byLevel {
 			if !(root && dollar(c.level)) {
 				dst = c.matchChild(rest, more, dst)
 			}
 		}
 	default:
-		if c := n.child(level); c != nil {
+		if c := n.kids.get(level); c != nil {
 			dst = c.matchChild(rest, more, dst)
 		}
 	}
@@ -215,13 +214,13 @@ func (n *rnode[T]) all(dst []hit[T]) []hit[T] {
 	if n.has {
 		dst = append(dst, hit[T]{n.topic, n.val})
 	}
-	for _, c := range n.kids {
+	for _, c := range n.kids.list {
 		dst = c.all(dst)
 	}
-	if len(n.children) == 0 {
+	if n.kids.byLevel == nil {
 		return dst // most nodes are leaves; skip the map iterator set-up
 	}
-	for _, c := range n.children {
+	for _, c := range n.kids.byLevel {
 		dst = c.all(dst)
 	}
 	return dst

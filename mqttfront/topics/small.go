@@ -120,107 +120,74 @@ func (c *clientSubs) remove(i int) {
 	}
 }
 
-// child returns n's literal child for level, or nil.
-func (n *node) child(level string) *node {
-	if n.children != nil {
-		return n.children[level]
+// leveled is a trie node known to its parent by one topic level.
+type leveled interface {
+	comparable
+	levelKey() string
+}
+
+func (n *node) levelKey() string     { return n.level }
+func (n *rnode[T]) levelKey() string { return n.level }
+
+// childSet holds a node's literal children: a slice scanned while there are
+// at most smallMax of them, a map past that. Both tries use it.
+type childSet[N leveled] struct {
+	list    []N          // while there are at most smallMax children
+	byLevel map[string]N // past that; list is then nil
+}
+
+func (s *childSet[N]) len() int { return len(s.list) + len(s.byLevel) }
+
+// get returns the child for level, or the zero N (nil).
+func (s *childSet[N]) get(level string) N {
+	if s.byLevel != nil {
+		return s.byLevel[level]
 	}
-	for _, c := range n.kids {
-		if c.level == level {
+	for _, c := range s.list {
+		if c.levelKey() == level {
 			return c
 		}
 	}
-	return nil
+	var zero N
+	return zero
 }
 
-// addChild links c (whose level is not yet a child of n).
-func (n *node) addChild(c *node) {
-	if n.children != nil {
-		n.children[c.level] = c
+// add links c, whose level is not yet a child.
+func (s *childSet[N]) add(c N) {
+	if s.byLevel != nil {
+		s.byLevel[c.levelKey()] = c
 		return
 	}
-	n.kids = append(n.kids, c)
-	if len(n.kids) > smallMax {
-		n.children = make(map[string]*node, len(n.kids))
-		for _, k := range n.kids {
-			n.children[k.level] = k
+	s.list = append(s.list, c)
+	if len(s.list) > smallMax {
+		s.byLevel = make(map[string]N, len(s.list))
+		for _, k := range s.list {
+			s.byLevel[k.levelKey()] = k
 		}
-		n.kids = nil
+		s.list = nil
 	}
 }
 
-// removeChild unlinks c. A map of children stays a map until it is empty.
-func (n *node) removeChild(c *node) {
-	if n.children != nil {
-		delete(n.children, c.level)
-		if len(n.children) == 0 {
-			n.children = nil
+// remove unlinks c. A map of children stays a map until it is empty.
+func (s *childSet[N]) remove(c N) {
+	if s.byLevel != nil {
+		delete(s.byLevel, c.levelKey())
+		if len(s.byLevel) == 0 {
+			s.byLevel = nil
 		}
 		return
 	}
-	for i, k := range n.kids {
+	var zero N
+	for i, k := range s.list {
 		if k == c {
-			last := len(n.kids) - 1
-			n.kids[i] = n.kids[last]
-			n.kids[last] = nil
-			n.kids = n.kids[:last]
+			last := len(s.list) - 1
+			s.list[i] = s.list[last]
+			s.list[last] = zero
+			s.list = s.list[:last]
 			break
 		}
 	}
-	if len(n.kids) == 0 {
-		n.kids = nil
+	if len(s.list) == 0 {
+		s.list = nil
 	}
 }
-
-// The retained trie uses the same slice-then-map scheme for children.
-
-func (n *rnode[T]) child(level string) *rnode[T] {
-	if n.children != nil {
-		return n.children[level]
-	}
-	for _, c := range n.kids {
-		if c.level == level {
-			return c
-		}
-	}
-	return nil
-}
-
-func (n *rnode[T]) addChild(c *rnode[T]) {
-	if n.children != nil {
-		n.children[c.level] = c
-		return
-	}
-	n.kids = append(n.kids, c)
-	if len(n.kids) > smallMax {
-		n.children = make(map[string]*rnode[T], len(n.kids))
-		for _, k := range n.kids {
-			n.children[k.level] = k
-		}
-		n.kids = nil
-	}
-}
-
-func (n *rnode[T]) removeChild(c *rnode[T]) {
-	if n.children != nil {
-		delete(n.children, c.level)
-		if len(n.children) == 0 {
-			n.children = nil
-		}
-		return
-	}
-	for i, k := range n.kids {
-		if k == c {
-			last := len(n.kids) - 1
-			n.kids[i] = n.kids[last]
-			n.kids[last] = nil
-			n.kids = n.kids[:last]
-			break
-		}
-	}
-	if len(n.kids) == 0 {
-		n.kids = nil
-	}
-}
-
-func (n *rnode[T]) numChildren() int { return len(n.kids) + len(n.children) }
