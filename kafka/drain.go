@@ -22,10 +22,30 @@ func (p *Producer) drainLoop(ctx context.Context) {
 		if after, ok = p.awaitGate(ctx, after); !ok {
 			return
 		}
-		seq, data, err := p.sp.Next(ctx, after)
+		// Next blocks while the spool has nothing after `after`. A rewind
+		// (a failed or stalled drained record) must wake it: with no new
+		// records arriving, the drainer would otherwise never resend, and
+		// the state would stay spilling with records left in the spool.
+		nctx, cancel := context.WithCancel(ctx)
+		p.dmu.Lock()
+		if p.rewind {
+			p.dmu.Unlock()
+			cancel()
+			continue
+		}
+		p.nextCancel = cancel
+		p.dmu.Unlock()
+		seq, data, err := p.sp.Next(nctx, after)
+		p.dmu.Lock()
+		p.nextCancel = nil
+		p.dmu.Unlock()
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, spool.ErrClosed) {
 				return
+			}
+			if errors.Is(err, context.Canceled) {
+				continue // woken for a rewind
 			}
 			p.log.Error("kafka producer: reading the spool failed", zap.Error(err))
 			if !sleepCtx(ctx, drainBackoffMax) {
@@ -203,6 +223,7 @@ func (p *Producer) finishDrained(e *envelope, err error) {
 	e.resolved = resolved
 	if !resolved {
 		p.rewind = true
+		p.wakeNextLocked()
 	}
 	p.dInflight--
 	for len(p.dq) > 0 && p.dq[0].resolved {
@@ -214,5 +235,14 @@ func (p *Producer) finishDrained(e *envelope, err error) {
 	p.kickDrainer()
 	if resolved {
 		p.maybeDirect()
+	}
+}
+
+// wakeNextLocked ends the drainer's wait in spool.Next, so that it handles
+// a rewind at once. Caller holds dmu.
+func (p *Producer) wakeNextLocked() {
+	if p.nextCancel != nil {
+		p.nextCancel()
+		p.nextCancel = nil
 	}
 }

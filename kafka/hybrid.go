@@ -97,6 +97,7 @@ type hybrid struct {
 	dInflight  int         // drained records with sarama
 	rewind     bool        // a drained record failed, or the drain stalled: resend from the first unresolved one
 	stalled    bool        // the rewind is for a stall (drainStalledLocked), not a failure
+	nextCancel func()      // wakes the drainer from spool.Next when a rewind is asked for
 	otherFails map[uint64]int
 
 	spills, spilled, drained, replayed atomic.Uint64
@@ -585,6 +586,7 @@ func (p *Producer) drainStalledLocked() {
 	stalled := age > p.spillAfter
 	if stalled {
 		p.rewind, p.stalled = true, true
+		p.wakeNextLocked()
 	}
 	inflight := p.dInflight
 	p.dmu.Unlock()

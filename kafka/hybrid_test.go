@@ -240,6 +240,39 @@ func TestHybridRestartReplays(t *testing.T) {
 	}
 }
 
+// The replay of an earlier run's spool stalls at its tail (Kafka hangs right
+// after the probe) and no new record arrives. Found in CI: the drainer had
+// read every record and waited in spool.Next, so the rewind the stall asked
+// for never ran; the state stayed spilling with an empty spool for good.
+// The rewind must wake the drainer, which then probes and goes direct.
+func TestHybridStallAtTheSpoolsEndWithNoNewRecords(t *testing.T) {
+	dir := t.TempDir()
+	f := newFakeKafka(kafkaDown)
+	p := newHybrid(t, hybridConfig(dir), f)
+	b := newBook(t, f, p)
+	stop := runProducer(t, p)
+	produceAll(t, p, b, 3, 10, AckKafka) // 30 records: below buffer_records, all sent at once
+	waitFor(t, 5*time.Second, "spooled", func() bool { a, _ := b.counts(); return a == 30 })
+	stop()
+
+	f.setMode(kafkaHang)
+	p2 := newHybrid(t, hybridConfig(dir), f)
+	p2.check = func() error { return nil } // the probe passes; the broker then holds every record
+	stop2 := runProducer(t, p2)
+	waitFor(t, 5*time.Second, "the drain to stall", func() bool {
+		p2.dmu.Lock()
+		defer p2.dmu.Unlock()
+		return p2.stalled
+	})
+	f.setMode(kafkaUp) // the held records are delivered; nothing new is produced
+	waitState(t, p2, StateDirect)
+	stop2()
+	b.verify(f.logCopy())
+	if st := p2.Stats(); st.Spool.Records != 0 || st.Drained != 30 {
+		t.Errorf("after the drain: spool %d records, drained %d; want 0 and 30", st.Spool.Records, st.Drained)
+	}
+}
+
 // With Kafka down and the quota full: QoS 1 Produce blocks (ctx ends it),
 // QoS 0 is shed and counted, the state is blocked; when Kafka returns the
 // backlog drains and the blocked record goes through.

@@ -105,7 +105,9 @@ func (s *Server) Client(id string) (ClientInfo, []topics.Sub, bool) {
 // Kick disconnects the client id with reason admin_kick: a v5 client gets
 // DISCONNECT 0x98 (Administrative action), a v3 client's socket is closed.
 // The session stays (its expiry decides), and the will is published as on
-// any server-side disconnect. It reports whether the client was connected.
+// any server-side disconnect. It reports whether the client was connected,
+// and returns once the connection has finished its cleanup (or after
+// kickWait), so a caller that asks again sees the client gone.
 func (s *Server) Kick(id string) bool {
 	s.mu.RLock()
 	ss := s.sessions[id]
@@ -119,9 +121,21 @@ func (s *Server) Kick(id string) bool {
 	if c == nil {
 		return false
 	}
+	if DisconnectReason(c.reason.Load()) != ReasonNone {
+		return false // already on its way out
+	}
 	c.kick(ReasonAdminKick, packets.AdministrativeAction)
+	t := time.NewTimer(kickWait)
+	defer t.Stop()
+	select {
+	case <-c.done:
+	case <-t.C:
+	}
 	return true
 }
+
+// kickWait bounds how long Kick waits for a kicked connection to finish.
+const kickWait = 5 * time.Second
 
 // Subscriptions returns the subscriptions selected by match, sorted by
 // client id then filter. match "" selects all. Otherwise a subscription is
