@@ -163,6 +163,9 @@ func (b *Bridge) adminMux() *http.ServeMux {
 		// (admin users or tokens; loopback only when none is configured).
 		mux.Handle("/loglevel", newAPIAuth(b.cfg.Admin).wrap(b.opts.Level))
 	}
+	if b.cfg.Admin.Pprof {
+		registerPprof(mux, newAPIAuth(b.cfg.Admin))
+	}
 	return mux
 }
 

@@ -492,3 +492,23 @@ func TestHistoryRing(t *testing.T) {
 		t.Errorf("latency = %v ms; want > 0", s[2].LatencyMs)
 	}
 }
+
+// admin.pprof mounts /debug/pprof/ behind the API's auth; off, it is absent.
+func TestAdminPprof(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		_, base := apiBridge(t, func(c *Config) { c.Admin.Pprof = on })
+		resp, err := http.Get(base + "/debug/pprof/goroutine?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := http.StatusNotFound
+		if on {
+			want = http.StatusOK
+		}
+		if resp.StatusCode != want || on && !strings.Contains(string(body), "goroutine profile") {
+			t.Errorf("admin.pprof=%v: GET /debug/pprof/goroutine = %d %.60q; want %d", on, resp.StatusCode, body, want)
+		}
+	}
+}

@@ -58,6 +58,11 @@ type AdminConfig struct {
 	// publish to. Default ["#"] (every topic except $-topics, which the API
 	// never publishes to).
 	PublishAllow []string `koanf:"publish_allow"`
+	// Pprof serves Go's runtime profiles under /debug/pprof/ (CPU, heap,
+	// goroutines, mutex and block contention), behind the same auth as the
+	// API. Default false. Mutex and block profiles sample only while
+	// enabled.
+	Pprof bool `koanf:"pprof"`
 }
 
 // DefaultConfig is the built-in configuration used when no file is given.
