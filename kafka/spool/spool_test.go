@@ -119,8 +119,12 @@ func TestRolloverAndDeleteAfterOutOfOrderAcks(t *testing.T) {
 	for seq := uint64(n + 1); seq >= 1; seq-- {
 		s.Ack(seq)
 	}
-	// Only the active (last) segment stays.
-	waitFor(t, 5*time.Second, "acked segments deleted", func() bool { return len(segFiles(t, cfg.Dir)) == 1 })
+	// Only the active (last) segment stays. The committer removes the files
+	// first and then frees their bytes in the accounting (the quota frees
+	// only once the disk space has), so wait for both.
+	waitFor(t, 5*time.Second, "acked segments deleted", func() bool {
+		return len(segFiles(t, cfg.Dir)) == 1 && s.Stats().Bytes == cfg.SegmentBytes
+	})
 	if st := s.Stats(); st.Bytes != cfg.SegmentBytes || st.Segments != 1 || st.Records != 0 {
 		t.Fatalf("Stats = %+v; want one segment of %d bytes, 0 records", st, cfg.SegmentBytes)
 	}
