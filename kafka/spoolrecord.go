@@ -78,9 +78,11 @@ func appendBytes(dst, b []byte) []byte {
 	return append(dst, b...)
 }
 
-func uvarintLen(n int) int {
+func uvarintLen(n int) int { return uvarintLen64(uint64(n)) }
+
+func uvarintLen64(x uint64) int {
 	l := 1
-	for x := uint64(n); x >= 0x80; x >>= 7 {
+	for ; x >= 0x80; x >>= 7 {
 		l++
 	}
 	return l
@@ -142,6 +144,12 @@ func (d *decoder) uvarint() uint64 {
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
 		d.err = errors.New("bad length varint")
+		return 0
+	}
+	if n != uvarintLen64(v) {
+		// A padded varint (0x80 0x00 for 0) is never written by the
+		// encoder: refuse it, so a record has exactly one encoding.
+		d.err = errors.New("non-minimal length varint")
 		return 0
 	}
 	d.b = d.b[n:]

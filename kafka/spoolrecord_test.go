@@ -56,6 +56,8 @@ func TestSpoolRecordRejects(t *testing.T) {
 		{"truncated", good[:len(good)-1]},
 		{"trailing byte", append(append([]byte(nil), good...), 0)},
 		{"empty topic", encodeSpoolRecord(nil, &Record{}, time.Unix(0, 0))},
+		// version 1, no flags, ts 0, topic length 1 padded to two bytes (0x81 0x00), "t", 0 headers
+		{"padded varint", []byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x81, 0x00, 't', 0}},
 		{"huge header count", append(append([]byte(nil), good[:len(good)-5]...), 0xff, 0xff, 0xff, 0xff, 0x0f)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
