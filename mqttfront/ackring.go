@@ -3,6 +3,8 @@ package mqttfront
 import (
 	"sync"
 
+	"go.uber.org/zap"
+
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
@@ -106,7 +108,7 @@ func (r *ackRing) complete(seq uint64, code packets.ReasonCode, msg string) {
 	sl.state, sl.code, sl.msg = 1, code, msg
 	c := r.c
 	v5 := c.version == packets.V5
-	var acks []*packets.Packet
+	var raw []byte // the acks of the confirmed prefix, encoded: one write, one allocation
 	n := 0
 	fatal := false
 	for n < len(r.pending) && r.pending[n].state != 0 {
@@ -126,14 +128,10 @@ func (r *ackRing) complete(seq uint64, code packets.ReasonCode, msg string) {
 				r.inQoS2[sl.id] = true
 			}
 		}
-		ack := &packets.Packet{Type: typ, PacketID: sl.id}
-		if v5 {
-			ack.ReasonCode = sl.code
-			if sl.msg != "" && c.problemInfo {
-				ack.Properties.ReasonString = sl.msg
-			}
+		if raw == nil {
+			raw = make([]byte, 0, 4*(len(r.pending)-n)+len(sl.msg)+8)
 		}
-		acks = append(acks, ack)
+		raw = encodeAck(raw, c, typ, sl.id, sl.code, sl.msg)
 		n++
 	}
 	if n > 0 {
@@ -143,7 +141,9 @@ func (r *ackRing) complete(seq uint64, code packets.ReasonCode, msg string) {
 		if len(r.pending) == 0 {
 			r.pending = nil
 		}
-		c.send(acks...)
+		if len(raw) > 0 {
+			c.sendRaw(raw)
+		}
 		r.cond.Signal()
 	}
 	if fatal {
@@ -192,4 +192,30 @@ func (r *ackRing) restoreQoS2(ids []uint16) {
 	for _, id := range ids {
 		r.inQoS2[id] = true
 	}
+}
+
+// encodeAck appends a PUBACK or PUBREC for id. v5 carries the reason code
+// and, when the client asked for problem information, the reason string,
+// unless that would make the packet larger than the client's Maximum
+// Packet Size [MQTT-3.4.2-2] [MQTT-3.5.2-2].
+func encodeAck(dst []byte, c *conn, typ packets.Type, id uint16, code packets.ReasonCode, msg string) []byte {
+	ack := packets.Packet{Type: typ, PacketID: id}
+	if c.version == packets.V5 {
+		ack.ReasonCode = code
+		if msg != "" && c.problemInfo {
+			ack.Properties.ReasonString = msg
+		}
+	}
+	start := len(dst)
+	out, err := packets.Encode(dst, &ack, c.version)
+	if err == nil && ack.Properties.ReasonString != "" && c.maxOut > 0 && uint32(len(out)-start) > c.maxOut {
+		ack.Properties.ReasonString = ""
+		out, err = packets.Encode(dst[:start], &ack, c.version)
+	}
+	if err != nil {
+		c.s.log.Error("mqtt: encode ack", zap.String("client", c.clientID), zap.Stringer("type", typ), zap.Error(err))
+		return dst[:start]
+	}
+	c.s.stats.pktOut[typ&15].Add(1)
+	return out
 }

@@ -50,7 +50,7 @@ type conn struct {
 
 	// writer state, guarded by wmu
 	wmu       sync.Mutex
-	wq        []*packets.Packet
+	wq        []outItem
 	wqBytes   int
 	writing   bool
 	wclosing  bool // no more packets accepted; close the socket after the flush
@@ -172,6 +172,15 @@ func (c *conn) run() error {
 		if err := c.handle(p); err != nil {
 			return err
 		}
+		if p.Type == packets.PUBLISH {
+			// handlePublish keeps no reference to p (the Message copies
+			// its fields; the body buffer is the payload's own), so a
+			// later read reuses it: no Packet allocation per message. A
+			// pool, not a per-connection spare, so idle connections hold
+			// none.
+			*p = packets.Packet{}
+			packetPool.Put(p)
+		}
 	}
 }
 
@@ -206,6 +215,9 @@ func (c *conn) readErr(err error) error {
 	return closeErr(ReasonNetworkError, 0, err.Error())
 }
 
+// packetPool holds zeroed Packets for inbound reads (see run).
+var packetPool = sync.Pool{New: func() any { return new(packets.Packet) }}
+
 // readPacket reads one packet. While idle it holds no buffer: it blocks on
 // a one-byte read and borrows a bufio.Reader only while data flows.
 func (c *conn) readPacket() (*packets.Packet, error) {
@@ -224,7 +236,12 @@ func (c *conn) readPacket() (*packets.Packet, error) {
 		c.br = readerPool.Get().(*bufio.Reader)
 		c.br.Reset(&c.pr)
 	}
-	p, err := packets.Read(c.br, c.version, uint32(c.s.cfg.MaxPacketSize))
+	spare := packetPool.Get().(*packets.Packet)
+	p, err := packets.ReadInto(c.br, c.version, uint32(c.s.cfg.MaxPacketSize), spare)
+	if p != spare {
+		*spare = packets.Packet{} // a failed decode may have set fields
+		packetPool.Put(spare)
+	}
 	if c.br.Buffered() == 0 || err != nil {
 		c.br.Reset(nil)
 		readerPool.Put(c.br)

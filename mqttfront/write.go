@@ -8,6 +8,13 @@ import (
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
+// outItem is one entry of the write queue: a packet to encode, or bytes
+// already encoded (a batch of acks from the ack ring).
+type outItem struct {
+	p   *packets.Packet
+	raw []byte
+}
+
 // send queues control packets (acks, CONNACK, SUBACK, DISCONNECT ...) and
 // reliable deliveries. They are never dropped for queue bounds. It reports
 // false when the connection is closing.
@@ -17,7 +24,24 @@ func (c *conn) send(ps ...*packets.Packet) bool {
 		c.wmu.Unlock()
 		return false
 	}
-	c.wq = append(c.wq, ps...)
+	for _, p := range ps {
+		c.wq = append(c.wq, outItem{p: p})
+	}
+	c.startWriterLocked()
+	c.wmu.Unlock()
+	return true
+}
+
+// sendRaw queues packets the caller has encoded already (acks: one
+// allocation per batch instead of a Packet per ack). Like send, it never
+// drops for queue bounds and reports false when the connection is closing.
+func (c *conn) sendRaw(b []byte) bool {
+	c.wmu.Lock()
+	if c.wclosing {
+		c.wmu.Unlock()
+		return false
+	}
+	c.wq = append(c.wq, outItem{raw: b})
 	c.startWriterLocked()
 	c.wmu.Unlock()
 	return true
@@ -47,7 +71,7 @@ func (c *conn) sendQoS0(p *packets.Packet) bool {
 		}
 		if len(c.wq) < cfg.MaxQueuedMessages && (cfg.MaxQueuedBytes == 0 || c.wqBytes+len(p.Payload) <= cfg.MaxQueuedBytes || len(c.wq) == 0) {
 			c.wqBytes += len(p.Payload)
-			c.wq = append(c.wq, p)
+			c.wq = append(c.wq, outItem{p: p})
 			c.startWriterLocked()
 			c.wmu.Unlock()
 			return true
@@ -117,7 +141,7 @@ func (c *conn) closeWrite() {
 func (c *conn) writeLoop() {
 	defer c.s.wg.Done()
 	bp := writeBufPool.Get().(*[]byte)
-	var batch []*packets.Packet
+	var batch []outItem
 	for {
 		c.wmu.Lock()
 		if len(c.wq) == 0 {
@@ -147,9 +171,13 @@ func (c *conn) writeLoop() {
 		c.wmu.Unlock()
 
 		buf := (*bp)[:0]
-		for i, p := range batch {
-			buf = c.encode(buf, p)
-			batch[i] = nil
+		for i, it := range batch {
+			if it.p != nil {
+				buf = c.encode(buf, it.p)
+			} else {
+				buf = append(buf, it.raw...)
+			}
+			batch[i] = outItem{}
 		}
 		*bp = buf
 		if len(buf) == 0 {

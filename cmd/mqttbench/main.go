@@ -142,6 +142,8 @@ func run(ctx context.Context, mode string, args []string) (*benchkit.Summary, st
 		comp := fs.String("compression", "lz4", "none | gzip | snappy | lz4 | zstd")
 		acks := fs.String("acks", "all", "all | 1 | 0")
 		idem := fs.Bool("idempotent", true, "idempotent producer (one request in flight), as the bridge")
+		linger := fs.Duration("linger", 5*time.Millisecond, "sarama Flush.Frequency (the bridge's kafka.producer.linger_ms)")
+		window := fs.Int("inflight", 0, "records awaiting Kafka's ack at most (0 = unlimited); conns x inflight of a pub run gives the same window as the devices")
 		run = func() (*benchkit.Summary, error) {
 			if *ktopic == "" {
 				return nil, errors.New("--kafka-topic is required")
@@ -153,7 +155,7 @@ func run(ctx context.Context, mode string, args []string) (*benchkit.Summary, st
 			}
 			return benchkit.RunProduce(ctx, benchkit.ProduceConfig{
 				Bootstrap: *bootstrap, Topic: *ktopic, Records: *records, Size: *size, Keys: *keys,
-				Compression: *comp, Acks: *acks, Idempotent: *idem,
+				Compression: *comp, Acks: *acks, Idempotent: *idem, Inflight: *window, Linger: *linger,
 			}, progressOut)
 		}
 	default:

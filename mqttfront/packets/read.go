@@ -23,6 +23,16 @@ const DefaultMaxPacketSize = 268435460
 // is read into a fresh buffer that only the packet references, and its
 // strings and byte slices point into that buffer.
 func Read(r *bufio.Reader, version Version, maxSize uint32) (*Packet, error) {
+	return ReadInto(r, version, maxSize, nil)
+}
+
+// ReadInto is Read decoding into `into` when it is not nil, so that a
+// reader can reuse one Packet for the packets it does not keep (a broker's
+// inbound PUBLISH, read once per message). into must be the zero Packet:
+// the decoder sets only the fields the packet carries. The strings and
+// slices it sets still point into a fresh body buffer, so they stay valid
+// after into is zeroed and reused.
+func ReadInto(r *bufio.Reader, version Version, maxSize uint32, into *Packet) (*Packet, error) {
 	first, err := r.ReadByte()
 	if err != nil {
 		return nil, err
@@ -63,7 +73,10 @@ func Read(r *bufio.Reader, version Version, maxSize uint32) (*Packet, error) {
 			return nil, unexpected(err)
 		}
 	}
-	p := new(Packet)
+	p := into
+	if p == nil {
+		p = new(Packet)
+	}
 	d := decoder{b: body, owned: true}
 	if err := d.packet(p, first, version); err != nil {
 		if d.partial {

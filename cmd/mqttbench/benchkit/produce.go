@@ -13,7 +13,7 @@ import (
 // ProduceConfig is the `kafka-produce` mode: the Kafka limit. A bare sarama
 // async producer writes Records records of Size bytes to Topic, over Keys
 // keys, with the bridge's producer settings (acks=all, lz4, idempotent,
-// one request in flight, 5 ms linger, 1 MiB batches).
+// one request in flight, 5 ms linger by default, 1 MiB batches).
 type ProduceConfig struct {
 	Bootstrap   []string
 	Topic       string
@@ -23,6 +23,13 @@ type ProduceConfig struct {
 	Compression string // none | lz4 | snappy | gzip | zstd
 	Acks        string // all | 1 | 0
 	Idempotent  bool
+	// Inflight bounds the records sent but not yet answered (0: no bound).
+	// Set to a pub run's conns x inflight, it holds the Kafka path to the
+	// same window the MQTT devices have.
+	Inflight int
+	// Linger is sarama's Flush.Frequency (0: send at once, batching only
+	// while a request is in flight), as the bridge's linger_ms.
+	Linger time.Duration
 }
 
 // ProduceSummary is what `kafka-produce` measured.
@@ -45,8 +52,10 @@ func RunProduce(ctx context.Context, cfg ProduceConfig, progressW io.Writer) (*S
 	sc.ClientID = "mqttbench-produce"
 	sc.Producer.Return.Successes = true
 	sc.Producer.Return.Errors = true
-	sc.Producer.Flush.Frequency = 5 * time.Millisecond
-	sc.Producer.Flush.Bytes = 1 << 20
+	sc.Producer.Flush.Frequency = cfg.Linger
+	if cfg.Linger > 0 {
+		sc.Producer.Flush.Bytes = 1 << 20
+	}
 	sc.Producer.MaxMessageBytes = 1 << 20
 	sc.Producer.Partitioner = sarama.NewHashPartitioner
 	switch cfg.Acks {
@@ -74,6 +83,15 @@ func RunProduce(ctx context.Context, cfg ProduceConfig, progressW io.Writer) (*S
 	var lat Hist
 	var errs Errors
 	var acked atomic.Uint64
+	var window chan struct{}
+	if cfg.Inflight > 0 {
+		window = make(chan struct{}, cfg.Inflight)
+	}
+	release := func() {
+		if window != nil {
+			<-window
+		}
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -87,12 +105,14 @@ func RunProduce(ctx context.Context, cfg ProduceConfig, progressW io.Writer) (*S
 				}
 				lat.RecordDuration(time.Since(m.Metadata.(time.Time)))
 				acked.Add(1)
+				release()
 			case e, ok := <-fail:
 				if !ok {
 					fail = nil
 					continue
 				}
 				errs.Add(reason(e.Err))
+				release()
 			}
 		}
 	}()
@@ -110,6 +130,13 @@ func RunProduce(ctx context.Context, cfg ProduceConfig, progressW io.Writer) (*S
 	}
 	sent := 0
 	for ; sent < cfg.Records && ctx.Err() == nil; sent++ {
+		if window != nil {
+			select {
+			case window <- struct{}{}:
+			case <-ctx.Done():
+				continue
+			}
+		}
 		now := time.Now()
 		v := EncodePayload(nil, fmt.Sprintf("bench%d", sent%cfg.Keys), uint64(sent/cfg.Keys), now, cfg.Size)
 		select {
