@@ -127,6 +127,8 @@ type Producer struct {
 	// flush wait is over, so that sarama gives up quickly.
 	fastFail atomic.Bool
 
+	hkeys map[string][]byte // headerKey's cache; feeder goroutine only
+
 	hybrid // the spool path; sp == nil when kafka.spool.enabled is false
 }
 
@@ -495,10 +497,31 @@ func (p *Producer) message(e *envelope) *sarama.ProducerMessage {
 	if len(r.Headers) > 0 {
 		m.Headers = make([]sarama.RecordHeader, len(r.Headers))
 		for i, h := range r.Headers {
-			m.Headers[i] = sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value}
+			m.Headers[i] = sarama.RecordHeader{Key: p.headerKey(h.Key), Value: h.Value}
 		}
 	}
 	return m
+}
+
+// headerKeyCacheMax bounds the header key cache: keys are few and fixed
+// (mqtt.topic, mqtt.client_id, ...) unless user properties vary per device.
+const headerKeyCacheMax = 256
+
+// headerKey returns k as bytes, shared between records: sarama only reads
+// header keys, and the same few keys come with every record, so this saves
+// an allocation per header. Called by the feeder goroutine only.
+func (p *Producer) headerKey(k string) []byte {
+	if b, ok := p.hkeys[k]; ok {
+		return b
+	}
+	b := []byte(k)
+	if p.hkeys == nil {
+		p.hkeys = make(map[string][]byte)
+	}
+	if len(p.hkeys) < headerKeyCacheMax {
+		p.hkeys[k] = b
+	}
+	return b
 }
 
 // stopAccepting makes Produce return ErrClosed; after it returns no record
