@@ -161,10 +161,10 @@ func (b *Bridge) adminMux() *http.ServeMux {
 	if b.opts.Level != (zap.AtomicLevel{}) {
 		// Changing the log level is an admin action: same rule as the API
 		// (admin users or tokens; loopback only when none is configured).
-		mux.Handle("/loglevel", newAPIAuth(b.cfg.Admin).wrap(b.opts.Level))
+		mux.Handle("/loglevel", b.adminAuth.wrap(b.opts.Level))
 	}
 	if b.cfg.Admin.Pprof {
-		registerPprof(mux, newAPIAuth(b.cfg.Admin))
+		registerPprof(mux, b.adminAuth)
 	}
 	return mux
 }

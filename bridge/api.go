@@ -41,7 +41,7 @@ type api struct {
 }
 
 func (b *Bridge) newAPI(interval time.Duration) *api {
-	a := &api{b: b, auth: newAPIAuth(b.cfg.Admin)}
+	a := &api{b: b, auth: b.adminAuth}
 	a.hist = newHistory(interval, historySize, a.readCounters)
 	return a
 }

@@ -69,33 +69,51 @@ func (c AdminConfig) Validate() error {
 // apiAuth guards the API and the dashboard. With users or tokens
 // configured, every request needs valid credentials (loopback too); with
 // none, only loopback clients are served.
+// One apiAuth serves the API, the dashboard, /loglevel and /debug/pprof;
+// SIGHUP replaces its users and tokens (set).
 type apiAuth struct {
+	mu     sync.Mutex
 	users  map[string][]byte // username → bcrypt hash
 	tokens [][]byte          // SHA-256 of each token
-
 	// ok caches SHA-256(user:password) of Basic credentials bcrypt already
 	// accepted, so a dashboard polling every few seconds does not pay a
-	// bcrypt per request. Bounded: cleared when full.
-	mu sync.Mutex
-	ok map[[sha256.Size]byte]bool
+	// bcrypt per request. Bounded: cleared when full, and on set.
+	ok  map[[sha256.Size]byte]bool
+	gen uint64 // bumped by set
 }
 
 const authCacheMax = 256
 
 func newAPIAuth(c AdminConfig) *apiAuth {
-	a := &apiAuth{users: map[string][]byte{}, ok: map[[sha256.Size]byte]bool{}}
-	for _, u := range c.Users {
-		a.users[u.Username] = []byte(u.PasswordHash)
-	}
-	for _, t := range c.Tokens {
-		if b, err := hex.DecodeString(t.TokenSHA256); err == nil {
-			a.tokens = append(a.tokens, b)
-		}
-	}
+	a := &apiAuth{}
+	a.set(c)
 	return a
 }
 
-func (a *apiAuth) open() bool { return len(a.users) == 0 && len(a.tokens) == 0 }
+// set replaces the users and tokens (a reload); credentials accepted
+// before are checked again.
+func (a *apiAuth) set(c AdminConfig) {
+	users := make(map[string][]byte, len(c.Users))
+	for _, u := range c.Users {
+		users[u.Username] = []byte(u.PasswordHash)
+	}
+	var tokens [][]byte
+	for _, t := range c.Tokens {
+		if b, err := hex.DecodeString(t.TokenSHA256); err == nil {
+			tokens = append(tokens, b)
+		}
+	}
+	a.mu.Lock()
+	a.users, a.tokens, a.ok = users, tokens, map[[sha256.Size]byte]bool{}
+	a.gen++
+	a.mu.Unlock()
+}
+
+func (a *apiAuth) open() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.users) == 0 && len(a.tokens) == 0
+}
 
 // wrap answers 401 (missing or bad credentials, with WWW-Authenticate) or
 // 403 (no credentials configured and the client is not on loopback) before h.
@@ -123,8 +141,11 @@ func (a *apiAuth) check(r *http.Request) bool {
 	h := r.Header.Get("Authorization")
 	if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
 		sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+		a.mu.Lock()
+		tokens := a.tokens
+		a.mu.Unlock()
 		match := 0
-		for _, t := range a.tokens {
+		for _, t := range tokens {
 			match |= subtle.ConstantTimeCompare(sum[:], t)
 		}
 		return match == 1
@@ -133,14 +154,14 @@ func (a *apiAuth) check(r *http.Request) bool {
 	if !ok {
 		return false
 	}
+	key := sha256.Sum256([]byte(user + "\x00" + pass))
+	a.mu.Lock()
 	hash, known := a.users[user]
+	cached, gen := a.ok[key], a.gen
+	a.mu.Unlock()
 	if !known {
 		return false
 	}
-	key := sha256.Sum256([]byte(user + "\x00" + pass))
-	a.mu.Lock()
-	cached := a.ok[key]
-	a.mu.Unlock()
 	if cached {
 		return true
 	}
@@ -151,7 +172,9 @@ func (a *apiAuth) check(r *http.Request) bool {
 	if len(a.ok) >= authCacheMax {
 		clear(a.ok)
 	}
-	a.ok[key] = true
+	if a.gen == gen { // no reload during the bcrypt
+		a.ok[key] = true
+	}
 	a.mu.Unlock()
 	return true
 }

@@ -43,6 +43,7 @@ type Bridge struct {
 	bg        sync.WaitGroup // dead-letter hand-offs
 	started   time.Time
 	adminAddr atomic.Value // string
+	adminAuth *apiAuth     // admin.users and admin.tokens; Reload replaces them
 	running   atomic.Bool
 }
 
@@ -58,7 +59,7 @@ func New(cfg Config, opts Options) (*Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bridge{cfg: cfg, opts: opts, log: opts.Logger, metrics: newMetrics()}
+	b := &Bridge{cfg: cfg, opts: opts, log: opts.Logger, metrics: newMetrics(), adminAuth: newAPIAuth(cfg.Admin)}
 	b.rules.Store(rules)
 	if !cfg.Kafka.Spool.Enabled {
 		b.probe = newKafkaProbe(cfg.Kafka.BootstrapServers)

@@ -12,8 +12,8 @@ import (
 )
 
 // Reload re-reads the configuration the bridge was started with (file,
-// environment, --set) and applies the mapping rules, users and ACLs without
-// dropping a connection. A configuration that does not load or validate is
+// environment, --set) and applies the mapping rules, MQTT users and ACLs,
+// and the admin users and tokens, without dropping a connection. A configuration that does not load or validate is
 // refused and the running one is kept. Other changes (listeners, Kafka
 // settings, downlink topics) need a restart; they are logged, not applied.
 func (b *Bridge) Reload() error {
@@ -45,8 +45,13 @@ func (b *Bridge) Reload() error {
 	}
 	b.rules.Store(rules)
 	b.front.SetAuth(authn, acl)
+	b.adminAuth.set(cfg.Admin)
+	if !slices.Equal(cfg.Admin.PublishAllow, b.cfg.Admin.PublishAllow) {
+		b.log.Warn("reload: admin.publish_allow changed; it applies after a restart")
+	}
 	b.metrics.reloads.WithLabelValues("applied").Inc()
 	b.log.Info("configuration reloaded", zap.Strings("uplink_rules", rules.UplinkRuleNames()),
-		zap.Int("users", len(cfg.MQTT.Auth.Users)), zap.Int("acl_rules", len(cfg.MQTT.Auth.ACL.Rules)))
+		zap.Int("users", len(cfg.MQTT.Auth.Users)), zap.Int("acl_rules", len(cfg.MQTT.Auth.ACL.Rules)),
+		zap.Int("admin_users", len(cfg.Admin.Users)), zap.Int("admin_tokens", len(cfg.Admin.Tokens)))
 	return nil
 }

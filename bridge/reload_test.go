@@ -2,7 +2,10 @@ package bridge
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -98,4 +101,78 @@ mqtt:
 		t.Fatalf("bob after a refused reload: %v (the old config should be kept)", err)
 	}
 	bob.Disconnect(50)
+}
+
+// TestReloadAdminTokens: SIGHUP's Reload applies admin.tokens: with none the
+// API answers loopback clients; after a reload that adds a token it wants it.
+func TestReloadAdminTokens(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	write := func(tokens string) {
+		body := fmt.Sprintf(`
+admin: {address: "127.0.0.1:0", tokens: [%s]}
+kafka: {bootstrap_servers: ["127.0.0.1:1"]}
+mqtt:
+  data_dir: ""
+  listeners: {tcp: {address: "127.0.0.1:0"}, ws: {enabled: false}}
+  auth: {allow_anonymous: true}
+`, tokens)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("")
+	cfg, err := Load(path, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(cfg, Options{Logger: zaptest.NewLogger(t), ConfigPath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- b.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-runErr; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	var base string
+	deadline := time.Now().Add(10 * time.Second)
+	for base == "" {
+		if a, ok := b.adminAddr.Load().(string); ok && a != "" {
+			base = "http://" + a
+		} else if time.Now().After(deadline) {
+			t.Fatal("admin listener did not start")
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	get := func(token string) int {
+		t.Helper()
+		return callAuth(t, "GET", base+"/api/v1/overview", nil, nil, func(r *http.Request) {
+			if token != "" {
+				r.Header.Set("Authorization", "Bearer "+token)
+			}
+		})
+	}
+	if code := get(""); code != http.StatusOK {
+		t.Fatalf("before reload, no tokens configured: GET from loopback = %d; want 200", code)
+	}
+	sum := sha256.Sum256([]byte("s3cret"))
+	write(fmt.Sprintf(`{name: ci, token_sha256: %q}`, hex.EncodeToString(sum[:])))
+	if err := b.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if code := get(""); code != http.StatusUnauthorized {
+		t.Errorf("after reload with a token: GET without it = %d; want 401", code)
+	}
+	if code := get("wrong"); code != http.StatusUnauthorized {
+		t.Errorf("after reload: GET with a wrong token = %d; want 401", code)
+	}
+	if code := get("s3cret"); code != http.StatusOK {
+		t.Errorf("after reload: GET with the token = %d; want 200", code)
+	}
 }
