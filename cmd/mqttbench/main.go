@@ -22,7 +22,7 @@ import (
 const usage = `usage: mqttbench <mode> [flags]
 
 modes:
-  pub            N publishing connections (open loop), optionally read back from Kafka
+  pub            N publishing connections, MQTT 3.1.1 or 5 (open loop), optionally read back from Kafka
   conn           N idle connections; connect rate, target memory per connection
   sub            N subscribers; delivery rate and latency
   kafka-produce  bare sarama async producer: the Kafka limit
@@ -78,6 +78,7 @@ func run(ctx context.Context, mode string, args []string) (*benchkit.Summary, st
 	var run func() (*benchkit.Summary, error)
 	switch mode {
 	case "pub":
+		version := fs.Int("mqtt-version", 3, "MQTT version: 3 (3.1.1, paho.mqtt.golang) or 5 (paho.golang; in flight at most min(--inflight, the server's Receive Maximum))")
 		rate := fs.Float64("rate", 0, "messages/s per connection, 0 = unlimited (open loop)")
 		qos := fs.Uint8("qos", 1, "QoS 0, 1 or 2")
 		size := fs.Int("size", 128, "payload bytes (header: 20 + client id length)")
@@ -105,7 +106,7 @@ func run(ctx context.Context, mode string, args []string) (*benchkit.Summary, st
 				}
 			}
 			return benchkit.RunPub(ctx, benchkit.PubConfig{
-				Addr: *addr, Conns: *conns, Rate: *rate, QoS: *qos, Size: *size, Topic: *topic,
+				Addr: *addr, MQTTVersion: *version, Conns: *conns, Rate: *rate, QoS: *qos, Size: *size, Topic: *topic,
 				ClientPrefix: *prefix, Inflight: *inflight, Duration: *duration, Warmup: *warmup,
 				SourceIPs: ips, KeepAlive: *keepAlive, AckTimeout: *ackTimeout, ConnectRate: *connectRate,
 			}, reader, *drain, progressOut)

@@ -13,11 +13,13 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
-// PubConfig is the `pub` mode: Conns MQTT 3.1.1 connections (paho.mqtt.golang),
-// each publishing open loop at Rate messages/s (0 = as fast as its window
-// allows) with at most Inflight unacknowledged QoS 1/2 publishes.
+// PubConfig is the `pub` mode: Conns MQTT 3.1.1 connections (paho.mqtt.golang)
+// or MQTT 5 connections (paho.golang, pub5.go), each publishing open loop at
+// Rate messages/s (0 = as fast as its window allows) with at most Inflight
+// unacknowledged QoS 1/2 publishes (v5: at most the server's Receive Maximum).
 type PubConfig struct {
 	Addr         string        // host:port
+	MQTTVersion  int           // 3 (3.1.1, the default when 0) or 5
 	Conns        int           // connections
 	Rate         float64       // messages/s per connection, 0 = unlimited
 	QoS          byte          // 0, 1, 2
@@ -35,6 +37,9 @@ type PubConfig struct {
 
 // Defaults fills zero fields.
 func (c *PubConfig) defaults() {
+	if c.MQTTVersion == 0 {
+		c.MQTTVersion = 3
+	}
 	if c.Conns <= 0 {
 		c.Conns = 1
 	}
@@ -98,6 +103,14 @@ type pubStats struct {
 // A progress line goes to progressW every second (nil: none).
 func RunPub(ctx context.Context, cfg PubConfig, reader *KafkaReader, drainIdle time.Duration, progressW io.Writer) (*Summary, error) {
 	cfg.defaults()
+	dial := dial3
+	switch cfg.MQTTVersion {
+	case 3:
+	case 5:
+		dial = dial5
+	default:
+		return nil, fmt.Errorf("mqtt version %d: want 3 (3.1.1) or 5", cfg.MQTTVersion)
+	}
 	st := &pubStats{live: newIntervalHist()}
 	sum := &Summary{Mode: "pub", Started: time.Now(), Config: cfg}
 
@@ -110,11 +123,11 @@ func RunPub(ctx context.Context, cfg PubConfig, reader *KafkaReader, drainIdle t
 		go func() { defer rwg.Done(); rerr = reader.Run(rctx) }()
 	}
 
-	clients, err := connectAll(ctx, cfg, st)
+	clients, err := connectAll(ctx, cfg, st, dial)
 	defer func() {
 		for _, c := range clients {
 			if c != nil {
-				c.Disconnect(100)
+				c.disconnect()
 			}
 		}
 	}()
@@ -217,10 +230,69 @@ func RunPub(ctx context.Context, cfg PubConfig, reader *KafkaReader, drainIdle t
 	return sum, nil
 }
 
-// connectAll connects cfg.Conns paho clients, at cfg.ConnectRate, 64 at a time.
-// Failed connections are nil and counted as errors.
-func connectAll(ctx context.Context, cfg PubConfig, st *pubStats) ([]mqtt.Client, error) {
-	clients := make([]mqtt.Client, cfg.Conns)
+// publisher is one connected client of the pub mode, MQTT 3.1.1 (pub3) or
+// 5 (pub5).
+type publisher interface {
+	// publish sends one message, after the ones before it, and returns
+	// how to learn its fate: wait blocks until the message is acknowledged
+	// (QoS 0: handed to the connection) and returns "", or returns an error
+	// reason, "timeout" once timeout has passed. wait is called exactly once,
+	// from another goroutine.
+	publish(ctx context.Context, topic string, qos byte, payload []byte) (wait func(timeout time.Duration) string)
+	// window is the most unacknowledged publishes the connection may have.
+	window() int
+	disconnect()
+}
+
+// dialFunc connects client number i of cfg.
+type dialFunc func(ctx context.Context, cfg PubConfig, i int) (publisher, error)
+
+// pub3 is an MQTT 3.1.1 connection: a paho.mqtt.golang client.
+type pub3 struct {
+	c        mqtt.Client
+	inflight int
+}
+
+func dial3(_ context.Context, cfg PubConfig, i int) (publisher, error) {
+	o := mqtt.NewClientOptions().AddBroker("tcp://" + cfg.Addr).
+		SetClientID(fmt.Sprintf("%s%d", cfg.ClientPrefix, i)).
+		SetCleanSession(true).SetAutoReconnect(false).SetConnectRetry(false).
+		SetKeepAlive(cfg.KeepAlive).SetOrderMatters(false).
+		SetConnectTimeout(30 * time.Second).SetWriteTimeout(30 * time.Second).
+		SetMaxResumePubInFlight(cfg.Inflight).
+		SetDialer(dialerFor(cfg.SourceIPs, i, 30*time.Second))
+	c := mqtt.NewClient(o)
+	tok := c.Connect()
+	if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+		err := tok.Error()
+		if err == nil {
+			err = fmt.Errorf("connect timeout")
+		}
+		return nil, err
+	}
+	return pub3{c: c, inflight: cfg.Inflight}, nil
+}
+
+func (p pub3) publish(_ context.Context, topic string, qos byte, payload []byte) func(time.Duration) string {
+	tok := p.c.Publish(topic, qos, false, payload)
+	return func(timeout time.Duration) string {
+		if !tok.WaitTimeout(timeout) {
+			return "timeout"
+		}
+		if err := tok.Error(); err != nil {
+			return reason(err)
+		}
+		return ""
+	}
+}
+
+func (p pub3) window() int { return p.inflight }
+func (p pub3) disconnect() { p.c.Disconnect(100) }
+
+// connectAll connects cfg.Conns clients with dial, at cfg.ConnectRate, 64 at
+// a time. Failed connections are nil and counted as errors.
+func connectAll(ctx context.Context, cfg PubConfig, st *pubStats, dial dialFunc) ([]publisher, error) {
+	clients := make([]publisher, cfg.Conns)
 	idx := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < min(64, cfg.Conns); w++ {
@@ -228,20 +300,8 @@ func connectAll(ctx context.Context, cfg PubConfig, st *pubStats) ([]mqtt.Client
 		go func() {
 			defer wg.Done()
 			for i := range idx {
-				o := mqtt.NewClientOptions().AddBroker("tcp://" + cfg.Addr).
-					SetClientID(fmt.Sprintf("%s%d", cfg.ClientPrefix, i)).
-					SetCleanSession(true).SetAutoReconnect(false).SetConnectRetry(false).
-					SetKeepAlive(cfg.KeepAlive).SetOrderMatters(false).
-					SetConnectTimeout(30 * time.Second).SetWriteTimeout(30 * time.Second).
-					SetMaxResumePubInFlight(cfg.Inflight).
-					SetDialer(dialerFor(cfg.SourceIPs, i, 30*time.Second))
-				c := mqtt.NewClient(o)
-				tok := c.Connect()
-				if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
-					err := tok.Error()
-					if err == nil {
-						err = fmt.Errorf("connect timeout")
-					}
+				c, err := dial(ctx, cfg, i)
+				if err != nil {
 					st.errs.Add("connect: " + reason(err))
 					continue
 				}
@@ -282,13 +342,13 @@ feed:
 	return clients, err
 }
 
-func publishLoop(ctx context.Context, cfg PubConfig, n int, c mqtt.Client, st *pubStats, reader *KafkaReader, end time.Time) {
+func publishLoop(ctx context.Context, cfg PubConfig, n int, c publisher, st *pubStats, reader *KafkaReader, end time.Time) {
 	id := fmt.Sprintf("%s%d", cfg.ClientPrefix, n)
 	topic := cfg.Topic
 	if strings.Contains(topic, "%d") {
 		topic = fmt.Sprintf(cfg.Topic, n)
 	}
-	window := make(chan struct{}, cfg.Inflight)
+	window := make(chan struct{}, c.window())
 	var acks sync.WaitGroup
 	defer acks.Wait()
 	var interval time.Duration
@@ -322,7 +382,7 @@ func publishLoop(ctx context.Context, cfg PubConfig, n int, c mqtt.Client, st *p
 		sent := time.Now()
 		measured := st.measuring.Load()
 		payload := EncodePayload(nil, id, seq, sent, cfg.Size)
-		tok := c.Publish(topic, cfg.QoS, false, payload)
+		wait := c.publish(ctx, topic, cfg.QoS, payload)
 		st.sentAll.Add(1)
 		if measured {
 			st.sent.Add(1)
@@ -334,12 +394,8 @@ func publishLoop(ctx context.Context, cfg PubConfig, n int, c mqtt.Client, st *p
 		go func() {
 			defer acks.Done()
 			defer func() { <-window }()
-			if !tok.WaitTimeout(cfg.AckTimeout) {
-				st.errs.Add("timeout")
-				return
-			}
-			if err := tok.Error(); err != nil {
-				st.errs.Add(reason(err))
+			if r := wait(cfg.AckTimeout); r != "" {
+				st.errs.Add(r)
 				return
 			}
 			d := time.Since(sent).Nanoseconds()
