@@ -7,7 +7,7 @@
 #   integration/bench/run.sh [S1 S2 S3 S4 S5 S6]   (default: all)
 #
 # Environment: OUT (default integration/bench/out/<timestamp>), RUNS (1),
-# S1_CONNS (1000), S1_SECS (20), S2_RATES ("50 100 250 500 1000 1500 2000 3000",
+# S1_CONNS (1000), S1_SECS (20), S2_RATES ("50 100 250 500 1000 1500 2000 3000 4000 5000",
 # per connection), S3_SECS (10), S4_CONNS (10000), S5_OUTAGE (30),
 # S6_SECS (20), MOSQUITTO (mosquitto), SOURCE_IPS (127.0.0.1-127.0.0.8).
 set -euo pipefail
@@ -149,7 +149,7 @@ S1() {
 S2() {
 	local r="$1" best=0 bestrate=0 topic="bench.s2.$runid.$1"
 	bridge_start "$topic" "$BOOTSTRAP"
-	for rate in ${S2_RATES:-50 100 250 500 1000 1500 2000 3000}; do
+	for rate in ${S2_RATES:-50 100 250 500 1000 1500 2000 3000 4000 5000}; do
 		pub_bridge "s2-bridge-$r-$rate" "$topic" "$BOOTSTRAP" --conns 20 --inflight 32 --qos 1 --size 128 --rate "$rate" --duration 8s --warmup 2s
 		local f="$OUT/s2-bridge-$r-$rate.json" p99 lost acked
 		p99=$(j "$f" .client.puback_latency.p99_ms); lost=$(j "$f" .kafka.accounting.lost); acked=$(j "$f" .client.acked_per_sec | cut -d. -f1)
@@ -166,6 +166,10 @@ S2() {
 		pub_bridge "s2-half-$r" "$topic" "$BOOTSTRAP" --conns 20 --inflight 32 --qos 1 --size 128 --rate "$half" --duration 8s --warmup 2s
 		local f="$OUT/s2-half-$r.json"
 		row "| S2 bridge run $r half | 20x${half}/s | e2e p99 $(j "$f" .kafka.publish_to_kafka_latency.p99_ms) ms; PUBACK p99 $(j "$f" .client.puback_latency.p99_ms) ms |"
+		# The same best step from MQTT 5 clients.
+		pub_bridge "s2-v5-$r" "$topic" "$BOOTSTRAP" --mqtt-version 5 --conns 20 --inflight 32 --qos 1 --size 128 --rate "$bestrate" --duration 8s --warmup 2s
+		f="$OUT/s2-v5-$r.json"
+		row "| S2 bridge run $r v5 | 20x${bestrate}/s MQTT 5 | acked/s $(j "$f" .client.acked_per_sec | cut -d. -f1); PUBACK p99 $(j "$f" .client.puback_latency.p99_ms) ms; e2e p99 $(j "$f" .kafka.publish_to_kafka_latency.p99_ms) ms; lost $(j "$f" .kafka.accounting.lost); errors $(j "$f" '.client.errors | add // 0') |"
 	fi
 	bridge_stop
 	mosq_start
