@@ -1,6 +1,7 @@
 package mqttfront
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -133,6 +134,36 @@ func TestClientMaximumPacketSize(t *testing.T) {
 	}
 	if d := ts.Stats().Drops["too_large"]; d != 1 {
 		t.Errorf("too_large drops %d; want 1", d)
+	}
+}
+
+// TestClientMaximumPacketSizeLeavesOutReasonString: a DISCONNECT whose
+// reason string would exceed the client's Maximum Packet Size goes out
+// without it rather than not at all [MQTT-3.1.2-25].
+func TestClientMaximumPacketSizeLeavesOutReasonString(t *testing.T) {
+	ts := runServer(t, testConfig(""), nil)
+	for _, tc := range []struct {
+		name    string
+		max     uint32
+		wantMsg bool
+	}{
+		{"room for the reason string", 1024, true},
+		{"no room for it", 24, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := dial(t, ts.addr, packets.V5)
+			w.connect("mps-"+strconv.Itoa(int(tc.max)), func(p *packets.Packet) { p.Properties.MaximumPacketSize = tc.max })
+			c := pub("mps/x", "1", 0, 0)
+			c.Properties.TopicAlias = 65 // above the server's maximum: DISCONNECT 0x94 with a reason string
+			w.send(c)
+			got := w.expectClosed(5 * time.Second)
+			if len(got) != 1 || got[0].ReasonCode != packets.TopicAliasInvalid {
+				t.Fatalf("answered %+v; want DISCONNECT 0x94", got)
+			}
+			if has := got[0].Properties.ReasonString != ""; has != tc.wantMsg {
+				t.Errorf("reason string %q with Maximum Packet Size %d; want present=%v", got[0].Properties.ReasonString, tc.max, tc.wantMsg)
+			}
+		})
 	}
 }
 

@@ -224,6 +224,16 @@ func (c *conn) encode(buf []byte, p *packets.Packet) []byte {
 		c.s.log.Error("mqtt: encode", zap.String("client", c.clientID), zap.Stringer("type", p.Type), zap.Error(err))
 		return buf[:start]
 	}
+	if c.maxOut > 0 && uint32(len(out)-start) > c.maxOut && p.Type != packets.PUBLISH &&
+		(p.Properties.ReasonString != "" || len(p.Properties.User) > 0) {
+		// [MQTT-3.1.2-25] leave out the reason string and user properties
+		// rather than the packet (CONNACK, SUBACK, DISCONNECT, ...).
+		q := *p
+		q.Properties.ReasonString, q.Properties.User = "", nil
+		if o, err := packets.Encode(buf[:start], &q, c.version); err == nil {
+			out = o
+		}
+	}
 	if c.maxOut > 0 && uint32(len(out)-start) > c.maxOut {
 		if p.Type == packets.PUBLISH {
 			if newAlias {
