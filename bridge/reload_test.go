@@ -43,23 +43,7 @@ mqtt:
 		}
 	}
 	write(fmt.Sprintf(`{username: alice, password_hash: %q}`, hash("a-pw")))
-	cfg, err := Load(path, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := New(cfg, Options{Logger: zaptest.NewLogger(t), ConfigPath: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- b.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-runErr; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	b := runFromFile(t, path)
 	<-b.Front().Ready()
 	addr := "tcp://" + b.Front().Addr("tcp").String()
 	connect := func(id, user, pw string) (mqtt.Client, error) {
@@ -122,23 +106,7 @@ mqtt:
 		}
 	}
 	write("")
-	cfg, err := Load(path, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := New(cfg, Options{Logger: zaptest.NewLogger(t), ConfigPath: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- b.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-runErr; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	b := runFromFile(t, path)
 	var base string
 	deadline := time.Now().Add(10 * time.Second)
 	for base == "" {
@@ -175,4 +143,28 @@ mqtt:
 	if code := get("s3cret"); code != http.StatusOK {
 		t.Errorf("after reload: GET with the token = %d; want 200", code)
 	}
+}
+
+// runFromFile loads the configuration file at path, runs a bridge from it
+// (ConfigPath set, so Reload re-reads it) and stops it when the test ends.
+func runFromFile(t *testing.T, path string) *Bridge {
+	t.Helper()
+	cfg, err := Load(path, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(cfg, Options{Logger: zaptest.NewLogger(t), ConfigPath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-runErr; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return b
 }
