@@ -39,28 +39,7 @@ func apiBridge(t *testing.T, mutate func(*Config)) (*Bridge, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- b.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-runErr:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-		http.DefaultClient.CloseIdleConnections()
-	})
-	select {
-	case <-b.Front().Ready():
-	case err := <-runErr:
-		t.Fatalf("Run returned early: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("listeners not ready")
-	}
+	runBridge(t, b)
 	waitFor(t, 5*time.Second, func() bool { return b.AdminAddr() != "" })
 	return b, "http://" + b.AdminAddr()
 }

@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -107,17 +106,8 @@ mqtt:
 	}
 	write("")
 	b := runFromFile(t, path)
-	var base string
-	deadline := time.Now().Add(10 * time.Second)
-	for base == "" {
-		if a, ok := b.adminAddr.Load().(string); ok && a != "" {
-			base = "http://" + a
-		} else if time.Now().After(deadline) {
-			t.Fatal("admin listener did not start")
-		} else {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	waitFor(t, 5*time.Second, func() bool { return b.AdminAddr() != "" })
+	base := "http://" + b.AdminAddr()
 	get := func(token string) int {
 		t.Helper()
 		return callAuth(t, "GET", base+"/api/v1/overview", nil, nil, func(r *http.Request) {
@@ -145,8 +135,8 @@ mqtt:
 	}
 }
 
-// runFromFile loads the configuration file at path, runs a bridge from it
-// (ConfigPath set, so Reload re-reads it) and stops it when the test ends.
+// runFromFile loads the configuration file at path and runs a bridge from
+// it (ConfigPath set, so Reload re-reads it) until the test ends.
 func runFromFile(t *testing.T, path string) *Bridge {
 	t.Helper()
 	cfg, err := Load(path, nil, nil)
@@ -157,14 +147,6 @@ func runFromFile(t *testing.T, path string) *Bridge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- b.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-runErr; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	runBridge(t, b)
 	return b
 }
