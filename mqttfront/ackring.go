@@ -3,8 +3,6 @@ package mqttfront
 import (
 	"sync"
 
-	"go.uber.org/zap"
-
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
@@ -195,9 +193,10 @@ func (r *ackRing) restoreQoS2(ids []uint16) {
 }
 
 // encodeAck appends a PUBACK or PUBREC for id. v5 carries the reason code
-// and, when the client asked for problem information, the reason string,
-// unless that would make the packet larger than the client's Maximum
-// Packet Size [MQTT-3.4.2-2] [MQTT-3.5.2-2].
+// and, when the client asked for problem information, the reason string
+// (conn.encode leaves it out if it would exceed the client's Maximum Packet
+// Size [MQTT-3.4.2-2]). Only the writer-independent part of encode runs for
+// acks, so calling it from any goroutine is safe.
 func encodeAck(dst []byte, c *conn, typ packets.Type, id uint16, code packets.ReasonCode, msg string) []byte {
 	ack := packets.Packet{Type: typ, PacketID: id}
 	if c.version == packets.V5 {
@@ -206,16 +205,5 @@ func encodeAck(dst []byte, c *conn, typ packets.Type, id uint16, code packets.Re
 			ack.Properties.ReasonString = msg
 		}
 	}
-	start := len(dst)
-	out, err := packets.Encode(dst, &ack, c.version)
-	if err == nil && ack.Properties.ReasonString != "" && c.maxOut > 0 && uint32(len(out)-start) > c.maxOut {
-		ack.Properties.ReasonString = ""
-		out, err = packets.Encode(dst[:start], &ack, c.version)
-	}
-	if err != nil {
-		c.s.log.Error("mqtt: encode ack", zap.String("client", c.clientID), zap.Stringer("type", typ), zap.Error(err))
-		return dst[:start]
-	}
-	c.s.stats.pktOut[typ&15].Add(1)
-	return out
+	return c.encode(dst, &ack)
 }
