@@ -195,7 +195,12 @@ func (b *Bridge) serveAdmin(ctx context.Context) error {
 	histDone := make(chan struct{})
 	go func() { defer close(histDone); a.runHistory(hctx) }()
 	defer func() { stopHist(); <-histDone }()
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	c := b.cfg.Admin
+	// WriteTimeout also bounds /debug/pprof/profile and /trace: pprof
+	// refuses a ?seconds= at or beyond it (raise admin.write_timeout).
+	srv := &http.Server{Handler: b.adminWall.wrap(mux), ReadHeaderTimeout: c.ReadHeaderTimeout, ReadTimeout: c.ReadTimeout,
+		WriteTimeout: c.WriteTimeout, IdleTimeout: c.IdleTimeout, MaxHeaderBytes: c.MaxHeaderBytes,
+		ErrorLog: zap.NewStdLog(b.log.Named("admin.http"))}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

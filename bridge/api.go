@@ -591,6 +591,9 @@ func (a *api) publishMessage(req publishRequest, maxPayload int) (*mqttfront.Mes
 	if strings.HasPrefix(req.Topic, "$") {
 		return nil, http.StatusForbidden, errors.New("topic: $-topics belong to the broker")
 	}
+	if len(a.b.cfg.Admin.PublishAllow) == 0 {
+		return nil, http.StatusForbidden, errors.New("the publish API is off: admin.publish_allow is empty (list the topic filters it may publish to)")
+	}
 	allowed := false
 	for _, f := range a.b.cfg.Admin.PublishAllow {
 		if topics.Matches(f, req.Topic) {
@@ -600,6 +603,9 @@ func (a *api) publishMessage(req publishRequest, maxPayload int) (*mqttfront.Mes
 	}
 	if !allowed {
 		return nil, http.StatusForbidden, fmt.Errorf("topic %q: not allowed by admin.publish_allow", req.Topic)
+	}
+	if req.Retain && !a.b.cfg.Admin.PublishRetain {
+		return nil, http.StatusForbidden, errors.New("retain: retained publishes need admin.publish_retain: true")
 	}
 	if req.QoS < 0 || req.QoS > 2 {
 		return nil, http.StatusBadRequest, errors.New("qos: want 0, 1 or 2")

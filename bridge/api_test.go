@@ -64,6 +64,10 @@ func callAuth(t *testing.T, method, url string, body any, out any, auth func(*ht
 	if err != nil {
 		t.Fatal(err)
 	}
+	if method != http.MethodGet {
+		// The admin guard wants JSON on every state-changing request.
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if auth != nil {
 		auth(req)
 	}
@@ -103,7 +107,8 @@ type clientPage struct {
 }
 
 func TestAPIClientsKickAndPublish(t *testing.T) {
-	b, base := apiBridge(t, nil)
+	// The publish API is off by default and retain needs its own opt-in.
+	b, base := apiBridge(t, func(c *Config) { c.Admin.PublishAllow, c.Admin.PublishRetain = []string{"devices/#"}, true })
 	sub := v3Client(t, b, "dev1")
 	got := make(chan mqtt.Message, 4)
 	if tok := sub.Subscribe("devices/dev1/commands", 1, func(_ mqtt.Client, m mqtt.Message) { got <- m }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
@@ -422,12 +427,14 @@ func TestAPIAuth(t *testing.T) {
 
 func TestAdminConfigValidate(t *testing.T) {
 	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	okAdmin := DefaultConfig().Admin // the timeouts and header limit are required
+	okAdmin.Users, okAdmin.Tokens, okAdmin.PublishAllow = []AdminUser{{"a", string(hash)}}, []AdminToken{{"t", strings.Repeat("ab", 32)}}, []string{"devices/#"}
 	tests := []struct {
 		name string
 		cfg  AdminConfig
 		want string
 	}{
-		{"ok", AdminConfig{Users: []AdminUser{{"a", string(hash)}}, Tokens: []AdminToken{{"t", strings.Repeat("ab", 32)}}, PublishAllow: []string{"devices/#"}}, ""},
+		{"ok", okAdmin, ""},
 		{"no username", AdminConfig{Users: []AdminUser{{"", string(hash)}}}, "admin.users[0].username"},
 		{"duplicate", AdminConfig{Users: []AdminUser{{"a", string(hash)}, {"a", string(hash)}}}, "admin.users[1].username"},
 		{"plain password", AdminConfig{Users: []AdminUser{{"a", "secret"}}}, "admin.users[0].password_hash"},

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -63,7 +65,62 @@ func (c AdminConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("admin.publish_allow[%d]: %q: $-topics belong to the broker", i, f))
 		}
 	}
+	for i, h := range c.AllowedHosts {
+		if err := validAllowedHost(h); err != nil {
+			errs = append(errs, fmt.Errorf("admin.allowed_hosts[%d]: %q: %w", i, h, err))
+		}
+	}
+	for i, o := range c.AllowedOrigins {
+		if err := validOrigin(o); err != nil {
+			errs = append(errs, fmt.Errorf("admin.allowed_origins[%d]: %q: %w", i, o, err))
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"read_header_timeout", c.ReadHeaderTimeout}, {"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout}, {"idle_timeout", c.IdleTimeout}} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("admin.%s: must be > 0, got %s", d.key, d.v))
+		}
+	}
+	if c.ReadHeaderTimeout > c.ReadTimeout {
+		errs = append(errs, fmt.Errorf("admin.read_header_timeout: %s is longer than admin.read_timeout %s, which also covers the headers", c.ReadHeaderTimeout, c.ReadTimeout))
+	}
+	if c.MaxHeaderBytes < 1024 || c.MaxHeaderBytes > 1<<20 {
+		errs = append(errs, fmt.Errorf("admin.max_header_bytes: must be between 1024 and 1048576 bytes, got %d", c.MaxHeaderBytes))
+	}
 	return errors.Join(errs...)
+}
+
+// validAllowedHost accepts "*", a host name, "*." + a host name, or an IP
+// literal (always allowed anyway); never a port, scheme or path.
+func validAllowedHost(h string) error {
+	if h == "*" || net.ParseIP(strings.Trim(h, "[]")) != nil {
+		return nil
+	}
+	name := strings.TrimPrefix(h, "*.")
+	switch {
+	case name == "":
+		return errors.New("empty")
+	case strings.ContainsAny(name, ":/ *@"):
+		return errors.New(`want a host name without port, scheme or path ("bridge.example.com", "*.svc.cluster.local" or "*")`)
+	}
+	return nil
+}
+
+// validOrigin accepts "*" or scheme://host[:port] with scheme http or https.
+func validOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return errors.New(`want scheme://host[:port], e.g. "https://ops.example.com", or "*"`)
+	}
+	return nil
 }
 
 // apiAuth guards the API and the dashboard. With users or tokens

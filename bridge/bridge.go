@@ -44,6 +44,7 @@ type Bridge struct {
 	started   time.Time
 	adminAddr atomic.Value // string
 	adminAuth *apiAuth     // admin.users and admin.tokens; Reload replaces them
+	adminWall *adminGuard  // Host, Origin, Content-Type checks; Reload replaces its lists
 	running   atomic.Bool
 }
 
@@ -60,6 +61,7 @@ func New(cfg Config, opts Options) (*Bridge, error) {
 		return nil, err
 	}
 	b := &Bridge{cfg: cfg, opts: opts, log: opts.Logger, metrics: newMetrics(), adminAuth: newAPIAuth(cfg.Admin)}
+	b.adminWall = newAdminGuard(cfg.Admin, b.log.Named("admin"), b.metrics.adminRefused)
 	b.rules.Store(rules)
 	if !cfg.Kafka.Spool.Enabled {
 		b.probe = newKafkaProbe(cfg.Kafka.BootstrapServers)

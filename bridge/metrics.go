@@ -22,6 +22,7 @@ type metrics struct {
 	reloads         *prometheus.CounterVec
 	fsyncLatency    prometheus.Histogram
 	downlinkLatency prometheus.Histogram
+	adminRefused    *prometheus.CounterVec
 	routes          routeStats // per-rule counters for the admin API (routestats.go)
 }
 
@@ -52,12 +53,15 @@ func newMetrics() *metrics {
 		downlinkLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "downlink_commit_latency_seconds",
 			Help:    "Time from consuming a Kafka record to its offset becoming committable: delivered to, or durably queued for, every matching session.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+		adminRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "admin_requests_refused_total",
+			Help: "Admin listener requests refused before routing, by reason: host (not a name of the listener, DNS rebinding), origin, cross_site (Sec-Fetch-Site), content_type (not application/json)."}, []string{"reason"}),
 		fsyncLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "spool_fsync_seconds",
 			Help:    "Duration of the spool's fsync rounds (group commits).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
 	}
 	m.reg.MustRegister(m.uplinkRecords, m.unmatched, m.uplinkDrops, m.deadLettered, m.produceErrors,
 		m.produceLatency, m.downlinkRecords, m.downlinkDrops, m.reloads, m.fsyncLatency, m.downlinkLatency,
+		m.adminRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -46,8 +46,9 @@ func (b *Bridge) Reload() error {
 	b.rules.Store(rules)
 	b.front.SetAuth(authn, acl)
 	b.adminAuth.set(cfg.Admin)
-	if !slices.Equal(cfg.Admin.PublishAllow, b.cfg.Admin.PublishAllow) {
-		b.log.Warn("reload: admin.publish_allow changed; it applies after a restart")
+	b.adminWall.set(cfg.Admin)
+	if !slices.Equal(cfg.Admin.PublishAllow, b.cfg.Admin.PublishAllow) || cfg.Admin.PublishRetain != b.cfg.Admin.PublishRetain {
+		b.log.Warn("reload: admin.publish_allow or admin.publish_retain changed; it applies after a restart")
 	}
 	b.metrics.reloads.WithLabelValues("applied").Inc()
 	b.log.Info("configuration reloaded", zap.Strings("uplink_rules", rules.UplinkRuleNames()),

@@ -150,3 +150,35 @@ func runFromFile(t *testing.T, path string) *Bridge {
 	runBridge(t, b)
 	return b
 }
+
+// TestReloadAllowedHosts: a reload applies admin.allowed_hosts.
+func TestReloadAllowedHosts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	write := func(hosts string) {
+		body := fmt.Sprintf(`
+admin: {address: "127.0.0.1:0", allowed_hosts: [%s]}
+kafka: {bootstrap_servers: ["127.0.0.1:1"]}
+mqtt:
+  data_dir: ""
+  listeners: {tcp: {address: "127.0.0.1:0"}, ws: {enabled: false}}
+  auth: {allow_anonymous: true}
+`, hosts)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("")
+	b := runFromFile(t, path)
+	waitFor(t, 5*time.Second, func() bool { return b.AdminAddr() != "" })
+	get := rawRequest{method: "GET", path: "/api/v1/overview", host: "bridge.example:8080"}
+	if code, _, _ := get.do(t, "http://"+b.AdminAddr()); code != http.StatusMisdirectedRequest {
+		t.Fatalf("before reload: GET with Host bridge.example = %d; want 421", code)
+	}
+	write("bridge.example")
+	if err := b.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if code, msg, _ := get.do(t, "http://"+b.AdminAddr()); code != http.StatusOK {
+		t.Errorf("after reload with allowed_hosts [bridge.example]: GET = %d %q; want 200", code, msg)
+	}
+}

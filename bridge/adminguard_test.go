@@ -1,0 +1,272 @@
+package bridge
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// rawRequest is one request as a browser, a form or an attacker's page
+// could send it.
+type rawRequest struct {
+	method, path string
+	host         string            // "" = the listener's address
+	header       map[string]string // Content-Type, Origin, Sec-Fetch-Site, ...
+	body         string
+	basic        [2]string // user, password
+}
+
+// do sends rr and returns the status and the JSON error message, if any.
+func (rr rawRequest) do(t *testing.T, base string) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(rr.method, base+rr.path, strings.NewReader(rr.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rr.host != "" {
+		req.Host = rr.host
+	}
+	for k, v := range rr.header {
+		req.Header.Set(k, v)
+	}
+	if rr.basic[0] != "" {
+		req.SetBasicAuth(rr.basic[0], rr.basic[1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", rr.method, rr.path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var e struct {
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal(raw, &e)
+	return resp.StatusCode, e.Error, resp.Header
+}
+
+const jsonCT = "application/json"
+
+// A page on another site must not change anything through the admin API:
+// not with a plain HTML form (enctype=text/plain), not with a no-cors
+// fetch, and not with Basic credentials the browser attaches by itself.
+func TestAdminCSRF(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := `{"topic":"devices/d1/commands","payload":"x"}`
+	for _, secured := range []bool{false, true} {
+		b, base := apiBridge(t, func(c *Config) {
+			c.Admin.PublishAllow = []string{"devices/#"}
+			if secured {
+				c.Admin.Users = []AdminUser{{Username: "ops", PasswordHash: string(hash)}}
+			}
+		})
+		v3Client(t, b, "victim")
+		own := "http://" + b.AdminAddr()
+		var creds [2]string
+		if secured {
+			creds = [2]string{"ops", "s3cret"}
+		}
+		tests := []struct {
+			name   string
+			rr     rawRequest
+			status int
+			want   string // in the JSON error
+		}{
+			{"form text/plain publish", rawRequest{method: "POST", path: "/api/v1/publish", body: pub,
+				header: map[string]string{"Content-Type": "text/plain"}}, 415, "Content-Type"},
+			{"form urlencoded publish", rawRequest{method: "POST", path: "/api/v1/publish", body: "topic=x",
+				header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}, 415, "application/json"},
+			{"no content type publish", rawRequest{method: "POST", path: "/api/v1/publish", body: pub}, 415, "Content-Type"},
+			{"no content type kick", rawRequest{method: "DELETE", path: "/api/v1/clients/victim"}, 415, "Content-Type"},
+			{"no-cors fetch from another site", rawRequest{method: "POST", path: "/api/v1/publish", body: pub,
+				header: map[string]string{"Content-Type": "text/plain", "Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}}, 403, "Origin"},
+			{"json from another origin", rawRequest{method: "POST", path: "/api/v1/publish", body: pub,
+				header: map[string]string{"Content-Type": jsonCT, "Origin": "https://evil.example"}}, 403, "admin.allowed_origins"},
+			{"json from another port", rawRequest{method: "POST", path: "/api/v1/publish", body: pub,
+				header: map[string]string{"Content-Type": jsonCT, "Origin": "http://127.0.0.1:1"}}, 403, "Origin"},
+			{"null origin", rawRequest{method: "DELETE", path: "/api/v1/clients/victim",
+				header: map[string]string{"Content-Type": jsonCT, "Origin": "null"}}, 403, "Origin"},
+			{"cross-site without Origin", rawRequest{method: "POST", path: "/api/v1/publish", body: pub,
+				header: map[string]string{"Content-Type": jsonCT, "Sec-Fetch-Site": "cross-site"}}, 403, "Sec-Fetch-Site"},
+			{"cross-origin read", rawRequest{method: "GET", path: "/api/v1/clients",
+				header: map[string]string{"Origin": "https://evil.example"}}, 403, "Origin"},
+			{"same origin publish", rawRequest{method: "POST", path: "/api/v1/publish", body: pub,
+				header: map[string]string{"Content-Type": jsonCT + "; charset=utf-8", "Origin": own, "Sec-Fetch-Site": "same-origin"}}, 200, ""},
+			{"curl publish (no Origin)", rawRequest{method: "POST", path: "/api/v1/publish", body: pub,
+				header: map[string]string{"Content-Type": jsonCT}}, 200, ""},
+			{"same origin kick", rawRequest{method: "DELETE", path: "/api/v1/clients/victim",
+				header: map[string]string{"Content-Type": jsonCT, "Origin": own}}, 200, ""},
+		}
+		for _, tt := range tests {
+			name := tt.name
+			if secured {
+				name += ", basic auth"
+				tt.rr.basic = creds
+			}
+			t.Run(name, func(t *testing.T) {
+				code, msg, _ := tt.rr.do(t, base)
+				if code != tt.status || !strings.Contains(msg, tt.want) {
+					t.Errorf("%s %s = %d %q; want %d with an error naming %q", tt.rr.method, tt.rr.path, code, msg, tt.status, tt.want)
+				}
+			})
+		}
+	}
+}
+
+// admin.allowed_origins admits another site's page (e.g. an operations
+// portal), also when the browser says the request is cross-site.
+func TestAdminAllowedOrigins(t *testing.T) {
+	_, base := apiBridge(t, func(c *Config) {
+		c.Admin.PublishAllow = []string{"devices/#"}
+		c.Admin.AllowedOrigins = []string{"https://ops.example.com"}
+	})
+	pub := `{"topic":"devices/d1/commands","payload":"x"}`
+	for _, tt := range []struct {
+		origin string
+		status int
+	}{
+		{"https://ops.example.com", 200},
+		{"https://OPS.example.com", 200},
+		{"http://ops.example.com", 403}, // another scheme is another origin
+		{"https://ops.example.com:8443", 403},
+		{"https://evil.example", 403},
+	} {
+		rr := rawRequest{method: "POST", path: "/api/v1/publish", body: pub,
+			header: map[string]string{"Content-Type": jsonCT, "Origin": tt.origin, "Sec-Fetch-Site": "cross-site"}}
+		if code, msg, _ := rr.do(t, base); code != tt.status {
+			t.Errorf("POST publish from %s = %d %q; want %d", tt.origin, code, msg, tt.status)
+		}
+	}
+}
+
+// DNS rebinding: a page on evil.example whose name now resolves to the
+// bridge sends Host: evil.example. Only the listener's own names, IP
+// literals and admin.allowed_hosts are served; the probes stay open.
+func TestAdminHostCheck(t *testing.T) {
+	b, base := apiBridge(t, func(c *Config) { c.Admin.PublishAllow = []string{"devices/#"} })
+	v3Client(t, b, "victim")
+	_, port, _ := net.SplitHostPort(b.AdminAddr())
+	hostname, _ := os.Hostname()
+	pub := `{"topic":"devices/d1/commands","payload":"x","retain":false}`
+	tests := []struct {
+		name   string
+		rr     rawRequest
+		status int
+	}{
+		{"rebound list", rawRequest{method: "GET", path: "/api/v1/clients", host: "evil.example:" + port}, 421},
+		{"rebound list, no port", rawRequest{method: "GET", path: "/api/v1/clients", host: "evil.example"}, 421},
+		{"rebound dashboard", rawRequest{method: "GET", path: "/", host: "evil.example:" + port}, 421},
+		{"rebound kick", rawRequest{method: "DELETE", path: "/api/v1/clients/victim", host: "evil.example:" + port,
+			header: map[string]string{"Content-Type": jsonCT, "Origin": "http://evil.example:" + port}}, 421},
+		{"rebound publish", rawRequest{method: "POST", path: "/api/v1/publish", host: "evil.example:" + port, body: pub,
+			header: map[string]string{"Content-Type": jsonCT, "Origin": "http://evil.example:" + port}}, 421},
+		{"localhost", rawRequest{method: "GET", path: "/api/v1/clients", host: "localhost:" + port}, 200},
+		{"LOCALHOST", rawRequest{method: "GET", path: "/api/v1/clients", host: "LOCALHOST:" + port}, 200},
+		{"IPv4 literal", rawRequest{method: "GET", path: "/api/v1/clients", host: "127.0.0.1:" + port}, 200},
+		{"IPv6 literal", rawRequest{method: "GET", path: "/api/v1/clients", host: "[::1]:" + port}, 200},
+		{"pod IP", rawRequest{method: "GET", path: "/api/v1/clients", host: "10.1.2.3:8080"}, 200},
+		{"hostname", rawRequest{method: "GET", path: "/api/v1/clients", host: hostname + ":" + port}, 200},
+		{"probe /metrics", rawRequest{method: "GET", path: "/metrics", host: "mqtt-kafka-bridge-metrics.iot.svc:8080"}, 200},
+		{"probe /healthz", rawRequest{method: "GET", path: "/healthz", host: "bridge:8080"}, 200},
+		{"probe /readyz", rawRequest{method: "GET", path: "/readyz", host: "bridge:8080"}, 503}, // Kafka unreachable
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, msg, _ := tt.rr.do(t, base)
+			if code != tt.status {
+				t.Fatalf("%s %s with Host %s = %d %q; want %d", tt.rr.method, tt.rr.path, tt.rr.host, code, msg, tt.status)
+			}
+			if code == 421 && !strings.Contains(msg, "admin.allowed_hosts") {
+				t.Errorf("421 error %q; want it to name admin.allowed_hosts", msg)
+			}
+		})
+	}
+	if _, _, ok := b.front.Client("victim"); !ok {
+		t.Error("the client was kicked through a rebound Host")
+	}
+	if n := metricValue(t, base, `mqtt_bridge_admin_requests_refused_total{reason="host"}`); n != 5 {
+		t.Errorf(`admin_requests_refused_total{reason="host"} = %v; want 5`, n)
+	}
+}
+
+// admin.allowed_hosts adds names (a Kubernetes Service, an ingress host);
+// "*.domain" admits its subdomains and "*" turns the check off.
+func TestAdminAllowedHosts(t *testing.T) {
+	for _, tt := range []struct {
+		allowed []string
+		host    string
+		status  int
+	}{
+		{[]string{"mqtt-kafka-bridge-metrics.iot.svc"}, "mqtt-kafka-bridge-metrics.iot.svc:8080", 200},
+		{[]string{"mqtt-kafka-bridge-metrics.iot.svc"}, "mqtt-kafka-bridge-metrics:8080", 421},
+		{[]string{"*.svc.cluster.local"}, "mqtt-kafka-bridge-0.mqtt-kafka-bridge.iot.svc.cluster.local:8080", 200},
+		{[]string{"*.svc.cluster.local"}, "svc.cluster.local.evil.example", 421},
+		{[]string{"*"}, "evil.example", 200},
+	} {
+		_, base := apiBridge(t, func(c *Config) { c.Admin.AllowedHosts = tt.allowed })
+		rr := rawRequest{method: "GET", path: "/api/v1/overview", host: tt.host}
+		if code, msg, _ := rr.do(t, base); code != tt.status {
+			t.Errorf("allowed_hosts %q: GET with Host %s = %d %q; want %d", tt.allowed, tt.host, code, msg, tt.status)
+		}
+	}
+}
+
+// Every answer of the admin listener forbids framing and MIME sniffing.
+func TestAdminSecurityHeaders(t *testing.T) {
+	_, base := apiBridge(t, nil)
+	for _, rr := range []rawRequest{
+		{method: "GET", path: "/"},
+		{method: "GET", path: "/app.js"},
+		{method: "GET", path: "/api/v1/overview"},
+		{method: "GET", path: "/api/v1/nope"},
+		{method: "GET", path: "/metrics"},
+		{method: "GET", path: "/healthz"},
+		{method: "POST", path: "/api/v1/publish"}, // refused (415): headers too
+		{method: "GET", path: "/", host: "evil.example"},
+	} {
+		_, _, h := rr.do(t, base)
+		if got := h.Get("X-Frame-Options"); got != "DENY" {
+			t.Errorf("%s %s (Host %q): X-Frame-Options = %q; want DENY", rr.method, rr.path, rr.host, got)
+		}
+		if got := h.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s %s (Host %q): X-Content-Type-Options = %q; want nosniff", rr.method, rr.path, rr.host, got)
+		}
+		if got := h.Get("Content-Security-Policy"); !strings.Contains(got, "frame-ancestors 'none'") {
+			t.Errorf("%s %s (Host %q): Content-Security-Policy = %q; want frame-ancestors 'none'", rr.method, rr.path, rr.host, got)
+		}
+	}
+}
+
+// metricValue scrapes /metrics and returns the sample named exactly by
+// series (name{labels}), 0 when absent.
+func metricValue(t *testing.T, base, series string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if ok && name == series {
+			var f float64
+			if err := json.Unmarshal([]byte(val), &f); err != nil {
+				t.Fatalf("metric %s value %q: %v", series, val, err)
+			}
+			return f
+		}
+	}
+	return 0
+}
