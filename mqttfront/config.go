@@ -3,6 +3,7 @@ package mqttfront
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
@@ -23,7 +24,10 @@ type Config struct {
 	// max_connections, EMQX listeners.tcp.default.max_connections.)
 	MaxConnections int `koanf:"max_connections"`
 	// ConnectTimeout closes a socket that has not sent a whole CONNECT
-	// within this time. Default 10s. (EMQX mqtt.idle_timeout.)
+	// within this time. On the WebSocket listeners it is also the HTTP
+	// server's read, write and idle timeout (the handshake and a kept-alive
+	// connection that never upgrades). Default 10s. (EMQX
+	// mqtt.idle_timeout.)
 	ConnectTimeout time.Duration `koanf:"connect_timeout"`
 	// MaxPacketSize bounds an inbound packet, fixed header included, in
 	// bytes; advertised as Maximum Packet Size in the v5 CONNACK. Default
@@ -101,6 +105,12 @@ type ListenerConfig struct {
 	ClientCAFile      string `koanf:"client_ca_file"`      // verify client certs against this CA
 	RequireClientCert bool   `koanf:"require_client_cert"` // refuse clients without a verified cert
 	Path              string `koanf:"path"`                // WebSocket path
+	// AllowedOrigins (ws and wss only) are the web origins
+	// (scheme://host[:port]) whose pages may open MQTT over WebSocket,
+	// besides the listener's own origin. A handshake without Origin (not a
+	// browser) is always allowed; another Origin gets 403. "*" allows any.
+	// Default []. (EMQX check_origin_enable + check_origins.)
+	AllowedOrigins []string `koanf:"allowed_origins"`
 }
 
 // DefaultConfig returns safe defaults: only the plain TCP listener on :1883,
@@ -132,6 +142,21 @@ func DefaultConfig() Config {
 	}
 }
 
+// validOrigin accepts "*" or scheme://host[:port] with scheme http or https.
+func validOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return errors.New(`want scheme://host[:port], e.g. "https://app.example.com", or "*"`)
+	}
+	return nil
+}
+
 // Validate checks ranges and contradictions; messages name the key.
 func (c Config) Validate() error {
 	var errs []error
@@ -157,6 +182,14 @@ func (c Config) Validate() error {
 		}
 		if ws && (l.Path == "" || l.Path[0] != '/') {
 			bad(key+".path", "must start with '/', got %q", l.Path)
+		}
+		if !ws && len(l.AllowedOrigins) > 0 {
+			bad(key+".allowed_origins", "only WebSocket listeners (ws, wss) check Origin")
+		}
+		for i, o := range l.AllowedOrigins {
+			if err := validOrigin(o); err != nil {
+				bad(fmt.Sprintf("%s.allowed_origins[%d]", key, i), "%q: %v", o, err)
+			}
 		}
 	}
 	check("tcp", c.Listeners.TCP, false, false)

@@ -44,7 +44,7 @@ func (s *Server) listen() error {
 		s.addrMu.Unlock()
 		name := sp.name
 		if sp.ws {
-			srv := s.wsServer(name, sp.cfg.Path)
+			srv := s.wsServer(name, sp.cfg)
 			s.addClose(func() { _ = srv.Close() })
 			s.goFunc(func() {
 				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
