@@ -63,9 +63,12 @@ type Config struct {
 	// WriteTimeout disconnects a client whose socket accepts no data for
 	// this long (reason slow_consumer). Default 10s. (NATS write_deadline.)
 	WriteTimeout time.Duration `koanf:"write_timeout"`
-	// MaxSessionExpiry caps every session's expiry; 0 = no cap (v3
-	// persistent sessions never expire). Default 0. (Mosquitto
-	// persistent_client_expiration, EMQX mqtt.session_expiry_interval.)
+	// MaxSessionExpiry caps every session's expiry: a 3.1.1 persistent
+	// session (clean session 0) expires this long after its client went
+	// away, and a v5 client asking for more (or for "never") gets this in
+	// its CONNACK. 0 = no cap (3.1.1 persistent sessions never expire).
+	// Default 168h (7 days). (Mosquitto persistent_client_expiration, EMQX
+	// mqtt.session_expiry_interval, default 2h, for non-v5 clients.)
 	MaxSessionExpiry time.Duration `koanf:"max_session_expiry"`
 	// MaxSessions caps the sessions held, online and offline persistent
 	// ones together. A CONNECT that would create a new session beyond it
@@ -163,6 +166,7 @@ func DefaultConfig() Config {
 		MaxSessionQueueBytes: 16 << 20,
 		MaxSessions:          100000,
 		MaxSubscriptions:     1000,
+		MaxSessionExpiry:     7 * 24 * time.Hour,
 	}
 }
 
