@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
@@ -287,5 +290,33 @@ func TestMaxRetainedV5Refused(t *testing.T) {
 	st := ts.Stats()
 	if sink.count() != 2 || st.Drops["retained_full"] != 1 || st.Limits["max_retained"] != 1 {
 		t.Errorf("sink %d, drops %v, limits %v; want 2 forwarded, retained_full and max_retained 1", sink.count(), st.Drops, st.Limits)
+	}
+}
+
+// TestLimitHitLogsOnce: a limit hit is counted every time and logged once a
+// minute per limit; the next line says how many were suppressed.
+func TestLimitHitLogsOnce(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	s, err := New(testConfig(""), &okSink{}, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1000, 0)
+	s.limitLog.now = func() time.Time { return now }
+	for range 3 {
+		s.limitHit(LimitSubscriptions, zap.String("client", "c1"))
+	}
+	s.limitHit(LimitSessions)
+	if got := logs.FilterMessage("mqtt: limit reached").Len(); got != 2 {
+		t.Errorf("%d limit lines for 3 max_subscriptions hits and 1 max_sessions; want 2 (one per limit)", got)
+	}
+	now = now.Add(limitLogWindow)
+	s.limitHit(LimitSubscriptions)
+	last := logs.All()[logs.Len()-1].ContextMap()
+	if last["limit"] != "max_subscriptions" || last["suppressed"] != int64(2) {
+		t.Errorf("line after a minute has %v; want limit max_subscriptions, suppressed 2", last)
+	}
+	if got := s.Stats().Limits; got["max_subscriptions"] != 4 || got["max_sessions"] != 1 {
+		t.Errorf("Stats.Limits = %v; want max_subscriptions 4, max_sessions 1", got)
 	}
 }
