@@ -84,6 +84,8 @@ var (
 	dSessions      = prometheus.NewDesc(ns+"_sessions", "Sessions held, online or not.", nil, nil)
 	dSubscriptions = prometheus.NewDesc(ns+"_subscriptions", "Subscriptions held.", nil, nil)
 	dRetained      = prometheus.NewDesc(ns+"_retained_messages", "Retained messages held.", nil, nil)
+	dRetainedBytes = prometheus.NewDesc(ns+"_retained_bytes", "Bytes of the retained messages held (topic, payload, properties).", nil, nil)
+	dLimitHits     = prometheus.NewDesc(ns+"_mqtt_limit_hits_total", "Times a configured MQTT limit refused something, by config key.", []string{"limit"}, nil)
 )
 
 func (c *frontCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
@@ -123,6 +125,10 @@ func (c *frontCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dSessions, float64(st.Sessions))
 	gauge(dSubscriptions, float64(st.Subscriptions))
 	gauge(dRetained, float64(st.Retained))
+	gauge(dRetainedBytes, float64(st.RetainedBytes))
+	for k, v := range st.Limits {
+		counter(dLimitHits, float64(v), k)
+	}
 	if c.extra != nil {
 		c.extra(ch)
 	}

@@ -56,17 +56,48 @@ type Config struct {
 	// write queue; beyond it QoS 0 deliveries are dropped (slow_consumer).
 	// 0 = unlimited. Default 8 MiB. (Mosquitto max_queued_bytes.)
 	MaxQueuedBytes int `koanf:"max_queued_bytes"`
+	// MaxSessionQueueBytes bounds the bytes (topic, payload and
+	// properties) of the messages waiting in one session's queue beyond the
+	// inflight window, offline or online; the same overflow as
+	// max_queued_messages (drop, queue_full; Publish gets ErrQueueFull). A
+	// message is always accepted into an empty queue, so one message larger
+	// than the limit still gets through. 0 = unlimited. Default 16 MiB.
+	// (Mosquitto max_queued_bytes; here max_queued_bytes is the write queue.)
+	MaxSessionQueueBytes int `koanf:"max_session_queue_bytes"`
 	// WriteTimeout disconnects a client whose socket accepts no data for
 	// this long (reason slow_consumer). Default 10s. (NATS write_deadline.)
 	WriteTimeout time.Duration `koanf:"write_timeout"`
-	// MaxSessionExpiry caps every session's expiry; 0 = no cap (v3
-	// persistent sessions never expire). Default 0. (Mosquitto
-	// persistent_client_expiration, EMQX mqtt.session_expiry_interval.)
+	// MaxSessionExpiry caps every session's expiry: a 3.1.1 persistent
+	// session (clean session 0) expires this long after its client went
+	// away, and a v5 client asking for more (or for "never") gets this in
+	// its CONNACK. 0 = no cap (3.1.1 persistent sessions never expire).
+	// Default 168h (7 days). (Mosquitto persistent_client_expiration, EMQX
+	// mqtt.session_expiry_interval, default 2h, for non-v5 clients.)
 	MaxSessionExpiry time.Duration `koanf:"max_session_expiry"`
+	// MaxSessions caps the sessions held, online and offline persistent
+	// ones together. A CONNECT that would create a new session beyond it
+	// is refused (v5 CONNACK 0x97, v3 0x03); a client id that has a session
+	// may always reconnect. 0 = unlimited. Default 100000. (No direct
+	// equivalent; Mosquitto and EMQX max_connections cap connections.)
+	MaxSessions int `koanf:"max_sessions"`
+	// MaxSubscriptions caps the subscriptions of one client id; a filter
+	// beyond it gets SUBACK 0x97 (v5) / 0x80 (v3). Replacing an existing
+	// filter is always allowed. 0 = unlimited. Default 1000. (EMQX
+	// mqtt.max_subscriptions.)
+	MaxSubscriptions int `koanf:"max_subscriptions"`
 	// MaxRetained caps the number of retained topics; a retained publish to
-	// a new topic beyond it is not retained (counted). Default 100000.
+	// a new topic beyond it is handled as one beyond max_retained_bytes
+	// (counted retained_full). Default 100000.
 	// (EMQX retainer.max_retained_messages.)
 	MaxRetained int `koanf:"max_retained"`
+	// MaxRetainedBytes caps the bytes (topic, payload and properties) of all
+	// retained messages together. A retained publish beyond it is not
+	// retained: a v5 QoS 1/2 publish is refused as a whole (PUBACK/PUBREC
+	// 0x97, not forwarded), a v3 or QoS 0 one is forwarded without being
+	// retained, Publish gets ErrRetainedQuota; counted (retained_quota).
+	// 0 = unlimited; else at least max_packet_size. Default 256 MiB. (EMQX
+	// retainer.max_payload_size bounds one message only.)
+	MaxRetainedBytes int64 `koanf:"max_retained_bytes"`
 	// TopicAliasMaximum is the inbound topic alias maximum advertised to v5
 	// clients; 0 disables aliases. Default 64. (EMQX mqtt.max_topic_alias.)
 	TopicAliasMaximum int `koanf:"topic_alias_maximum"`
@@ -139,6 +170,13 @@ func DefaultConfig() Config {
 		SysInterval:         10 * time.Second,
 		MaxPublishRate:      0,
 		MaxPublishBytesRate: 0,
+
+		// Resource limits in bytes and counts (README.md, "Limits").
+		MaxRetainedBytes:     256 << 20,
+		MaxSessionQueueBytes: 16 << 20,
+		MaxSessions:          100000,
+		MaxSubscriptions:     1000,
+		MaxSessionExpiry:     7 * 24 * time.Hour,
 	}
 }
 
@@ -222,6 +260,18 @@ func (c Config) Validate() error {
 	}
 	if c.MaxQueuedBytes < 0 {
 		bad("max_queued_bytes", "must be >= 0 (0 = unlimited), got %d", c.MaxQueuedBytes)
+	}
+	if c.MaxSessionQueueBytes < 0 {
+		bad("max_session_queue_bytes", "must be >= 0 (0 = unlimited), got %d", c.MaxSessionQueueBytes)
+	}
+	if c.MaxSessions < 0 {
+		bad("max_sessions", "must be >= 0 (0 = unlimited), got %d", c.MaxSessions)
+	}
+	if c.MaxSubscriptions < 0 {
+		bad("max_subscriptions", "must be >= 0 (0 = unlimited), got %d", c.MaxSubscriptions)
+	}
+	if c.MaxRetainedBytes < 0 || (c.MaxRetainedBytes > 0 && c.MaxRetainedBytes < int64(c.MaxPacketSize)) {
+		bad("max_retained_bytes", "must be 0 (unlimited) or at least max_packet_size (%d), got %d", c.MaxPacketSize, c.MaxRetainedBytes)
 	}
 	if c.WriteTimeout <= 0 {
 		bad("write_timeout", "must be > 0, got %s", c.WriteTimeout)

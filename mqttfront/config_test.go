@@ -41,6 +41,11 @@ func TestConfigValidate(t *testing.T) {
 		{"levels", func(c *Config) { c.MaxTopicLevels = 0 }, "mqtt.max_topic_levels"},
 		{"sys", func(c *Config) { c.SysInterval = -time.Second }, "mqtt.sys_interval"},
 		{"rate", func(c *Config) { c.MaxPublishRate = -1 }, "mqtt.max_publish_rate"},
+		{"session queue bytes", func(c *Config) { c.MaxSessionQueueBytes = -1 }, "mqtt.max_session_queue_bytes"},
+		{"sessions", func(c *Config) { c.MaxSessions = -1 }, "mqtt.max_sessions"},
+		{"subscriptions", func(c *Config) { c.MaxSubscriptions = -1 }, "mqtt.max_subscriptions"},
+		{"retained bytes negative", func(c *Config) { c.MaxRetainedBytes = -1 }, "mqtt.max_retained_bytes"},
+		{"retained bytes below packet size", func(c *Config) { c.MaxRetainedBytes = 1000 }, "mqtt.max_retained_bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -130,6 +130,11 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 	}
 
 	ss, present, err := s.attach(c, cp.CleanStart, expiry, window, will, willDelay)
+	if errors.Is(err, errMaxSessions) {
+		s.limitHit(LimitSessions, zap.String("client", clientID), zap.String("listener", c.listener),
+			zap.String("username", c.username), zap.String("remote", c.nc.RemoteAddr().String()))
+		return refuse(packets.V3ServerUnavailable, packets.QuotaExceeded, ReasonMaxSessions, err.Error())
+	}
 	if err != nil {
 		return refuse(packets.V3ServerUnavailable, packets.ServerUnavailable, ReasonServerShutdown, err.Error())
 	}
@@ -204,6 +209,12 @@ func (s *Server) attach(c *conn, clean bool, expiry uint32, window int, will *Me
 		present := ss != nil
 		if discard != nil {
 			s.removeSessionLocked(discard)
+		}
+		if ss == nil && discard == nil && s.cfg.MaxSessions > 0 && len(s.sessions) >= s.cfg.MaxSessions {
+			// A new client id beyond max_sessions; a held one may always
+			// come back (a clean start replaces its session).
+			s.mu.Unlock()
+			return nil, false, errMaxSessions
 		}
 		if ss == nil {
 			ss = newSession(id)
@@ -354,7 +365,7 @@ func (s *Server) publishWill(m *Message) {
 	}
 	m.ReceivedAt = timeNow()
 	if m.Retain {
-		s.retain(m)
+		_ = s.retain(m) // beyond the limits: still published, not retained (counted, logged)
 	}
 	_ = s.route(m, m.ClientID)
 	var done func(error)

@@ -115,7 +115,7 @@ func (s *Server) restore() error {
 		if !sm.ExpiresAt.IsZero() && !now.Before(sm.ExpiresAt) {
 			return nil
 		}
-		s.retained.Set(sm.Topic, fromStore(sm))
+		s.putRetained(fromStore(sm))
 		return nil
 	})
 	if err != nil {
@@ -161,6 +161,7 @@ func (s *Server) restore() error {
 			if sm.State == store.StateQueued || sm.PacketID == 0 {
 				om.state = store.StateQueued
 				ss.queue = append(ss.queue, om)
+				ss.queueBytes += msgSize(om.m)
 				return nil
 			}
 			if ss.inflight == nil {
@@ -199,7 +200,7 @@ func (s *Server) restore() error {
 func (s *Server) publishWillOnRestore(m *Message) {
 	m.ReceivedAt = timeNow()
 	if m.Retain {
-		s.retain(m)
+		_ = s.retain(m) // beyond the limits: not retained, counted, logged
 	}
 	var done func(error)
 	if m.QoS > 0 {

@@ -89,8 +89,11 @@ func (c *conn) handlePublish(p *packets.Packet) error {
 	if v5 {
 		m.Properties = appProps(&p.Properties)
 	}
-	if m.Retain {
-		s.retain(m)
+	if m.Retain && s.retain(m) != nil && v5 && p.QoS > 0 {
+		// Beyond max_retained(_bytes): a v5 QoS 1/2 publish is refused as a
+		// whole (not routed, not sent to the Sink), so 0x97 tells the truth.
+		// v3 and QoS 0 cannot be told: the message goes on, not retained.
+		return c.ackNow(p, packets.QuotaExceeded, "retained quota exceeded")
 	}
 	s.route(m, c.clientID)
 	if p.QoS == 0 {

@@ -133,30 +133,6 @@ func (s *Server) pickShared(key string, members []topics.Sub) topics.Sub {
 	return members[int(n)%len(members)]
 }
 
-// retain stores or clears the retained message of m.Topic
-// [MQTT-3.3.1-5] [MQTT-3.3.1-6] [MQTT-3.3.1-7].
-func (s *Server) retain(m *Message) {
-	if len(m.Payload) == 0 {
-		if s.retained.Delete(m.Topic) && s.store != nil {
-			if err := s.store.DeleteRetained(m.Topic); err != nil {
-				s.log.Error("mqtt: delete retained", zap.String("topic", m.Topic), zap.Error(err))
-			}
-		}
-		return
-	}
-	if _, exists := s.retained.Get(m.Topic); !exists && s.retained.Len() >= s.cfg.MaxRetained {
-		s.stats.drop(DropRetainedFull)
-		s.log.Warn("mqtt: max_retained reached; retained flag ignored", zap.String("topic", m.Topic))
-		return
-	}
-	s.retained.Set(m.Topic, m)
-	if s.store != nil && !isSys(m.Topic) {
-		if err := s.store.PutRetained(toStore(m, m.QoS, true)); err != nil {
-			s.log.Error("mqtt: store retained", zap.String("topic", m.Topic), zap.Error(err))
-		}
-	}
-}
-
 func isSys(topic string) bool { return len(topic) >= 4 && topic[:4] == "$SYS" }
 
 // toStore converts a message for the store.
@@ -206,9 +182,12 @@ func (s *Server) Publish(m *Message, done func(error)) {
 	var err error
 	if err = s.checkTopic(m.Topic, false); err == nil {
 		if m.Retain {
-			s.retain(m)
+			// Refused as a whole, so a retry does not deliver it twice.
+			err = s.retain(m)
 		}
-		err = s.route(m, "")
+		if err == nil {
+			err = s.route(m, "")
+		}
 	}
 	if done != nil {
 		done(err)

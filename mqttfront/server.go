@@ -63,7 +63,7 @@ var (
 	// ErrServerClosed is given to Publish completions after shutdown began.
 	ErrServerClosed = errors.New("mqtt server closed")
 	// ErrQueueFull is given to a Publish completion when a matching
-	// session's queue is at max_queued_messages.
+	// session's queue is at max_queued_messages or max_session_queue_bytes.
 	ErrQueueFull = fmt.Errorf("session queue full: %w", packets.QuotaExceeded)
 	// ErrAlreadyRunning is returned by a second call to Run.
 	ErrAlreadyRunning = errors.New("mqtt server: Run called twice")
@@ -81,6 +81,8 @@ type Server struct {
 	log  *zap.Logger
 	// logRate limits per-client log lines (lograte.go).
 	logRate *logLimiter
+	// limitLog limits the "limit reached" lines, per limit (limits.go).
+	limitLog *logLimiter
 
 	authz atomic.Pointer[authPair]
 
@@ -113,6 +115,10 @@ type Server struct {
 
 	index    *topics.Index
 	retained *topics.Retained[*Message]
+	// retainMu makes a retained set or clear and its byte count one step;
+	// retainedBytes is msgSize summed over the retained messages.
+	retainMu      sync.Mutex
+	retainedBytes int64
 }
 
 // New validates cfg and builds a server. It opens nothing and starts
@@ -132,6 +138,7 @@ func New(cfg Config, sink Sink, log *zap.Logger) (*Server, error) {
 		sink:     sink,
 		log:      log,
 		logRate:  newLogLimiter(logRateLines, logRateWindow, logRateKeys),
+		limitLog: newLogLimiter(limitLogLines, limitLogWindow, int(numLimits)),
 		quit:     make(chan struct{}),
 		ready:    make(chan struct{}),
 		addrs:    map[string]net.Addr{},

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/store"
 )
@@ -32,6 +34,7 @@ type session struct {
 	window         int
 	inflight       map[uint16]*outMsg // outbound QoS 1/2 sent, awaiting ack
 	queue          []*outMsg          // waiting for the window or for a connection
+	queueBytes     int64              // msgSize summed over queue
 	nextPID        uint16
 	seq            uint64
 	inQoS2         []uint16 // inbound ids awaiting PUBREL while offline
@@ -124,11 +127,12 @@ func (ss *session) deliver(s *Server, m *Message, qos byte, retain bool, subIDs 
 	if ss.conn != nil && len(ss.queue) == 0 && len(ss.inflight) < ss.window {
 		ss.sendInflight(om)
 	} else {
-		if len(ss.queue) >= s.cfg.MaxQueuedMessages {
-			s.stats.drop(DropQueueFull)
-			return nil, ErrQueueFull
+		size := msgSize(m)
+		if err := ss.queueRoomLocked(s, size); err != nil {
+			return nil, err
 		}
 		ss.queue = append(ss.queue, om)
+		ss.queueBytes += size
 	}
 	if !persist {
 		return nil, nil
@@ -136,6 +140,24 @@ func (ss *session) deliver(s *Server, m *Message, qos byte, retain bool, subIDs 
 	om.inStore = true
 	om.putPending = true
 	return &storeWrite{seq: om.seq, m: om.stored(), om: om}, nil
+}
+
+// queueRoomLocked checks max_queued_messages and max_session_queue_bytes
+// for one more message of size bytes. An empty queue takes any one message,
+// so a message larger than the byte limit is not refused forever. Called
+// with ss.mu held.
+func (ss *session) queueRoomLocked(s *Server, size int64) error {
+	l := LimitQueuedMessages
+	switch {
+	case len(ss.queue) >= s.cfg.MaxQueuedMessages:
+	case s.cfg.MaxSessionQueueBytes > 0 && len(ss.queue) > 0 && ss.queueBytes+size > int64(s.cfg.MaxSessionQueueBytes):
+		l = LimitSessionQueueBytes
+	default:
+		return nil
+	}
+	s.stats.drop(DropQueueFull)
+	s.limitHit(l, zap.String("client", ss.id), zap.Int("queued", len(ss.queue)), zap.Int64("queued_bytes", ss.queueBytes))
+	return ErrQueueFull
 }
 
 // sendInflight assigns a packet id and sends om. Called with ss.mu held
@@ -197,6 +219,7 @@ func (ss *session) fillLocked(s *Server) (expired []*outMsg) {
 		om := ss.queue[0]
 		ss.queue[0] = nil
 		ss.queue = ss.queue[1:]
+		ss.queueBytes -= msgSize(om.m)
 		if exp := om.m.expiresAt(); !exp.IsZero() && !timeNow().Before(exp) {
 			s.stats.drop(DropExpired)
 			expired = append(expired, om)
@@ -206,6 +229,7 @@ func (ss *session) fillLocked(s *Server) (expired []*outMsg) {
 	}
 	if len(ss.queue) == 0 {
 		ss.queue = nil
+		ss.queueBytes = 0
 	}
 	return expired
 }

@@ -35,6 +35,7 @@ const (
 	ReasonTopicInvalid
 	ReasonMaxConnections
 	ReasonOriginRejected // WebSocket handshake from a browser Origin not allowed
+	ReasonMaxSessions
 	numDisconnectReasons
 )
 
@@ -45,6 +46,7 @@ var disconnectNames = [...]string{
 	"admin_kick", "sink_error", "topic_alias_invalid", "unsupported_version",
 	"client_id_rejected", "payload_format_invalid", "topic_invalid", "max_connections",
 	"origin_rejected",
+	"max_sessions",
 }
 
 func (r DisconnectReason) String() string {
@@ -67,11 +69,13 @@ const (
 	ConnectNotAuthorized
 	ConnectBadAuthMethod
 	ConnectOther
+	ConnectQuotaExceeded
 	numConnectResults
 )
 
 var connectNames = [...]string{"success", "unsupported_version", "client_id_rejected",
-	"server_unavailable", "bad_credentials", "not_authorized", "bad_auth_method", "other"}
+	"server_unavailable", "bad_credentials", "not_authorized", "bad_auth_method", "other",
+	"quota_exceeded"}
 
 func (r ConnectResult) String() string {
 	if r >= 0 && int(r) < len(connectNames) {
@@ -103,6 +107,8 @@ func connectResult(code packets.ReasonCode, v5 bool) ConnectResult {
 		return ConnectNotAuthorized
 	case packets.BadAuthenticationMethod:
 		return ConnectBadAuthMethod
+	case packets.QuotaExceeded:
+		return ConnectQuotaExceeded
 	}
 	return ConnectOther
 }
@@ -120,13 +126,14 @@ const (
 	DropTooLarge                        // larger than the client's Maximum Packet Size [MQTT-3.1.2-25]
 	DropRetainedFull                    // retained topic beyond max_retained
 	DropOfflineQoS0                     // QoS 0 to an offline session
+	DropRetainedQuota                   // retained message beyond max_retained_bytes
 	DropNoSubscribers                   // no matching subscription (informational)
 	numDropReasons
 )
 
 var dropNames = [...]string{
 	"queue_full", "slow_consumer", "not_authorized", "sys_topic", "expired",
-	"too_large", "retained_full", "offline_qos0",
+	"too_large", "retained_full", "offline_qos0", "retained_quota",
 }
 
 func (r DropReason) String() string {
@@ -150,10 +157,12 @@ type Stats struct {
 	MessagesOut        [3]uint64         // outbound PUBLISH by QoS
 	Drops              map[string]uint64 // by DropReason
 	Disconnects        map[string]uint64 // by DisconnectReason
+	Limits             map[string]uint64 // times a limit refused something, by config key ("max_sessions", ...)
 	Sessions           int
 	SessionsOnline     int
 	Subscriptions      int
 	Retained           int
+	RetainedBytes      int64 // topic, payload and properties of the retained messages
 }
 
 type counters struct {
@@ -168,6 +177,7 @@ type counters struct {
 	msgOut       [3]atomic.Uint64
 	drops        [numDropReasons]atomic.Uint64
 	disconnects  [numDisconnectReasons]atomic.Uint64
+	limits       [numLimits]atomic.Uint64
 }
 
 func (c *counters) drop(r DropReason) { c.drops[r].Add(1) }
@@ -187,6 +197,8 @@ func (s *Server) Stats() Stats {
 		Disconnects:        map[string]uint64{},
 		Subscriptions:      s.index.Len(),
 		Retained:           s.retained.Len(),
+		RetainedBytes:      s.retainedSize(),
+		Limits:             map[string]uint64{},
 	}
 	for i := range c.connects {
 		if v := c.connects[i].Load(); v > 0 {
@@ -208,6 +220,11 @@ func (s *Server) Stats() Stats {
 	for i := range c.drops {
 		if v := c.drops[i].Load(); v > 0 {
 			st.Drops[DropReason(i).String()] = v
+		}
+	}
+	for i := range c.limits {
+		if v := c.limits[i].Load(); v > 0 {
+			st.Limits[Limit(i).String()] = v
 		}
 	}
 	for i := range c.disconnects {

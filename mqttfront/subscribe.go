@@ -39,6 +39,10 @@ func (c *conn) handleSubscribe(p *packets.Packet) error {
 			codes[i] = pick(v5, packets.NotAuthorized, packets.V3SubackFailure)
 			continue
 		}
+		if !s.subscriptionRoom(c, sub.Filter) {
+			codes[i] = pick(v5, packets.QuotaExceeded, packets.V3SubackFailure) // [MQTT-3.9.3] 0x97 / 0x80
+			continue
+		}
 		qos := min(sub.QoS, 2)
 		replaced := s.index.Add(topics.Sub{
 			ClientID:          c.clientID,
@@ -98,6 +102,22 @@ func (c *conn) handleUnsubscribe(p *packets.Packet) error {
 	c.send(&packets.Packet{Type: packets.UNSUBACK, PacketID: p.PacketID, ReasonCodes: codes}) // [MQTT-3.10.4-4]
 	s.persistSession(c.sess)
 	return nil
+}
+
+// subscriptionRoom applies max_subscriptions: a new filter beyond it is
+// refused; replacing one the client has is not. Only the client's own
+// reader adds its subscriptions, so the check cannot race with an add.
+func (s *Server) subscriptionRoom(c *conn, filter string) bool {
+	if s.cfg.MaxSubscriptions <= 0 {
+		return true
+	}
+	n, has := s.index.ClientLen(c.clientID, filter)
+	if has || n < s.cfg.MaxSubscriptions {
+		return true
+	}
+	s.limitHit(LimitSubscriptions, zap.String("client", c.clientID), zap.String("listener", c.listener),
+		zap.String("filter", filter), zap.Int("subscriptions", n))
+	return false
 }
 
 func pick(v5 bool, a, b packets.ReasonCode) packets.ReasonCode {

@@ -72,7 +72,7 @@ func (s *Server) publishSys(now time.Time) {
 	}
 	for _, e := range kv {
 		m := &Message{Topic: e[0], Payload: []byte(e[1]), Retain: true, ReceivedAt: now}
-		s.retained.Set(m.Topic, m)
+		s.putRetained(m)
 		_ = s.route(m, "")
 	}
 }

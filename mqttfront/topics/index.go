@@ -242,6 +242,18 @@ func (ix *Index) ClientSubs(clientID string) []Sub {
 	return out
 }
 
+// ClientLen returns the number of subscriptions of clientID and whether
+// filter (as sent, "$share/..." included) is one of them.
+func (ix *Index) ClientLen(clientID, filter string) (n int, has bool) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	cs := ix.clients[clientID]
+	if cs == nil {
+		return 0, false
+	}
+	return len(cs.list), cs.indexOf(filter) >= 0
+}
+
 // Len returns the number of subscriptions.
 func (ix *Index) Len() int {
 	ix.mu.RLock()

@@ -242,3 +242,27 @@ func TestIndexConcurrent(t *testing.T) {
 		t.Fatalf("Len = %d, nodes = %d; want 0, 0", n, nodes)
 	}
 }
+
+func TestIndexClientLen(t *testing.T) {
+	ix := NewIndex()
+	for _, f := range []string{"a/b", "$share/g/a/#", "c"} {
+		ix.Add(Sub{ClientID: "c1", Filter: f})
+	}
+	ix.Add(Sub{ClientID: "c2", Filter: "a/b"})
+	tests := []struct {
+		client, filter string
+		n              int
+		has            bool
+	}{
+		{"c1", "a/b", 3, true},
+		{"c1", "$share/g/a/#", 3, true},
+		{"c1", "a/#", 3, false},
+		{"c2", "c", 1, false},
+		{"none", "a/b", 0, false},
+	}
+	for _, tt := range tests {
+		if n, has := ix.ClientLen(tt.client, tt.filter); n != tt.n || has != tt.has {
+			t.Errorf("ClientLen(%q, %q) = %d, %v; want %d, %v", tt.client, tt.filter, n, has, tt.n, tt.has)
+		}
+	}
+}
