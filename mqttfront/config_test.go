@@ -41,6 +41,8 @@ func TestConfigValidate(t *testing.T) {
 		{"levels", func(c *Config) { c.MaxTopicLevels = 0 }, "mqtt.max_topic_levels"},
 		{"sys", func(c *Config) { c.SysInterval = -time.Second }, "mqtt.sys_interval"},
 		{"rate", func(c *Config) { c.MaxPublishRate = -1 }, "mqtt.max_publish_rate"},
+		{"acl cache entries", func(c *Config) { c.ACLCacheMaxEntries = -1 }, "mqtt.acl_cache_max_entries"},
+		{"acl cache bytes", func(c *Config) { c.ACLCacheMaxBytes = -1 }, "mqtt.acl_cache_max_bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
