@@ -2,6 +2,7 @@ package mqttfront
 
 import (
 	"slices"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -76,8 +77,9 @@ func (s *Server) route(m *Message, from string) error {
 	for k, members := range shared {
 		sub, ok := s.pickShared(k, members, m.Topic)
 		if !ok {
-			// No member of the group may receive this topic.
-			s.deliveryDenied(k, "", m.Topic)
+			// No member of the group may receive this topic. The log
+			// limiter keeps its key: a copy, not the SUBSCRIBE's buffer.
+			s.deliveryDenied(strings.Clone(k), "", m.Topic)
 			continue
 		}
 		t := target{clientID: sub.ClientID, qos: min(m.QoS, sub.QoS), rap: sub.RetainAsPublished, sess: s.sessions[sub.ClientID]}
