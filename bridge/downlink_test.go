@@ -4,12 +4,15 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
 )
 
 type fakeFront struct{ got []*mqttfront.Message }
@@ -68,5 +71,52 @@ func TestDownlink(t *testing.T) {
 				t.Errorf("dead-lettered = %v (records %v); want %v", got, fp.topics(), tt.wantDLQ)
 			}
 		})
+	}
+}
+
+// TestDownlinkACL: a downlink record reaches only subscribers the MQTT ACL
+// lets receive its topic; a denied subscriber is skipped (counted by the
+// front end) and the record still completes, so it is not consumed again.
+func TestDownlinkACL(t *testing.T) {
+	b, _ := apiBridge(t, func(c *Config) {
+		c.MQTT.Auth.ACL = auth.ACLConfig{NoMatch: "allow", Rules: []auth.ACLRule{
+			{Permission: "deny", Action: "all", ClientID: "bob", Topics: []string{"devices/d1/#"}},
+		}}
+	})
+	rules, err := mapping.Compile(mapping.Config{Downlink: []mapping.DownlinkRule{
+		{Name: "commands", KafkaTopics: []string{"iot.commands"}, MQTTTopic: "devices/{key}/commands", QoS: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ptr atomic.Pointer[mapping.Rules]
+	ptr.Store(rules)
+	d := &downlink{rules: &ptr, front: b.Front(), producer: &fakeProducer{}, log: zaptest.NewLogger(t), metrics: newMetrics()}
+
+	got := make(chan string, 4)
+	bob := v3Client(t, b, "bob")
+	if tok := bob.Subscribe("devices/#", 1, func(_ mqtt.Client, m mqtt.Message) { got <- m.Topic() }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	for _, key := range []string{"d1", "d2"} {
+		var doneErr error
+		calls := 0
+		d.Handle(context.Background(), &kafka.Message{Topic: "iot.commands", Key: []byte(key), Value: []byte("go")}, func(err error) {
+			calls++
+			doneErr = err
+		})
+		if calls != 1 || doneErr != nil {
+			t.Fatalf("record %s: done called %d times with %v; want once with nil", key, calls, doneErr)
+		}
+	}
+	select {
+	case topic := <-got:
+		if topic != "devices/d2/commands" {
+			t.Fatalf("bob received %s; want devices/d2/commands only (devices/d1/# is denied to him)", topic)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("bob received nothing; want devices/d2/commands")
+	}
+	if n := b.Front().Stats().Drops["delivery_not_authorized"]; n != 1 {
+		t.Errorf("front end drops delivery_not_authorized = %d; want 1", n)
 	}
 }

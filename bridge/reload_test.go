@@ -182,3 +182,67 @@ mqtt:
 		t.Errorf("after reload with allowed_hosts [bridge.example]: GET = %d %q; want 200", code, msg)
 	}
 }
+
+// TestReloadACLDelivery: a reload that denies a topic applies to the next
+// delivery on a subscription granted before it; the front end's cached
+// "allowed" decision does not survive the reload.
+func TestReloadACLDelivery(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	write := func(denied string) {
+		body := fmt.Sprintf(`
+admin: {address: ""}
+kafka: {bootstrap_servers: ["127.0.0.1:1"]}
+mqtt:
+  data_dir: ""
+  listeners: {tcp: {address: "127.0.0.1:0"}, ws: {enabled: false}}
+  auth:
+    allow_anonymous: true
+    acl:
+      no_match: allow
+      rules: [{permission: deny, action: all, client_id: watch, topics: [%q]}]
+`, denied)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("nothing/#")
+	b := runFromFile(t, path)
+	<-b.Front().Ready()
+	got := make(chan string, 16)
+	watch := v3Client(t, b, "watch")
+	if tok := watch.Subscribe("#", 1, func(_ mqtt.Client, m mqtt.Message) { got <- m.Topic() + " " + string(m.Payload()) }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	pub := v3Client(t, b, "pub")
+	publish := func(topic, payload string) {
+		t.Helper()
+		if tok := pub.Publish(topic, 1, false, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %s: %v", topic, tok.Error())
+		}
+	}
+	next := func() string {
+		t.Helper()
+		select {
+		case m := <-got:
+			return m
+		case <-time.After(5 * time.Second):
+			t.Fatal("no message within 5s")
+			return ""
+		}
+	}
+	publish("secret/a", "1")
+	if m := next(); m != "secret/a 1" {
+		t.Fatalf("before the reload watch received %q; want \"secret/a 1\"", m)
+	}
+
+	write("secret/#")
+	if err := b.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	publish("secret/a", "2")
+	publish("public/a", "2")
+	if m := next(); m != "public/a 2" {
+		t.Fatalf("after the reload watch received %q; want \"public/a 2\" (secret/# is now denied to it)", m)
+	}
+}

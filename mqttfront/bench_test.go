@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
@@ -120,7 +121,36 @@ func (nopSink) Submit(_ *Message, done func(error)) {
 // BenchmarkRouteQoS0 measures routing one message to 10 online
 // subscribers over TCP (each delivery queued to its writer).
 func BenchmarkRouteQoS0(b *testing.B) {
-	ts := runServer(b, testConfig(""), nopSink{})
+	benchRoute(b, testConfig(""))
+}
+
+// BenchmarkRouteQoS0ACL is BenchmarkRouteQoS0 with ACL rules on, so every
+// delivery passes the per-delivery check (recvacl.go): five rules, the
+// deciding one last and with %c; "cached" is the default cache, "uncached"
+// asks the ACL on every delivery (acl_cache_max_entries 0).
+func BenchmarkRouteQoS0ACL(b *testing.B) {
+	rules := auth.ACLConfig{NoMatch: "deny", Rules: []auth.ACLRule{
+		{Permission: "deny", Action: "all", Username: "bob", Topics: []string{"secret/#"}},
+		{Permission: "deny", Action: "subscribe", Topics: []string{"admin/#"}},
+		{Permission: "allow", Action: "publish", Topics: []string{"fan/#"}},
+		{Permission: "allow", Action: "subscribe", Topics: []string{"devices/%c/#"}},
+		{Permission: "allow", Action: "subscribe", Topics: []string{"fan/%c/#", "fan/#"}},
+	}}
+	for _, bc := range []struct {
+		name    string
+		entries int
+	}{{"cached", DefaultConfig().ACLCacheMaxEntries}, {"uncached", 0}} {
+		b.Run(bc.name, func(b *testing.B) {
+			cfg := testConfig("")
+			cfg.Auth.ACL = rules
+			cfg.ACLCacheMaxEntries = bc.entries
+			benchRoute(b, cfg)
+		})
+	}
+}
+
+func benchRoute(b *testing.B, cfg Config) {
+	ts := runServer(b, cfg, nopSink{})
 	var subs []*wire
 	for i := range 10 {
 		w := dial(b, ts.addr, packets.V311)

@@ -117,6 +117,16 @@ type Config struct {
 	// reading pauses when exceeded. 0 = off. Default 0. (EMQX
 	// listeners.*.bytes_rate.)
 	MaxPublishBytesRate int `koanf:"max_publish_bytes_rate"`
+	// ACLCacheMaxEntries bounds, per session, the cached ACL decisions of
+	// the per-delivery check (one per topic name delivered); beyond it
+	// random entries are evicted. 0 disables the cache (every delivery asks
+	// the ACL). A reload of the rules empties every cache. Default 64.
+	// (EMQX authorization.cache.max_size.)
+	ACLCacheMaxEntries int `koanf:"acl_cache_max_entries"`
+	// ACLCacheMaxBytes bounds the same cache in bytes: each entry costs its
+	// topic name plus 48 bytes; a longer topic is not cached. 0 disables
+	// the cache. Default 8192.
+	ACLCacheMaxBytes int `koanf:"acl_cache_max_bytes"`
 }
 
 // ListenersConfig lists the four listener kinds.
@@ -177,6 +187,8 @@ func DefaultConfig() Config {
 		MaxSessions:          100000,
 		MaxSubscriptions:     1000,
 		MaxSessionExpiry:     7 * 24 * time.Hour,
+		ACLCacheMaxEntries:   64,
+		ACLCacheMaxBytes:     8 << 10,
 	}
 }
 
@@ -299,6 +311,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxPublishBytesRate < 0 {
 		bad("max_publish_bytes_rate", "must be >= 0 (0 = off), got %d", c.MaxPublishBytesRate)
+	}
+	if c.ACLCacheMaxEntries < 0 {
+		bad("acl_cache_max_entries", "must be >= 0 (0 = no cache), got %d", c.ACLCacheMaxEntries)
+	}
+	if c.ACLCacheMaxBytes < 0 {
+		bad("acl_cache_max_bytes", "must be >= 0 (0 = no cache), got %d", c.ACLCacheMaxBytes)
 	}
 	return errors.Join(errs...)
 }

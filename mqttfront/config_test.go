@@ -46,6 +46,8 @@ func TestConfigValidate(t *testing.T) {
 		{"subscriptions", func(c *Config) { c.MaxSubscriptions = -1 }, "mqtt.max_subscriptions"},
 		{"retained bytes negative", func(c *Config) { c.MaxRetainedBytes = -1 }, "mqtt.max_retained_bytes"},
 		{"retained bytes below packet size", func(c *Config) { c.MaxRetainedBytes = 1000 }, "mqtt.max_retained_bytes"},
+		{"acl cache entries", func(c *Config) { c.ACLCacheMaxEntries = -1 }, "mqtt.acl_cache_max_entries"},
+		{"acl cache bytes", func(c *Config) { c.ACLCacheMaxBytes = -1 }, "mqtt.acl_cache_max_bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -227,6 +227,7 @@ func (s *Server) attach(c *conn, clean bool, expiry uint32, window int, will *Me
 		ss.online.Store(true)
 		ss.version = c.version
 		ss.username = c.username
+		ss.recv = recvCache{} // decisions were for the previous connection's user
 		ss.expiry = expiry
 		ss.window = window
 		ss.will, ss.willDelay = will, willDelay
@@ -290,6 +291,7 @@ func (s *Server) detach(c *conn, reason DisconnectReason) {
 	}
 	ss.conn = nil
 	ss.online.Store(false)
+	ss.recv = recvCache{} // an offline session holds no cache until something is queued
 	ss.disconnectedAt = now
 	ss.inQoS2 = ids
 	will, delay := ss.will, ss.willDelay

@@ -79,11 +79,17 @@ func (l *logLimiter) allow(key string) (ok bool, suppressed int) {
 // publishes and subscribes) through the limiter. A line written after some
 // were suppressed carries "suppressed": the number dropped for that key.
 func (s *Server) logClient(lvl zapcore.Level, c *conn, msg string, fields ...zap.Field) {
+	s.logKeyed(lvl, c.logKey(), msg, fields...)
+}
+
+// logKeyed is logClient for a line keyed by a client id without a
+// connection at hand (an offline session's delivery).
+func (s *Server) logKeyed(lvl zapcore.Level, key, msg string, fields ...zap.Field) {
 	ce := s.log.Check(lvl, msg)
 	if ce == nil {
 		return
 	}
-	ok, n := s.logRate.allow(c.logKey())
+	ok, n := s.logRate.allow(key)
 	if !ok {
 		return
 	}

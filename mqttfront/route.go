@@ -2,6 +2,7 @@ package mqttfront
 
 import (
 	"slices"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -74,7 +75,13 @@ func (s *Server) route(m *Message, from string) error {
 		targets[i].sess = s.sessions[targets[i].clientID]
 	}
 	for k, members := range shared {
-		sub := s.pickShared(k, members)
+		sub, ok := s.pickShared(k, members, m.Topic)
+		if !ok {
+			// No member of the group may receive this topic. The log
+			// limiter keeps its key: a copy, not the SUBSCRIBE's buffer.
+			s.deliveryDenied(strings.Clone(k), "", m.Topic)
+			continue
+		}
 		t := target{clientID: sub.ClientID, qos: min(m.QoS, sub.QoS), rap: sub.RetainAsPublished, sess: s.sessions[sub.ClientID]}
 		if sub.ID != 0 {
 			t.subIDs = []uint32{sub.ID}
@@ -106,9 +113,11 @@ func (s *Server) route(m *Message, from string) error {
 }
 
 // pickShared chooses one member of a shared subscription group,
-// round-robin, preferring members whose session is connected [MQTT-4.8.2-3].
-// Called with s.mu read-locked.
-func (s *Server) pickShared(key string, members []topics.Sub) topics.Sub {
+// round-robin, among the members the ACL lets receive topic, preferring
+// members whose session is connected [MQTT-4.8.2-3]. ok is false when no
+// member may receive it. Called with s.mu read-locked (it takes each
+// candidate's session.mu, which follows s.mu in the lock order).
+func (s *Server) pickShared(key string, members []topics.Sub, topic string) (sub topics.Sub, ok bool) {
 	if len(members) > 1 {
 		slices.SortFunc(members, func(a, b topics.Sub) int {
 			if a.ClientID < b.ClientID {
@@ -126,11 +135,23 @@ func (s *Server) pickShared(key string, members []topics.Sub) topics.Sub {
 	s.shareMu.Unlock()
 	for i := range members {
 		sub := members[(int(n)+i)%len(members)]
-		if ss := s.sessions[sub.ClientID]; ss != nil && ss.online.Load() {
-			return sub
+		if ss := s.sessions[sub.ClientID]; ss != nil && ss.online.Load() && ss.mayReceive(s, topic) {
+			return sub, true
 		}
 	}
-	return members[int(n)%len(members)]
+	gone := true // every member's session ended meanwhile: route skips it, no drop to count
+	for i := range members {
+		sub := members[(int(n)+i)%len(members)]
+		ss := s.sessions[sub.ClientID]
+		gone = gone && ss == nil
+		if ss != nil && !ss.online.Load() && ss.mayReceive(s, topic) {
+			return sub, true
+		}
+	}
+	if gone {
+		return members[int(n)%len(members)], true
+	}
+	return topics.Sub{}, false
 }
 
 func isSys(topic string) bool { return len(topic) >= 4 && topic[:4] == "$SYS" }

@@ -72,6 +72,21 @@ var (
 type authPair struct {
 	a   Authenticator
 	acl Authorizer
+	// open: acl allows everything (nil, or no rules and no_match allow),
+	// so the per-delivery check is skipped.
+	open bool
+}
+
+// allowsAller is implemented by an Authorizer that can tell it allows
+// everything (auth.ACL).
+type allowsAller interface{ AllowsAll() bool }
+
+func newAuthPair(a Authenticator, acl Authorizer) *authPair {
+	p := &authPair{a: a, acl: acl, open: acl == nil}
+	if aa, ok := acl.(allowsAller); ok && aa.AllowsAll() {
+		p.open = true
+	}
+	return p
 }
 
 // Server is the broker. Create it with New and start it with Run.
@@ -159,15 +174,18 @@ func New(cfg Config, sink Sink, log *zap.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mqtt.auth.acl: %w", err)
 	}
-	s.authz.Store(&authPair{a: a, acl: acl})
+	s.authz.Store(newAuthPair(a, acl))
 	return s, nil
 }
 
 // SetAuth swaps the authenticator and authorizer atomically; connected
-// clients stay connected, new CONNECTs and later publishes/subscribes use
-// the new ones. A nil acl allows everything.
+// clients stay connected, new CONNECTs and later publishes, subscribes and
+// deliveries use the new ones: every session's cache of delivery decisions
+// is emptied at its next check (recvacl.go). Subscriptions already granted
+// stay; what they deliver is checked per message. A nil acl allows
+// everything.
 func (s *Server) SetAuth(a Authenticator, acl Authorizer) {
-	s.authz.Store(&authPair{a: a, acl: acl})
+	s.authz.Store(newAuthPair(a, acl))
 }
 
 func (s *Server) allow(action auth.Action, username, clientID, topic string) bool {

@@ -43,6 +43,7 @@ type session struct {
 	pendingWill    *Message // a delayed will waiting for willAt
 	willAt         time.Time
 	ended          bool
+	recv           recvCache // per-delivery ACL decisions (recvacl.go)
 }
 
 // outMsg is one outbound QoS 1/2 delivery.
@@ -87,14 +88,23 @@ type storeWrite struct {
 	om  *outMsg
 }
 
-// deliver hands m to the session at qos. For a persistent session (expiry
-// > 0, store open) a QoS 1/2 message is also returned as a storeWrite that
-// the caller must write (outside the lock) before reporting the message
-// durable: queued messages and the inflight window survive a crash.
+// deliver hands m to the session at qos. A message the session's client
+// may not receive (the ACL's per-delivery check) is dropped and counted
+// (delivery_not_authorized); that is not an error. For a persistent
+// session (expiry > 0, store open) a QoS 1/2 message is also returned as a
+// storeWrite that the caller must write (outside the lock) before reporting
+// the message durable: queued messages and the inflight window survive a
+// crash.
 func (ss *session) deliver(s *Server, m *Message, qos byte, retain bool, subIDs []uint32) (*storeWrite, error) {
 	ss.mu.Lock()
 	if ss.ended {
 		ss.mu.Unlock()
+		return nil, nil
+	}
+	if !ss.mayReceiveLocked(s, m.Topic) {
+		user := ss.username
+		ss.mu.Unlock()
+		s.deliveryDenied(ss.id, user, m.Topic)
 		return nil, nil
 	}
 	if exp := m.expiresAt(); !exp.IsZero() && !timeNow().Before(exp) {
@@ -212,8 +222,9 @@ func (ss *session) packetFor(om *outMsg, dup bool) *packets.Packet {
 	return p
 }
 
-// fillLocked moves queued messages into the window. Called with ss.mu
-// held.
+// fillLocked moves queued messages into the window, dropping those that
+// expired or that the ACL no longer lets the client receive (rules
+// reloaded since they were queued). Called with ss.mu held.
 func (ss *session) fillLocked(s *Server) (expired []*outMsg) {
 	for ss.conn != nil && len(ss.queue) > 0 && len(ss.inflight) < ss.window {
 		om := ss.queue[0]
@@ -222,6 +233,11 @@ func (ss *session) fillLocked(s *Server) (expired []*outMsg) {
 		ss.queueBytes -= msgSize(om.m)
 		if exp := om.m.expiresAt(); !exp.IsZero() && !timeNow().Before(exp) {
 			s.stats.drop(DropExpired)
+			expired = append(expired, om)
+			continue
+		}
+		if !ss.mayReceiveLocked(s, om.m.Topic) {
+			s.deliveryDenied(ss.id, ss.username, om.m.Topic)
 			expired = append(expired, om)
 			continue
 		}
@@ -289,6 +305,13 @@ func (ss *session) resumeLocked(s *Server) (expired []*outMsg) {
 				// Expired while the client was away [MQTT-3.3.2-5].
 				delete(ss.inflight, pid)
 				s.stats.drop(DropExpired)
+				expired = append(expired, om)
+				continue
+			}
+			if om.state == store.StatePublished && !ss.mayReceiveLocked(s, om.m.Topic) {
+				// Not resent: a reload denied it since it was sent.
+				delete(ss.inflight, pid)
+				s.deliveryDenied(ss.id, ss.username, om.m.Topic)
 				expired = append(expired, om)
 				continue
 			}

@@ -127,13 +127,17 @@ const (
 	DropRetainedFull                    // retained topic beyond max_retained
 	DropOfflineQoS0                     // QoS 0 to an offline session
 	DropRetainedQuota                   // retained message beyond max_retained_bytes
-	DropNoSubscribers                   // no matching subscription (informational)
+	// DropDeliveryNotAuthorized: the ACL does not let the subscriber
+	// receive this topic name (a deny inside a granted wildcard, or rules
+	// changed by a reload since the message was queued).
+	DropDeliveryNotAuthorized
+	DropNoSubscribers // no matching subscription (informational)
 	numDropReasons
 )
 
 var dropNames = [...]string{
 	"queue_full", "slow_consumer", "not_authorized", "sys_topic", "expired",
-	"too_large", "retained_full", "offline_qos0", "retained_quota",
+	"too_large", "retained_full", "offline_qos0", "retained_quota", "delivery_not_authorized",
 }
 
 func (r DropReason) String() string {

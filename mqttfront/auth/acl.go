@@ -13,6 +13,12 @@ type Action int
 const (
 	ActionPublish Action = iota + 1
 	ActionSubscribe
+	// ActionReceive asks whether a message with this topic name may be
+	// delivered to the client (Mosquitto's read check). It is decided by
+	// the rules whose action is subscribe or all, matched against the topic
+	// name as for a publish; the broker asks it on every delivery, so a
+	// granted wildcard subscription does not carry what a deny forbids.
+	ActionReceive
 )
 
 func (a Action) String() string {
@@ -21,6 +27,8 @@ func (a Action) String() string {
 		return ActionNamePublish
 	case ActionSubscribe:
 		return ActionNameSubscribe
+	case ActionReceive:
+		return "receive"
 	default:
 		return "unknown"
 	}
@@ -75,7 +83,9 @@ func NewACL(c ACLConfig) (*ACL, error) {
 }
 
 // Allow decides whether the client may publish to a topic name
-// (ActionPublish) or subscribe to a topic filter (ActionSubscribe). Rules
+// (ActionPublish), subscribe to a topic filter (ActionSubscribe) or be
+// sent a message with a topic name (ActionReceive, by the subscribe
+// rules). Rules
 // are tried in order and the first whose action, user name, client id and
 // one of whose topics match decides; with no match the no_match setting
 // decides.
@@ -94,11 +104,14 @@ func NewACL(c ACLConfig) (*ACL, error) {
 // deny topics are substituted literally, so such a client is denied at
 // least as much as anyone else.
 func (a *ACL) Allow(action Action, username, clientID, topicOrFilter string) bool {
-	sub := action == ActionSubscribe
+	// sub selects the rules (subscribe/all); cover selects the filter-covers-
+	// filter test rather than filter-matches-name.
+	sub := action == ActionSubscribe || action == ActionReceive
+	cover := action == ActionSubscribe
 	if !sub && action != ActionPublish {
 		return false
 	}
-	if sub {
+	if cover {
 		if _, inner, ok := topics.SplitShared(topicOrFilter); ok {
 			topicOrFilter = inner
 		}
@@ -111,7 +124,7 @@ func (a *ACL) Allow(action Action, username, clientID, topicOrFilter string) boo
 			continue
 		}
 		for j := range r.patterns {
-			if r.patterns[j].match(sub, r.allow, username, clientID, topicOrFilter) {
+			if r.patterns[j].match(cover, r.allow, username, clientID, topicOrFilter) {
 				return r.allow
 			}
 		}
@@ -119,31 +132,35 @@ func (a *ACL) Allow(action Action, username, clientID, topicOrFilter string) boo
 	return a.noMatchAllow
 }
 
+// AllowsAll reports whether a allows every action on every topic (no rules,
+// no_match allow), so a caller may skip asking.
+func (a *ACL) AllowsAll() bool { return len(a.rules) == 0 && a.noMatchAllow }
+
 // match applies one pattern. Substitution is done level by level without
 // building a string, unless a value holds '/', '+' or '#' (rare), which
 // changes the level structure; then the filter is expanded.
-func (p *pattern) match(sub, allow bool, u, c, t string) bool {
+func (p *pattern) match(cover, allow bool, u, c, t string) bool {
 	if (p.hasU && u == "") || (p.hasC && c == "") {
 		return false
 	}
 	if !p.hasU && !p.hasC {
-		return matchFilter(sub, p.filter, "", "", false, t)
+		return matchFilter(cover, p.filter, "", "", false, t)
 	}
 	uSpecial := p.hasU && strings.ContainsAny(u, "/+#")
 	cSpecial := p.hasC && strings.ContainsAny(c, "/+#")
 	if !uSpecial && !cSpecial {
-		return matchFilter(sub, p.filter, u, c, true, t)
+		return matchFilter(cover, p.filter, u, c, true, t)
 	}
 	if allow && ((p.hasU && strings.ContainsAny(u, "+#")) || (p.hasC && strings.ContainsAny(c, "+#"))) {
 		return false
 	}
 	f := strings.ReplaceAll(strings.ReplaceAll(p.filter, "%u", u), "%c", c)
-	return matchFilter(sub, f, "", "", false, t)
+	return matchFilter(cover, f, "", "", false, t)
 }
 
 // matchFilter reports whether filter f (with %u/%c substituted by u and c
-// when subst) matches topic t (publish) or covers filter t (subscribe).
-func matchFilter(sub bool, f, u, c string, subst bool, t string) bool {
+// when subst) matches topic name t (!cover) or covers filter t (cover).
+func matchFilter(cover bool, f, u, c string, subst bool, t string) bool {
 	// [MQTT-4.7.2-1] a first-level wildcard does not match '$' topics, so
 	// it neither allows publishing to them nor covers filters on them.
 	if len(t) > 0 && t[0] == '$' && len(f) > 0 && (f[0] == '+' || f[0] == '#') {
@@ -159,7 +176,7 @@ func matchFilter(sub bool, f, u, c string, subst bool, t string) bool {
 		case fl == "+":
 			// One level: any topic level, or a '+' in a filter, but not
 			// '#' in a filter (which spans several levels).
-			if sub && tl == "#" {
+			if cover && tl == "#" {
 				return false
 			}
 		case !levelEq(fl, u, c, subst, tl):

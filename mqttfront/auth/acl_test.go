@@ -16,6 +16,7 @@ func mustACL(t *testing.T, c ACLConfig) *ACL {
 const (
 	pub = ActionPublish
 	sub = ActionSubscribe
+	rcv = ActionReceive
 )
 
 type aclCase struct {
@@ -81,6 +82,47 @@ func TestACLPatterns(t *testing.T) {
 		{pub, "alice", "x", "other", false},
 		{Action(0), "alice", "c1", "devices/c1/x", false},
 	})
+}
+
+// TestACLReceive: the per-delivery check takes the subscribe rules and
+// matches them against a topic name, so a deny inside a granted wildcard
+// holds, %u/%c substitute, and a "$share/" topic name is not unwrapped.
+func TestACLReceive(t *testing.T) {
+	a := mustACL(t, ACLConfig{
+		NoMatch: "allow",
+		Rules: []ACLRule{
+			{Permission: "deny", Action: "all", Username: "bob", Topics: []string{"secret/#"}},
+			{Permission: "allow", Action: "subscribe", Topics: []string{"mail/%u/#", "dev/%c/+"}},
+			{Permission: "deny", Action: "subscribe", Topics: []string{"mail/#", "dev/#"}},
+			{Permission: "deny", Action: "publish", Topics: []string{"ro/#"}},
+			{Permission: "deny", Action: "subscribe", Topics: []string{"$SYS/#"}},
+		},
+	})
+	runACL(t, a, []aclCase{
+		{sub, "bob", "b", "#", true}, // the SUBACK grants the wildcard...
+		{rcv, "bob", "b", "secret/live", false},
+		{rcv, "bob", "b", "secret", false}, // "#" covers the parent level
+		{rcv, "bob", "b", "public/live", true},
+		{rcv, "alice", "a", "secret/live", true},
+		{rcv, "bob", "b", "mail/bob/1", true},
+		{rcv, "bob", "b", "mail/alice/1", false},
+		{rcv, "", "b", "mail//1", false}, // %u never matches anonymous
+		{rcv, "bob", "b", "dev/b/x", true},
+		{rcv, "bob", "b", "dev/b/x/y", false},
+		{rcv, "bob", "b", "dev/c/x", false},
+		{rcv, "bob", "b", "ro/x", true}, // a publish-only rule does not apply
+		{rcv, "bob", "b", "$SYS/broker/uptime", false},
+		{rcv, "bob", "b", "$share/g/secret/x", true}, // a topic name, not a shared filter
+	})
+	if a.AllowsAll() {
+		t.Errorf("AllowsAll() = true with rules; want false")
+	}
+	if !mustACL(t, ACLConfig{NoMatch: "allow"}).AllowsAll() {
+		t.Errorf("AllowsAll() = false without rules, no_match allow; want true")
+	}
+	if mustACL(t, ACLConfig{NoMatch: "deny"}).AllowsAll() {
+		t.Errorf("AllowsAll() = true with no_match deny; want false")
+	}
 }
 
 func TestACLOrderAndNoMatch(t *testing.T) {
