@@ -40,6 +40,15 @@ type session struct {
 	pendingWill    *Message // a delayed will waiting for willAt
 	willAt         time.Time
 	ended          bool
+
+	// persistMu orders the writes of this session's record and
+	// subscriptions (persist.go): held from the snapshot to the end of the
+	// store write, and taken before mu.
+	persistMu sync.Mutex
+	// stored: the store holds this session's record and its whole
+	// subscription set as of the last write, so later writes carry only
+	// changes. Guarded by persistMu.
+	stored bool
 }
 
 // outMsg is one outbound QoS 1/2 delivery.

@@ -2,15 +2,14 @@ package store
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
-	"testing"
 )
 
 // v1FixturePath is a store file in format version 1 (one record per session,
-// its subscriptions inside), written by TestWriteV1Fixture at commit 1777ce5,
-// the last release that wrote that format. The migration test opens a copy.
+// its subscriptions inside), written from v1Fixture by a TestWriteV1Fixture
+// that commit 3632dba added on top of 1777ce5, the last code writing that
+// format (PutSession, PutMessage, PutRetained, then Close). The generator
+// is gone since the store writes format 2; the migration test opens a copy.
 const v1FixturePath = "testdata/format1.db"
 
 // v1Fixture is what testdata/format1.db holds: sessions (one with a will and
@@ -38,33 +37,4 @@ func v1Fixture() (sessions []*Session, msgs map[string][]seqMsg, retained []*Mes
 	}
 	retained = []*Message{fullMessage(), {Topic: "r/" + strings.Repeat("t", 1500), Payload: []byte("long"), Retain: true}}
 	return sessions, msgs, retained
-}
-
-// TestWriteV1Fixture rewrites testdata/format1.db when STORE_WRITE_V1=1. It
-// only makes sense with a release that writes format version 1.
-func TestWriteV1Fixture(t *testing.T) {
-	if os.Getenv("STORE_WRITE_V1") != "1" {
-		t.Skip("set STORE_WRITE_V1=1 to rewrite " + v1FixturePath)
-	}
-	_ = os.Remove(v1FixturePath)
-	s, err := OpenOptions(v1FixturePath, nil, Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sessions, msgs, retained := v1Fixture()
-	for _, sess := range sessions {
-		mustOK(t, "PutSession", s.PutSession(sess))
-	}
-	for id, ms := range msgs {
-		for _, m := range ms {
-			mustOK(t, "PutMessage", s.PutMessage(id, m.Seq, m.M))
-		}
-	}
-	for _, m := range retained {
-		mustOK(t, "PutRetained", s.PutRetained(m))
-	}
-	mustOK(t, "Close", s.Close())
-	if fi, err := os.Stat(v1FixturePath); err == nil {
-		t.Logf("wrote %s, %d bytes", filepath.Clean(v1FixturePath), fi.Size())
-	}
 }

@@ -20,8 +20,9 @@ import (
 )
 
 // FormatVersion is the layout version written to the meta bucket. Open
-// refuses a file whose version is newer.
-const FormatVersion = 1
+// refuses a file whose version is newer and migrates an older one
+// (migrate.go). Version 2 stores each subscription under its own key.
+const FormatVersion = 2
 
 // Outbound message states (Message.State).
 const (
@@ -35,6 +36,7 @@ var (
 	bucketSessions = []byte("sessions")
 	bucketMessages = []byte("messages")
 	bucketRetained = []byte("retained")
+	bucketSubs     = []byte("subscriptions")
 	keyVersion     = []byte("version")
 )
 
@@ -204,7 +206,8 @@ func (s *Store) init() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
-			if tx.Bucket(bucketSessions) != nil || tx.Bucket(bucketMessages) != nil || tx.Bucket(bucketRetained) != nil {
+			if tx.Bucket(bucketSessions) != nil || tx.Bucket(bucketMessages) != nil || tx.Bucket(bucketRetained) != nil ||
+				tx.Bucket(bucketSubs) != nil {
 				return fmt.Errorf("%w: meta bucket missing", ErrCorrupt)
 			}
 			var err error
@@ -224,9 +227,14 @@ func (s *Store) init() error {
 		case v > FormatVersion:
 			return fmt.Errorf("%w: file has version %d, this release reads up to %d", ErrNewerVersion, v, FormatVersion)
 		}
-		for _, name := range [][]byte{bucketSessions, bucketMessages, bucketRetained} {
+		for _, name := range [][]byte{bucketSessions, bucketMessages, bucketRetained, bucketSubs} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
+			}
+		}
+		if v < FormatVersion {
+			if err := s.migrate(tx, v); err != nil {
+				return fmt.Errorf("migrate from format %d: %w", v, err)
 			}
 		}
 		s.sessions.Store(int64(tx.Bucket(bucketSessions).Stats().KeyN))
