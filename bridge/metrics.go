@@ -80,6 +80,8 @@ var (
 	dSessions      = prometheus.NewDesc(ns+"_sessions", "Sessions held, online or not.", nil, nil)
 	dSubscriptions = prometheus.NewDesc(ns+"_subscriptions", "Subscriptions held.", nil, nil)
 	dRetained      = prometheus.NewDesc(ns+"_retained_messages", "Retained messages held.", nil, nil)
+	dStoreBytes    = prometheus.NewDesc(ns+"_store_file_bytes", "Size of the MQTT state file mqtt.db (0 without mqtt.data_dir).", nil, nil)
+	dStoreReclaim  = prometheus.NewDesc(ns+"_store_compaction_reclaimed_bytes", "Bytes the compaction at start took off mqtt.db (0 when it did not run).", nil, nil)
 )
 
 func (c *frontCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
@@ -119,6 +121,8 @@ func (c *frontCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dSessions, float64(st.Sessions))
 	gauge(dSubscriptions, float64(st.Subscriptions))
 	gauge(dRetained, float64(st.Retained))
+	gauge(dStoreBytes, float64(st.StoreFileBytes))
+	gauge(dStoreReclaim, float64(st.StoreReclaimedBytes))
 	if c.extra != nil {
 		c.extra(ch)
 	}

@@ -10,6 +10,19 @@ import (
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/topics"
 )
 
+// storeOptions maps mqtt.store to the store's options (whose zero values
+// mean defaults, where the config's 0 means never or no minimum).
+func storeOptions(c StoreConfig) store.Options {
+	o := store.Options{CompactFreeRatio: c.CompactOnStartFreeRatio, CompactMinBytes: c.CompactOnStartMinBytes}
+	if c.CompactOnStartFreeRatio == 0 {
+		o.NoCompact = true
+	}
+	if c.CompactOnStartMinBytes == 0 {
+		o.CompactMinBytes = -1
+	}
+	return o
+}
+
 // snapshotLocked returns the persisted form of a session, without its
 // subscriptions (see storeSession). Called with ss.mu held.
 func (s *Server) snapshotLocked(ss *session) *store.Session {

@@ -152,6 +152,10 @@ type Stats struct {
 	SessionsOnline     int
 	Subscriptions      int
 	Retained           int
+	// StoreFileBytes is the size of mqtt.db (0 without data_dir);
+	// StoreReclaimedBytes what the compaction at start took off it.
+	StoreFileBytes      int64
+	StoreReclaimedBytes int64
 }
 
 type counters struct {
@@ -214,6 +218,11 @@ func (s *Server) Stats() Stats {
 		}
 	}
 	s.mu.RLock()
+	if s.store != nil {
+		st.StoreFileBytes = s.store.Stats().FileBytes
+		c := s.store.Compaction()
+		st.StoreReclaimedBytes = c.BeforeBytes - c.AfterBytes
+	}
 	st.Sessions = len(s.sessions)
 	for _, ss := range s.sessions {
 		if ss.online.Load() {

@@ -109,6 +109,14 @@ type Options struct {
 	// LockTimeout bounds the wait for the file lock held by another
 	// process. Default 1s.
 	LockTimeout time.Duration
+	// Open compacts the file (compact.go) when at least CompactFreeRatio
+	// of it and at least CompactMinBytes could be reclaimed: bbolt reuses
+	// freed pages but never shrinks its file. CompactFreeRatio 0 means
+	// 0.5; CompactMinBytes 0 means 64 MiB and a negative value no
+	// minimum. NoCompact turns it off.
+	CompactFreeRatio float64
+	CompactMinBytes  int64
+	NoCompact        bool
 }
 
 // Stats are cheap counters of what the store holds.
@@ -147,6 +155,7 @@ type Store struct {
 	corrupt  atomic.Int64
 
 	skipCorrupt bool
+	compaction  Compaction // done by Open
 
 	bufs sync.Pool // *[]byte encode buffers
 }
@@ -171,16 +180,26 @@ func OpenOptions(path string, log *zap.Logger, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	bopts := &bolt.Options{
 		Timeout:        opts.LockTimeout,
 		NoSync:         opts.NoSync,
 		FreelistType:   bolt.FreelistMapType,
 		NoFreelistSync: true,
-	})
+	}
+	db, err := bolt.Open(path, 0o600, bopts)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, log: log.With(zap.String("path", path)), skipCorrupt: opts.SkipCorrupt}
+	log = log.With(zap.String("path", path))
+	// The file lock is held: a temporary file is a leftover of a crash.
+	removeLeftover(path, log)
+	var compaction Compaction
+	if !opts.NoCompact {
+		if db, compaction, err = compactIfFree(db, path, bopts, opts, log); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+	}
+	s := &Store{db: db, path: path, log: log, skipCorrupt: opts.SkipCorrupt, compaction: compaction}
 	if opts.MaxBatchDelay > 0 {
 		db.MaxBatchDelay = opts.MaxBatchDelay
 		db.MaxBatchSize = opts.MaxBatchSize
@@ -194,6 +213,7 @@ func OpenOptions(path string, log *zap.Logger, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s.log.Info("store opened",
+		zap.Int64("file_bytes", s.Stats().FileBytes),
 		zap.Int64("sessions", s.sessions.Load()),
 		zap.Int64("messages", s.messages.Load()),
 		zap.Int64("retained", s.retained.Load()))
