@@ -108,3 +108,34 @@ func TestSubscribeWritesOnlyTheChange(t *testing.T) {
 		}
 	}
 }
+
+// TestExpiryZeroReconnectDeletesStoredSession: a stored session whose
+// client reconnects with Session Expiry 0 ends at that disconnect, in the
+// store too; it used to stay there and come back after a restart with its
+// old subscriptions (the check was on the new expiry only).
+func TestExpiryZeroReconnectDeletesStoredSession(t *testing.T) {
+	dir := t.TempDir()
+	ts := runServer(t, testConfig(dir), nil)
+	w := dial(t, ts.addr, packets.V5)
+	w.connect("ghost", persistent(3600))
+	w.subscribe(1, "ghost/#", 1)
+	w.send(&packets.Packet{Type: packets.DISCONNECT})
+	w.expectClosed(5 * time.Second)
+
+	w = dial(t, ts.addr, packets.V5)
+	if ack := w.connect("ghost", persistent(0)); !ack.SessionPresent {
+		t.Fatal("Session Present = false on the reconnect; want the stored session")
+	}
+	w.send(&packets.Packet{Type: packets.DISCONNECT})
+	w.expectClosed(5 * time.Second)
+	ts.stop()
+
+	ts2 := runServer(t, testConfig(dir), nil)
+	w = dial(t, ts2.addr, packets.V5)
+	if ack := w.connect("ghost", persistent(3600)); ack.SessionPresent {
+		t.Errorf("Session Present = true after restart; want the session ended at the expiry-0 disconnect")
+	}
+	if subs := ts2.index.ClientSubs("ghost"); len(subs) != 0 {
+		t.Errorf("subscriptions after restart = %+v; want none", subs)
+	}
+}

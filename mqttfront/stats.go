@@ -218,11 +218,7 @@ func (s *Server) Stats() Stats {
 		}
 	}
 	s.mu.RLock()
-	if s.store != nil {
-		st.StoreFileBytes = s.store.Stats().FileBytes
-		c := s.store.Compaction()
-		st.StoreReclaimedBytes = c.BeforeBytes - c.AfterBytes
-	}
+	db := s.store // Run sets it under s.mu
 	st.Sessions = len(s.sessions)
 	for _, ss := range s.sessions {
 		if ss.online.Load() {
@@ -230,5 +226,10 @@ func (s *Server) Stats() Stats {
 		}
 	}
 	s.mu.RUnlock()
+	if db != nil {
+		st.StoreFileBytes = db.Stats().FileBytes
+		c := db.Compaction()
+		st.StoreReclaimedBytes = c.BeforeBytes - c.AfterBytes
+	}
 	return st
 }
