@@ -165,3 +165,26 @@ func TestSubscribeWritesConstant(t *testing.T) {
 		t.Errorf("rewriting 10,000 subscriptions wrote %d B; want >= 300 KiB (the test measures the wrong thing)", full)
 	}
 }
+
+func FuzzDecodeSubscription(f *testing.F) {
+	for _, sub := range []Subscription{{Filter: "a/#", QoS: 1}, {Filter: "$share/g/x", QoS: 2, NoLocal: true, RetainAsPublished: true, RetainHandling: 2, ID: 268435455}} {
+		f.Add(appendSubscription(nil, 7, appendSubscriptionBody(nil, &sub)))
+	}
+	f.Add([]byte{subscriptionFormatV1, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		seq, sub, err := decodeSubscription(b)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("decodeSubscription error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		seq2, again, err := decodeSubscription(appendSubscription(nil, seq, appendSubscriptionBody(nil, &sub)))
+		if err != nil || seq2 != seq || !reflect.DeepEqual(again, sub) {
+			t.Fatalf("re-encoded subscription does not round trip: %d %+v, %v; want %d %+v", seq2, again, err, seq, sub)
+		}
+		if got, ok := subscriptionSeq(b); !ok || got != seq {
+			t.Fatalf("subscriptionSeq = %d, %v; want %d", got, ok, seq)
+		}
+	})
+}
