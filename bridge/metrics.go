@@ -86,6 +86,8 @@ var (
 	dRetained      = prometheus.NewDesc(ns+"_retained_messages", "Retained messages held.", nil, nil)
 	dRetainedBytes = prometheus.NewDesc(ns+"_retained_bytes", "Bytes of the retained messages held (topic, payload, properties).", nil, nil)
 	dLimitHits     = prometheus.NewDesc(ns+"_mqtt_limit_hits_total", "Times a configured MQTT limit refused something, by config key.", []string{"limit"}, nil)
+	dStoreBytes    = prometheus.NewDesc(ns+"_store_file_bytes", "Size of the MQTT state file mqtt.db (0 without mqtt.data_dir).", nil, nil)
+	dStoreReclaim  = prometheus.NewDesc(ns+"_store_compaction_reclaimed_bytes", "Bytes the compaction at start took off mqtt.db (0 when it did not run).", nil, nil)
 )
 
 func (c *frontCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
@@ -129,6 +131,8 @@ func (c *frontCollector) Collect(ch chan<- prometheus.Metric) {
 	for k, v := range st.Limits {
 		counter(dLimitHits, float64(v), k)
 	}
+	gauge(dStoreBytes, float64(st.StoreFileBytes))
+	gauge(dStoreReclaim, float64(st.StoreReclaimedBytes))
 	if c.extra != nil {
 		c.extra(ch)
 	}

@@ -18,6 +18,8 @@ type Config struct {
 	// "" keeps all state in memory only. Default "". (Mosquitto
 	// persistence_location, EMQX node.data_dir.)
 	DataDir string `koanf:"data_dir"`
+	// Store tunes that file.
+	Store StoreConfig `koanf:"store"`
 
 	// MaxConnections refuses (closes at accept) connections beyond this
 	// number of open sockets. 0 = unlimited. Default 0. (Mosquitto
@@ -129,6 +131,23 @@ type Config struct {
 	ACLCacheMaxBytes int `koanf:"acl_cache_max_bytes"`
 }
 
+// StoreConfig tunes the bbolt file under DataDir (mqttfront/store).
+type StoreConfig struct {
+	// CompactOnStartFreeRatio: at start, the file is compacted (the live
+	// data copied into a new file that replaces it) when at least this
+	// fraction of it is free and at least CompactOnStartMinBytes are free.
+	// bbolt reuses freed pages but never shrinks its file, so drained
+	// offline queues otherwise keep their disk space. Start-up takes the
+	// copy's time (about the live data's size written once) and needs that
+	// much free disk; on failure the old file is used. 0 = never. Default
+	// 0.5. (etcd --experimental-bootstrap-defrag-threshold-megabytes is
+	// close; Mosquitto and EMQX have none.)
+	CompactOnStartFreeRatio float64 `koanf:"compact_on_start_free_ratio"`
+	// CompactOnStartMinBytes is the free space, in bytes, below which start
+	// never compacts. 0 = no minimum. Default 64 MiB.
+	CompactOnStartMinBytes int64 `koanf:"compact_on_start_min_bytes"`
+}
+
 // ListenersConfig lists the four listener kinds.
 type ListenersConfig struct {
 	TCP ListenerConfig `koanf:"tcp"` // default enabled ":1883"
@@ -165,6 +184,7 @@ func DefaultConfig() Config {
 			WSS: ListenerConfig{Address: ":8084", Path: "/mqtt"},
 		},
 		Auth:                auth.DefaultConfig(),
+		Store:               StoreConfig{CompactOnStartFreeRatio: 0.5, CompactOnStartMinBytes: 64 << 20},
 		ConnectTimeout:      10 * time.Second,
 		MaxPacketSize:       1 << 20,
 		MaxKeepAlive:        65535,
@@ -248,6 +268,12 @@ func (c Config) Validate() error {
 	check("wss", c.Listeners.WSS, true, true)
 	if !c.Listeners.TCP.Enabled && !c.Listeners.TLS.Enabled && !c.Listeners.WS.Enabled && !c.Listeners.WSS.Enabled {
 		bad("listeners", "no listener is enabled")
+	}
+	if r := c.Store.CompactOnStartFreeRatio; r < 0 || r >= 1 || r != r {
+		bad("store.compact_on_start_free_ratio", "must be >= 0 and < 1 (0 = never), got %g", r)
+	}
+	if c.Store.CompactOnStartMinBytes < 0 {
+		bad("store.compact_on_start_min_bytes", "must be >= 0 bytes (0 = no minimum), got %d", c.Store.CompactOnStartMinBytes)
 	}
 	if c.MaxConnections < 0 {
 		bad("max_connections", "must be >= 0 (0 = unlimited), got %d", c.MaxConnections)

@@ -350,11 +350,16 @@ func (s *Server) endSession(ss *session) {
 	if will != nil {
 		s.publishWill(will)
 	}
-	if persisted && s.store != nil {
+	// After a write in flight (persistMu); stored also covers a session
+	// stored earlier whose expiry a reconnect set to 0.
+	ss.persistMu.Lock()
+	if (persisted || ss.stored) && s.store != nil {
 		if err := s.store.DeleteSession(ss.id); err != nil {
 			s.log.Error("mqtt: delete session", zap.String("client", ss.id), zap.Error(err))
 		}
+		ss.stored = false
 	}
+	ss.persistMu.Unlock()
 }
 
 // publishWill publishes a will: to the Sink (it is a publish from that

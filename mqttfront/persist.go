@@ -10,7 +10,21 @@ import (
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/topics"
 )
 
-// snapshot returns the persisted form of a session. Called with ss.mu held.
+// storeOptions maps mqtt.store to the store's options (whose zero values
+// mean defaults, where the config's 0 means never or no minimum).
+func storeOptions(c StoreConfig) store.Options {
+	o := store.Options{CompactFreeRatio: c.CompactOnStartFreeRatio, CompactMinBytes: c.CompactOnStartMinBytes}
+	if c.CompactOnStartFreeRatio == 0 {
+		o.NoCompact = true
+	}
+	if c.CompactOnStartMinBytes == 0 {
+		o.CompactMinBytes = -1
+	}
+	return o
+}
+
+// snapshotLocked returns the persisted form of a session, without its
+// subscriptions (see storeSession). Called with ss.mu held.
 func (s *Server) snapshotLocked(ss *session) *store.Session {
 	st := &store.Session{
 		ClientID:       ss.id,
@@ -27,21 +41,44 @@ func (s *Server) snapshotLocked(ss *session) *store.Session {
 		st.Will = toStore(ss.pendingWill, ss.pendingWill.QoS, ss.pendingWill.Retain)
 		st.WillAt = ss.willAt
 	}
-	for _, sub := range s.index.ClientSubs(ss.id) {
-		st.Subscriptions = append(st.Subscriptions, store.Subscription{
-			Filter: sub.Filter, QoS: sub.QoS, NoLocal: sub.NoLocal,
-			RetainAsPublished: sub.RetainAsPublished, RetainHandling: sub.RetainHandling, ID: sub.ID,
-		})
-	}
 	return st
 }
 
-// persistSession writes the session record (subscriptions, will, ids) if
-// the session is persistent.
+func toStoreSub(sub topics.Sub) store.Subscription {
+	return store.Subscription{
+		Filter: sub.Filter, QoS: sub.QoS, NoLocal: sub.NoLocal,
+		RetainAsPublished: sub.RetainAsPublished, RetainHandling: sub.RetainHandling, ID: sub.ID,
+	}
+}
+
+// storeSession writes the session record st. The first write of a session
+// (ss.stored false) also replaces its stored subscriptions with the
+// index's, as a new session may follow a stale record of its client id;
+// later writes leave the subscriptions to persistSubscribe and
+// persistUnsubscribe, so their cost does not grow with the subscriptions.
+// Called with ss.persistMu held.
+func (s *Server) storeSession(ss *session, st *store.Session) error {
+	if ss.stored {
+		return s.store.PutSessionState(st)
+	}
+	for _, sub := range s.index.ClientSubs(ss.id) {
+		st.Subscriptions = append(st.Subscriptions, toStoreSub(sub))
+	}
+	if err := s.store.PutSession(st); err != nil {
+		return err
+	}
+	ss.stored = true
+	return nil
+}
+
+// persistSession writes the session record (will, ids, expiry) if the
+// session is persistent.
 func (s *Server) persistSession(ss *session) {
 	if s.store == nil {
 		return
 	}
+	ss.persistMu.Lock()
+	defer ss.persistMu.Unlock()
 	ss.mu.Lock()
 	if ss.expiry == 0 || ss.ended {
 		ss.mu.Unlock()
@@ -49,8 +86,58 @@ func (s *Server) persistSession(ss *session) {
 	}
 	st := s.snapshotLocked(ss)
 	ss.mu.Unlock()
-	if err := s.store.PutSession(st); err != nil {
+	if err := s.storeSession(ss, st); err != nil {
 		s.log.Error("mqtt: store session", zap.String("client", ss.id), zap.Error(err))
+	}
+}
+
+// persistSubscribe writes the subscriptions a SUBSCRIBE added or replaced,
+// and nothing else, if the session is persistent.
+func (s *Server) persistSubscribe(ss *session, subs []topics.Sub) {
+	if len(subs) == 0 {
+		return
+	}
+	s.persistSubs(ss, func() error {
+		put := make([]store.Subscription, len(subs))
+		for i, sub := range subs {
+			put[i] = toStoreSub(sub)
+		}
+		return s.store.PutSubscriptions(ss.id, put...)
+	})
+}
+
+// persistUnsubscribe deletes the filters an UNSUBSCRIBE removed from the
+// store if the session is persistent.
+func (s *Server) persistUnsubscribe(ss *session, filters []string) {
+	if len(filters) == 0 {
+		return
+	}
+	s.persistSubs(ss, func() error { return s.store.DeleteSubscriptions(ss.id, filters...) })
+}
+
+// persistSubs runs write for a stored session, or writes the whole session
+// (which includes the change) when it is not stored yet.
+func (s *Server) persistSubs(ss *session, write func() error) {
+	if s.store == nil {
+		return
+	}
+	ss.persistMu.Lock()
+	defer ss.persistMu.Unlock()
+	ss.mu.Lock()
+	if ss.expiry == 0 || ss.ended {
+		ss.mu.Unlock()
+		return
+	}
+	var st *store.Session
+	if !ss.stored {
+		st = s.snapshotLocked(ss)
+	}
+	ss.mu.Unlock()
+	if st != nil {
+		write = func() error { return s.storeSession(ss, st) }
+	}
+	if err := write(); err != nil {
+		s.log.Error("mqtt: store subscriptions", zap.String("client", ss.id), zap.Error(err))
 	}
 }
 
@@ -60,6 +147,8 @@ func (s *Server) persistOffline(ss *session) {
 	if s.store == nil {
 		return
 	}
+	ss.persistMu.Lock()
+	defer ss.persistMu.Unlock()
 	ss.mu.Lock()
 	if ss.expiry == 0 || ss.ended {
 		ss.mu.Unlock()
@@ -82,7 +171,7 @@ func (s *Server) persistOffline(ss *session) {
 		}
 	}
 	ss.mu.Unlock()
-	if err := s.store.PutSession(st); err != nil {
+	if err := s.storeSession(ss, st); err != nil {
 		s.log.Error("mqtt: store session", zap.String("client", ss.id), zap.Error(err))
 		return
 	}
@@ -131,6 +220,7 @@ func (s *Server) restore() error {
 	var expired []string
 	for _, st := range sessions {
 		ss := newSession(st.ClientID)
+		ss.stored = true // record and subscriptions as read
 		ss.version = packets.Version(st.Version)
 		ss.username = st.Username
 		ss.expiry = s.capExpiry(st.ExpiryInterval)

@@ -233,11 +233,13 @@ func (s *Server) Run(ctx context.Context) error {
 		if err := os.MkdirAll(s.cfg.DataDir, 0o750); err != nil {
 			return fmt.Errorf("mqtt.data_dir: %w", err)
 		}
-		st, err := store.Open(filepath.Join(s.cfg.DataDir, "mqtt.db"), s.log.Named("store"))
+		st, err := store.OpenOptions(filepath.Join(s.cfg.DataDir, "mqtt.db"), s.log.Named("store"), storeOptions(s.cfg.Store))
 		if err != nil {
 			return fmt.Errorf("open mqtt store: %w", err)
 		}
+		s.mu.Lock() // Stats reads it
 		s.store = st
+		s.mu.Unlock()
 		if err := s.restore(); err != nil {
 			_ = st.Close()
 			return fmt.Errorf("restore mqtt state: %w", err)

@@ -44,6 +44,15 @@ type session struct {
 	willAt         time.Time
 	ended          bool
 	recv           recvCache // per-delivery ACL decisions (recvacl.go)
+
+	// persistMu orders the writes of this session's record and
+	// subscriptions (persist.go): held from the snapshot to the end of the
+	// store write, and taken before mu.
+	persistMu sync.Mutex
+	// stored: the store holds this session's record and its whole
+	// subscription set as of the last write, so later writes carry only
+	// changes. Guarded by persistMu.
+	stored bool
 }
 
 // outMsg is one outbound QoS 1/2 delivery.

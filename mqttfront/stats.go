@@ -167,6 +167,10 @@ type Stats struct {
 	Subscriptions      int
 	Retained           int
 	RetainedBytes      int64 // topic, payload and properties of the retained messages
+	// StoreFileBytes is the size of mqtt.db (0 without data_dir);
+	// StoreReclaimedBytes what the compaction at start took off it.
+	StoreFileBytes      int64
+	StoreReclaimedBytes int64
 }
 
 type counters struct {
@@ -237,6 +241,7 @@ func (s *Server) Stats() Stats {
 		}
 	}
 	s.mu.RLock()
+	db := s.store // Run sets it under s.mu
 	st.Sessions = len(s.sessions)
 	for _, ss := range s.sessions {
 		if ss.online.Load() {
@@ -244,5 +249,10 @@ func (s *Server) Stats() Stats {
 		}
 	}
 	s.mu.RUnlock()
+	if db != nil {
+		st.StoreFileBytes = db.Stats().FileBytes
+		c := db.Compaction()
+		st.StoreReclaimedBytes = c.BeforeBytes - c.AfterBytes
+	}
 	return st
 }

@@ -23,6 +23,7 @@ func (c *conn) handleSubscribe(p *packets.Packet) error {
 		qos    byte
 	}
 	var want []retainedReq
+	var added []topics.Sub // to store
 	for i, sub := range p.Subscriptions {
 		if err := s.checkTopic(sub.Filter, true); err != nil {
 			codes[i] = pick(v5, packets.TopicFilterInvalid, packets.V3SubackFailure)
@@ -44,7 +45,7 @@ func (c *conn) handleSubscribe(p *packets.Packet) error {
 			continue
 		}
 		qos := min(sub.QoS, 2)
-		replaced := s.index.Add(topics.Sub{
+		ts := topics.Sub{
 			ClientID:          c.clientID,
 			Filter:            sub.Filter,
 			QoS:               qos,
@@ -52,7 +53,9 @@ func (c *conn) handleSubscribe(p *packets.Packet) error {
 			RetainAsPublished: v5 && sub.RetainAsPublished,
 			RetainHandling:    sub.RetainHandling,
 			ID:                subID,
-		})
+		}
+		replaced := s.index.Add(ts)
+		added = append(added, ts)
 		codes[i] = packets.ReasonCode(qos) // [MQTT-3.9.3-1] granted QoS
 		// Retained messages are not sent for shared subscriptions [MQTT-4.8.2-?]
 		// (MQTT 5 §4.8.2); v3 always gets them [MQTT-3.8.4-3].
@@ -80,7 +83,7 @@ func (c *conn) handleSubscribe(p *packets.Packet) error {
 			return true
 		})
 	}
-	s.persistSession(c.sess)
+	s.persistSubscribe(c.sess, added)
 	return nil
 }
 
@@ -93,14 +96,16 @@ func (c *conn) handleUnsubscribe(p *packets.Packet) error {
 	if v5 {
 		codes = make([]packets.ReasonCode, len(p.Subscriptions))
 	}
+	var removed []string // to delete from the store
 	for i, sub := range p.Subscriptions {
-		removed := s.index.Remove(c.clientID, sub.Filter)
-		if v5 && !removed {
+		if s.index.Remove(c.clientID, sub.Filter) {
+			removed = append(removed, sub.Filter)
+		} else if v5 {
 			codes[i] = packets.NoSubscriptionExisted
 		}
 	}
 	c.send(&packets.Packet{Type: packets.UNSUBACK, PacketID: p.PacketID, ReasonCodes: codes}) // [MQTT-3.10.4-4]
-	s.persistSession(c.sess)
+	s.persistUnsubscribe(c.sess, removed)
 	return nil
 }
 

@@ -18,7 +18,10 @@ type Batch struct {
 type mutationKind byte
 
 const (
-	putSession mutationKind = iota
+	putSession      mutationKind = iota // record and the whole subscription set
+	putSessionState                     // record only
+	putSubscriptions
+	deleteSubscriptions
 	deleteSession
 	putMessage
 	deleteMessage
@@ -32,7 +35,8 @@ type mutation struct {
 	name  []byte // sessions or retained key; messages/<name> bucket
 	seq   []byte // message key
 	val   []byte
-	label string // for errors: client id, client id/seq or topic
+	subs  encSubs // putSession, putSubscriptions; deleteSubscriptions uses keys only
+	label string  // for errors: client id, client id/seq or topic
 }
 
 // delta is the change to the Stats counters made by a transaction.
@@ -48,17 +52,28 @@ func (d *delta) addTo(s *Store) {
 func (m *mutation) apply(tx *bolt.Tx, d *delta) error {
 	var err error
 	switch m.kind {
-	case putSession:
+	case putSession, putSessionState:
 		b := tx.Bucket(bucketSessions)
 		if b.Get(m.name) == nil {
 			d.sessions++
 		}
-		err = b.Put(m.name, m.val)
+		if err = b.Put(m.name, m.val); err == nil && m.kind == putSession {
+			err = replaceSubs(tx.Bucket(bucketSubs), m.name, m.subs)
+		}
+	case putSubscriptions:
+		err = putSubs(tx.Bucket(bucketSubs), m.name, m.subs)
+	case deleteSubscriptions:
+		err = deleteSubs(tx.Bucket(bucketSubs), m.name, m.subs.keys)
 	case deleteSession:
 		b := tx.Bucket(bucketSessions)
 		if b.Get(m.name) != nil {
 			d.sessions--
 			if err = b.Delete(m.name); err != nil {
+				break
+			}
+		}
+		if sb := tx.Bucket(bucketSubs); sb.Bucket(m.name) != nil {
+			if err = sb.DeleteBucket(m.name); err != nil {
 				break
 			}
 		}
@@ -105,6 +120,12 @@ func (k mutationKind) String() string {
 	switch k {
 	case putSession:
 		return "put session"
+	case putSessionState:
+		return "put session state"
+	case putSubscriptions:
+		return "put subscriptions"
+	case deleteSubscriptions:
+		return "delete subscriptions"
 	case deleteSession:
 		return "delete session"
 	case putMessage:
@@ -155,7 +176,24 @@ func (b *Batch) add(m mutation, emptyKey bool, invalid error) {
 
 // PutSession adds Store.PutSession(sess) to the batch.
 func (b *Batch) PutSession(sess *Session) {
-	b.add(mutation{kind: putSession, name: nameKey(sess.ClientID), val: appendSession(nil, sess), label: quote(sess.ClientID)}, sess.ClientID == "", validSession(sess))
+	b.add(sessionMutation(putSession, sess, appendSessionRecord(nil, sess)))
+}
+
+// PutSessionState adds Store.PutSessionState(sess) to the batch.
+func (b *Batch) PutSessionState(sess *Session) {
+	b.add(sessionMutation(putSessionState, sess, appendSessionRecord(nil, sess)))
+}
+
+// PutSubscriptions adds Store.PutSubscriptions(clientID, subs...) to the
+// batch.
+func (b *Batch) PutSubscriptions(clientID string, subs ...Subscription) {
+	b.add(putSubsMutation(clientID, subs))
+}
+
+// DeleteSubscriptions adds Store.DeleteSubscriptions(clientID, filters...)
+// to the batch.
+func (b *Batch) DeleteSubscriptions(clientID string, filters ...string) {
+	b.add(deleteSubsMutation(clientID, filters))
 }
 
 // DeleteSession adds Store.DeleteSession(clientID) to the batch.

@@ -160,3 +160,48 @@ func BenchmarkRestore(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "sessions/s")
 }
+
+// BenchmarkSubscribeLargeSession stores SUBSCRIBE number N+1 of a session
+// that holds N = 10,000 subscriptions, fsync on. "incremental" is what the
+// broker writes since store format 2 (PutSubscriptions, one key);
+// "whole-session" rewrites the session with all N+1, as the broker did per
+// SUBSCRIBE before. written-B/op counts the bbolt pages written.
+func BenchmarkSubscribeLargeSession(b *testing.B) {
+	const n = 10000
+	sess := &Session{ClientID: "many-subs", Version: 5, ExpiryInterval: 3600}
+	for i := range n {
+		sess.Subscriptions = append(sess.Subscriptions, Subscription{Filter: fmt.Sprintf("fleet/site-%05d/device/+/telemetry/#", i), QoS: 1})
+	}
+	for _, mode := range []string{"incremental", "whole-session"} {
+		b.Run(mode, func(b *testing.B) {
+			s, err := OpenOptions(filepath.Join(b.TempDir(), "bench.db"), nil, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.PutSession(sess); err != nil {
+				b.Fatal(err)
+			}
+			full := &Session{ClientID: sess.ClientID, Version: 5, ExpiryInterval: 3600,
+				Subscriptions: append(sess.Subscriptions[:n:n], Subscription{})}
+			st0 := s.db.Stats()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				sub := Subscription{Filter: fmt.Sprintf("extra/%d/#", i), QoS: 1}
+				i++
+				if mode == "incremental" {
+					err = s.PutSubscriptions(sess.ClientID, sub)
+				} else {
+					full.Subscriptions[n] = sub
+					err = s.PutSession(full)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			st1 := s.db.Stats()
+			b.ReportMetric(float64(st1.TxStats.GetPageAlloc()-st0.TxStats.GetPageAlloc())/float64(i), "written-B/op")
+		})
+	}
+}

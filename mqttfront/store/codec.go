@@ -15,7 +15,13 @@ import (
 // field layout changes and keep decoding the old one.
 const (
 	messageFormatV1 byte = 1
+	// sessionFormatV1 held the session's subscriptions inside the record
+	// (store format version 1); it is still decoded, for migration.
 	sessionFormatV1 byte = 1
+	// sessionFormatV2 is format 1 without the subscriptions, which are
+	// records of their own (subscriptionFormatV1).
+	sessionFormatV2      byte = 2
+	subscriptionFormatV1 byte = 1
 )
 
 // ErrCorrupt is wrapped by every decode failure: a truncated record, an
@@ -49,12 +55,22 @@ func validMessage(m *Message) error {
 	return nil
 }
 
+// validSubscription checks what decodeSubscription would refuse.
+func validSubscription(sub *Subscription) error {
+	if sub.Filter == "" {
+		return fmt.Errorf("subscription filter: %w", ErrEmptyKey)
+	}
+	if sub.QoS > 2 || sub.RetainHandling > 2 {
+		return fmt.Errorf("%w: subscription %q qos %d retain handling %d", ErrInvalid, sub.Filter, sub.QoS, sub.RetainHandling)
+	}
+	return nil
+}
+
 // validSession checks what decodeSession would refuse.
 func validSession(s *Session) error {
 	for i := range s.Subscriptions {
-		sub := &s.Subscriptions[i]
-		if sub.QoS > 2 || sub.RetainHandling > 2 {
-			return fmt.Errorf("%w: subscription %q qos %d retain handling %d", ErrInvalid, sub.Filter, sub.QoS, sub.RetainHandling)
+		if err := validSubscription(&s.Subscriptions[i]); err != nil {
+			return err
 		}
 	}
 	if s.Will != nil {
@@ -172,15 +188,22 @@ func appendMessage(b []byte, m *Message) []byte {
 	return b
 }
 
-// appendSession appends the v1 encoding of s:
+// appendSessionRecord appends the v2 encoding of s, which leaves out its
+// Subscriptions (each is a record of its own, appendSubscription):
 //
-//	format(1) flags(1) version(1)
+//	format(1)=2 flags(1) version(1)
 //	clientID(str) username(str) expiryInterval(uvarint)
 //	[disconnectedAt(time)]
-//	nSubs(uvarint) {filter(str) qos(1) subFlags(1) retainHandling(1) id(uvarint)}...
 //	nQoS2(uvarint) {packetID(uvarint)}...
 //	[will(bytes: a nested message record)] [willAt(time)]
-func appendSession(b []byte, s *Session) []byte {
+//
+// Format 1 (still decoded) had nSubs(uvarint) {subscription body}... right
+// before nQoS2.
+func appendSessionRecord(b []byte, s *Session) []byte {
+	return appendSessionFormat(b, s, sessionFormatV2)
+}
+
+func appendSessionFormat(b []byte, s *Session, format byte) []byte {
 	var flags byte
 	if !s.DisconnectedAt.IsZero() {
 		flags |= sessDisconnectedAt
@@ -191,26 +214,18 @@ func appendSession(b []byte, s *Session) []byte {
 	if !s.WillAt.IsZero() {
 		flags |= sessWillAt
 	}
-	b = append(b, sessionFormatV1, flags, s.Version)
+	b = append(b, format, flags, s.Version)
 	b = appendString(b, s.ClientID)
 	b = appendString(b, s.Username)
 	b = appendUvarint(b, uint64(s.ExpiryInterval))
 	if flags&sessDisconnectedAt != 0 {
 		b = appendTime(b, s.DisconnectedAt)
 	}
-	b = appendUvarint(b, uint64(len(s.Subscriptions)))
-	for i := range s.Subscriptions {
-		sub := &s.Subscriptions[i]
-		var sf byte
-		if sub.NoLocal {
-			sf |= subNoLocal
+	if format == sessionFormatV1 {
+		b = appendUvarint(b, uint64(len(s.Subscriptions)))
+		for i := range s.Subscriptions {
+			b = appendSubscriptionBody(b, &s.Subscriptions[i])
 		}
-		if sub.RetainAsPublished {
-			sf |= subRetainAsPublished
-		}
-		b = appendString(b, sub.Filter)
-		b = append(b, sub.QoS, sf, sub.RetainHandling)
-		b = appendUvarint(b, uint64(sub.ID))
 	}
 	b = appendUvarint(b, uint64(len(s.InboundQoS2)))
 	for _, id := range s.InboundQoS2 {
@@ -234,6 +249,37 @@ func appendSession(b []byte, s *Session) []byte {
 		b = appendTime(b, s.WillAt)
 	}
 	return b
+}
+
+// appendSubscriptionBody appends
+//
+//	filter(str) qos(1) subFlags(1) retainHandling(1) id(uvarint)
+//
+// the part of a subscription shared by session format 1 and subscription
+// records.
+func appendSubscriptionBody(b []byte, sub *Subscription) []byte {
+	var sf byte
+	if sub.NoLocal {
+		sf |= subNoLocal
+	}
+	if sub.RetainAsPublished {
+		sf |= subRetainAsPublished
+	}
+	b = appendString(b, sub.Filter)
+	b = append(b, sub.QoS, sf, sub.RetainHandling)
+	return appendUvarint(b, uint64(sub.ID))
+}
+
+// appendSubscription appends a subscription record, the value of
+// subscriptions/<client id>/<filter>:
+//
+//	format(1)=1 seq(uvarint) filter(str) qos(1) subFlags(1) retainHandling(1) id(uvarint)
+//
+// seq orders a session's subscriptions as they were first stored.
+func appendSubscription(b []byte, seq uint64, body []byte) []byte {
+	b = append(b, subscriptionFormatV1)
+	b = appendUvarint(b, seq)
+	return append(b, body...)
 }
 
 // --- decoding -------------------------------------------------------------
@@ -419,12 +465,13 @@ func readMessage(r *reader, m *Message) {
 	}
 }
 
-// decodeSession decodes a record written by appendSession. The result shares
-// no memory with b.
+// decodeSession decodes a session record of format 2 (appendSessionRecord)
+// or 1 (with its subscriptions inside). The result shares no memory with b.
 func decodeSession(b []byte) (*Session, error) {
 	r := reader{b: b}
 	s := new(Session)
-	if f := r.byte("format"); r.err == nil && f != sessionFormatV1 {
+	f := r.byte("format")
+	if r.err == nil && f != sessionFormatV1 && f != sessionFormatV2 {
 		r.fail("unknown session format %d", f)
 		return nil, r.err
 	}
@@ -441,24 +488,14 @@ func decodeSession(b []byte) (*Session, error) {
 		s.DisconnectedAt = r.time("disconnected at")
 	}
 	// A subscription is at least 5 bytes: empty filter, qos, flags, rh, id.
-	if n := r.count("subscription count", 5); n > 0 {
-		s.Subscriptions = make([]Subscription, n)
-		for i := range s.Subscriptions {
-			sub := &s.Subscriptions[i]
-			sub.Filter = r.string("filter")
-			sub.QoS = r.byte("subscription qos")
-			sf := r.byte("subscription flags")
-			sub.RetainHandling = r.byte("retain handling")
-			sub.ID = uint32(r.uvarint("subscription id", math.MaxUint32))
-			if r.err != nil {
-				return nil, r.err
+	if f == sessionFormatV1 {
+		if n := r.count("subscription count", 5); n > 0 {
+			s.Subscriptions = make([]Subscription, n)
+			for i := range s.Subscriptions {
+				if readSubscription(&r, &s.Subscriptions[i]); r.err != nil {
+					return nil, r.err
+				}
 			}
-			if sub.QoS > 2 || sub.RetainHandling > 2 || sf&^(subNoLocal|subRetainAsPublished) != 0 {
-				r.fail("subscription %d out of range", i)
-				return nil, r.err
-			}
-			sub.NoLocal = sf&subNoLocal != 0
-			sub.RetainAsPublished = sf&subRetainAsPublished != 0
 		}
 	}
 	if n := r.count("qos2 id count", 1); n > 0 {
@@ -485,4 +522,46 @@ func decodeSession(b []byte) (*Session, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// readSubscription reads a subscription body (appendSubscriptionBody).
+func readSubscription(r *reader, sub *Subscription) {
+	sub.Filter = r.string("filter")
+	sub.QoS = r.byte("subscription qos")
+	sf := r.byte("subscription flags")
+	sub.RetainHandling = r.byte("retain handling")
+	sub.ID = uint32(r.uvarint("subscription id", math.MaxUint32))
+	if r.err != nil {
+		return
+	}
+	if sub.QoS > 2 || sub.RetainHandling > 2 || sf&^(subNoLocal|subRetainAsPublished) != 0 {
+		r.fail("subscription %q out of range", sub.Filter)
+		return
+	}
+	sub.NoLocal = sf&subNoLocal != 0
+	sub.RetainAsPublished = sf&subRetainAsPublished != 0
+}
+
+// decodeSubscription decodes a subscription record (appendSubscription).
+func decodeSubscription(b []byte) (seq uint64, sub Subscription, err error) {
+	r := reader{b: b}
+	if f := r.byte("format"); r.err == nil && f != subscriptionFormatV1 {
+		r.fail("unknown subscription format %d", f)
+	}
+	seq = r.uvarint("seq", math.MaxUint64)
+	readSubscription(&r, &sub)
+	if err := r.end(); err != nil {
+		return 0, Subscription{}, err
+	}
+	return seq, sub, nil
+}
+
+// subscriptionSeq returns the seq of a stored subscription record, ok false
+// when it does not decode.
+func subscriptionSeq(b []byte) (uint64, bool) {
+	if len(b) < 2 || b[0] != subscriptionFormatV1 {
+		return 0, false
+	}
+	seq, n := binary.Uvarint(b[1:])
+	return seq, n > 0
 }

@@ -13,7 +13,7 @@ import (
 // therefore call any Store method (a write inside a read transaction could
 // deadlock against bbolt's remap). The walk is not a snapshot: records
 // written while it runs may or may not be seen, each key at most once.
-func scan[T any](s *Store, bucket func(*bolt.Tx) *bolt.Bucket, decode func(k, v []byte) (T, error), fn func(T) error) error {
+func scan[T any](s *Store, bucket func(*bolt.Tx) *bolt.Bucket, decode func(tx *bolt.Tx, k, v []byte) (T, error), fn func(T) error) error {
 	var after []byte
 	started := false
 	chunk := make([]T, 0, iterChunk)
@@ -37,7 +37,7 @@ func scan[T any](s *Store, bucket func(*bolt.Tx) *bolt.Bucket, decode func(k, v 
 				if v == nil {
 					continue // a nested bucket
 				}
-				t, err := decode(k, v)
+				t, err := decode(tx, k, v)
 				if err != nil {
 					var ce *CorruptError
 					if s.skipCorrupt && errors.As(err, &ce) {

@@ -53,7 +53,7 @@ func (s *Store) Messages(clientID string, fn func(seq uint64, m *Message) error)
 	}
 	name := nameKey(clientID)
 	err := scan(s, func(tx *bolt.Tx) *bolt.Bucket { return tx.Bucket(bucketMessages).Bucket(name) },
-		func(k, v []byte) (seqMessage, error) {
+		func(_ *bolt.Tx, k, v []byte) (seqMessage, error) {
 			if len(k) != 8 {
 				return seqMessage{}, &CorruptError{Record: "message", Key: fmt.Sprintf("key %x", k),
 					Err: fmt.Errorf("%w: key length %d", ErrCorrupt, len(k))}

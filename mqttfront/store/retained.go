@@ -41,7 +41,7 @@ func (s *Store) DeleteRetained(topic string) error {
 // first error. fn runs outside any transaction and may call other methods.
 func (s *Store) Retained(fn func(*Message) error) error {
 	err := scan(s, func(tx *bolt.Tx) *bolt.Bucket { return tx.Bucket(bucketRetained) },
-		func(k, v []byte) (*Message, error) {
+		func(_ *bolt.Tx, k, v []byte) (*Message, error) {
 			m, err := decodeMessage(v)
 			if err != nil {
 				return nil, &CorruptError{Record: "retained", Key: fmt.Sprintf("%q", k), Err: err}

@@ -20,8 +20,9 @@ import (
 )
 
 // FormatVersion is the layout version written to the meta bucket. Open
-// refuses a file whose version is newer.
-const FormatVersion = 1
+// refuses a file whose version is newer and migrates an older one
+// (migrate.go). Version 2 stores each subscription under its own key.
+const FormatVersion = 2
 
 // Outbound message states (Message.State).
 const (
@@ -35,6 +36,7 @@ var (
 	bucketSessions = []byte("sessions")
 	bucketMessages = []byte("messages")
 	bucketRetained = []byte("retained")
+	bucketSubs     = []byte("subscriptions")
 	keyVersion     = []byte("version")
 )
 
@@ -107,6 +109,14 @@ type Options struct {
 	// LockTimeout bounds the wait for the file lock held by another
 	// process. Default 1s.
 	LockTimeout time.Duration
+	// Open compacts the file (compact.go) when at least CompactFreeRatio
+	// of it and at least CompactMinBytes could be reclaimed: bbolt reuses
+	// freed pages but never shrinks its file. CompactFreeRatio 0 means
+	// 0.5; CompactMinBytes 0 means 64 MiB and a negative value no
+	// minimum. NoCompact turns it off.
+	CompactFreeRatio float64
+	CompactMinBytes  int64
+	NoCompact        bool
 }
 
 // Stats are cheap counters of what the store holds.
@@ -145,6 +155,7 @@ type Store struct {
 	corrupt  atomic.Int64
 
 	skipCorrupt bool
+	compaction  Compaction // done by Open
 
 	bufs sync.Pool // *[]byte encode buffers
 }
@@ -169,16 +180,26 @@ func OpenOptions(path string, log *zap.Logger, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	bopts := &bolt.Options{
 		Timeout:        opts.LockTimeout,
 		NoSync:         opts.NoSync,
 		FreelistType:   bolt.FreelistMapType,
 		NoFreelistSync: true,
-	})
+	}
+	db, err := bolt.Open(path, 0o600, bopts)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, log: log.With(zap.String("path", path)), skipCorrupt: opts.SkipCorrupt}
+	log = log.With(zap.String("path", path))
+	// The file lock is held: a temporary file is a leftover of a crash.
+	removeLeftover(path, log)
+	var compaction Compaction
+	if !opts.NoCompact {
+		if db, compaction, err = compactIfFree(db, path, bopts, opts, log); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+	}
+	s := &Store{db: db, path: path, log: log, skipCorrupt: opts.SkipCorrupt, compaction: compaction}
 	if opts.MaxBatchDelay > 0 {
 		db.MaxBatchDelay = opts.MaxBatchDelay
 		db.MaxBatchSize = opts.MaxBatchSize
@@ -192,6 +213,7 @@ func OpenOptions(path string, log *zap.Logger, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s.log.Info("store opened",
+		zap.Int64("file_bytes", s.Stats().FileBytes),
 		zap.Int64("sessions", s.sessions.Load()),
 		zap.Int64("messages", s.messages.Load()),
 		zap.Int64("retained", s.retained.Load()))
@@ -204,7 +226,8 @@ func (s *Store) init() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
-			if tx.Bucket(bucketSessions) != nil || tx.Bucket(bucketMessages) != nil || tx.Bucket(bucketRetained) != nil {
+			if tx.Bucket(bucketSessions) != nil || tx.Bucket(bucketMessages) != nil || tx.Bucket(bucketRetained) != nil ||
+				tx.Bucket(bucketSubs) != nil {
 				return fmt.Errorf("%w: meta bucket missing", ErrCorrupt)
 			}
 			var err error
@@ -224,9 +247,14 @@ func (s *Store) init() error {
 		case v > FormatVersion:
 			return fmt.Errorf("%w: file has version %d, this release reads up to %d", ErrNewerVersion, v, FormatVersion)
 		}
-		for _, name := range [][]byte{bucketSessions, bucketMessages, bucketRetained} {
+		for _, name := range [][]byte{bucketSessions, bucketMessages, bucketRetained, bucketSubs} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
+			}
+		}
+		if v < FormatVersion {
+			if err := s.migrate(tx, v); err != nil {
+				return fmt.Errorf("migrate from format %d: %w", v, err)
 			}
 		}
 		s.sessions.Store(int64(tx.Bucket(bucketSessions).Stats().KeyN))

@@ -436,8 +436,8 @@ func TestNewerVersionRefused(t *testing.T) {
 	if err == nil {
 		_ = s2.Close()
 	}
-	if !errors.Is(err, ErrNewerVersion) || !strings.Contains(err.Error(), "version 2") {
-		t.Fatalf("Open(newer file) = %v; want ErrNewerVersion naming version 2", err)
+	if want := fmt.Sprintf("version %d", FormatVersion+1); !errors.Is(err, ErrNewerVersion) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Open(newer file) = %v; want ErrNewerVersion naming %s", err, want)
 	}
 	// The refused open must have released the file lock.
 	s3, err := Open(path+".other", nil)
