@@ -17,7 +17,9 @@ import (
 func BenchmarkSubscribeLargeSession(b *testing.B) {
 	for _, n := range []int{10000, 100000} {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			ts := runServer(b, testConfig(b.TempDir()), nil)
+			cfg := testConfig(b.TempDir())
+			cfg.MaxSubscriptions = 0 // up to 100,000 on one session
+			ts := runServer(b, cfg, nil)
 			w := dial(b, ts.addr, packets.V5)
 			w.connect("many-subs", persistent(3600))
 			pid := uint16(0)

@@ -62,7 +62,9 @@ func subscribeMany(t *testing.T, w *wire, id uint16, filters []string) {
 func TestSubscribeWritesOnlyTheChange(t *testing.T) {
 	const n = 10000
 	dir := t.TempDir()
-	ts := runServer(t, testConfig(dir), nil)
+	cfg := testConfig(dir)
+	cfg.MaxSubscriptions = 0 // this test holds 10,000
+	ts := runServer(t, cfg, nil)
 	w := dial(t, ts.addr, packets.V5)
 	w.connect("many-subs", persistent(3600))
 	// 35-byte filters: the whole set is about 430 KB encoded.
@@ -97,7 +99,7 @@ func TestSubscribeWritesOnlyTheChange(t *testing.T) {
 	w.send(&packets.Packet{Type: packets.DISCONNECT})
 	w.expectClosed(5 * time.Second)
 	ts.stop()
-	ts2 := runServer(t, testConfig(dir), nil)
+	ts2 := runServer(t, cfg, nil)
 	subs := ts2.index.ClientSubs("many-subs")
 	if len(subs) != n {
 		t.Fatalf("after restart: %d subscriptions; want %d", len(subs), n)
