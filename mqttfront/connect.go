@@ -1,6 +1,7 @@
 package mqttfront
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -118,10 +119,14 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 	var will *Message
 	var willDelay uint32
 	if cp.WillFlag {
-		will = &Message{Topic: cp.WillTopic, Payload: cp.WillPayload, QoS: cp.WillQoS, Retain: cp.WillRetain,
+		// The will outlives the CONNECT: its byte slices are copied so that
+		// they do not keep the whole packet alive (strings of a CONNECT are
+		// copies already, see packets.Read).
+		will = &Message{Topic: cp.WillTopic, Payload: bytes.Clone(cp.WillPayload), QoS: cp.WillQoS, Retain: cp.WillRetain,
 			ClientID: clientID, Username: c.username}
 		if v5 {
 			will.Properties = appProps(&cp.WillProperties)
+			will.Properties.CorrelationData = bytes.Clone(will.Properties.CorrelationData)
 			willDelay = cp.WillProperties.WillDelay
 		}
 		if err := s.checkTopic(cp.WillTopic, false); err != nil {

@@ -36,7 +36,9 @@ func (c *conn) handlePublish(p *packets.Packet) error {
 			if c.aliasIn == nil {
 				c.aliasIn = map[uint16]string{}
 			}
-			c.aliasIn[a] = topic
+			// A copy: topic shares the packet's buffer, and the alias
+			// outlives the packet (it must not keep the payload alive).
+			c.aliasIn[a] = strings.Clone(topic)
 		}
 	}
 	if topic == "" {

@@ -20,8 +20,12 @@ const DefaultMaxPacketSize = 268435460
 // io.ErrUnexpectedEOF inside one).
 //
 // The returned packet owns its memory (it does not alias r's buffer): the body
-// is read into a fresh buffer that only the packet references, and its
-// strings and byte slices point into that buffer.
+// is read into a fresh buffer that only the packet references, and its byte
+// slices point into that buffer. A PUBLISH's strings (topic, properties)
+// point into it too: they travel with the payload, which is that buffer.
+// Every other packet's strings are copies, so a string a broker keeps (a
+// client id, a user name, a subscription filter) holds only its own bytes,
+// not a CONNECT or SUBSCRIBE padded with megabytes of user properties.
 func Read(r *bufio.Reader, version Version, maxSize uint32) (*Packet, error) {
 	return ReadInto(r, version, maxSize, nil)
 }
@@ -77,7 +81,7 @@ func ReadInto(r *bufio.Reader, version Version, maxSize uint32, into *Packet) (*
 	if p == nil {
 		p = new(Packet)
 	}
-	d := decoder{b: body, owned: true}
+	d := decoder{b: body, owned: Type(first>>4) == PUBLISH}
 	if err := d.packet(p, first, version); err != nil {
 		if d.partial {
 			return p, err
