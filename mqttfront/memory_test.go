@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"runtime"
 	"strings"
 	"testing"
@@ -203,5 +204,80 @@ func TestRefusedConnectLogKeyBounded(t *testing.T) {
 	heapGrowth(t, base, 4<<20, fmt.Sprintf("%d refused CONNECTs with 60 KB client ids", n))
 	if got := ts.logRate.lru.Len(); got < n {
 		t.Errorf("log limiter holds %d keys; want one per client id (%d)", got, n)
+	}
+}
+
+// announceSockets opens n sockets and sends on each what prefix returns:
+// a header announcing a large packet and a few bytes of it. It waits until
+// the server has read them all.
+func announceSockets(t *testing.T, ts *testSrv, n int, prefix func(i int) []byte) {
+	t.Helper()
+	want := ts.Stats().BytesIn
+	for i := range n {
+		b := prefix(i)
+		nc, err := net.DialTimeout("tcp", ts.addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = nc.Close() })
+		if _, err := nc.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		want += uint64(len(b))
+	}
+	waitFor(t, 10*time.Second, "the server to read every header", func() bool { return ts.Stats().BytesIn >= want })
+}
+
+// TestAnnouncedConnectNotAllocated: sockets that announce a 1 MiB CONNECT
+// and send 10 bytes of it must cost what they sent, not what they
+// announced (issue 10: 1,000 such sockets raised the heap to 1 GB).
+func TestAnnouncedConnectNotAllocated(t *testing.T) {
+	cfg := testConfig("")
+	cfg.MaxPacketSize = 2 << 20
+	ts := runServer(t, cfg, discardSink{})
+	base := liveHeap()
+	const n = 200
+	announceSockets(t, ts, n, func(int) []byte {
+		b := appendRemLen([]byte{0x10}, 1<<20)
+		return append(b, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 60) // protocol name, level, flags, keepalive
+	})
+	heapGrowth(t, base, 50<<20, fmt.Sprintf("%d sockets announcing a 1 MiB CONNECT", n))
+	if got := ts.Stats().ConnectionsCurrent; got != n {
+		t.Errorf("%d connections open; want %d (still within connect_timeout)", got, n)
+	}
+}
+
+// TestAnnouncedPublishNotAllocated: the same after CONNECT, for a PUBLISH
+// announcing 1 MiB (within max_packet_size) of which 5 bytes are sent.
+func TestAnnouncedPublishNotAllocated(t *testing.T) {
+	ts := runServer(t, testConfig(""), discardSink{})
+	base := liveHeap()
+	const n = 200
+	connect, err := packets.Encode(nil, &packets.Packet{Type: packets.CONNECT, Connect: packets.Connect{
+		ProtocolName: "MQTT", ProtocolVersion: packets.V311, CleanStart: true, KeepAlive: 60}}, packets.V311)
+	if err != nil {
+		t.Fatal(err)
+	}
+	announceSockets(t, ts, n, func(int) []byte {
+		b := append([]byte(nil), connect...)
+		b = appendRemLen(append(b, 0x30), 1<<20-16)
+		return append(b, 0, 3, 'a', '/', 'b')
+	})
+	waitFor(t, 5*time.Second, "every client connected", func() bool { return ts.Stats().Connects["success"] == n })
+	heapGrowth(t, base, 50<<20, fmt.Sprintf("%d clients announcing a 1 MiB PUBLISH", n))
+}
+
+// appendRemLen appends a remaining length (variable byte integer).
+func appendRemLen(b []byte, n int) []byte {
+	for {
+		d := byte(n & 0x7F)
+		n >>= 7
+		if n > 0 {
+			d |= 0x80
+		}
+		b = append(b, d)
+		if n == 0 {
+			return b
+		}
 	}
 }
