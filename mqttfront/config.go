@@ -29,6 +29,13 @@ type Config struct {
 	// bytes; advertised as Maximum Packet Size in the v5 CONNACK. Default
 	// 1 MiB. (EMQX mqtt.max_packet_size, Mosquitto max_packet_size.)
 	MaxPacketSize int `koanf:"max_packet_size"`
+	// MaxConnectSize bounds the CONNECT packet, fixed header included, in
+	// bytes: the one packet a client sends before it is authenticated. A
+	// larger CONNECT closes the socket without CONNACK (packet_too_large).
+	// The limit is min(this, max_packet_size). Raise it only for wills
+	// larger than about 60 KB. Default 64 KiB. (No Mosquitto/EMQX
+	// equivalent: both bound CONNECT by max_packet_size only.)
+	MaxConnectSize int `koanf:"max_connect_size"`
 	// MaxKeepAlive caps the client's keepalive in seconds; a v5 client asking
 	// more (or 0) is told Server Keep Alive. Default 65535. (Mosquitto
 	// max_keepalive, EMQX mqtt.server_keepalive.)
@@ -116,6 +123,7 @@ func DefaultConfig() Config {
 		Auth:                auth.DefaultConfig(),
 		ConnectTimeout:      10 * time.Second,
 		MaxPacketSize:       1 << 20,
+		MaxConnectSize:      64 << 10,
 		MaxKeepAlive:        65535,
 		ReceiveMaximum:      128,
 		MaxInflight:         32,
@@ -174,6 +182,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxPacketSize < 64 || c.MaxPacketSize > 268435460 {
 		bad("max_packet_size", "must be between 64 and 268435460 bytes, got %d", c.MaxPacketSize)
+	}
+	if c.MaxConnectSize < 64 || c.MaxConnectSize > 268435460 {
+		bad("max_connect_size", "must be between 64 and 268435460 bytes, got %d", c.MaxConnectSize)
 	}
 	if c.MaxKeepAlive < 1 || c.MaxKeepAlive > 65535 {
 		bad("max_keepalive", "must be between 1 and 65535 seconds, got %d", c.MaxKeepAlive)

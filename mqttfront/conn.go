@@ -130,10 +130,15 @@ func (s *Server) serve(nc net.Conn, listener string) {
 func (c *conn) run() error {
 	s := c.s
 	_ = c.nc.SetReadDeadline(time.Now().Add(s.cfg.ConnectTimeout))
-	p, err := c.readPacket()
+	// Before authentication only a small CONNECT is read (max_connect_size).
+	p, err := c.readPacket(min(s.cfg.MaxConnectSize, s.cfg.MaxPacketSize))
 	if err != nil {
 		if isTimeout(err) {
 			return closeErr(ReasonConnectTimeout, 0, "no CONNECT in time")
+		}
+		if packets.Code(err) == packets.PacketTooLarge {
+			// The version is not known yet: no CONNACK, just close.
+			return closeErr(ReasonPacketTooLarge, 0, "mqtt.max_connect_size: "+err.Error())
 		}
 		if p != nil && p.Type == packets.CONNECT && packets.Code(err) == packets.UnsupportedProtocolVersion {
 			// [MQTT-3.1.2-2] answer in the client's version, then close.
@@ -162,7 +167,7 @@ func (c *conn) run() error {
 		} else {
 			_ = c.nc.SetReadDeadline(time.Time{})
 		}
-		p, err := c.readPacket()
+		p, err := c.readPacket(s.cfg.MaxPacketSize)
 		if err != nil {
 			if isTimeout(err) && c.keepAlive > 0 {
 				return closeErr(ReasonKeepAliveTimeout, packets.KeepAliveTimeout, "keepalive expired")
@@ -218,9 +223,10 @@ func (c *conn) readErr(err error) error {
 // packetPool holds zeroed Packets for inbound reads (see run).
 var packetPool = sync.Pool{New: func() any { return new(packets.Packet) }}
 
-// readPacket reads one packet. While idle it holds no buffer: it blocks on
-// a one-byte read and borrows a bufio.Reader only while data flows.
-func (c *conn) readPacket() (*packets.Packet, error) {
+// readPacket reads one packet of at most maxSize bytes. While idle it
+// holds no buffer: it blocks on a one-byte read and borrows a bufio.Reader
+// only while data flows.
+func (c *conn) readPacket(maxSize int) (*packets.Packet, error) {
 	if c.br == nil {
 		for {
 			n, err := c.nc.Read(c.one[:])
@@ -237,7 +243,7 @@ func (c *conn) readPacket() (*packets.Packet, error) {
 		c.br.Reset(&c.pr)
 	}
 	spare := packetPool.Get().(*packets.Packet)
-	p, err := packets.ReadInto(c.br, c.version, uint32(c.s.cfg.MaxPacketSize), spare)
+	p, err := packets.ReadInto(c.br, c.version, uint32(maxSize), spare)
 	if p != spare {
 		*spare = packets.Packet{} // a failed decode may have set fields
 		packetPool.Put(spare)

@@ -83,6 +83,7 @@ func (discardSink) Submit(_ *Message, done func(error)) {
 func TestRefusedConnectPinsNothing(t *testing.T) {
 	cfg := testConfig("")
 	cfg.MaxPacketSize = 2 << 20
+	cfg.MaxConnectSize = 2 << 20 // the 1 MB CONNECT must be read
 	ts := runServer(t, cfg, discardSink{})
 	ts.SetAuth(refuseAll{}, nil)
 	base := liveHeap()
@@ -160,6 +161,7 @@ func TestSubscriptionFilterDoesNotPinPacket(t *testing.T) {
 func TestWillDoesNotPinConnect(t *testing.T) {
 	cfg := testConfig("")
 	cfg.MaxPacketSize = 2 << 20
+	cfg.MaxConnectSize = 2 << 20 // the 1 MB CONNECT must be read
 	ts := runServer(t, cfg, discardSink{})
 	ts.SetAuth(acceptAll{}, nil)
 	base := liveHeap()
@@ -230,10 +232,13 @@ func announceSockets(t *testing.T, ts *testSrv, n int, prefix func(i int) []byte
 
 // TestAnnouncedConnectNotAllocated: sockets that announce a 1 MiB CONNECT
 // and send 10 bytes of it must cost what they sent, not what they
-// announced (issue 10: 1,000 such sockets raised the heap to 1 GB).
+// announced (issue 10: 1,000 such sockets raised the heap to 1 GB). With
+// the default max_connect_size they are closed at once; here it is raised
+// so that the growing buffer is what is tested.
 func TestAnnouncedConnectNotAllocated(t *testing.T) {
 	cfg := testConfig("")
 	cfg.MaxPacketSize = 2 << 20
+	cfg.MaxConnectSize = 2 << 20 // the 1 MB CONNECT must be read
 	ts := runServer(t, cfg, discardSink{})
 	base := liveHeap()
 	const n = 200
@@ -279,5 +284,37 @@ func appendRemLen(b []byte, n int) []byte {
 		if n == 0 {
 			return b
 		}
+	}
+}
+
+// TestMaxConnectSize: before authentication a client may send only a
+// small CONNECT (max_connect_size, default 64 KiB), however large
+// max_packet_size is; a larger one closes the socket without CONNACK (the
+// version is not known yet) and counts packet_too_large. The limit does
+// not apply after CONNECT.
+func TestMaxConnectSize(t *testing.T) {
+	ts := runServer(t, testConfig(""), discardSink{})
+	for _, v := range []packets.Version{packets.V311, packets.V5} {
+		w := dial(t, ts.addr, v)
+		p := &packets.Packet{Type: packets.CONNECT, Connect: packets.Connect{ProtocolName: "MQTT", ProtocolVersion: v,
+			CleanStart: true, ClientID: "big", WillFlag: true, WillTopic: "w", WillPayload: make([]byte, 65000),
+			UsernameFlag: true, Username: strings.Repeat("u", 2000)}}
+		w.send(p)
+		if got := w.expectClosed(5 * time.Second); len(got) != 0 {
+			t.Errorf("v%d: a 67 KB CONNECT got %v; want the connection closed without CONNACK", v, got[0].Type)
+		}
+	}
+	if got := ts.Stats().Disconnects["packet_too_large"]; got != 2 {
+		t.Errorf("disconnects packet_too_large = %d; want 2", got)
+	}
+	// Under the limit: connected; then a 100 KB PUBLISH is fine.
+	w := dial(t, ts.addr, packets.V5)
+	if ack := w.connect("small", withWill("w", strings.Repeat("p", 60000), 0, 0)); ack.ReasonCode != packets.Success {
+		t.Fatalf("CONNACK %v for a 60 KB CONNECT; want success", ack.ReasonCode)
+	}
+	p := pub("big/publish", strings.Repeat("x", 100000), 1, 1)
+	w.send(p)
+	if ack := w.expect(packets.PUBACK); ack.ReasonCode != packets.Success {
+		t.Errorf("PUBACK %v for a 100 KB PUBLISH; want success", ack.ReasonCode)
 	}
 }
