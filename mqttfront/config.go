@@ -59,6 +59,15 @@ type Config struct {
 	// write queue; beyond it QoS 0 deliveries are dropped (slow_consumer).
 	// 0 = unlimited. Default 8 MiB. (Mosquitto max_queued_bytes.)
 	MaxQueuedBytes int `koanf:"max_queued_bytes"`
+	// ReadTimeout bounds the time from the first byte of a packet to its
+	// last, whatever the keepalive (even 0): a client that starts a packet
+	// and stalls is disconnected (reason read_timeout), so a stalled header
+	// cannot hold a connection and its read buffer forever. Idle time
+	// between packets is the keepalive's business, not this. It must cover
+	// the largest packet (max_packet_size) over the slowest link: 60s
+	// carries 1 MiB at 150 kbit/s. Default 60s. (No Mosquitto/EMQX
+	// equivalent; the CONNECT is bounded by connect_timeout instead.)
+	ReadTimeout time.Duration `koanf:"read_timeout"`
 	// WriteTimeout disconnects a client whose socket accepts no data for
 	// this long (reason slow_consumer). Default 10s. (NATS write_deadline.)
 	WriteTimeout time.Duration `koanf:"write_timeout"`
@@ -129,6 +138,7 @@ func DefaultConfig() Config {
 		MaxInflight:         32,
 		MaxQueuedMessages:   1000,
 		MaxQueuedBytes:      8 << 20,
+		ReadTimeout:         60 * time.Second,
 		WriteTimeout:        10 * time.Second,
 		MaxRetained:         100000,
 		TopicAliasMaximum:   64,
@@ -200,6 +210,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxQueuedBytes < 0 {
 		bad("max_queued_bytes", "must be >= 0 (0 = unlimited), got %d", c.MaxQueuedBytes)
+	}
+	if c.ReadTimeout <= 0 {
+		bad("read_timeout", "must be > 0, got %s", c.ReadTimeout)
 	}
 	if c.WriteTimeout <= 0 {
 		bad("write_timeout", "must be > 0, got %s", c.WriteTimeout)

@@ -37,6 +37,7 @@ func TestConfigValidate(t *testing.T) {
 		{"inflight", func(c *Config) { c.MaxInflight = 70000 }, "mqtt.max_inflight"},
 		{"queued", func(c *Config) { c.MaxQueuedMessages = 0 }, "mqtt.max_queued_messages"},
 		{"connect timeout", func(c *Config) { c.ConnectTimeout = 0 }, "mqtt.connect_timeout"},
+		{"read timeout", func(c *Config) { c.ReadTimeout = 0 }, "mqtt.read_timeout"},
 		{"keepalive", func(c *Config) { c.MaxKeepAlive = 70000 }, "mqtt.max_keepalive"},
 		{"alias", func(c *Config) { c.TopicAliasMaximum = -1 }, "mqtt.topic_alias_maximum"},
 		{"levels", func(c *Config) { c.MaxTopicLevels = 0 }, "mqtt.max_topic_levels"},

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -131,7 +132,7 @@ func (c *conn) run() error {
 	s := c.s
 	_ = c.nc.SetReadDeadline(time.Now().Add(s.cfg.ConnectTimeout))
 	// Before authentication only a small CONNECT is read (max_connect_size).
-	p, err := c.readPacket(min(s.cfg.MaxConnectSize, s.cfg.MaxPacketSize))
+	p, err := c.readPacket(min(s.cfg.MaxConnectSize, s.cfg.MaxPacketSize), 0)
 	if err != nil {
 		if isTimeout(err) {
 			return closeErr(ReasonConnectTimeout, 0, "no CONNECT in time")
@@ -161,14 +162,22 @@ func (c *conn) run() error {
 		return err
 	}
 	for {
-		if c.keepAlive > 0 {
-			// [MQTT-3.1.2-22] 1.5 times the keepalive without a packet.
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
-		} else {
-			_ = c.nc.SetReadDeadline(time.Time{})
+		if c.br == nil {
+			// Idle (no bytes buffered): the keepalive deadline. With bytes
+			// buffered the next packet has started and readPacket sets
+			// read_timeout at once.
+			if c.keepAlive > 0 {
+				// [MQTT-3.1.2-22] 1.5 times the keepalive without a packet.
+				_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
+			} else {
+				_ = c.nc.SetReadDeadline(time.Time{})
+			}
 		}
-		p, err := c.readPacket(s.cfg.MaxPacketSize)
+		p, err := c.readPacket(s.cfg.MaxPacketSize, s.cfg.ReadTimeout)
 		if err != nil {
+			if errors.Is(err, errReadTimeout) {
+				return closeErr(ReasonReadTimeout, 0, err.Error())
+			}
 			if isTimeout(err) && c.keepAlive > 0 {
 				return closeErr(ReasonKeepAliveTimeout, packets.KeepAliveTimeout, "keepalive expired")
 			}
@@ -223,10 +232,16 @@ func (c *conn) readErr(err error) error {
 // packetPool holds zeroed Packets for inbound reads (see run).
 var packetPool = sync.Pool{New: func() any { return new(packets.Packet) }}
 
+// errReadTimeout ends a connection whose started packet did not complete
+// within read_timeout.
+var errReadTimeout = errors.New("packet not complete within mqtt.read_timeout")
+
 // readPacket reads one packet of at most maxSize bytes. While idle it
 // holds no buffer: it blocks on a one-byte read and borrows a bufio.Reader
-// only while data flows.
-func (c *conn) readPacket(maxSize int) (*packets.Packet, error) {
+// only while data flows. When timeout > 0 the packet, once its first byte
+// is here, must be complete within timeout (whatever the deadline set for
+// the wait before it): a timeout then is errReadTimeout.
+func (c *conn) readPacket(maxSize int, timeout time.Duration) (*packets.Packet, error) {
 	if c.br == nil {
 		for {
 			n, err := c.nc.Read(c.one[:])
@@ -242,8 +257,14 @@ func (c *conn) readPacket(maxSize int) (*packets.Packet, error) {
 		c.br = readerPool.Get().(*bufio.Reader)
 		c.br.Reset(&c.pr)
 	}
+	if timeout > 0 {
+		_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
+	}
 	spare := packetPool.Get().(*packets.Packet)
 	p, err := packets.ReadInto(c.br, c.version, uint32(maxSize), spare)
+	if err != nil && timeout > 0 && isTimeout(err) {
+		err = fmt.Errorf("%w (%s)", errReadTimeout, timeout)
+	}
 	if p != spare {
 		*spare = packets.Packet{} // a failed decode may have set fields
 		packetPool.Put(spare)
