@@ -218,6 +218,8 @@ func (c *conn) readErr(err error) error {
 			return closeErr(ReasonPacketTooLarge, rc, err.Error())
 		case packets.ProtocolError:
 			return closeErr(ReasonProtocolError, rc, err.Error())
+		case packets.TopicAliasInvalid:
+			return closeErr(ReasonTopicAliasInvalid, rc, err.Error()) // alias 0 [MQTT-3.3.2-8]
 		default:
 			return closeErr(ReasonMalformedPacket, rc, err.Error())
 		}

@@ -130,6 +130,12 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 			willDelay = cp.WillProperties.WillDelay
 		}
 		if err := s.checkTopic(cp.WillTopic, false); err != nil {
+			// [MQTT-3.1.3-10] [MQTT-4.7.1-1] the will topic is a topic name.
+			if !v5 {
+				// 3.1.1 has no CONNACK code for it: a protocol violation
+				// closes the connection [MQTT-4.8.0-1].
+				return closeErr(ReasonTopicInvalid, 0, "invalid will topic: "+err.Error())
+			}
 			return refuse(packets.V3IdentifierRejected, packets.TopicNameInvalid, ReasonTopicInvalid, "invalid will topic")
 		}
 	}

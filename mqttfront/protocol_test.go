@@ -1,0 +1,83 @@
+package mqttfront
+
+import (
+	"testing"
+	"time"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
+)
+
+// Protocol rules of issue 10, item 7.
+
+// TestPublishWithSubscriptionIdentifier: a client must not send a
+// Subscription Identifier in a PUBLISH [MQTT-3.3.4-6]: DISCONNECT 0x82.
+func TestPublishWithSubscriptionIdentifier(t *testing.T) {
+	sink := &okSink{}
+	ts := runServer(t, testConfig(""), sink)
+	w := dial(t, ts.addr, packets.V5)
+	w.connect("subid")
+	p := pub("a/b", "x", 1, 1)
+	p.Properties.SubscriptionIDs = []uint32{5}
+	w.send(p)
+	got := w.expectClosed(5 * time.Second)
+	if len(got) != 1 || got[0].Type != packets.DISCONNECT || got[0].ReasonCode != packets.ProtocolError {
+		t.Errorf("got %+v; want DISCONNECT 0x82", got)
+	}
+	if sink.count() != 0 {
+		t.Errorf("the publish reached the sink")
+	}
+	waitFor(t, 5*time.Second, "protocol_error counted", func() bool { return ts.Stats().Disconnects["protocol_error"] == 1 })
+}
+
+// TestTopicAliasZero: Topic Alias 0 is not allowed [MQTT-3.3.2-8]:
+// DISCONNECT 0x94 Topic Alias invalid.
+func TestTopicAliasZero(t *testing.T) {
+	ts := runServer(t, testConfig(""), nil)
+	w := dial(t, ts.addr, packets.V5)
+	w.connect("alias0")
+	w.sendRaw([]byte{
+		0x30, 8, // PUBLISH QoS 0, remaining length
+		0, 1, 't', // topic "t"
+		3, 0x23, 0, 0, // properties: topic alias 0
+		'x', // payload
+	})
+	got := w.expectClosed(5 * time.Second)
+	if len(got) != 1 || got[0].Type != packets.DISCONNECT || got[0].ReasonCode != packets.TopicAliasInvalid {
+		t.Errorf("got %+v; want DISCONNECT 0x94", got)
+	}
+	waitFor(t, 5*time.Second, "topic_alias_invalid counted", func() bool { return ts.Stats().Disconnects["topic_alias_invalid"] == 1 })
+}
+
+// TestWillTopicInvalid: a will topic must be a valid topic name, without
+// wildcards [MQTT-3.1.3-10] [MQTT-4.7.1-1]. 3.1.1 has no CONNACK code for
+// it, so the connection is closed as for any protocol violation
+// [MQTT-4.8.0-1]; v5 is told CONNACK 0x90 Topic Name invalid first
+// [MQTT-4.13.1-1].
+func TestWillTopicInvalid(t *testing.T) {
+	ts := runServer(t, testConfig(""), nil)
+	for _, tt := range []struct {
+		v    packets.Version
+		want []packets.ReasonCode // CONNACK codes before the close
+	}{
+		{packets.V311, nil},
+		{packets.V31, nil},
+		{packets.V5, []packets.ReasonCode{packets.TopicNameInvalid}},
+	} {
+		w := dial(t, ts.addr, tt.v)
+		p := &packets.Packet{Type: packets.CONNECT, Connect: packets.Connect{ProtocolName: "MQTT", ProtocolVersion: tt.v,
+			CleanStart: true, ClientID: "willwild", WillFlag: true, WillTopic: "devices/+/status", WillPayload: []byte("gone")}}
+		if tt.v == packets.V31 {
+			p.Connect.ProtocolName = "MQIsdp"
+		}
+		w.send(p)
+		got := w.expectClosed(5 * time.Second)
+		var codes []packets.ReasonCode
+		for _, g := range got {
+			codes = append(codes, g.ReasonCode)
+		}
+		if len(codes) != len(tt.want) || (len(codes) == 1 && codes[0] != tt.want[0]) {
+			t.Errorf("version %d: got CONNACK codes %v before the close; want %v", tt.v, codes, tt.want)
+		}
+	}
+	waitFor(t, 5*time.Second, "topic_invalid counted", func() bool { return ts.Stats().Disconnects["topic_invalid"] == 3 })
+}
