@@ -56,6 +56,7 @@ type conn struct {
 	writing   bool
 	wclosing  bool // no more packets accepted; close the socket after the flush
 	wclosed   bool
+	wlinger   atomic.Bool       // half-close after the flush; finish drains and closes (linger)
 	wstalled  bool              // the writer did not drain within stallWait
 	wdrain    chan struct{}     // closed when the writer takes a batch
 	aliasOut  map[string]uint16 // writer-owned
@@ -346,17 +347,24 @@ func (c *conn) finish(err error) {
 		code = 0
 	}
 	c.setReason(reason)
+	linger := false
 	if code != 0 && c.connected.Load() && c.version == packets.V5 {
 		dp := &packets.Packet{Type: packets.DISCONNECT, ReasonCode: code}
 		if c.problemInfo && ce != nil {
 			dp.Properties.ReasonString = ce.msg
 		}
-		c.send(dp)
+		// The client may still be sending (a Receive Maximum overrun is a
+		// client that keeps writing): see linger.
+		linger = c.send(dp) && !s.closing.Load()
+		c.wlinger.Store(linger)
 	} else if code != 0 && !c.connected.Load() && c.version == packets.V5 && reason != ReasonConnectTimeout && reason != ReasonNetworkError {
 		// [MQTT-4.13.1-1] before CONNACK a v5 error goes in CONNACK.
 		c.send(&packets.Packet{Type: packets.CONNACK, ReasonCode: code})
 	}
 	c.closeWrite()
+	if linger {
+		c.linger()
+	}
 	c.ring.abandon()
 	if c.br != nil {
 		c.br.Reset(nil)
@@ -388,6 +396,38 @@ func (c *conn) finish(err error) {
 	close(c.done)
 }
 
+// Bounds of the drain after a server-sent DISCONNECT (linger).
+const (
+	lingerTimeout  = 2 * time.Second
+	lingerMaxBytes = 8 << 20
+)
+
+// linger delivers a final DISCONNECT to a client that is still writing.
+// Closing a socket with unread bytes makes TCP send a reset, and a reset
+// discards what the peer has not read yet: the DISCONNECT. So the writer
+// half-closes after the flush (FIN after the DISCONNECT, closeSocket) and
+// the reader reads and discards what the client still sends, until the
+// client closes its side (EOF), lingerTimeout passes or lingerMaxBytes are
+// read, then closes the socket. A WebSocket connection has no half-close
+// and is closed at once. Nothing read here is decoded.
+func (c *conn) linger() {
+	if _, ok := c.nc.(interface{ CloseWrite() error }); !ok {
+		_ = c.nc.Close()
+		return
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+	buf := make([]byte, 4096)
+	for n := 0; n < lingerMaxBytes; {
+		m, err := c.nc.Read(buf)
+		n += m
+		c.s.stats.bytesIn.Add(uint64(m))
+		if err != nil {
+			break
+		}
+	}
+	_ = c.nc.Close()
+}
+
 // kick asks the connection to end: v5 gets DISCONNECT code, then the socket
 // is closed after the flush, which ends the reader.
 func (c *conn) kick(r DisconnectReason, code packets.ReasonCode) {
@@ -397,4 +437,7 @@ func (c *conn) kick(r DisconnectReason, code packets.ReasonCode) {
 		c.send(&packets.Packet{Type: packets.DISCONNECT, ReasonCode: code})
 	}
 	c.closeWrite()
+	if c.wlinger.Load() {
+		_ = c.nc.Close() // end a lingering reader at once (shutdown, takeover)
+	}
 }

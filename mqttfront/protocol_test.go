@@ -1,6 +1,10 @@
 package mqttfront
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,4 +84,52 @@ func TestWillTopicInvalid(t *testing.T) {
 		}
 	}
 	waitFor(t, 5*time.Second, "topic_invalid counted", func() bool { return ts.Stats().Disconnects["topic_invalid"] == 3 })
+}
+
+// TestReceiveMaximumExceededWhileWriting: a v5 client that keeps writing
+// QoS 1 publishes past Receive Maximum must still read DISCONNECT 0x93
+// [MQTT-3.3.4-7] before the socket closes. Closing a socket with unread
+// bytes sends a TCP reset, which destroyed the DISCONNECT in the client's
+// receive buffer; the server now half-closes and drains for a while.
+func TestReceiveMaximumExceededWhileWriting(t *testing.T) {
+	cfg := testConfig("")
+	cfg.ReceiveMaximum = 2
+	ts := runServer(t, cfg, &heldSink{})
+	for round := range 3 {
+		w := dial(t, ts.addr, packets.V5)
+		w.connect(fmt.Sprintf("flood-%d", round))
+		frame, err := packets.Encode(nil, pub("flood/t", strings.Repeat("x", 1000), 1, 1), packets.V5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch := bytes.Repeat(frame, 64)
+		writerDone := make(chan struct{})
+		go func() {
+			defer close(writerDone)
+			for {
+				_ = w.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				if _, err := w.nc.Write(batch); err != nil {
+					return
+				}
+			}
+		}()
+		var got []*packets.Packet
+		var readErr error
+		for {
+			p, err := w.read(10 * time.Second)
+			if err != nil {
+				readErr = err
+				break
+			}
+			got = append(got, p)
+		}
+		_ = w.nc.Close()
+		<-writerDone
+		if len(got) == 0 || got[len(got)-1].Type != packets.DISCONNECT || got[len(got)-1].ReasonCode != packets.ReceiveMaximumExceeded {
+			t.Fatalf("round %d: got %d packets then %v; want DISCONNECT 0x93 then EOF", round, len(got), readErr)
+		}
+		if readErr != io.EOF {
+			t.Errorf("round %d: after DISCONNECT: %v; want EOF (an orderly close, not a reset)", round, readErr)
+		}
+	}
 }
