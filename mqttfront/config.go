@@ -36,9 +36,15 @@ type Config struct {
 	// larger than about 60 KB. Default 64 KiB. (No Mosquitto/EMQX
 	// equivalent: both bound CONNECT by max_packet_size only.)
 	MaxConnectSize int `koanf:"max_connect_size"`
-	// MaxKeepAlive caps the client's keepalive in seconds; a v5 client asking
-	// more (or 0) is told Server Keep Alive. Default 65535. (Mosquitto
-	// max_keepalive, EMQX mqtt.server_keepalive.)
+	// MaxKeepAlive caps the client's keepalive in seconds. A v5 client
+	// asking more, or 0 (none), is told Server Keep Alive = this in CONNACK
+	// [MQTT-3.2.2-21]; a v3.1/3.1.1 client cannot be told, so asking more is
+	// refused with CONNACK 0x02 (Mosquitto's behaviour), while 0 is accepted.
+	// 65535 turns the cap off (v5 0 is then allowed too). Default 1200 (20
+	// min): a dead connection is found within 30 min, the longest keepalive
+	// that still keeps a mobile NAT binding alive is allowed, and it is AWS
+	// IoT Core's maximum. (Mosquitto max_keepalive, default 65535; EMQX
+	// mqtt.server_keepalive.)
 	MaxKeepAlive int `koanf:"max_keepalive"`
 	// ReceiveMaximum is the number of inbound QoS 1/2 publishes a client may
 	// have unacknowledged; advertised in the v5 CONNACK and used as the
@@ -133,7 +139,7 @@ func DefaultConfig() Config {
 		ConnectTimeout:      10 * time.Second,
 		MaxPacketSize:       1 << 20,
 		MaxConnectSize:      64 << 10,
-		MaxKeepAlive:        65535,
+		MaxKeepAlive:        1200,
 		ReceiveMaximum:      128,
 		MaxInflight:         32,
 		MaxQueuedMessages:   1000,

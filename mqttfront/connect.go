@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -88,7 +89,8 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 	kaSet := false
 	if maxKA := uint32(s.cfg.MaxKeepAlive); !v5 && ka > maxKA {
 		// v3 cannot be told a keepalive: refuse, as Mosquitto does.
-		return refuse(packets.V3IdentifierRejected, packets.ClientIdentifierNotValid, ReasonProtocolError, "keepalive above max_keepalive")
+		return refuse(packets.V3IdentifierRejected, packets.ClientIdentifierNotValid, ReasonProtocolError,
+			fmt.Sprintf("keepalive %d s above mqtt.max_keepalive %d s", ka, maxKA))
 	} else if ka > maxKA || (ka == 0 && maxKA < 65535 && v5) {
 		ka = maxKA
 		serverKA, kaSet = uint16(maxKA), v5

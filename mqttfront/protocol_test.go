@@ -133,3 +133,40 @@ func TestReceiveMaximumExceededWhileWriting(t *testing.T) {
 		}
 	}
 }
+
+// TestServerKeepAliveDefault: with the shipped max_keepalive (1200 s) a v5
+// client asking for no keepalive (0) or more is told Server Keep Alive =
+// 1200 [MQTT-3.2.2-21]; one asking less keeps its own (no property). A
+// v3.1/3.1.1 client cannot be told: above the maximum it is refused with
+// CONNACK 0x02 (Mosquitto's behaviour); 0 is accepted (TCP keepalive still
+// finds dead peers, and read_timeout bounds a started packet).
+func TestServerKeepAliveDefault(t *testing.T) {
+	ts := runServer(t, testConfig(""), nil)
+	if got := DefaultConfig().MaxKeepAlive; got != 1200 {
+		t.Errorf("default max_keepalive %d; want 1200", got)
+	}
+	for i, tt := range []struct {
+		v       packets.Version
+		ask     uint16
+		code    packets.ReasonCode
+		told    bool
+		serverK uint16
+	}{
+		{packets.V5, 0, packets.Success, true, 1200},
+		{packets.V5, 3600, packets.Success, true, 1200},
+		{packets.V5, 65535, packets.Success, true, 1200},
+		{packets.V5, 1200, packets.Success, false, 0},
+		{packets.V5, 60, packets.Success, false, 0},
+		{packets.V311, 0, packets.Success, false, 0},
+		{packets.V311, 1200, packets.Success, false, 0},
+		{packets.V311, 1201, packets.V3IdentifierRejected, false, 0},
+	} {
+		w := dial(t, ts.addr, tt.v)
+		ack := w.connect(fmt.Sprintf("ka-%d", i), func(p *packets.Packet) { p.Connect.KeepAlive = tt.ask })
+		pr := ack.Properties
+		if ack.ReasonCode != tt.code || pr.ServerKeepAliveSet != tt.told || pr.ServerKeepAlive != tt.serverK {
+			t.Errorf("v%d keepalive %d: CONNACK %v, Server Keep Alive %v/%d; want %v, %v/%d",
+				tt.v, tt.ask, ack.ReasonCode, pr.ServerKeepAliveSet, pr.ServerKeepAlive, tt.code, tt.told, tt.serverK)
+		}
+	}
+}
