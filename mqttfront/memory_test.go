@@ -297,8 +297,7 @@ func TestMaxConnectSize(t *testing.T) {
 	for _, v := range []packets.Version{packets.V311, packets.V5} {
 		w := dial(t, ts.addr, v)
 		p := &packets.Packet{Type: packets.CONNECT, Connect: packets.Connect{ProtocolName: "MQTT", ProtocolVersion: v,
-			CleanStart: true, ClientID: "big", WillFlag: true, WillTopic: "w", WillPayload: make([]byte, 65000),
-			UsernameFlag: true, Username: strings.Repeat("u", 2000)}}
+			CleanStart: true, ClientID: "big" + strings.Repeat("c", 2000), WillFlag: true, WillTopic: "w", WillPayload: make([]byte, 65000)}}
 		w.send(p)
 		if got := w.expectClosed(5 * time.Second); len(got) != 0 {
 			t.Errorf("v%d: a 67 KB CONNECT got %v; want the connection closed without CONNACK", v, got[0].Type)
