@@ -35,9 +35,22 @@ type Config struct {
 	// bytes; advertised as Maximum Packet Size in the v5 CONNACK. Default
 	// 1 MiB. (EMQX mqtt.max_packet_size, Mosquitto max_packet_size.)
 	MaxPacketSize int `koanf:"max_packet_size"`
-	// MaxKeepAlive caps the client's keepalive in seconds; a v5 client asking
-	// more (or 0) is told Server Keep Alive. Default 65535. (Mosquitto
-	// max_keepalive, EMQX mqtt.server_keepalive.)
+	// MaxConnectSize bounds the CONNECT packet, fixed header included, in
+	// bytes: the one packet a client sends before it is authenticated. A
+	// larger CONNECT closes the socket without CONNACK (packet_too_large).
+	// The limit is min(this, max_packet_size). Raise it only for wills
+	// larger than about 60 KB. Default 64 KiB. (No Mosquitto/EMQX
+	// equivalent: both bound CONNECT by max_packet_size only.)
+	MaxConnectSize int `koanf:"max_connect_size"`
+	// MaxKeepAlive caps the client's keepalive in seconds. A v5 client
+	// asking more, or 0 (none), is told Server Keep Alive = this in CONNACK
+	// [MQTT-3.2.2-21]; a v3.1/3.1.1 client cannot be told, so asking more is
+	// refused with CONNACK 0x02 (Mosquitto's behaviour), while 0 is accepted.
+	// 65535 turns the cap off (v5 0 is then allowed too). Default 1200 (20
+	// min): a dead connection is found within 30 min, the longest keepalive
+	// that still keeps a mobile NAT binding alive is allowed, and it is AWS
+	// IoT Core's maximum. (Mosquitto max_keepalive, default 65535; EMQX
+	// mqtt.server_keepalive.)
 	MaxKeepAlive int `koanf:"max_keepalive"`
 	// ReceiveMaximum is the number of inbound QoS 1/2 publishes a client may
 	// have unacknowledged; advertised in the v5 CONNACK and used as the
@@ -66,6 +79,15 @@ type Config struct {
 	// than the limit still gets through. 0 = unlimited. Default 16 MiB.
 	// (Mosquitto max_queued_bytes; here max_queued_bytes is the write queue.)
 	MaxSessionQueueBytes int `koanf:"max_session_queue_bytes"`
+	// ReadTimeout bounds the time from the first byte of a packet to its
+	// last, whatever the keepalive (even 0): a client that starts a packet
+	// and stalls is disconnected (reason read_timeout), so a stalled header
+	// cannot hold a connection and its read buffer forever. Idle time
+	// between packets is the keepalive's business, not this. It must cover
+	// the largest packet (max_packet_size) over the slowest link: 60s
+	// carries 1 MiB at 150 kbit/s. Default 60s. (No Mosquitto/EMQX
+	// equivalent; the CONNECT is bounded by connect_timeout instead.)
+	ReadTimeout time.Duration `koanf:"read_timeout"`
 	// WriteTimeout disconnects a client whose socket accepts no data for
 	// this long (reason slow_consumer). Default 10s. (NATS write_deadline.)
 	WriteTimeout time.Duration `koanf:"write_timeout"`
@@ -187,11 +209,13 @@ func DefaultConfig() Config {
 		Store:               StoreConfig{CompactOnStartFreeRatio: 0.5, CompactOnStartMinBytes: 64 << 20},
 		ConnectTimeout:      10 * time.Second,
 		MaxPacketSize:       1 << 20,
-		MaxKeepAlive:        65535,
+		MaxConnectSize:      64 << 10,
+		MaxKeepAlive:        1200,
 		ReceiveMaximum:      128,
 		MaxInflight:         32,
 		MaxQueuedMessages:   1000,
 		MaxQueuedBytes:      8 << 20,
+		ReadTimeout:         60 * time.Second,
 		WriteTimeout:        10 * time.Second,
 		MaxRetained:         100000,
 		TopicAliasMaximum:   64,
@@ -284,6 +308,9 @@ func (c Config) Validate() error {
 	if c.MaxPacketSize < 64 || c.MaxPacketSize > 268435460 {
 		bad("max_packet_size", "must be between 64 and 268435460 bytes, got %d", c.MaxPacketSize)
 	}
+	if c.MaxConnectSize < 64 || c.MaxConnectSize > 268435460 {
+		bad("max_connect_size", "must be between 64 and 268435460 bytes, got %d", c.MaxConnectSize)
+	}
 	if c.MaxKeepAlive < 1 || c.MaxKeepAlive > 65535 {
 		bad("max_keepalive", "must be between 1 and 65535 seconds, got %d", c.MaxKeepAlive)
 	}
@@ -310,6 +337,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRetainedBytes < 0 || (c.MaxRetainedBytes > 0 && c.MaxRetainedBytes < int64(c.MaxPacketSize)) {
 		bad("max_retained_bytes", "must be 0 (unlimited) or at least max_packet_size (%d), got %d", c.MaxPacketSize, c.MaxRetainedBytes)
+	}
+	if c.ReadTimeout <= 0 {
+		bad("read_timeout", "must be > 0, got %s", c.ReadTimeout)
 	}
 	if c.WriteTimeout <= 0 {
 		bad("write_timeout", "must be > 0, got %s", c.WriteTimeout)

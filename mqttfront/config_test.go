@@ -32,10 +32,12 @@ func TestConfigValidate(t *testing.T) {
 			c.Listeners.TLS = ListenerConfig{Enabled: true, Address: ":1", CertFile: "c", KeyFile: "k", RequireClientCert: true}
 		}, "mqtt.listeners.tls.require_client_cert"},
 		{"packet size", func(c *Config) { c.MaxPacketSize = 10 }, "mqtt.max_packet_size"},
+		{"connect size", func(c *Config) { c.MaxConnectSize = 10 }, "mqtt.max_connect_size"},
 		{"receive maximum", func(c *Config) { c.ReceiveMaximum = 0 }, "mqtt.receive_maximum"},
 		{"inflight", func(c *Config) { c.MaxInflight = 70000 }, "mqtt.max_inflight"},
 		{"queued", func(c *Config) { c.MaxQueuedMessages = 0 }, "mqtt.max_queued_messages"},
 		{"connect timeout", func(c *Config) { c.ConnectTimeout = 0 }, "mqtt.connect_timeout"},
+		{"read timeout", func(c *Config) { c.ReadTimeout = 0 }, "mqtt.read_timeout"},
 		{"keepalive", func(c *Config) { c.MaxKeepAlive = 70000 }, "mqtt.max_keepalive"},
 		{"alias", func(c *Config) { c.TopicAliasMaximum = -1 }, "mqtt.topic_alias_maximum"},
 		{"levels", func(c *Config) { c.MaxTopicLevels = 0 }, "mqtt.max_topic_levels"},

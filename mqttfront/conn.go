@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -55,6 +56,7 @@ type conn struct {
 	writing   bool
 	wclosing  bool // no more packets accepted; close the socket after the flush
 	wclosed   bool
+	wlinger   atomic.Bool       // half-close after the flush; finish drains and closes (linger)
 	wstalled  bool              // the writer did not drain within stallWait
 	wdrain    chan struct{}     // closed when the writer takes a batch
 	aliasOut  map[string]uint16 // writer-owned
@@ -130,10 +132,15 @@ func (s *Server) serve(nc net.Conn, listener string) {
 func (c *conn) run() error {
 	s := c.s
 	_ = c.nc.SetReadDeadline(time.Now().Add(s.cfg.ConnectTimeout))
-	p, err := c.readPacket()
+	// Before authentication only a small CONNECT is read (max_connect_size).
+	p, err := c.readPacket(min(s.cfg.MaxConnectSize, s.cfg.MaxPacketSize), 0)
 	if err != nil {
 		if isTimeout(err) {
 			return closeErr(ReasonConnectTimeout, 0, "no CONNECT in time")
+		}
+		if packets.Code(err) == packets.PacketTooLarge {
+			// The version is not known yet: no CONNACK, just close.
+			return closeErr(ReasonPacketTooLarge, 0, "mqtt.max_connect_size: "+err.Error())
 		}
 		if p != nil && p.Type == packets.CONNECT && packets.Code(err) == packets.UnsupportedProtocolVersion {
 			// [MQTT-3.1.2-2] answer in the client's version, then close.
@@ -156,14 +163,22 @@ func (c *conn) run() error {
 		return err
 	}
 	for {
-		if c.keepAlive > 0 {
-			// [MQTT-3.1.2-22] 1.5 times the keepalive without a packet.
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
-		} else {
-			_ = c.nc.SetReadDeadline(time.Time{})
+		if c.br == nil {
+			// Idle (no bytes buffered): the keepalive deadline. With bytes
+			// buffered the next packet has started and readPacket sets
+			// read_timeout at once.
+			if c.keepAlive > 0 {
+				// [MQTT-3.1.2-22] 1.5 times the keepalive without a packet.
+				_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
+			} else {
+				_ = c.nc.SetReadDeadline(time.Time{})
+			}
 		}
-		p, err := c.readPacket()
+		p, err := c.readPacket(s.cfg.MaxPacketSize, s.cfg.ReadTimeout)
 		if err != nil {
+			if errors.Is(err, errReadTimeout) {
+				return closeErr(ReasonReadTimeout, 0, err.Error())
+			}
 			if isTimeout(err) && c.keepAlive > 0 {
 				return closeErr(ReasonKeepAliveTimeout, packets.KeepAliveTimeout, "keepalive expired")
 			}
@@ -204,6 +219,8 @@ func (c *conn) readErr(err error) error {
 			return closeErr(ReasonPacketTooLarge, rc, err.Error())
 		case packets.ProtocolError:
 			return closeErr(ReasonProtocolError, rc, err.Error())
+		case packets.TopicAliasInvalid:
+			return closeErr(ReasonTopicAliasInvalid, rc, err.Error()) // alias 0 [MQTT-3.3.2-8]
 		default:
 			return closeErr(ReasonMalformedPacket, rc, err.Error())
 		}
@@ -218,9 +235,16 @@ func (c *conn) readErr(err error) error {
 // packetPool holds zeroed Packets for inbound reads (see run).
 var packetPool = sync.Pool{New: func() any { return new(packets.Packet) }}
 
-// readPacket reads one packet. While idle it holds no buffer: it blocks on
-// a one-byte read and borrows a bufio.Reader only while data flows.
-func (c *conn) readPacket() (*packets.Packet, error) {
+// errReadTimeout ends a connection whose started packet did not complete
+// within read_timeout.
+var errReadTimeout = errors.New("packet not complete within mqtt.read_timeout")
+
+// readPacket reads one packet of at most maxSize bytes. While idle it
+// holds no buffer: it blocks on a one-byte read and borrows a bufio.Reader
+// only while data flows. When timeout > 0 the packet, once its first byte
+// is here, must be complete within timeout (whatever the deadline set for
+// the wait before it): a timeout then is errReadTimeout.
+func (c *conn) readPacket(maxSize int, timeout time.Duration) (*packets.Packet, error) {
 	if c.br == nil {
 		for {
 			n, err := c.nc.Read(c.one[:])
@@ -236,8 +260,14 @@ func (c *conn) readPacket() (*packets.Packet, error) {
 		c.br = readerPool.Get().(*bufio.Reader)
 		c.br.Reset(&c.pr)
 	}
+	if timeout > 0 {
+		_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
+	}
 	spare := packetPool.Get().(*packets.Packet)
-	p, err := packets.ReadInto(c.br, c.version, uint32(c.s.cfg.MaxPacketSize), spare)
+	p, err := packets.ReadInto(c.br, c.version, uint32(maxSize), spare)
+	if err != nil && timeout > 0 && isTimeout(err) {
+		err = fmt.Errorf("%w (%s)", errReadTimeout, timeout)
+	}
 	if p != spare {
 		*spare = packets.Packet{} // a failed decode may have set fields
 		packetPool.Put(spare)
@@ -317,17 +347,24 @@ func (c *conn) finish(err error) {
 		code = 0
 	}
 	c.setReason(reason)
+	linger := false
 	if code != 0 && c.connected.Load() && c.version == packets.V5 {
 		dp := &packets.Packet{Type: packets.DISCONNECT, ReasonCode: code}
 		if c.problemInfo && ce != nil {
 			dp.Properties.ReasonString = ce.msg
 		}
-		c.send(dp)
+		// The client may still be sending (a Receive Maximum overrun is a
+		// client that keeps writing): see linger.
+		linger = c.send(dp) && !s.closing.Load()
+		c.wlinger.Store(linger)
 	} else if code != 0 && !c.connected.Load() && c.version == packets.V5 && reason != ReasonConnectTimeout && reason != ReasonNetworkError {
 		// [MQTT-4.13.1-1] before CONNACK a v5 error goes in CONNACK.
 		c.send(&packets.Packet{Type: packets.CONNACK, ReasonCode: code})
 	}
 	c.closeWrite()
+	if linger {
+		c.linger()
+	}
 	c.ring.abandon()
 	if c.br != nil {
 		c.br.Reset(nil)
@@ -359,6 +396,38 @@ func (c *conn) finish(err error) {
 	close(c.done)
 }
 
+// Bounds of the drain after a server-sent DISCONNECT (linger).
+const (
+	lingerTimeout  = 2 * time.Second
+	lingerMaxBytes = 8 << 20
+)
+
+// linger delivers a final DISCONNECT to a client that is still writing.
+// Closing a socket with unread bytes makes TCP send a reset, and a reset
+// discards what the peer has not read yet: the DISCONNECT. So the writer
+// half-closes after the flush (FIN after the DISCONNECT, closeSocket) and
+// the reader reads and discards what the client still sends, until the
+// client closes its side (EOF), lingerTimeout passes or lingerMaxBytes are
+// read, then closes the socket. A WebSocket connection has no half-close
+// and is closed at once. Nothing read here is decoded.
+func (c *conn) linger() {
+	if _, ok := c.nc.(interface{ CloseWrite() error }); !ok {
+		_ = c.nc.Close()
+		return
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+	buf := make([]byte, 4096)
+	for n := 0; n < lingerMaxBytes; {
+		m, err := c.nc.Read(buf)
+		n += m
+		c.s.stats.bytesIn.Add(uint64(m))
+		if err != nil {
+			break
+		}
+	}
+	_ = c.nc.Close()
+}
+
 // kick asks the connection to end: v5 gets DISCONNECT code, then the socket
 // is closed after the flush, which ends the reader.
 func (c *conn) kick(r DisconnectReason, code packets.ReasonCode) {
@@ -368,4 +437,7 @@ func (c *conn) kick(r DisconnectReason, code packets.ReasonCode) {
 		c.send(&packets.Packet{Type: packets.DISCONNECT, ReasonCode: code})
 	}
 	c.closeWrite()
+	if c.wlinger.Load() {
+		_ = c.nc.Close() // end a lingering reader at once (shutdown, takeover)
+	}
 }

@@ -1,11 +1,13 @@
 package mqttfront
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -87,7 +89,8 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 	kaSet := false
 	if maxKA := uint32(s.cfg.MaxKeepAlive); !v5 && ka > maxKA {
 		// v3 cannot be told a keepalive: refuse, as Mosquitto does.
-		return refuse(packets.V3IdentifierRejected, packets.ClientIdentifierNotValid, ReasonProtocolError, "keepalive above max_keepalive")
+		return refuse(packets.V3IdentifierRejected, packets.ClientIdentifierNotValid, ReasonProtocolError,
+			fmt.Sprintf("keepalive %d s above mqtt.max_keepalive %d s", ka, maxKA))
 	} else if ka > maxKA || (ka == 0 && maxKA < 65535 && v5) {
 		ka = maxKA
 		serverKA, kaSet = uint16(maxKA), v5
@@ -118,13 +121,23 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 	var will *Message
 	var willDelay uint32
 	if cp.WillFlag {
-		will = &Message{Topic: cp.WillTopic, Payload: cp.WillPayload, QoS: cp.WillQoS, Retain: cp.WillRetain,
+		// The will outlives the CONNECT: its byte slices are copied so that
+		// they do not keep the whole packet alive (strings of a CONNECT are
+		// copies already, see packets.Read).
+		will = &Message{Topic: cp.WillTopic, Payload: bytes.Clone(cp.WillPayload), QoS: cp.WillQoS, Retain: cp.WillRetain,
 			ClientID: clientID, Username: c.username}
 		if v5 {
 			will.Properties = appProps(&cp.WillProperties)
+			will.Properties.CorrelationData = bytes.Clone(will.Properties.CorrelationData)
 			willDelay = cp.WillProperties.WillDelay
 		}
 		if err := s.checkTopic(cp.WillTopic, false); err != nil {
+			// [MQTT-3.1.3-10] [MQTT-4.7.1-1] the will topic is a topic name.
+			if !v5 {
+				// 3.1.1 has no CONNACK code for it: a protocol violation
+				// closes the connection [MQTT-4.8.0-1].
+				return closeErr(ReasonTopicInvalid, 0, "invalid will topic: "+err.Error())
+			}
 			return refuse(packets.V3IdentifierRejected, packets.TopicNameInvalid, ReasonTopicInvalid, "invalid will topic")
 		}
 	}

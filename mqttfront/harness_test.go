@@ -112,12 +112,19 @@ func testConfig(dir string) Config {
 // Cleanup) cancels it and waits for Run.
 func runServer(t testing.TB, cfg Config, sink Sink) *testSrv {
 	t.Helper()
-	if sink == nil {
-		sink = &okSink{}
-	}
 	log := zap.NewNop()
 	if _, bench := t.(*testing.B); !bench {
 		log = zaptest.NewLogger(t)
+	}
+	return runServerLog(t, cfg, sink, log)
+}
+
+// runServerLog is runServer with a given logger (zap.NewNop for tests whose
+// log lines would be too big or too many to keep in the test's output).
+func runServerLog(t testing.TB, cfg Config, sink Sink, log *zap.Logger) *testSrv {
+	t.Helper()
+	if sink == nil {
+		sink = &okSink{}
 	}
 	s, err := New(cfg, sink, log)
 	if err != nil {

@@ -2,7 +2,9 @@ package mqttfront
 
 import (
 	"container/list"
+	"hash/maphash"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -99,11 +101,22 @@ func (s *Server) logKeyed(lvl zapcore.Level, key, msg string, fields ...zap.Fiel
 	ce.Write(fields...)
 }
 
+// logKeyMax bounds the bytes of a limiter key: the limiter remembers
+// logRateKeys keys, including the client ids of refused CONNECTs, and a
+// client id may be 65535 bytes (10,000 of them would be 655 MB).
+const logKeyMax = 64
+
+var logKeySeed = maphash.MakeSeed()
+
 // logKey is the limiter's key for c: its client id, or its remote host while
-// no id is known (a malformed or refused CONNECT).
+// no id is known (a malformed or refused CONNECT). A client id longer than
+// logKeyMax becomes its first bytes and a hash of the whole, in a new
+// string (a slice would keep the whole id alive).
 func (c *conn) logKey() string {
-	if c.clientID != "" {
-		return c.clientID
+	if id := c.clientID; len(id) > logKeyMax {
+		return id[:logKeyMax-17] + "~" + strconv.FormatUint(maphash.String(logKeySeed, id), 16)
+	} else if id != "" {
+		return id
 	}
 	addr := c.nc.RemoteAddr().String()
 	if host, _, err := net.SplitHostPort(addr); err == nil {

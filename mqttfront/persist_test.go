@@ -146,3 +146,20 @@ func TestCrashKeepsOnlineInflight(t *testing.T) {
 		t.Errorf("redelivered %q dup=%v id=%d; want cmd with DUP and id %d", p.Payload, p.Dup, p.PacketID, first.PacketID)
 	}
 }
+
+// TestDataDirPermissions: the store holds queued payloads and sessions;
+// the directories created for it are 0700 and mqtt.db is 0600.
+func TestDataDirPermissions(t *testing.T) {
+	parent := filepath.Join(t.TempDir(), "var")
+	dir := filepath.Join(parent, "mqtt")
+	ts := runServer(t, testConfig(dir), nil)
+	ts.stop()
+	for _, d := range []string{parent, dir} {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("directory %s: mode %v, %v; want 0700", d, fi.Mode().Perm(), err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "mqtt.db")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("mqtt.db: mode %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+}

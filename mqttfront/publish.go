@@ -20,6 +20,10 @@ func (c *conn) handlePublish(p *packets.Packet) error {
 		return closeErr(ReasonServerShutdown, 0, "closing while rate limited")
 	}
 	v5 := c.version == packets.V5
+	if v5 && len(p.Properties.SubscriptionIDs) > 0 {
+		// Only the server sends Subscription Identifiers. [MQTT-3.3.4-6]
+		return closeErr(ReasonProtocolError, packets.ProtocolError, "subscription identifier in a PUBLISH from a client")
+	}
 	topic := p.Topic
 	if v5 && p.Properties.TopicAlias != 0 {
 		a := p.Properties.TopicAlias
@@ -36,7 +40,9 @@ func (c *conn) handlePublish(p *packets.Packet) error {
 			if c.aliasIn == nil {
 				c.aliasIn = map[uint16]string{}
 			}
-			c.aliasIn[a] = topic
+			// A copy: topic shares the packet's buffer, and the alias
+			// outlives the packet (it must not keep the payload alive).
+			c.aliasIn[a] = strings.Clone(topic)
 		}
 	}
 	if topic == "" {

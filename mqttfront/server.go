@@ -230,7 +230,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.started = time.Now()
 	if s.cfg.DataDir != "" {
-		if err := os.MkdirAll(s.cfg.DataDir, 0o750); err != nil {
+		if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
 			return fmt.Errorf("mqtt.data_dir: %w", err)
 		}
 		st, err := store.OpenOptions(filepath.Join(s.cfg.DataDir, "mqtt.db"), s.log.Named("store"), storeOptions(s.cfg.Store))

@@ -36,6 +36,7 @@ const (
 	ReasonMaxConnections
 	ReasonOriginRejected // WebSocket handshake from a browser Origin not allowed
 	ReasonMaxSessions
+	ReasonReadTimeout // a started packet not complete within read_timeout
 	numDisconnectReasons
 )
 
@@ -47,6 +48,7 @@ var disconnectNames = [...]string{
 	"client_id_rejected", "payload_format_invalid", "topic_invalid", "max_connections",
 	"origin_rejected",
 	"max_sessions",
+	"read_timeout",
 }
 
 func (r DisconnectReason) String() string {

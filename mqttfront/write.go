@@ -122,7 +122,9 @@ func (c *conn) startWriterLocked() {
 }
 
 // closeWrite stops accepting packets; the socket closes once the queue is
-// flushed (at once if no writer runs).
+// flushed (at once if no writer runs). With wlinger set, the socket is only
+// half-closed (FIN after the last packet) and the reader closes it after
+// draining (finish, linger).
 func (c *conn) closeWrite() {
 	c.wmu.Lock()
 	c.wclosing = true
@@ -132,8 +134,19 @@ func (c *conn) closeWrite() {
 	}
 	c.wmu.Unlock()
 	if idle {
-		_ = c.nc.Close()
+		c.closeSocket()
 	}
+}
+
+// closeSocket ends the socket after the last flush: a half-close when the
+// reader lingers (it closes the socket itself), else a close.
+func (c *conn) closeSocket() {
+	if c.wlinger.Load() {
+		if hc, ok := c.nc.(interface{ CloseWrite() error }); ok && hc.CloseWrite() == nil {
+			return
+		}
+	}
+	_ = c.nc.Close()
 }
 
 // writeLoop drains the queue: encode a batch into one pooled buffer, one
@@ -158,7 +171,7 @@ func (c *conn) writeLoop() {
 				writeBufPool.Put(bp)
 			}
 			if closeNow {
-				_ = c.nc.Close()
+				c.closeSocket()
 			}
 			return
 		}

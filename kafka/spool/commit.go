@@ -392,7 +392,7 @@ func (s *Spool) shutdown(c *committer) error {
 // writeSeed writes an empty segment (header only) named after first.
 func writeSeed(dir string, first uint64) error {
 	path := segPath(dir, first)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("create seed segment: %w", err)
 	}

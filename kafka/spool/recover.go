@@ -16,8 +16,15 @@ import (
 // recover scans the segment directory at Open; see "Recovery" in README.md.
 func (s *Spool) recover() error {
 	dir := s.cfg.Dir
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// Records are device payloads: only the bridge's user may read them
+	// (files 0600, directories 0700, like the MQTT store).
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("spool: create dir: %w", err)
+	}
+	if fi, err := os.Stat(dir); err == nil && fi.Mode().Perm()&0o007 != 0 {
+		// Not changed here: the operator may have made it so on purpose.
+		s.log.Warn("spool directory is accessible to other users; chmod 700 it", zap.String("dir", dir),
+			zap.Stringer("mode", fi.Mode().Perm()))
 	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {

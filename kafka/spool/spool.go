@@ -470,7 +470,7 @@ func (s *Spool) Stats() Stats {
 func createSegment(path string, size int64) (*os.File, error) {
 	// No O_EXCL: the file may be the seed that carried the seq counter,
 	// whose header is the one the committer writes.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create segment: %w", err)
 	}

@@ -576,3 +576,42 @@ func TestSegmentCreateFailureIsSynchronous(t *testing.T) {
 		t.Fatal("done called for a refused Append")
 	}
 }
+
+// TestFilePermissions: spooled records are device payloads; only the
+// bridge's user may read them. Directories the spool creates are 0700,
+// its files (segments, seed, ack watermark) 0600, like the MQTT store's
+// bbolt file (issue 10: they were 0755 and 0644).
+func TestFilePermissions(t *testing.T) {
+	cfg := testConfig(t)
+	parent := filepath.Join(cfg.Dir, "var")
+	cfg.Dir = filepath.Join(parent, "spool")
+	s, stop := startSpool(t, cfg)
+	for i := range 60 { // two segments
+		appendSync(t, s, payload(i, 100))
+	}
+	s.Ack(1)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{parent, cfg.Dir} {
+		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("directory %s: mode %v, %v; want 0700", dir, fi.Mode().Perm(), err)
+		}
+	}
+	ents, err := os.ReadDir(cfg.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) < 3 {
+		t.Fatalf("spool dir holds %d files; want segments and the ack watermark", len(ents))
+	}
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v; want 0600", e.Name(), fi.Mode().Perm())
+		}
+	}
+}

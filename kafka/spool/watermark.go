@@ -152,7 +152,7 @@ func readWatermark(dir string) (ackState, bool, error) {
 // fsync, rename, fsync of the directory.
 func writeWatermark(dir string, st ackState) error {
 	tmp := filepath.Join(dir, wmTmpName)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("write ack watermark: %w", err)
 	}

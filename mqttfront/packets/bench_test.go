@@ -3,6 +3,7 @@ package packets
 import (
 	"bufio"
 	"bytes"
+	"strconv"
 	"testing"
 )
 
@@ -111,4 +112,22 @@ func TestBenchPacketSizes(t *testing.T) {
 	if n := Size(benchPublishV5(), V5); n != 128 {
 		t.Errorf("v5 bench PUBLISH is %d bytes; want 128", n)
 	}
+}
+
+// BenchmarkReadPublishLarge reads PUBLISH packets whose body is larger than
+// the first read chunk, so the body buffer grows while the bytes arrive.
+func BenchmarkReadPublishLarge(b *testing.B) {
+	for _, n := range []int{16 << 10, 256 << 10, 1 << 20} {
+		b.Run(sizeName(n), func(b *testing.B) {
+			p := &Packet{Type: PUBLISH, QoS: 1, PacketID: 1, Topic: "devices/0042/blob", Payload: make([]byte, n)}
+			benchmarkRead(b, p, V311)
+		})
+	}
+}
+
+func sizeName(n int) string {
+	if n >= 1<<20 {
+		return strconv.Itoa(n>>20) + "MiB"
+	}
+	return strconv.Itoa(n>>10) + "KiB"
 }

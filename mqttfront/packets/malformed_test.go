@@ -40,7 +40,7 @@ var malformedCases = []malformed{
 	{"publish topic wildcard", "[MQTT-3.3.2-2]", V311, []byte{0x30, 0x05, 0x00, 0x03, 'a', '/', '#'}, TopicNameInvalid},
 	{"publish v3 empty topic", "[MQTT-4.7.3-1]", V311, []byte{0x30, 0x03, 0x00, 0x00, 'x'}, TopicNameInvalid},
 	{"publish v5 empty topic without alias", "[MQTT-3.3.2.1]", V5, []byte{0x30, 0x03, 0x00, 0x00, 0x00}, ProtocolError},
-	{"publish v5 topic alias 0", "[MQTT-3.3.2-8]", V5, []byte{0x30, 0x07, 0x00, 0x01, 't', 0x03, 0x23, 0x00, 0x00}, ProtocolError},
+	{"publish v5 topic alias 0", "[MQTT-3.3.2-8]", V5, []byte{0x30, 0x07, 0x00, 0x01, 't', 0x03, 0x23, 0x00, 0x00}, TopicAliasInvalid},
 	{"publish v5 duplicate content type", "[MQTT-2.2.2-2]", V5,
 		[]byte{0x30, 0x0A, 0x00, 0x01, 't', 0x06, 0x03, 0x00, 0x00, 0x03, 0x00, 0x00}, ProtocolError},
 	{"publish v5 session expiry not allowed", "[MQTT-2.2.2.2]", V5,

@@ -234,7 +234,7 @@ func (d *decoder) property(p *Properties, id byte, info *propInfo) error {
 		p.TopicAliasMaximum = u16
 	case propTopicAlias:
 		if u16 == 0 {
-			return Errorf(ProtocolError, "topic alias 0") // [MQTT-3.3.2-8]
+			return Errorf(TopicAliasInvalid, "topic alias 0") // [MQTT-3.3.2-8]
 		}
 		p.TopicAlias = u16
 	case propMaximumQoS:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"runtime"
 	"testing"
 	"testing/iotest"
 )
@@ -139,5 +140,47 @@ func TestDecodeNonMinimalRemainingLengthAccepted(t *testing.T) {
 	p, err := readOne(t, raw, V311)
 	if err != nil || p.Type != PUBACK || p.PacketID != 1 {
 		t.Fatalf("Read = %+v, %v; want PUBACK 1", p, err)
+	}
+}
+
+// stallReader serves data, then fails with err (a peer that announced more
+// than it sent).
+type stallReader struct {
+	data []byte
+	err  error
+}
+
+func (r *stallReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, r.err
+	}
+	n := copy(p, r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// TestReadGrowsAsBytesArrive: a header announcing 1 MiB followed by a few
+// bytes must not allocate the announced size; the body buffer grows with
+// the bytes that arrive (issue 10: 1,000 such sockets took 1 GB).
+func TestReadGrowsAsBytesArrive(t *testing.T) {
+	announced := 1<<20 - 8
+	for _, sent := range []int{10, 5000, 100000} {
+		raw := appendVarInt([]byte{0x30}, uint32(announced))
+		raw = append(raw, 0, 1, 't')
+		raw = append(raw, make([]byte, sent-3)...)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := Read(bufio.NewReaderSize(&stallReader{data: raw, err: io.EOF}, 4096), V311, 0)
+		runtime.ReadMemStats(&after)
+		if err != io.ErrUnexpectedEOF {
+			t.Fatalf("Read of a truncated PUBLISH: %v; want io.ErrUnexpectedEOF", err)
+		}
+		// The bufio.Reader (4 KiB) plus buffers growing fourfold, each at
+		// most 8 times what arrived before it: in all, well under 8 times
+		// what arrived (the unfixed Read took the announced 1 MiB).
+		limit := uint64(4096 + 8*max(sent, 4096) + 1024)
+		if got := after.TotalAlloc - before.TotalAlloc; got > limit {
+			t.Errorf("%d of %d announced bytes sent: Read allocated %d bytes; want <= %d", sent, announced, got, limit)
+		}
 	}
 }
