@@ -46,6 +46,9 @@ func (b *Bridge) Reload() error {
 	b.rules.Store(rules)
 	b.front.SetAuth(authn, acl)
 	b.adminAuth.set(cfg.Admin)
+	if cfg.MQTT.Auth.BindClientIDToUser != b.cfg.MQTT.Auth.BindClientIDToUser {
+		b.log.Warn("reload: mqtt.auth.bind_client_id_to_user changed; it applies after a restart")
+	}
 	if !slices.Equal(cfg.Admin.PublishAllow, b.cfg.Admin.PublishAllow) {
 		b.log.Warn("reload: admin.publish_allow changed; it applies after a restart")
 	}

@@ -130,6 +130,14 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 	}
 
 	ss, present, err := s.attach(c, cp.CleanStart, expiry, window, will, willDelay)
+	var oe *ownerError
+	if errors.As(err, &oe) {
+		s.logClient(zap.WarnLevel, c, "mqtt: connect refused: the client id's session belongs to another user",
+			zap.String("client", clientID), zap.String("listener", c.listener), zap.String("username", c.username),
+			zap.String("owner", oe.owner), zap.String("remote", c.nc.RemoteAddr().String()),
+			zap.Stringer("reason", ReasonSessionOwner))
+		return refuse(packets.V3IdentifierRejected, packets.ClientIdentifierNotValid, ReasonSessionOwner, err.Error())
+	}
 	if err != nil {
 		return refuse(packets.V3ServerUnavailable, packets.ServerUnavailable, ReasonServerShutdown, err.Error())
 	}
@@ -174,9 +182,20 @@ func (s *Server) capExpiry(e uint32) uint32 {
 	return e
 }
 
+// ownerError refuses a CONNECT whose client id has a session owned by
+// another identity (bind_client_id_to_user).
+type ownerError struct{ owner string }
+
+func (e *ownerError) Error() string { return "client id belongs to a session of another user" }
+
 // attach binds c to the session of its client id, taking over a
 // connected one [MQTT-3.1.4-3] and starting fresh on clean start
-// [MQTT-3.1.2-4].
+// [MQTT-3.1.2-4]. With bind_client_id_to_user a session (online or not,
+// unless expired) whose owner is a user other than c's is left alone and
+// an *ownerError returned. The owner is the session's user name: the
+// identity that created it, since with the binding on nobody else can
+// attach. "" (anonymous) owns nothing: any identity may resume such a
+// session and a user who does becomes its owner.
 func (s *Server) attach(c *conn, clean bool, expiry uint32, window int, will *Message, willDelay uint32) (*session, bool, error) {
 	id := c.clientID
 	for {
@@ -188,8 +207,18 @@ func (s *Server) attach(c *conn, clean bool, expiry uint32, window int, will *Me
 		ss := s.sessions[id]
 		if ss != nil {
 			ss.mu.Lock()
-			old := ss.conn
+			old, owner := ss.conn, ss.username
 			ss.mu.Unlock()
+			if s.cfg.Auth.BindClientIDToUser && owner != "" && owner != c.username && (old != nil || !ss.expiredAt(timeNow())) {
+				// Neither the session nor its connection is another
+				// identity's to take (clean start would discard it).
+				s.mu.Unlock()
+				return nil, false, &ownerError{owner: owner}
+			}
+			if s.cfg.Auth.BindClientIDToUser && owner == "" && c.username != "" && !clean {
+				s.log.Info("mqtt: user adopts a session created by an anonymous client",
+					zap.String("client", id), zap.String("username", c.username), zap.String("listener", c.listener))
+			}
 			if old != nil {
 				s.mu.Unlock()
 				old.kick(ReasonTakeover, packets.SessionTakenOver)

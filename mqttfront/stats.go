@@ -34,6 +34,7 @@ const (
 	ReasonPayloadFormatInvalid
 	ReasonTopicInvalid
 	ReasonMaxConnections
+	ReasonSessionOwner // the client id's session belongs to another identity (bind_client_id_to_user)
 	numDisconnectReasons
 )
 
@@ -43,6 +44,7 @@ var disconnectNames = [...]string{
 	"packet_too_large", "receive_maximum_exceeded", "connect_timeout", "network_error",
 	"admin_kick", "sink_error", "topic_alias_invalid", "unsupported_version",
 	"client_id_rejected", "payload_format_invalid", "topic_invalid", "max_connections",
+	"session_owner_mismatch",
 }
 
 func (r DisconnectReason) String() string {

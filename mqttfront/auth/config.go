@@ -22,6 +22,16 @@ type Config struct {
 	// Connections without a certificate fall back to user name and password.
 	// Default false. Mosquitto: use_identity_as_username.
 	UseIdentityAsUsername bool `koanf:"use_identity_as_username"`
+	// BindClientIDToUser makes a session belong to the identity that
+	// created it (the user name, or the certificate CN with
+	// UseIdentityAsUsername): a CONNECT from another identity with that
+	// client id is refused (v5 CONNACK 0x85, v3 0x02) instead of taking the
+	// session over or kicking its connection. Anonymous clients share one
+	// identity; a session an anonymous client created is adopted by the
+	// first user who connects with its client id. Default true; false is
+	// the Mosquitto and EMQX behaviour (any client may take over any client
+	// id). Applied at start (a reload does not change it).
+	BindClientIDToUser bool `koanf:"bind_client_id_to_user"`
 	// Users are the accounts that can log in with a password.
 	Users []User `koanf:"users"`
 	// ACL authorizes publishes and subscriptions.
@@ -70,9 +80,10 @@ const (
 )
 
 // DefaultConfig returns the safe defaults: no anonymous clients, no users,
-// an empty ACL that allows everything to authenticated clients.
+// sessions bound to their owner, an empty ACL that allows everything to
+// authenticated clients.
 func DefaultConfig() Config {
-	return Config{ACL: ACLConfig{NoMatch: NoMatchAllow}}
+	return Config{BindClientIDToUser: true, ACL: ACLConfig{NoMatch: NoMatchAllow}}
 }
 
 // Validate checks c; the message names the key at fault, e.g.

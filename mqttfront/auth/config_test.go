@@ -27,6 +27,9 @@ func TestDefaultConfigValid(t *testing.T) {
 	if c.ACL.NoMatch != "allow" {
 		t.Errorf("DefaultConfig ACL.NoMatch = %q; want allow", c.ACL.NoMatch)
 	}
+	if !c.BindClientIDToUser {
+		t.Error("DefaultConfig does not bind sessions to their owner")
+	}
 }
 
 func TestValidateAt(t *testing.T) {
