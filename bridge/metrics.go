@@ -80,6 +80,10 @@ var (
 	dSessions      = prometheus.NewDesc(ns+"_sessions", "Sessions held, online or not.", nil, nil)
 	dSubscriptions = prometheus.NewDesc(ns+"_subscriptions", "Subscriptions held.", nil, nil)
 	dRetained      = prometheus.NewDesc(ns+"_retained_messages", "Retained messages held.", nil, nil)
+	dAuthHash      = prometheus.NewDesc(ns+"_auth_bcrypt_checks", "bcrypt password checks now, running or waiting for a slot (mqtt.auth.bcrypt_concurrency).", []string{"state"}, nil)
+	dAuthBlocks    = prometheus.NewDesc(ns+"_auth_backoff_blocks_total", "Times a source address was blocked after too many failed logins (mqtt.auth.failure_backoff).", nil, nil)
+	dAuthRefused   = prometheus.NewDesc(ns+"_auth_backoff_refused_total", "Logins refused without a password check because their address was blocked.", nil, nil)
+	dAuthAddresses = prometheus.NewDesc(ns+"_auth_backoff_addresses", "Source addresses in the failed-login table.", nil, nil)
 )
 
 func (c *frontCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
@@ -119,6 +123,11 @@ func (c *frontCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dSessions, float64(st.Sessions))
 	gauge(dSubscriptions, float64(st.Subscriptions))
 	gauge(dRetained, float64(st.Retained))
+	gauge(dAuthHash, float64(st.Auth.HashRunning), "running")
+	gauge(dAuthHash, float64(st.Auth.HashWaiting), "waiting")
+	counter(dAuthBlocks, float64(st.Auth.BackoffBlocks))
+	counter(dAuthRefused, float64(st.Auth.BackoffRefused))
+	gauge(dAuthAddresses, float64(st.Auth.BackoffAddresses))
 	if c.extra != nil {
 		c.extra(ch)
 	}

@@ -49,6 +49,9 @@ func (b *Bridge) Reload() error {
 	if cfg.MQTT.Auth.BindClientIDToUser != b.cfg.MQTT.Auth.BindClientIDToUser {
 		b.log.Warn("reload: mqtt.auth.bind_client_id_to_user changed; it applies after a restart")
 	}
+	if cfg.MQTT.Auth.FailureBackoff != b.cfg.MQTT.Auth.FailureBackoff {
+		b.log.Warn("reload: mqtt.auth.failure_backoff changed; it applies after a restart")
+	}
 	if !slices.Equal(cfg.Admin.PublishAllow, b.cfg.Admin.PublishAllow) {
 		b.log.Warn("reload: admin.publish_allow changed; it applies after a restart")
 	}

@@ -217,5 +217,8 @@ func (c Config) Validate() error {
 	if c.MaxPublishBytesRate < 0 {
 		bad("max_publish_bytes_rate", "must be >= 0 (0 = off), got %d", c.MaxPublishBytesRate)
 	}
+	if err := c.Auth.ValidateAt("mqtt.auth"); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }

@@ -41,6 +41,8 @@ func TestConfigValidate(t *testing.T) {
 		{"levels", func(c *Config) { c.MaxTopicLevels = 0 }, "mqtt.max_topic_levels"},
 		{"sys", func(c *Config) { c.SysInterval = -time.Second }, "mqtt.sys_interval"},
 		{"rate", func(c *Config) { c.MaxPublishRate = -1 }, "mqtt.max_publish_rate"},
+		{"bcrypt slots", func(c *Config) { c.Auth.BcryptConcurrency = -1 }, "mqtt.auth.bcrypt_concurrency"},
+		{"backoff window", func(c *Config) { c.Auth.FailureBackoff.Window = 0 }, "mqtt.auth.failure_backoff.window"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,6 +17,12 @@ import (
 // authTimeout bounds one Authenticate call.
 const authTimeout = 10 * time.Second
 
+// backoffDelay holds the answer to a login refused by the back-off (capped
+// by connect_timeout): an attacker looping on one socket per attempt then
+// makes one attempt per second and connection instead of thousands, which
+// would cost the CPU that other logins need.
+const backoffDelay = time.Second
+
 // handleConnect authenticates, attaches the session and answers CONNACK.
 func (c *conn) handleConnect(p *packets.Packet) error {
 	s := c.s
@@ -64,9 +70,27 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		creds.PeerCertificates = tc.ConnectionState().PeerCertificates
 	}
+	creds.Gate = s.backoff.Gate(creds.RemoteAddr)
 	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
 	id, err := s.authz.Load().a.Authenticate(ctx, creds)
 	cancel()
+	if errors.Is(err, auth.ErrBackoff) {
+		// Counted; logged once per address and block, not per client id
+		// (a flood brings a fresh id with each attempt).
+		var be *auth.BackoffError
+		if errors.As(err, &be) && be.First {
+			s.log.Warn("mqtt: too many failed logins from an address; its logins are refused without a password check",
+				zap.Stringer("address", be.Addr), zap.Time("until", be.Until), zap.String("listener", c.listener),
+				zap.Int("max_failures", s.cfg.Auth.FailureBackoff.MaxFailures), zap.Stringer("reason", ReasonAuthBackoff))
+		}
+		t := time.NewTimer(min(backoffDelay, s.cfg.ConnectTimeout))
+		select {
+		case <-t.C:
+		case <-s.quit:
+			t.Stop()
+		}
+		return refuse(packets.V3NotAuthorized, packets.ConnectionRateExceeded, ReasonAuthBackoff, err.Error())
+	}
 	if err != nil {
 		s.logClient(zap.InfoLevel, c, "mqtt: connect refused", zap.String("client", clientID), zap.String("listener", c.listener),
 			zap.String("username", cp.Username), zap.String("remote", c.nc.RemoteAddr().String()), zap.Error(err))

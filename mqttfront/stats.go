@@ -3,6 +3,7 @@ package mqttfront
 import (
 	"sync/atomic"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
@@ -35,6 +36,7 @@ const (
 	ReasonTopicInvalid
 	ReasonMaxConnections
 	ReasonSessionOwner // the client id's session belongs to another identity (bind_client_id_to_user)
+	ReasonAuthBackoff  // the address failed too many password checks lately (auth.failure_backoff)
 	numDisconnectReasons
 )
 
@@ -44,7 +46,7 @@ var disconnectNames = [...]string{
 	"packet_too_large", "receive_maximum_exceeded", "connect_timeout", "network_error",
 	"admin_kick", "sink_error", "topic_alias_invalid", "unsupported_version",
 	"client_id_rejected", "payload_format_invalid", "topic_invalid", "max_connections",
-	"session_owner_mismatch",
+	"session_owner_mismatch", "auth_backoff",
 }
 
 func (r DisconnectReason) String() string {
@@ -67,11 +69,13 @@ const (
 	ConnectNotAuthorized
 	ConnectBadAuthMethod
 	ConnectOther
+	ConnectRateExceeded // v5 0x9F
 	numConnectResults
 )
 
 var connectNames = [...]string{"success", "unsupported_version", "client_id_rejected",
-	"server_unavailable", "bad_credentials", "not_authorized", "bad_auth_method", "other"}
+	"server_unavailable", "bad_credentials", "not_authorized", "bad_auth_method", "other",
+	"connection_rate_exceeded"}
 
 func (r ConnectResult) String() string {
 	if r >= 0 && int(r) < len(connectNames) {
@@ -103,6 +107,8 @@ func connectResult(code packets.ReasonCode, v5 bool) ConnectResult {
 		return ConnectNotAuthorized
 	case packets.BadAuthenticationMethod:
 		return ConnectBadAuthMethod
+	case packets.ConnectionRateExceeded:
+		return ConnectRateExceeded
 	}
 	return ConnectOther
 }
@@ -154,6 +160,16 @@ type Stats struct {
 	SessionsOnline     int
 	Subscriptions      int
 	Retained           int
+	Auth               AuthStats
+}
+
+// AuthStats is the load and back-off of password checks.
+type AuthStats struct {
+	HashRunning      int    // bcrypt checks running now
+	HashWaiting      int    // bcrypt checks waiting for a slot (auth.bcrypt_concurrency)
+	BackoffBlocks    uint64 // times an address was blocked (auth.failure_backoff)
+	BackoffRefused   uint64 // logins refused while their address was blocked
+	BackoffAddresses int    // addresses in the failure table now
 }
 
 type counters struct {
@@ -215,6 +231,12 @@ func (s *Server) Stats() Stats {
 			st.Disconnects[DisconnectReason(i).String()] = v
 		}
 	}
+	if l, ok := s.authz.Load().a.(interface{ Load() auth.HashLoad }); ok {
+		hl := l.Load()
+		st.Auth.HashRunning, st.Auth.HashWaiting = hl.Running, hl.Waiting
+	}
+	bs := s.backoff.Stats()
+	st.Auth.BackoffBlocks, st.Auth.BackoffRefused, st.Auth.BackoffAddresses = bs.Blocks, bs.Refused, bs.Addresses
 	s.mu.RLock()
 	st.Sessions = len(s.sessions)
 	for _, ss := range s.sessions {

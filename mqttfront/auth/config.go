@@ -32,6 +32,14 @@ type Config struct {
 	// the Mosquitto and EMQX behaviour (any client may take over any client
 	// id). Applied at start (a reload does not change it).
 	BindClientIDToUser bool `koanf:"bind_client_id_to_user"`
+	// BcryptConcurrency bounds the bcrypt password checks running at once;
+	// further logins wait for a slot (within the CONNECT's authentication
+	// deadline). A password that already succeeded is recognised from a
+	// cache without bcrypt. 0 = GOMAXPROCS (the CPUs Go uses). Default 0.
+	BcryptConcurrency int `koanf:"bcrypt_concurrency"`
+	// FailureBackoff refuses, without a password check, an address that
+	// failed too many lately.
+	FailureBackoff BackoffConfig `koanf:"failure_backoff"`
 	// Users are the accounts that can log in with a password.
 	Users []User `koanf:"users"`
 	// ACL authorizes publishes and subscriptions.
@@ -83,7 +91,7 @@ const (
 // sessions bound to their owner, an empty ACL that allows everything to
 // authenticated clients.
 func DefaultConfig() Config {
-	return Config{BindClientIDToUser: true, ACL: ACLConfig{NoMatch: NoMatchAllow}}
+	return Config{BindClientIDToUser: true, FailureBackoff: DefaultBackoffConfig(), ACL: ACLConfig{NoMatch: NoMatchAllow}}
 }
 
 // Validate checks c; the message names the key at fault, e.g.
@@ -93,6 +101,12 @@ func (c Config) Validate() error { return c.ValidateAt("auth") }
 // ValidateAt is Validate for a section mounted at prefix (e.g. "mqtt.auth"),
 // so the messages name the full key: "mqtt.auth.users[2].password_hash: ...".
 func (c Config) ValidateAt(prefix string) error {
+	if c.BcryptConcurrency < 0 {
+		return fmt.Errorf("%s.bcrypt_concurrency: must be >= 0 (0 = GOMAXPROCS), got %d", prefix, c.BcryptConcurrency)
+	}
+	if err := c.FailureBackoff.ValidateAt(prefix + ".failure_backoff"); err != nil {
+		return err
+	}
 	seen := make(map[string]int, len(c.Users))
 	for i, u := range c.Users {
 		key := fmt.Sprintf("%s.users[%d]", prefix, i)
