@@ -169,3 +169,22 @@ func TestEnvNamesAreUnambiguous(t *testing.T) {
 func defaultRule(name string) mapping.UplinkRule {
 	return mapping.UplinkRule{Name: name, MQTTTopic: "a/{x}", KafkaTopic: "t", Key: "{x}"}
 }
+
+// TestSessionBindingDefault: a config that sets other mqtt.auth keys keeps
+// bind_client_id_to_user on; it is off only when written so.
+func TestSessionBindingDefault(t *testing.T) {
+	on := writeConfig(t, "mqtt:\n  auth:\n    allow_anonymous: true\n")
+	off := writeConfig(t, "mqtt:\n  auth:\n    bind_client_id_to_user: false\n")
+	for _, tt := range []struct {
+		path string
+		want bool
+	}{{on, true}, {off, false}} {
+		cfg, err := Load(tt.path, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.MQTT.Auth.BindClientIDToUser; got != tt.want {
+			t.Errorf("Load(%s): mqtt.auth.bind_client_id_to_user = %v; want %v", tt.path, got, tt.want)
+		}
+	}
+}

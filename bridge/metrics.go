@@ -88,6 +88,10 @@ var (
 	dLimitHits     = prometheus.NewDesc(ns+"_mqtt_limit_hits_total", "Times a configured MQTT limit refused something, by config key.", []string{"limit"}, nil)
 	dStoreBytes    = prometheus.NewDesc(ns+"_store_file_bytes", "Size of the MQTT state file mqtt.db (0 without mqtt.data_dir).", nil, nil)
 	dStoreReclaim  = prometheus.NewDesc(ns+"_store_compaction_reclaimed_bytes", "Bytes the compaction at start took off mqtt.db (0 when it did not run).", nil, nil)
+	dAuthHash      = prometheus.NewDesc(ns+"_auth_bcrypt_checks", "bcrypt password checks now, running or waiting for a slot (mqtt.auth.bcrypt_concurrency).", []string{"state"}, nil)
+	dAuthBlocks    = prometheus.NewDesc(ns+"_auth_backoff_blocks_total", "Times a source address was blocked after too many failed logins (mqtt.auth.failure_backoff).", nil, nil)
+	dAuthRefused   = prometheus.NewDesc(ns+"_auth_backoff_refused_total", "Logins refused without a password check because their address was blocked.", nil, nil)
+	dAuthAddresses = prometheus.NewDesc(ns+"_auth_backoff_addresses", "Source addresses in the failed-login table.", nil, nil)
 )
 
 func (c *frontCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
@@ -133,6 +137,11 @@ func (c *frontCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(dStoreBytes, float64(st.StoreFileBytes))
 	gauge(dStoreReclaim, float64(st.StoreReclaimedBytes))
+	gauge(dAuthHash, float64(st.Auth.HashRunning), "running")
+	gauge(dAuthHash, float64(st.Auth.HashWaiting), "waiting")
+	counter(dAuthBlocks, float64(st.Auth.BackoffBlocks))
+	counter(dAuthRefused, float64(st.Auth.BackoffRefused))
+	gauge(dAuthAddresses, float64(st.Auth.BackoffAddresses))
 	if c.extra != nil {
 		c.extra(ch)
 	}

@@ -374,5 +374,8 @@ func (c Config) Validate() error {
 	if c.ACLCacheMaxBytes < 0 {
 		bad("acl_cache_max_bytes", "must be >= 0 (0 = no cache), got %d", c.ACLCacheMaxBytes)
 	}
+	if err := c.Auth.ValidateAt("mqtt.auth"); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }

@@ -50,6 +50,8 @@ func TestConfigValidate(t *testing.T) {
 		{"retained bytes below packet size", func(c *Config) { c.MaxRetainedBytes = 1000 }, "mqtt.max_retained_bytes"},
 		{"acl cache entries", func(c *Config) { c.ACLCacheMaxEntries = -1 }, "mqtt.acl_cache_max_entries"},
 		{"acl cache bytes", func(c *Config) { c.ACLCacheMaxBytes = -1 }, "mqtt.acl_cache_max_bytes"},
+		{"bcrypt slots", func(c *Config) { c.Auth.BcryptConcurrency = -1 }, "mqtt.auth.bcrypt_concurrency"},
+		{"backoff window", func(c *Config) { c.Auth.FailureBackoff.Window = 0 }, "mqtt.auth.failure_backoff.window"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,6 +19,12 @@ import (
 // authTimeout bounds one Authenticate call.
 const authTimeout = 10 * time.Second
 
+// backoffDelay holds the answer to a login refused by the back-off (capped
+// by connect_timeout): an attacker looping on one socket per attempt then
+// makes one attempt per second and connection instead of thousands, which
+// would cost the CPU that other logins need.
+const backoffDelay = time.Second
+
 // handleConnect authenticates, attaches the session and answers CONNACK.
 func (c *conn) handleConnect(p *packets.Packet) error {
 	s := c.s
@@ -66,9 +72,27 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		creds.PeerCertificates = tc.ConnectionState().PeerCertificates
 	}
+	creds.Gate = s.backoff.Gate(creds.RemoteAddr)
 	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
 	id, err := s.authz.Load().a.Authenticate(ctx, creds)
 	cancel()
+	if errors.Is(err, auth.ErrBackoff) {
+		// Counted; logged once per address and block, not per client id
+		// (a flood brings a fresh id with each attempt).
+		var be *auth.BackoffError
+		if errors.As(err, &be) && be.First {
+			s.log.Warn("mqtt: too many failed logins from an address; its logins are refused without a password check",
+				zap.Stringer("address", be.Addr), zap.Time("until", be.Until), zap.String("listener", c.listener),
+				zap.Int("max_failures", s.cfg.Auth.FailureBackoff.MaxFailures), zap.Stringer("reason", ReasonAuthBackoff))
+		}
+		t := time.NewTimer(min(backoffDelay, s.cfg.ConnectTimeout))
+		select {
+		case <-t.C:
+		case <-s.quit:
+			t.Stop()
+		}
+		return refuse(packets.V3NotAuthorized, packets.ConnectionRateExceeded, ReasonAuthBackoff, err.Error())
+	}
 	if err != nil {
 		s.logClient(zap.InfoLevel, c, "mqtt: connect refused", zap.String("client", clientID), zap.String("listener", c.listener),
 			zap.String("username", cp.Username), zap.String("remote", c.nc.RemoteAddr().String()), zap.Error(err))
@@ -148,6 +172,14 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 			zap.String("username", c.username), zap.String("remote", c.nc.RemoteAddr().String()))
 		return refuse(packets.V3ServerUnavailable, packets.QuotaExceeded, ReasonMaxSessions, err.Error())
 	}
+	var oe *ownerError
+	if errors.As(err, &oe) {
+		s.logClient(zap.WarnLevel, c, "mqtt: connect refused: the client id's session belongs to another user",
+			zap.String("client", clientID), zap.String("listener", c.listener), zap.String("username", c.username),
+			zap.String("owner", oe.owner), zap.String("remote", c.nc.RemoteAddr().String()),
+			zap.Stringer("reason", ReasonSessionOwner))
+		return refuse(packets.V3IdentifierRejected, packets.ClientIdentifierNotValid, ReasonSessionOwner, err.Error())
+	}
 	if err != nil {
 		return refuse(packets.V3ServerUnavailable, packets.ServerUnavailable, ReasonServerShutdown, err.Error())
 	}
@@ -192,9 +224,20 @@ func (s *Server) capExpiry(e uint32) uint32 {
 	return e
 }
 
+// ownerError refuses a CONNECT whose client id has a session owned by
+// another identity (bind_client_id_to_user).
+type ownerError struct{ owner string }
+
+func (e *ownerError) Error() string { return "client id belongs to a session of another user" }
+
 // attach binds c to the session of its client id, taking over a
 // connected one [MQTT-3.1.4-3] and starting fresh on clean start
-// [MQTT-3.1.2-4].
+// [MQTT-3.1.2-4]. With bind_client_id_to_user a session (online or not,
+// unless expired) whose owner is a user other than c's is left alone and
+// an *ownerError returned. The owner is the session's user name: the
+// identity that created it, since with the binding on nobody else can
+// attach. "" (anonymous) owns nothing: any identity may resume such a
+// session and a user who does becomes its owner.
 func (s *Server) attach(c *conn, clean bool, expiry uint32, window int, will *Message, willDelay uint32) (*session, bool, error) {
 	id := c.clientID
 	for {
@@ -206,8 +249,18 @@ func (s *Server) attach(c *conn, clean bool, expiry uint32, window int, will *Me
 		ss := s.sessions[id]
 		if ss != nil {
 			ss.mu.Lock()
-			old := ss.conn
+			old, owner := ss.conn, ss.username
 			ss.mu.Unlock()
+			if s.cfg.Auth.BindClientIDToUser && owner != "" && owner != c.username && (old != nil || !ss.expiredAt(timeNow())) {
+				// Neither the session nor its connection is another
+				// identity's to take (clean start would discard it).
+				s.mu.Unlock()
+				return nil, false, &ownerError{owner: owner}
+			}
+			if s.cfg.Auth.BindClientIDToUser && owner == "" && c.username != "" && !clean {
+				s.log.Info("mqtt: user adopts a session created by an anonymous client",
+					zap.String("client", id), zap.String("username", c.username), zap.String("listener", c.listener))
+			}
 			if old != nil {
 				s.mu.Unlock()
 				old.kick(ReasonTakeover, packets.SessionTakenOver)

@@ -100,6 +100,9 @@ type Server struct {
 	limitLog *logLimiter
 
 	authz atomic.Pointer[authPair]
+	// backoff refuses addresses with too many failed password checks; nil
+	// when off. Kept across SetAuth, so a reload does not forget it.
+	backoff *auth.Backoff
 
 	// lifecycle
 	runOnce  atomic.Bool
@@ -175,6 +178,9 @@ func New(cfg Config, sink Sink, log *zap.Logger) (*Server, error) {
 		return nil, fmt.Errorf("mqtt.auth.acl: %w", err)
 	}
 	s.authz.Store(newAuthPair(a, acl))
+	if s.backoff, err = auth.NewBackoff(cfg.Auth.FailureBackoff); err != nil {
+		return nil, fmt.Errorf("mqtt.auth: %w", err)
+	}
 	return s, nil
 }
 

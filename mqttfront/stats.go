@@ -3,6 +3,7 @@ package mqttfront
 import (
 	"sync/atomic"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
@@ -36,7 +37,9 @@ const (
 	ReasonMaxConnections
 	ReasonOriginRejected // WebSocket handshake from a browser Origin not allowed
 	ReasonMaxSessions
-	ReasonReadTimeout // a started packet not complete within read_timeout
+	ReasonReadTimeout  // a started packet not complete within read_timeout
+	ReasonSessionOwner // the client id's session belongs to another identity (bind_client_id_to_user)
+	ReasonAuthBackoff  // the address failed too many password checks lately (auth.failure_backoff)
 	numDisconnectReasons
 )
 
@@ -49,6 +52,7 @@ var disconnectNames = [...]string{
 	"origin_rejected",
 	"max_sessions",
 	"read_timeout",
+	"session_owner_mismatch", "auth_backoff",
 }
 
 func (r DisconnectReason) String() string {
@@ -72,12 +76,13 @@ const (
 	ConnectBadAuthMethod
 	ConnectOther
 	ConnectQuotaExceeded
+	ConnectRateExceeded // v5 0x9F
 	numConnectResults
 )
 
 var connectNames = [...]string{"success", "unsupported_version", "client_id_rejected",
 	"server_unavailable", "bad_credentials", "not_authorized", "bad_auth_method", "other",
-	"quota_exceeded"}
+	"quota_exceeded", "connection_rate_exceeded"}
 
 func (r ConnectResult) String() string {
 	if r >= 0 && int(r) < len(connectNames) {
@@ -111,6 +116,8 @@ func connectResult(code packets.ReasonCode, v5 bool) ConnectResult {
 		return ConnectBadAuthMethod
 	case packets.QuotaExceeded:
 		return ConnectQuotaExceeded
+	case packets.ConnectionRateExceeded:
+		return ConnectRateExceeded
 	}
 	return ConnectOther
 }
@@ -173,6 +180,16 @@ type Stats struct {
 	// StoreReclaimedBytes what the compaction at start took off it.
 	StoreFileBytes      int64
 	StoreReclaimedBytes int64
+	Auth                AuthStats
+}
+
+// AuthStats is the load and back-off of password checks.
+type AuthStats struct {
+	HashRunning      int    // bcrypt checks running now
+	HashWaiting      int    // bcrypt checks waiting for a slot (auth.bcrypt_concurrency)
+	BackoffBlocks    uint64 // times an address was blocked (auth.failure_backoff)
+	BackoffRefused   uint64 // logins refused while their address was blocked
+	BackoffAddresses int    // addresses in the failure table now
 }
 
 type counters struct {
@@ -242,6 +259,12 @@ func (s *Server) Stats() Stats {
 			st.Disconnects[DisconnectReason(i).String()] = v
 		}
 	}
+	if l, ok := s.authz.Load().a.(interface{ Load() auth.HashLoad }); ok {
+		hl := l.Load()
+		st.Auth.HashRunning, st.Auth.HashWaiting = hl.Running, hl.Waiting
+	}
+	bs := s.backoff.Stats()
+	st.Auth.BackoffBlocks, st.Auth.BackoffRefused, st.Auth.BackoffAddresses = bs.Blocks, bs.Refused, bs.Addresses
 	s.mu.RLock()
 	db := s.store // Run sets it under s.mu
 	st.Sessions = len(s.sessions)

@@ -22,6 +22,24 @@ type Config struct {
 	// Connections without a certificate fall back to user name and password.
 	// Default false. Mosquitto: use_identity_as_username.
 	UseIdentityAsUsername bool `koanf:"use_identity_as_username"`
+	// BindClientIDToUser makes a session belong to the identity that
+	// created it (the user name, or the certificate CN with
+	// UseIdentityAsUsername): a CONNECT from another identity with that
+	// client id is refused (v5 CONNACK 0x85, v3 0x02) instead of taking the
+	// session over or kicking its connection. Anonymous clients share one
+	// identity; a session an anonymous client created is adopted by the
+	// first user who connects with its client id. Default true; false is
+	// the Mosquitto and EMQX behaviour (any client may take over any client
+	// id). Applied at start (a reload does not change it).
+	BindClientIDToUser bool `koanf:"bind_client_id_to_user"`
+	// BcryptConcurrency bounds the bcrypt password checks running at once;
+	// further logins wait for a slot (within the CONNECT's authentication
+	// deadline). A password that already succeeded is recognised from a
+	// cache without bcrypt. 0 = GOMAXPROCS (the CPUs Go uses). Default 0.
+	BcryptConcurrency int `koanf:"bcrypt_concurrency"`
+	// FailureBackoff refuses, without a password check, an address that
+	// failed too many lately.
+	FailureBackoff BackoffConfig `koanf:"failure_backoff"`
 	// Users are the accounts that can log in with a password.
 	Users []User `koanf:"users"`
 	// ACL authorizes publishes and subscriptions.
@@ -70,9 +88,10 @@ const (
 )
 
 // DefaultConfig returns the safe defaults: no anonymous clients, no users,
-// an empty ACL that allows everything to authenticated clients.
+// sessions bound to their owner, an empty ACL that allows everything to
+// authenticated clients.
 func DefaultConfig() Config {
-	return Config{ACL: ACLConfig{NoMatch: NoMatchAllow}}
+	return Config{BindClientIDToUser: true, FailureBackoff: DefaultBackoffConfig(), ACL: ACLConfig{NoMatch: NoMatchAllow}}
 }
 
 // Validate checks c; the message names the key at fault, e.g.
@@ -82,6 +101,12 @@ func (c Config) Validate() error { return c.ValidateAt("auth") }
 // ValidateAt is Validate for a section mounted at prefix (e.g. "mqtt.auth"),
 // so the messages name the full key: "mqtt.auth.users[2].password_hash: ...".
 func (c Config) ValidateAt(prefix string) error {
+	if c.BcryptConcurrency < 0 {
+		return fmt.Errorf("%s.bcrypt_concurrency: must be >= 0 (0 = GOMAXPROCS), got %d", prefix, c.BcryptConcurrency)
+	}
+	if err := c.FailureBackoff.ValidateAt(prefix + ".failure_backoff"); err != nil {
+		return err
+	}
 	seen := make(map[string]int, len(c.Users))
 	for i, u := range c.Users {
 		key := fmt.Sprintf("%s.users[%d]", prefix, i)

@@ -3,6 +3,7 @@ package auth
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -26,6 +27,9 @@ func TestDefaultConfigValid(t *testing.T) {
 	}
 	if c.ACL.NoMatch != "allow" {
 		t.Errorf("DefaultConfig ACL.NoMatch = %q; want allow", c.ACL.NoMatch)
+	}
+	if !c.BindClientIDToUser {
+		t.Error("DefaultConfig does not bind sessions to their owner")
 	}
 }
 
@@ -76,6 +80,13 @@ func TestConfigValidate(t *testing.T) {
 		{"plus in level", rule(func(r *ACLRule) { r.Topics = []string{"a/b+/c"} }), "auth.acl.rules[1].topics[0]: \"a/b+/c\": '+' must occupy a whole level"},
 		{"share prefix", rule(func(r *ACLRule) { r.Topics = []string{"$share/g/a"} }), "auth.acl.rules[1].topics[0]"},
 		{"patterns ok", rule(func(r *ACLRule) { r.Topics = []string{"d/%c/#", "u/%u/+/x", "+", "#", "/"} }), ""},
+		{"bcrypt_concurrency", Config{BcryptConcurrency: -1}, "auth.bcrypt_concurrency: must be >= 0 (0 = GOMAXPROCS), got -1"},
+		{"backoff off", Config{FailureBackoff: BackoffConfig{}}, ""},
+		{"backoff default", Config{FailureBackoff: DefaultBackoffConfig()}, ""},
+		{"backoff max_failures", Config{FailureBackoff: BackoffConfig{MaxFailures: -1}}, "auth.failure_backoff.max_failures: must be >= 0"},
+		{"backoff window", Config{FailureBackoff: BackoffConfig{MaxFailures: 3, Block: time.Second, MaxAddresses: 1}}, "auth.failure_backoff.window: must be > 0"},
+		{"backoff block", Config{FailureBackoff: BackoffConfig{MaxFailures: 3, Window: time.Second, MaxAddresses: 1}}, "auth.failure_backoff.block: must be > 0"},
+		{"backoff max_addresses", Config{FailureBackoff: BackoffConfig{MaxFailures: 3, Window: time.Second, Block: time.Second}}, "auth.failure_backoff.max_addresses: must be >= 1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

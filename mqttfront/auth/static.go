@@ -21,6 +21,24 @@ type Credentials struct {
 	PasswordSet      bool
 	RemoteAddr       net.Addr
 	PeerCertificates []*x509.Certificate // verified TLS client certificate chain, when the listener requested one
+	// Gate, when set, throttles the password checks of this client's
+	// address: the broker's per-address back-off (Backoff.Gate).
+	Gate Gate
+}
+
+// Gate throttles the password checks of one client. Authenticate calls it
+// only on the password path (not for certificates or anonymous clients).
+type Gate interface {
+	// Admit is called before the cache is consulted and again holding a
+	// bcrypt slot, right before bcrypt; its error ends Authenticate.
+	Admit() error
+	// Suspect tells whether the client's address failed lately; while
+	// waiting for a bcrypt slot, a suspect caller lets the others go
+	// first. Called with the slot pool's lock held; it must not block.
+	Suspect() bool
+	// Failed is called after a failed password check, still holding the
+	// slot (so the next slot is handed out knowing of the failure).
+	Failed()
 }
 
 // Identity is who a connection is, after authentication.
@@ -56,7 +74,13 @@ type Static struct {
 	users          map[string]string // user name -> bcrypt hash
 	dummy          []byte            // hash compared for unknown users, so timing does not tell them apart
 	cache          *passCache
-	sem            chan struct{} // bounds concurrent bcrypt runs to GOMAXPROCS
+	sem            *slots // bounds concurrent bcrypt runs (bcrypt_concurrency)
+}
+
+// HashLoad is the bcrypt work of a Static at one moment.
+type HashLoad struct {
+	Running int // checks holding a slot
+	Waiting int // checks waiting for one
 }
 
 // NewStatic validates c and returns an authenticator for it. It creates the
@@ -67,12 +91,16 @@ func NewStatic(c Config) (*Static, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	slots := c.BcryptConcurrency
+	if slots == 0 {
+		slots = runtime.GOMAXPROCS(0)
+	}
 	s := &Static{
 		allowAnonymous: c.AllowAnonymous,
 		identityAsUser: c.UseIdentityAsUsername,
 		users:          make(map[string]string, len(c.Users)),
 		cache:          newPassCache(defaultCacheSize),
-		sem:            make(chan struct{}, runtime.GOMAXPROCS(0)),
+		sem:            newSlots(slots),
 	}
 	// With no users there is nothing to enumerate, so the cheapest dummy
 	// does; NewStatic stays fast for configs without users.
@@ -93,6 +121,11 @@ func NewStatic(c Config) (*Static, error) {
 	return s, nil
 }
 
+// Load reports the bcrypt checks running and waiting.
+func (s *Static) Load() HashLoad {
+	return s.sem.load()
+}
+
 // Authenticate decides whether c may connect.
 //
 //   - With UseIdentityAsUsername and a verified client certificate, the
@@ -108,8 +141,11 @@ func NewStatic(c Config) (*Static, error) {
 //
 // A password that already succeeded for the user is recognised from a
 // bounded cache without bcrypt. Concurrent bcrypt runs are limited to
-// GOMAXPROCS; while waiting for a slot, a cancelled ctx ends the call with
-// ctx's error.
+// bcrypt_concurrency (default GOMAXPROCS), and a freed slot goes to the
+// oldest waiter whose Gate is not Suspect before any suspect one; while
+// waiting for a slot, a cancelled ctx ends the call with ctx's error.
+// c.Gate, when set, may refuse a password check before the cache and again
+// before bcrypt, and learns of each failure.
 func (s *Static) Authenticate(ctx context.Context, c Credentials) (Identity, error) {
 	if s.identityAsUser && len(c.PeerCertificates) > 0 {
 		cn := c.PeerCertificates[0].Subject.CommonName
@@ -124,21 +160,40 @@ func (s *Static) Authenticate(ctx context.Context, c Credentials) (Identity, err
 		}
 		return Identity{}, ErrNotAuthorized
 	}
+	if c.Gate != nil {
+		// Before the cache too: a blocked address must not test
+		// passwords against it for free.
+		if err := c.Gate.Admit(); err != nil {
+			return Identity{}, err
+		}
+	}
 	hash, known := s.users[c.Username]
 	if known && c.PasswordSet && s.cache.check(c.Username, hash, c.Password) {
 		return Identity{Username: c.Username}, nil
 	}
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return Identity{}, fmt.Errorf("authenticate: %w", ctx.Err())
+	var suspect func() bool
+	if c.Gate != nil {
+		suspect = c.Gate.Suspect
 	}
-	defer func() { <-s.sem }()
+	if err := s.sem.acquire(ctx, suspect); err != nil {
+		return Identity{}, fmt.Errorf("authenticate: %w", err)
+	}
+	defer s.sem.release()
+	if c.Gate != nil {
+		if err := c.Gate.Admit(); err != nil {
+			return Identity{}, err
+		}
+	}
+	ok := false
 	if !known || !c.PasswordSet || len(c.Password) > maxPassword {
 		_ = bcrypt.CompareHashAndPassword(s.dummy, c.Password[:min(len(c.Password), maxPassword)])
-		return Identity{}, ErrBadCredentials
+	} else {
+		ok = bcrypt.CompareHashAndPassword([]byte(hash), c.Password) == nil
 	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), c.Password) != nil {
+	if !ok {
+		if c.Gate != nil {
+			c.Gate.Failed()
+		}
 		return Identity{}, ErrBadCredentials
 	}
 	s.cache.store(c.Username, hash, c.Password)

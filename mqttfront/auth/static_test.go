@@ -131,8 +131,8 @@ func TestDummyHashCost(t *testing.T) {
 func TestAuthenticateContextCancelled(t *testing.T) {
 	s := newStatic(t, Config{Users: []User{{"alice", hashOf(t, "pw")}}})
 	// Fill every bcrypt slot so the call has to wait, then cancel.
-	for range cap(s.sem) {
-		s.sem <- struct{}{}
+	for range s.sem.size {
+		_ = s.sem.acquire(context.Background(), nil)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
