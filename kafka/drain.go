@@ -59,7 +59,7 @@ func (p *Producer) drainLoop(ctx context.Context) {
 		rec, ts, err := decodeSpoolRecord(data)
 		if err != nil {
 			p.log.Error("kafka producer: undecodable spool record dropped", zap.Uint64("seq", seq), zap.Error(err))
-			p.drop(DropUndecodable)
+			p.dropped.add(dropUndecodable)
 			p.sp.Ack(seq)
 			after = seq
 			continue
@@ -186,10 +186,10 @@ func (p *Producer) finishDrained(e *envelope, err error) {
 	<-p.slots
 	resolved := err == nil
 	if err != nil {
-		p.countFailure(err)
-		kind := ErrorKind(err)
-		perm := permanent(err)
-		if !perm && kind == KindOther {
+		kind := kindOf(err)
+		p.failed.add(kind)
+		perm := kind.permanent()
+		if !perm && kind == kindOther {
 			p.dmu.Lock()
 			p.otherFails[e.seq]++
 			perm = p.otherFails[e.seq] >= maxOtherFailures
@@ -197,13 +197,9 @@ func (p *Producer) finishDrained(e *envelope, err error) {
 		}
 		if perm {
 			resolved = true
-			for i, k := range errorKinds {
-				if k == kind {
-					p.spoolFailed[i].Add(1)
-				}
-			}
+			p.spoolFailed.add(kind)
 			p.log.Error("kafka producer: Kafka refused a spooled (already acked) record for good",
-				zap.Uint64("seq", e.seq), zap.String("topic", e.rec.Topic), zap.String("kind", kind),
+				zap.Uint64("seq", e.seq), zap.String("topic", e.rec.Topic), zap.Stringer("kind", kind),
 				zap.Bool("hook", p.onPerm != nil), zap.Error(err))
 			if p.onPerm != nil {
 				p.onPerm(*e.rec, err)

@@ -13,23 +13,6 @@ import (
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka/spool"
 )
 
-// Producer states on the hybrid path (ProducerStats.State, Producer.State).
-const (
-	StateDirect   = "direct"   // records go to Kafka through the window
-	StateSpilling = "spilling" // new records go to the spool; the drainer waits for Kafka and the direct records in flight
-	StateDraining = "draining" // the drainer replays the spool into Kafka; new records still go to its tail
-	StateBlocked  = "blocked"  // the spool quota is full: Produce blocks (QoS 0 is shed)
-)
-
-// Drop reasons (ProducerStats.Dropped).
-const (
-	DropShedQoS0    = "shed_qos0"     // a record without Done, while the window and the spool quota were full
-	DropShedAckNone = "shed_ack_none" // an AckNone record while the producer was not direct
-	DropUndecodable = "spool_undecodable"
-)
-
-var dropReasons = [...]string{DropShedQoS0, DropShedAckNone, DropUndecodable}
-
 const (
 	// shutdownFlush bounds the wait for sarama at shutdown with the spool on.
 	shutdownFlush = 3 * time.Second
@@ -86,9 +69,9 @@ type hybrid struct {
 	converge               int64         // the drainer has caught up when at most this many records are unacked
 	backoffMin, backoffMax time.Duration // the drainer's back-off bounds (drainBackoffMin/Max; tests shorten them)
 
-	state      atomic.Value // string; for State() without a lock
-	directHeld atomic.Int64 // direct records holding a slot (in the queue or with sarama)
-	copying    atomic.Int64 // copies appended whose fsync has not answered yet
+	state      atomic.Uint32 // spillState; for State() without a lock
+	directHeld atomic.Int64  // direct records holding a slot (in the queue or with sarama)
+	copying    atomic.Int64  // copies appended whose fsync has not answered yet
 	kick       chan struct{}
 	backoff    atomic.Int64 // drainer back-off, reset by a delivered record
 
@@ -101,8 +84,8 @@ type hybrid struct {
 	otherFails map[uint64]int
 
 	spills, spilled, drained, replayed atomic.Uint64
-	dropped                            [len(dropReasons)]atomic.Uint64
-	spoolFailed                        [len(errorKinds)]atomic.Uint64
+	dropped                            dropCounters
+	spoolFailed                        kindCounters
 }
 
 // initHybrid opens the spool. An earlier run's records make the producer
@@ -142,27 +125,22 @@ func (p *Producer) initHybrid() error {
 // State returns StateDirect, StateSpilling, StateDraining or StateBlocked.
 // Without the spool it is always StateDirect.
 func (p *Producer) State() string {
-	if s, ok := p.state.Load().(string); ok {
-		return s
-	}
-	return StateDirect
+	return spillState(p.state.Load()).String()
 }
 
 // setStateLocked publishes the state; caller holds rmu (or owns p alone).
 func (p *Producer) setStateLocked() {
-	s := StateDirect
+	s := stateDirect
 	switch {
 	case p.route == routeDirect:
 	case p.blocked > 0:
-		s = StateBlocked
+		s = stateBlocked
 	case p.draining:
-		s = StateDraining
+		s = stateDraining
 	default:
-		s = StateSpilling
+		s = stateSpilling
 	}
-	if old, _ := p.state.Load().(string); old != s {
-		p.state.Store(s)
-	}
+	p.state.Store(uint32(s))
 }
 
 // SetFsyncHook installs f, called after each spool fsync with its latency
@@ -189,33 +167,9 @@ func (p *Producer) hybridStats(s *ProducerStats) {
 	s.Spilled = p.spilled.Load()
 	s.Drained = p.drained.Load()
 	s.Replayed = p.replayed.Load()
-	s.Dropped = make(map[string]uint64, len(dropReasons))
-	for i, r := range dropReasons {
-		s.Dropped[r] = p.dropped[i].Load()
-	}
-	s.SpoolFailed = make(map[string]uint64, len(errorKinds))
-	for i, k := range errorKinds {
-		s.SpoolFailed[k] = p.spoolFailed[i].Load()
-	}
+	s.Dropped = p.dropped.snapshot()
+	s.SpoolFailed = p.spoolFailed.snapshot()
 	s.Spool = p.sp.Stats()
-}
-
-func (p *Producer) drop(reason string) {
-	for i, r := range dropReasons {
-		if r == reason {
-			p.dropped[i].Add(1)
-		}
-	}
-}
-
-// permanent reports whether Kafka refused the record for good: retrying or
-// spilling it cannot help.
-func permanent(err error) bool {
-	switch ErrorKind(err) {
-	case KindTooLarge, KindInvalidTopic, KindNotAuthorized:
-		return true
-	}
-	return false
 }
 
 // waiting reports whether e's device still waits for its answer on the
@@ -244,14 +198,14 @@ func (p *Producer) produceHybrid(ctx context.Context, r *Record) (*envelope, err
 		p.rmu.Lock()
 		var late []lateAnswer
 		if p.route == routeDirect {
-			var reason string
+			var reason spillReason
 			switch {
 			case r.Mode == AckSpool:
-				reason = "ack_spool"
+				reason = spillAckSpool
 			case !p.connect.Load():
-				reason = "not_connected"
+				reason = spillNotConnected
 			case p.oldestAge() > p.spillAfter:
-				reason = "kafka_slow"
+				reason = spillKafkaSlow
 			default:
 				select {
 				case p.slots <- struct{}{}:
@@ -264,14 +218,14 @@ func (p *Producer) produceHybrid(ctx context.Context, r *Record) (*envelope, err
 					return nil, nil
 				default:
 				}
-				reason = "window_full"
+				reason = spillWindowFull
 			}
 			late = p.startSpillLocked(reason)
 		}
 		if r.Mode == AckNone {
 			p.rmu.Unlock()
 			p.answerAll(late)
-			p.drop(DropShedAckNone)
+			p.dropped.add(dropShedAckNone)
 			return &envelope{rec: r, accepted: time.Now(), kind: envSpooled}, nil
 		}
 		if !converged && r.Mode == AckKafka && p.converging() {
@@ -319,7 +273,7 @@ func (p *Producer) produceHybrid(ctx context.Context, r *Record) (*envelope, err
 		if r.Done == nil && !p.blockQoS0 {
 			p.rmu.Unlock()
 			p.answerAll(late)
-			p.drop(DropShedQoS0)
+			p.dropped.add(dropShedQoS0)
 			return nil, nil
 		}
 		p.blocked++
@@ -372,10 +326,10 @@ func (p *Producer) appendLocked(r *Record) error {
 // order, before any new record (so a copy is never behind a newer record of
 // its key). Caller holds rmu;
 // it answers the returned records after unlocking.
-func (p *Producer) startSpillLocked(reason string) []lateAnswer {
+func (p *Producer) startSpillLocked(reason spillReason) []lateAnswer {
 	p.route = routeSpool
 	p.draining = false
-	p.needProbe = p.needProbe || !p.connect.Load() || reason != "window_full" && reason != "ack_spool"
+	p.needProbe = p.needProbe || !p.connect.Load() || reason.kafkaTrouble()
 	p.spills.Add(1)
 	p.mu.Lock()
 	for el := p.pending.Front(); el != nil; el = el.Next() {
@@ -385,7 +339,7 @@ func (p *Producer) startSpillLocked(reason string) []lateAnswer {
 		}
 	}
 	p.mu.Unlock()
-	p.log.Info("kafka producer: spilling to the disk spool", zap.String("reason", reason),
+	p.log.Info("kafka producer: spilling to the disk spool", zap.Stringer("reason", reason),
 		zap.Int("copies", len(p.backlog)), zap.Int64("direct_in_flight", p.directHeld.Load()))
 	p.setStateLocked()
 	late := p.flushBacklogLocked()
@@ -517,7 +471,7 @@ func (p *Producer) spillOnFailure(e *envelope) {
 	p.rmu.Lock()
 	var late []lateAnswer
 	if p.route == routeDirect && waiting(e) {
-		late = p.startSpillLocked("kafka_error")
+		late = p.startSpillLocked(spillKafkaError)
 	}
 	p.rmu.Unlock()
 	p.answerAll(late)
@@ -547,7 +501,7 @@ func (p *Producer) monitor(stop <-chan struct{}) {
 		var late []lateAnswer
 		if p.route == routeDirect {
 			if p.oldestAge() > p.spillAfter {
-				late = p.startSpillLocked("kafka_slow")
+				late = p.startSpillLocked(spillKafkaSlow)
 			}
 		} else {
 			if len(p.backlog) > 0 {

@@ -121,7 +121,7 @@ type Producer struct {
 	mu       sync.Mutex // guards pending and every envelope's copy state
 	pending  list.List  // direct *envelope not yet returned or expired, in acceptance order
 	produced atomic.Uint64
-	failed   [len(errorKinds)]atomic.Uint64
+	failed   kindCounters
 
 	// fastFail makes sarama's retry back-offs zero: set at shutdown when the
 	// flush wait is over, so that sarama gives up quickly.
@@ -312,13 +312,10 @@ func (p *Producer) Connected() bool { return p.connect.Load() }
 func (p *Producer) Stats() ProducerStats {
 	s := ProducerStats{
 		Produced: p.produced.Load(),
-		Failed:   make(map[string]uint64, len(errorKinds)),
+		Failed:   p.failed.snapshot(),
 		InFlight: len(p.slots),
 		Queued:   len(p.queue),
 		State:    p.State(),
-	}
-	for i, k := range errorKinds {
-		s.Failed[k] = p.failed[i].Load()
 	}
 	p.hybridStats(&s)
 	return s
@@ -385,7 +382,7 @@ func (p *Producer) Run(ctx context.Context) error {
 	})
 	drainers.Go(func() {
 		for pe := range ap.Errors() {
-			if ErrorKind(pe.Err) == KindUnreachable {
+			if kindOf(pe.Err) == kindUnreachable {
 				p.connect.Store(false)
 			}
 			p.finish(pe.Msg.Metadata.(*envelope), pe.Err)
@@ -455,7 +452,7 @@ func (p *Producer) dial(ctx context.Context) (sarama.AsyncProducer, func() error
 			return ap, closeClient
 		}
 		p.log.Warn("kafka unreachable, retrying", zap.Int("attempt", attempt),
-			zap.Duration("backoff", backoff), zap.String("kind", ErrorKind(err)), zap.Error(err))
+			zap.Duration("backoff", backoff), zap.Stringer("kind", kindOf(err)), zap.Error(err))
 		t := time.NewTimer(backoff)
 		select {
 		case <-t.C:
@@ -582,16 +579,7 @@ func (p *Producer) count(e *envelope, err error) {
 		p.produced.Add(1)
 		return
 	}
-	p.countFailure(err)
-}
-
-func (p *Producer) countFailure(err error) {
-	kind := ErrorKind(err)
-	for i, k := range errorKinds {
-		if k == kind {
-			p.failed[i].Add(1)
-		}
-	}
+	p.failed.add(kindOf(err))
 }
 
 // complete counts e's outcome and answers it.
@@ -602,7 +590,7 @@ func (p *Producer) complete(e *envelope, err error) {
 	if err == nil {
 		p.produced.Add(1)
 	} else {
-		p.countFailure(err)
+		p.failed.add(kindOf(err))
 	}
 	p.answer(e, err)
 }
