@@ -2,11 +2,15 @@ package kafka
 
 import "fmt"
 
+// spill returns p's spill stage (tests of the hybrid path only).
+func (p *Producer) spill() *spill { return p.stage.(*spill) }
+
 func (p *Producer) debugState() string {
-	p.rmu.Lock()
-	defer p.rmu.Unlock()
-	p.dmu.Lock()
-	defer p.dmu.Unlock()
+	s := p.spill()
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
 	return fmt.Sprintf("route=%d draining=%v needProbe=%v backlog=%d blocked=%d directHeld=%d copying=%d dq=%d dInflight=%d rewind=%v empty=%v slots=%d queue=%d",
-		p.route, p.draining, p.needProbe, len(p.backlog), p.blocked, p.directHeld.Load(), p.copying.Load(), len(p.dq), p.dInflight, p.rewind, p.sp.Empty(), len(p.slots), len(p.queue))
+		s.route, s.draining, s.needProbe, len(s.backlog), s.blocked, s.directHeld.Load(), s.copying.Load(), len(s.dq), s.dInflight, s.rewind, s.sp.Empty(), len(p.w.slots), len(p.w.queue))
 }

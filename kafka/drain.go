@@ -15,11 +15,11 @@ import (
 // (awaitGate): the route is the spool, every direct record that was with
 // sarama has come back, every copy's fsync has answered, and Kafka passed a
 // probe. A failed record rewinds the loop to the first unresolved record.
-func (p *Producer) drainLoop(ctx context.Context) {
+func (s *spill) drainLoop(ctx context.Context) {
 	var after uint64
 	for {
 		var ok bool
-		if after, ok = p.awaitGate(ctx, after); !ok {
+		if after, ok = s.awaitGate(ctx, after); !ok {
 			return
 		}
 		// Next blocks while the spool has nothing after `after`. A rewind
@@ -27,18 +27,18 @@ func (p *Producer) drainLoop(ctx context.Context) {
 		// records arriving, the drainer would otherwise never resend, and
 		// the state would stay spilling with records left in the spool.
 		nctx, cancel := context.WithCancel(ctx)
-		p.dmu.Lock()
-		if p.rewind {
-			p.dmu.Unlock()
+		s.dmu.Lock()
+		if s.rewind {
+			s.dmu.Unlock()
 			cancel()
 			continue
 		}
-		p.nextCancel = cancel
-		p.dmu.Unlock()
-		seq, data, err := p.sp.Next(nctx, after)
-		p.dmu.Lock()
-		p.nextCancel = nil
-		p.dmu.Unlock()
+		s.nextCancel = cancel
+		s.dmu.Unlock()
+		seq, data, err := s.sp.Next(nctx, after)
+		s.dmu.Lock()
+		s.nextCancel = nil
+		s.dmu.Unlock()
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, spool.ErrClosed) {
@@ -47,92 +47,90 @@ func (p *Producer) drainLoop(ctx context.Context) {
 			if errors.Is(err, context.Canceled) {
 				continue // woken for a rewind
 			}
-			p.log.Error("kafka producer: reading the spool failed", zap.Error(err))
+			s.log.Error("kafka producer: reading the spool failed", zap.Error(err))
 			if !sleepCtx(ctx, drainBackoffMax) {
 				return
 			}
 			continue
 		}
-		if !p.gateOpen() {
+		if !s.gateOpen() {
 			continue // a new spill began while Next waited: wait for it, then read again from after
 		}
 		rec, ts, err := decodeSpoolRecord(data)
 		if err != nil {
-			p.log.Error("kafka producer: undecodable spool record dropped", zap.Uint64("seq", seq), zap.Error(err))
-			p.drop(DropUndecodable)
-			p.sp.Ack(seq)
+			s.log.Error("kafka producer: undecodable spool record dropped", zap.Uint64("seq", seq), zap.Error(err))
+			s.dropped.add(dropUndecodable)
+			s.sp.Ack(seq)
 			after = seq
 			continue
 		}
-		select {
-		case p.slots <- struct{}{}:
-		case <-ctx.Done():
+		if !s.w.acquire(ctx) {
 			return
 		}
 		e := &envelope{rec: rec, accepted: time.Now(), kind: envDrained, seq: seq, after: after, ts: ts}
-		if p.replayLeft > 0 && seq > p.replayMax {
-			p.replayLeft--
-			p.replayMax = seq
+		if s.replayLeft > 0 && seq > s.replayMax {
+			s.replayLeft--
+			s.replayMax = seq
 		}
-		e.replay = seq <= p.replayMax
-		p.dmu.Lock()
-		if p.rewind {
-			p.dmu.Unlock()
-			<-p.slots
+		e.replay = seq <= s.replayMax
+		s.dmu.Lock()
+		if s.rewind {
+			s.dmu.Unlock()
+			s.w.freeSlot()
 			continue
 		}
-		p.dq = append(p.dq, e)
-		p.dInflight++
-		p.dmu.Unlock()
-		p.queue <- e
+		s.dq = append(s.dq, e)
+		s.dInflight++
+		s.dmu.Unlock()
+		s.w.enqueueDrained(e)
 		after = seq
 	}
 }
 
 // gateOpen reports whether drained records may be sent now.
-func (p *Producer) gateOpen() bool {
-	p.rmu.Lock()
-	defer p.rmu.Unlock()
-	return p.draining && p.gateLocked()
+func (s *spill) gateOpen() bool {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	return s.draining && s.gateLocked()
 }
 
 // gateLocked: the route is the spool, no direct record is with sarama (all
 // are older than anything spooled), and no copy is waiting for its fsync
 // (whose original may have been acked, making the copy a duplicate).
-func (p *Producer) gateLocked() bool {
-	return p.route == routeSpool && p.directHeld.Load() == 0 && p.copying.Load() == 0
+func (s *spill) gateLocked() bool {
+	return s.route == routeSpool && s.directHeld.Load() == 0 && s.copying.Load() == 0
 }
 
 // awaitGate blocks until the drainer may send, handling a rewind after a
 // failed drained record, and returns the `after` to read from. It returns
 // false when ctx ends.
-func (p *Producer) awaitGate(ctx context.Context, after uint64) (uint64, bool) {
+func (s *spill) awaitGate(ctx context.Context, after uint64) (uint64, bool) {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
-		p.dmu.Lock()
-		rw, rewound, stalled := p.rewind, false, p.stalled
-		if rw && p.dInflight == 0 {
-			if len(p.dq) > 0 { // else a stall whose records were all delivered meanwhile: go on from after
-				after = p.dq[0].after // dq starts at the first unresolved record
+		s.dmu.Lock()
+		rw, rewound, stalled := s.rewind, false, s.stalled
+		if rw && s.dInflight == 0 {
+			if len(s.dq) > 0 { // else a stall whose records were all delivered meanwhile: go on from after
+				after = s.dq[0].after // dq starts at the first unresolved record
 			}
-			clear(p.dq)
-			p.dq = p.dq[:0]
-			p.rewind, p.stalled, rw, rewound = false, false, false, true
+			clear(s.dq)
+			s.dq = s.dq[:0]
+			s.rewind, s.stalled, rw, rewound = false, false, false, true
 		}
-		p.dmu.Unlock()
+		s.dmu.Unlock()
 		if rewound {
-			p.rmu.Lock()
-			p.draining, p.needProbe = false, true
-			p.setStateLocked()
-			p.rmu.Unlock()
-			b := time.Duration(p.backoff.Load())
-			p.backoff.Store(int64(min(2*b, p.backoffMax)))
+			s.rmu.Lock()
+			s.draining, s.needProbe = false, true
+			s.setStateLocked()
+			s.rmu.Unlock()
+			b := time.Duration(s.backoff.Load())
+			s.backoff.Store(int64(min(2*b, s.backoffMax)))
 			why := "failed"
 			if stalled {
 				why = "stalled"
 			}
-			p.log.Warn("kafka producer: drain "+why+"; retrying from the first undelivered record",
+			s.log.Warn("kafka producer: drain "+why+"; retrying from the first undelivered record",
 				zap.Uint64("after_seq", after), zap.Duration("backoff", b))
 			if !sleepCtx(ctx, b) {
 				return after, false
@@ -140,38 +138,38 @@ func (p *Producer) awaitGate(ctx context.Context, after uint64) (uint64, bool) {
 			continue
 		}
 		if !rw {
-			p.rmu.Lock()
-			open := p.gateLocked()
-			probe := open && !p.draining && p.needProbe
+			s.rmu.Lock()
+			open := s.gateLocked()
+			probe := open && !s.draining && s.needProbe
 			if open && !probe {
-				if !p.draining {
-					p.draining = true
-					p.setStateLocked()
-					p.log.Info("kafka producer: draining the spool", zap.Int64("records", p.sp.Stats().Records))
+				if !s.draining {
+					s.draining = true
+					s.setStateLocked()
+					s.log.Info("kafka producer: draining the spool", zap.Int64("records", s.sp.Stats().Records))
 				}
-				p.rmu.Unlock()
+				s.rmu.Unlock()
 				return after, true
 			}
-			p.rmu.Unlock()
+			s.rmu.Unlock()
 			if probe {
-				if err := p.check(); err != nil {
-					b := time.Duration(p.backoff.Load())
-					p.backoff.Store(int64(min(2*b, p.backoffMax)))
-					p.log.Debug("kafka producer: Kafka not ready for draining", zap.Duration("backoff", b), zap.Error(err))
+				if err := s.check(); err != nil {
+					b := time.Duration(s.backoff.Load())
+					s.backoff.Store(int64(min(2*b, s.backoffMax)))
+					s.log.Debug("kafka producer: Kafka not ready for draining", zap.Duration("backoff", b), zap.Error(err))
 					if !sleepCtx(ctx, b) {
 						return after, false
 					}
 					continue
 				}
-				p.connect.Store(true)
-				p.rmu.Lock()
-				p.needProbe = false
-				p.rmu.Unlock()
+				s.w.connect.Store(true)
+				s.rmu.Lock()
+				s.needProbe = false
+				s.rmu.Unlock()
 				continue
 			}
 		}
 		select {
-		case <-p.kick:
+		case <-s.kick:
 		case <-t.C:
 		case <-ctx.Done():
 			return after, false
@@ -179,70 +177,65 @@ func (p *Producer) awaitGate(ctx context.Context, after uint64) (uint64, bool) {
 	}
 }
 
-// finishDrained handles a drained record sarama handed back: ack it in the
-// spool when delivered (or refused for good, after the permanent-failure
-// hook), or ask the drainer to rewind.
-func (p *Producer) finishDrained(e *envelope, err error) {
-	<-p.slots
+// settleDrained handles a drained record sarama handed back (its slot is
+// free): ack it in the spool when delivered (or refused for good, after the
+// permanent-failure hook), or ask the drainer to rewind.
+func (s *spill) settleDrained(e *envelope, err error) {
 	resolved := err == nil
 	if err != nil {
-		p.countFailure(err)
-		kind := ErrorKind(err)
-		perm := permanent(err)
-		if !perm && kind == KindOther {
-			p.dmu.Lock()
-			p.otherFails[e.seq]++
-			perm = p.otherFails[e.seq] >= maxOtherFailures
-			p.dmu.Unlock()
+		kind := kindOf(err)
+		s.w.failed.add(kind)
+		perm := kind.permanent()
+		if !perm && kind == kindOther {
+			s.dmu.Lock()
+			s.otherFails[e.seq]++
+			perm = s.otherFails[e.seq] >= maxOtherFailures
+			s.dmu.Unlock()
 		}
 		if perm {
 			resolved = true
-			for i, k := range errorKinds {
-				if k == kind {
-					p.spoolFailed[i].Add(1)
-				}
-			}
-			p.log.Error("kafka producer: Kafka refused a spooled (already acked) record for good",
-				zap.Uint64("seq", e.seq), zap.String("topic", e.rec.Topic), zap.String("kind", kind),
-				zap.Bool("hook", p.onPerm != nil), zap.Error(err))
-			if p.onPerm != nil {
-				p.onPerm(*e.rec, err)
+			s.spoolFailed.add(kind)
+			s.log.Error("kafka producer: Kafka refused a spooled (already acked) record for good",
+				zap.Uint64("seq", e.seq), zap.String("topic", e.rec.Topic), zap.Stringer("kind", kind),
+				zap.Bool("hook", s.onPerm != nil), zap.Error(err))
+			if s.onPerm != nil {
+				s.onPerm(*e.rec, err)
 			}
 		}
 	} else {
-		p.drained.Add(1)
+		s.drained.Add(1)
 		if e.replay {
-			p.replayed.Add(1)
+			s.replayed.Add(1)
 		}
-		p.backoff.Store(int64(p.backoffMin))
+		s.backoff.Store(int64(s.backoffMin))
 	}
 	if resolved {
-		p.sp.Ack(e.seq)
+		s.sp.Ack(e.seq)
 	}
-	p.dmu.Lock()
+	s.dmu.Lock()
 	e.resolved = resolved
 	if !resolved {
-		p.rewind = true
-		p.wakeNextLocked()
+		s.rewind = true
+		s.wakeNextLocked()
 	}
-	p.dInflight--
-	for len(p.dq) > 0 && p.dq[0].resolved {
-		delete(p.otherFails, p.dq[0].seq)
-		p.dq[0] = nil
-		p.dq = p.dq[1:]
+	s.dInflight--
+	for len(s.dq) > 0 && s.dq[0].resolved {
+		delete(s.otherFails, s.dq[0].seq)
+		s.dq[0] = nil
+		s.dq = s.dq[1:]
 	}
-	p.dmu.Unlock()
-	p.kickDrainer()
+	s.dmu.Unlock()
+	s.kickDrainer()
 	if resolved {
-		p.maybeDirect()
+		s.maybeDirect()
 	}
 }
 
 // wakeNextLocked ends the drainer's wait in spool.Next, so that it handles
 // a rewind at once. Caller holds dmu.
-func (p *Producer) wakeNextLocked() {
-	if p.nextCancel != nil {
-		p.nextCancel()
-		p.nextCancel = nil
+func (s *spill) wakeNextLocked() {
+	if s.nextCancel != nil {
+		s.nextCancel()
+		s.nextCancel = nil
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/IBM/sarama"
@@ -21,7 +22,8 @@ var (
 	ErrDeliveryTimeout = errors.New("kafka: delivery timeout")
 )
 
-// Error kinds: a bounded label set for metrics and logs.
+// Error kinds: a bounded label set for metrics and logs (ErrorKind's
+// values; errKind.String).
 const (
 	KindTooLarge      = "too_large"
 	KindInvalidTopic  = "invalid_topic"
@@ -31,54 +33,97 @@ const (
 	KindOther         = "other"
 )
 
-// errorKinds lists every value ErrorKind returns for a non-nil error.
-var errorKinds = [...]string{KindTooLarge, KindInvalidTopic, KindNotAuthorized, KindTimeout, KindUnreachable, KindOther}
+// errKind is ErrorKind as a typed value, for decisions and for indexing
+// the per-kind counters.
+type errKind uint8
+
+const (
+	kindNone errKind = iota // a nil error
+	kindTooLarge
+	kindInvalidTopic
+	kindNotAuthorized
+	kindTimeout
+	kindUnreachable
+	kindOther
+	numKinds
+)
+
+var kindNames = [numKinds]string{"", KindTooLarge, KindInvalidTopic, KindNotAuthorized, KindTimeout, KindUnreachable, KindOther}
+
+// String returns the label (one of the Kind constants; "" for kindNone).
+func (k errKind) String() string { return kindNames[k] }
+
+// permanent reports whether Kafka refused the record for good: retrying or
+// spilling it cannot help.
+func (k errKind) permanent() bool {
+	return k == kindTooLarge || k == kindInvalidTopic || k == kindNotAuthorized
+}
+
+// kindCounters counts errors by kind.
+type kindCounters [numKinds]atomic.Uint64
+
+func (c *kindCounters) add(k errKind) { c[k].Add(1) }
+
+// snapshot returns the counts by label, every kind present.
+func (c *kindCounters) snapshot() map[string]uint64 {
+	m := make(map[string]uint64, numKinds-1)
+	for k := kindNone + 1; k < numKinds; k++ {
+		m[k.String()] = c[k].Load()
+	}
+	return m
+}
+
+// permanent reports whether Kafka refused the record for good.
+func permanent(err error) bool { return kindOf(err).permanent() }
 
 // ErrorKind classifies a producer or consumer error into one of
 // "too_large", "invalid_topic", "not_authorized", "timeout", "unreachable"
 // or "other". It returns "" for nil.
-func ErrorKind(err error) string {
+func ErrorKind(err error) string { return kindOf(err).String() }
+
+// kindOf classifies err; see ErrorKind.
+func kindOf(err error) errKind {
 	if err == nil {
-		return ""
+		return kindNone
 	}
 	var kerr sarama.KError
 	if errors.As(err, &kerr) {
 		switch kerr {
 		case sarama.ErrMessageSizeTooLarge, sarama.ErrInvalidMessageSize:
-			return KindTooLarge
+			return kindTooLarge
 		case sarama.ErrInvalidTopic, sarama.ErrUnknownTopicOrPartition:
-			return KindInvalidTopic
+			return kindInvalidTopic
 		case sarama.ErrTopicAuthorizationFailed, sarama.ErrClusterAuthorizationFailed,
 			sarama.ErrGroupAuthorizationFailed, sarama.ErrSASLAuthenticationFailed,
 			sarama.ErrTransactionalIDAuthorizationFailed:
-			return KindNotAuthorized
+			return kindNotAuthorized
 		case sarama.ErrRequestTimedOut, sarama.ErrNotEnoughReplicas, sarama.ErrNotEnoughReplicasAfterAppend:
-			return KindTimeout
+			return kindTimeout
 		case sarama.ErrLeaderNotAvailable, sarama.ErrNotLeaderForPartition, sarama.ErrBrokerNotAvailable,
 			sarama.ErrNetworkException, sarama.ErrNotController:
-			return KindUnreachable
+			return kindUnreachable
 		}
-		return KindOther
+		return kindOther
 	}
 	var cerr sarama.ConfigurationError
 	if errors.As(err, &cerr) && strings.Contains(string(cerr), "larger than configured") {
-		return KindTooLarge
+		return kindTooLarge
 	}
 	switch {
 	case errors.Is(err, ErrDeliveryTimeout), errors.Is(err, context.DeadlineExceeded):
-		return KindTimeout
+		return kindTimeout
 	case errors.Is(err, sarama.ErrOutOfBrokers), errors.Is(err, sarama.ErrNotConnected),
 		errors.Is(err, sarama.ErrClosedClient), errors.Is(err, syscall.ECONNREFUSED),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return KindUnreachable
+		return kindUnreachable
 	}
 	var nerr net.Error
 	if errors.As(err, &nerr) {
 		if nerr.Timeout() {
-			return KindTimeout
+			return kindTimeout
 		}
-		return KindUnreachable
+		return kindUnreachable
 	}
-	return KindOther
+	return kindOther
 }

@@ -175,8 +175,8 @@ func newHybrid(t *testing.T, cfg Config, f *fakeKafka) *Producer {
 	if err != nil {
 		t.Fatalf("NewProducer: %v", err)
 	}
-	p.open = f.factory()
-	p.check = f.check
+	p.w.open = f.factory()
+	p.spill().check = f.check
 	return p
 }
 

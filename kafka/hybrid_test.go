@@ -144,7 +144,7 @@ func TestHybridKafkaDiesWhenDrainStarts(t *testing.T) {
 			spillAfter := time.Duration(cfg.Producer.SpillAfterMs) * time.Millisecond
 			p := newHybrid(t, cfg, f)
 			var die atomic.Bool
-			p.check = func() error {
+			p.spill().check = func() error {
 				err := f.check()
 				if err == nil && die.CompareAndSwap(true, false) {
 					f.setMode(mode) // the probe passed; Kafka dies right after
@@ -257,12 +257,12 @@ func TestHybridStallAtTheSpoolsEndWithNoNewRecords(t *testing.T) {
 
 	f.setMode(kafkaHang)
 	p2 := newHybrid(t, hybridConfig(dir), f)
-	p2.check = func() error { return nil } // the probe passes; the broker then holds every record
+	p2.spill().check = func() error { return nil } // the probe passes; the broker then holds every record
 	stop2 := runProducer(t, p2)
 	waitFor(t, 5*time.Second, "the drain to stall", func() bool {
-		p2.dmu.Lock()
-		defer p2.dmu.Unlock()
-		return p2.stalled
+		p2.spill().dmu.Lock()
+		defer p2.spill().dmu.Unlock()
+		return p2.spill().stalled
 	})
 	f.setMode(kafkaUp) // the held records are delivered; nothing new is produced
 	waitState(t, p2, StateDirect)
@@ -451,8 +451,8 @@ func TestHybridRandomFailureSchedule(t *testing.T) {
 			cfg.Producer.SpillAfterMs = 20
 			cfg.Producer.BufferRecords = 64
 			p := newHybrid(t, cfg, f)
-			p.backoffMin, p.backoffMax = 5*time.Millisecond, 40*time.Millisecond
-			p.backoff.Store(int64(p.backoffMin))
+			p.spill().backoffMin, p.spill().backoffMax = 5*time.Millisecond, 40*time.Millisecond
+			p.spill().backoff.Store(int64(p.spill().backoffMin))
 			b := newBook(t, f, p)
 			stop := runProducer(t, p)
 			var wg sync.WaitGroup
@@ -562,7 +562,7 @@ func BenchmarkProducerHybrid(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			p.open, p.check = f.factory(), f.check
+			p.w.open, p.spill().check = f.factory(), f.check
 			ctx, cancel := context.WithCancel(context.Background())
 			errc := make(chan error, 1)
 			go func() { errc <- p.Run(ctx) }()

@@ -54,7 +54,7 @@ func testProducer(t *testing.T, mutate func(*Config), open asyncFactory) *Produc
 	if err != nil {
 		t.Fatalf("NewProducer: %v", err)
 	}
-	p.open = open
+	p.w.open = open
 	return p
 }
 
@@ -314,7 +314,7 @@ func BenchmarkProducerMock(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p.open = mockFactory(mp)
+	p.w.open = mockFactory(mp)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- p.Run(ctx) }()
