@@ -11,8 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/bridge/admin"
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
@@ -41,10 +43,7 @@ type Bridge struct {
 	up        *uplink
 	down      *downlink
 	bg        sync.WaitGroup // dead-letter hand-offs
-	started   time.Time
-	adminAddr atomic.Value // string
-	adminAuth *apiAuth     // admin.users and admin.tokens; Reload replaces them
-	adminWall *adminGuard  // Host, Origin, Content-Type checks; Reload replaces its lists
+	adminHTTP *admin.Server  // the admin listener (admin/); Reload hands it the admin section
 	running   atomic.Bool
 }
 
@@ -60,8 +59,7 @@ func New(cfg Config, opts Options) (*Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bridge{cfg: cfg, opts: opts, log: opts.Logger, metrics: newMetrics(), adminAuth: newAPIAuth(cfg.Admin)}
-	b.adminWall = newAdminGuard(cfg.Admin, b.log.Named("admin"), b.metrics.adminRefused)
+	b := &Bridge{cfg: cfg, opts: opts, log: opts.Logger, metrics: newMetrics()}
 	b.rules.Store(rules)
 	if !cfg.Kafka.Spool.Enabled {
 		b.probe = newKafkaProbe(cfg.Kafka.BootstrapServers)
@@ -87,6 +85,12 @@ func New(cfg Config, opts Options) (*Bridge, error) {
 		}
 	}
 	b.metrics.reg.MustRegister(&frontCollector{stats: b.front.Stats, extra: b.collectKafka})
+	b.adminHTTP, err = admin.New(cfg.Admin, b.front, adminView{b}, admin.Options{Logger: b.log, Level: opts.Level,
+		Version: opts.Version, Metrics: promhttp.HandlerFor(b.metrics.reg, promhttp.HandlerOpts{}),
+		Refused: b.metrics.adminRefused, MaxPayload: cfg.MQTT.MaxPacketSize})
+	if err != nil {
+		return nil, fmt.Errorf("admin: %w", err)
+	}
 	return b, nil
 }
 
@@ -98,7 +102,6 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if !b.running.CompareAndSwap(false, true) {
 		return errors.New("bridge: Run called twice")
 	}
-	b.started = time.Now()
 
 	prodCtx, stopProd := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopProd()
@@ -118,7 +121,15 @@ func (b *Bridge) Run(ctx context.Context) error {
 	adminDone := make(chan error, 1)
 	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAdmin()
-	go func() { adminDone <- b.serveAdmin(adminCtx) }()
+	go func() { adminDone <- b.adminHTTP.Run(adminCtx) }()
+	probeDone := make(chan struct{})
+	if b.probe != nil && b.cfg.Admin.Address != "" {
+		// The probe only feeds /readyz and /metrics, so it runs with the
+		// admin listener.
+		go func() { defer close(probeDone); b.probe.Run(adminCtx) }()
+	} else {
+		close(probeDone)
+	}
 
 	var errs []error
 	consDone := make(chan error, 1)
@@ -169,6 +180,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if err := <-adminDone; err != nil && !errors.Is(err, context.Canceled) {
 		errs = append(errs, fmt.Errorf("admin: %w", err))
 	}
+	<-probeDone
 	b.log.Info("stopped")
 	return errors.Join(errs...)
 }
@@ -182,6 +194,9 @@ func (b *Bridge) addrs() map[string]string {
 	}
 	return out
 }
+
+// AdminAddr is the admin listener's address once it listens ("" before).
+func (b *Bridge) AdminAddr() string { return b.adminHTTP.Addr() }
 
 // Front is the MQTT front end (tests use its listener addresses).
 func (b *Bridge) Front() *mqttfront.Server { return b.front }

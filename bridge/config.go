@@ -15,6 +15,7 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/bridge/admin"
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
@@ -28,7 +29,7 @@ const EnvPrefix = "BRIDGE_"
 // every key with its default.
 type Config struct {
 	Log     LogConfig        `koanf:"log"`
-	Admin   AdminConfig      `koanf:"admin"`
+	Admin   admin.Config     `koanf:"admin"`
 	MQTT    mqttfront.Config `koanf:"mqtt"`
 	Kafka   kafka.Config     `koanf:"kafka"`
 	Mapping mapping.Config   `koanf:"mapping"`
@@ -42,72 +43,12 @@ type LogConfig struct {
 	Format string `koanf:"format"`
 }
 
-// AdminConfig is the HTTP admin listener: metrics, health, the admin API
-// under /api/v1 and the dashboard at / (see api.go).
-type AdminConfig struct {
-	// Address to listen on. Default ":8080"; "" disables the listener.
-	Address string `koanf:"address"`
-	// Users may use the API and dashboard with HTTP Basic auth. With no
-	// users and no tokens, the API and dashboard answer loopback clients
-	// only (403 otherwise). /metrics, /healthz and /readyz stay open.
-	Users []AdminUser `koanf:"users"`
-	// Tokens are bearer tokens (Authorization: Bearer <token>), configured
-	// as the SHA-256 hex of the token so the file holds no secret.
-	Tokens []AdminToken `koanf:"tokens"`
-	// PublishAllow are the MQTT topic filters POST /api/v1/publish may
-	// publish to. Default [] (the publish API is off: every publish gets
-	// 403). $-topics are never published to. Grant the least that works,
-	// e.g. ["devices/+/commands"].
-	PublishAllow []string `koanf:"publish_allow"`
-	// PublishRetain lets POST /api/v1/publish set retain. Default false: a
-	// retained command stays on the broker and is delivered to every device
-	// that subscribes later, so it needs its own opt-in.
-	PublishRetain bool `koanf:"publish_retain"`
-	// Pprof serves Go's runtime profiles under /debug/pprof/ (CPU, heap,
-	// goroutines, mutex and block contention), behind the same auth as the
-	// API. Default false. Mutex and block profiles sample only while
-	// enabled.
-	Pprof bool `koanf:"pprof"`
-	// AllowedHosts are host names (no port) the API and dashboard answer
-	// to, besides those always allowed: IP literals, localhost and the
-	// machine's hostname. Any other Host header gets 421 (DNS rebinding).
-	// "*.example.com" allows its subdomains; "*" turns the check off.
-	// /metrics, /healthz and /readyz are not checked. Default []. In
-	// Kubernetes list the Service names you browse to, e.g.
-	// ["mqtt-kafka-bridge-metrics", "mqtt-kafka-bridge-metrics.iot.svc"],
-	// or the ingress host.
-	AllowedHosts []string `koanf:"allowed_hosts"`
-	// AllowedOrigins are web origins (scheme://host[:port]) whose pages may
-	// call the API from the browser, besides the dashboard's own origin.
-	// A request with another Origin gets 403 (CSRF). "*" allows any.
-	// Default [].
-	AllowedOrigins []string `koanf:"allowed_origins"`
-	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
-	// (Go http.Server ReadHeaderTimeout.)
-	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`
-	// ReadTimeout bounds reading a whole request, body included. Default
-	// 30s.
-	ReadTimeout time.Duration `koanf:"read_timeout"`
-	// WriteTimeout bounds a request from the end of its headers to the
-	// end of its answer. It also caps /debug/pprof profiles and traces:
-	// pprof refuses a ?seconds= at or beyond it. Default 60s.
-	WriteTimeout time.Duration `koanf:"write_timeout"`
-	// IdleTimeout closes a keep-alive connection with no request for this
-	// long. Default 60s. (nginx keepalive_timeout.)
-	IdleTimeout time.Duration `koanf:"idle_timeout"`
-	// MaxHeaderBytes bounds a request's header block, in bytes (431
-	// beyond). Default 65536. (Go http.Server MaxHeaderBytes; nginx
-	// large_client_header_buffers.)
-	MaxHeaderBytes int `koanf:"max_header_bytes"`
-}
-
 // DefaultConfig is the built-in configuration used when no file is given.
 // It is safe: anonymous MQTT access is refused.
 func DefaultConfig() Config {
 	return Config{
-		Log: LogConfig{Level: "info", Format: "json"},
-		Admin: AdminConfig{Address: ":8080", PublishAllow: []string{}, ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10},
+		Log:     LogConfig{Level: "info", Format: "json"},
+		Admin:   admin.DefaultConfig(),
 		MQTT:    mqttfront.DefaultConfig(),
 		Kafka:   kafka.DefaultConfig(),
 		Mapping: mapping.DefaultConfig(),

@@ -45,17 +45,13 @@ func (b *Bridge) Reload() error {
 	}
 	b.rules.Store(rules)
 	b.front.SetAuth(authn, acl)
-	b.adminAuth.set(cfg.Admin)
-	b.adminWall.set(cfg.Admin)
 	if cfg.MQTT.Auth.BindClientIDToUser != b.cfg.MQTT.Auth.BindClientIDToUser {
 		b.log.Warn("reload: mqtt.auth.bind_client_id_to_user changed; it applies after a restart")
 	}
 	if cfg.MQTT.Auth.FailureBackoff != b.cfg.MQTT.Auth.FailureBackoff {
 		b.log.Warn("reload: mqtt.auth.failure_backoff changed; it applies after a restart")
 	}
-	if !slices.Equal(cfg.Admin.PublishAllow, b.cfg.Admin.PublishAllow) || cfg.Admin.PublishRetain != b.cfg.Admin.PublishRetain {
-		b.log.Warn("reload: admin.publish_allow or admin.publish_retain changed; it applies after a restart")
-	}
+	b.adminHTTP.Reload(cfg.Admin)
 	b.metrics.reloads.WithLabelValues("applied").Inc()
 	b.log.Info("configuration reloaded", zap.Strings("uplink_rules", rules.UplinkRuleNames()),
 		zap.Int("users", len(cfg.MQTT.Auth.Users)), zap.Int("acl_rules", len(cfg.MQTT.Auth.ACL.Rules)),

@@ -1,4 +1,4 @@
-package bridge
+package admin_test
 
 import (
 	"bytes"
@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -18,13 +17,16 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/bridge"
+	"github.com/iotbridge/mqtt-kafka-bridge/bridge/admin"
 )
 
 // apiBridge runs a bridge (Kafka unreachable) with the admin listener on
 // loopback and returns it with the API's base URL.
-func apiBridge(t *testing.T, mutate func(*Config)) (*Bridge, string) {
+func apiBridge(t *testing.T, mutate func(*bridge.Config)) (*bridge.Bridge, string) {
 	t.Helper()
-	cfg := DefaultConfig()
+	cfg := bridge.DefaultConfig()
 	cfg.MQTT.Listeners.TCP.Address = "127.0.0.1:0"
 	cfg.MQTT.Auth.AllowAnonymous = true
 	cfg.MQTT.DataDir = t.TempDir()
@@ -35,7 +37,7 @@ func apiBridge(t *testing.T, mutate func(*Config)) (*Bridge, string) {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	b, err := New(cfg, Options{Logger: zaptest.NewLogger(t), Version: "test-1.2.3"})
+	b, err := bridge.New(cfg, bridge.Options{Logger: zaptest.NewLogger(t), Version: "test-1.2.3"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +87,7 @@ func callAuth(t *testing.T, method, url string, body any, out any, auth func(*ht
 	return resp.StatusCode
 }
 
-func v3Client(t *testing.T, b *Bridge, id string) mqtt.Client {
+func v3Client(t *testing.T, b *bridge.Bridge, id string) mqtt.Client {
 	t.Helper()
 	o := mqtt.NewClientOptions().AddBroker("tcp://" + b.Front().Addr("tcp").String()).SetClientID(id).SetAutoReconnect(false)
 	c := mqtt.NewClient(o)
@@ -108,7 +110,7 @@ type clientPage struct {
 
 func TestAPIClientsKickAndPublish(t *testing.T) {
 	// The publish API is off by default and retain needs its own opt-in.
-	b, base := apiBridge(t, func(c *Config) { c.Admin.PublishAllow, c.Admin.PublishRetain = []string{"devices/#"}, true })
+	b, base := apiBridge(t, func(c *bridge.Config) { c.Admin.PublishAllow, c.Admin.PublishRetain = []string{"devices/#"}, true })
 	sub := v3Client(t, b, "dev1")
 	got := make(chan mqtt.Message, 4)
 	if tok := sub.Subscribe("devices/dev1/commands", 1, func(_ mqtt.Client, m mqtt.Message) { got <- m }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
@@ -219,7 +221,7 @@ func TestAPIClientsKickAndPublish(t *testing.T) {
 }
 
 func TestAPIBadInputs(t *testing.T) {
-	_, base := apiBridge(t, func(c *Config) { c.Admin.PublishAllow = []string{"devices/#"} })
+	_, base := apiBridge(t, func(c *bridge.Config) { c.Admin.PublishAllow = []string{"devices/#"} })
 	big := strings.Repeat("x", 64<<10+1)
 	tests := []struct {
 		name   string
@@ -260,9 +262,7 @@ func TestAPIBadInputs(t *testing.T) {
 }
 
 func TestAPIRoutesExplainOverview(t *testing.T) {
-	old := historyInterval
-	historyInterval = 20 * time.Millisecond
-	t.Cleanup(func() { historyInterval = old })
+	t.Cleanup(admin.SetHistoryInterval(20 * time.Millisecond))
 	b, base := apiBridge(t, nil)
 	c := v3Client(t, b, "dev9")
 	c.Publish("devices/dev9/telemetry", 0, false, "t=1").WaitTimeout(5 * time.Second)
@@ -313,13 +313,13 @@ func TestAPIRoutesExplainOverview(t *testing.T) {
 		t.Errorf("POST explain downlink = %d %+v; want 200, not routed (no downlink rules)", code, dl)
 	}
 
-	var ov overviewJSON
+	var ov admin.OverviewJSON
 	if code := call(t, "GET", base+"/api/v1/overview", nil, &ov); code != 200 || ov.Version != "test-1.2.3" ||
 		ov.Connections.Current != 1 || ov.Kafka.Reachable || ov.Spool.State != "disabled" || ov.Messages.In != 2 {
 		t.Errorf("GET overview = %d %+v; want version, 1 connection, Kafka unreachable, spool disabled, 2 messages in", code, ov)
 	}
 	var hist struct {
-		Samples []sample `json:"samples"`
+		Samples []admin.Sample `json:"samples"`
 	}
 	waitFor(t, 5*time.Second, func() bool {
 		call(t, "GET", base+"/api/v1/history", nil, &hist)
@@ -344,69 +344,19 @@ func TestAPIRoutesExplainOverview(t *testing.T) {
 	}
 }
 
-func TestAPIAuth(t *testing.T) {
+// TestAPIAuthOverHTTP is TestAPIAuth's second half, over real HTTP (it
+// runs a bridge, so it lives in package admin_test).
+func TestAPIAuthOverHTTP(t *testing.T) {
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256([]byte("tok-123"))
-	secured := AdminConfig{Users: []AdminUser{{Username: "ops", PasswordHash: string(hash)}},
-		Tokens: []AdminToken{{Name: "ci", TokenSHA256: hex.EncodeToString(sum[:])}}}
-	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]bool{"ok": true}) })
-
-	tests := []struct {
-		name   string
-		cfg    AdminConfig
-		remote string
-		auth   func(*http.Request)
-		status int
-	}{
-		{"open, loopback v4", AdminConfig{}, "127.0.0.1:5000", nil, 200},
-		{"open, loopback v6", AdminConfig{}, "[::1]:5000", nil, 200},
-		{"open, remote", AdminConfig{}, "192.0.2.7:5000", nil, 403},
-		{"open, remote with credentials", AdminConfig{}, "192.0.2.7:5000", func(r *http.Request) { r.SetBasicAuth("ops", "s3cret") }, 403},
-		{"secured, none", secured, "127.0.0.1:5000", nil, 401},
-		{"secured, bad password", secured, "192.0.2.7:5000", func(r *http.Request) { r.SetBasicAuth("ops", "nope") }, 401},
-		{"secured, unknown user", secured, "192.0.2.7:5000", func(r *http.Request) { r.SetBasicAuth("eve", "s3cret") }, 401},
-		{"secured, basic", secured, "192.0.2.7:5000", func(r *http.Request) { r.SetBasicAuth("ops", "s3cret") }, 200},
-		{"secured, basic again (cached)", secured, "192.0.2.7:5000", func(r *http.Request) { r.SetBasicAuth("ops", "s3cret") }, 200},
-		{"secured, bearer", secured, "192.0.2.7:5000", func(r *http.Request) { r.Header.Set("Authorization", "Bearer tok-123") }, 200},
-		{"secured, bad bearer", secured, "192.0.2.7:5000", func(r *http.Request) { r.Header.Set("Authorization", "Bearer tok-124") }, 401},
-	}
-	auths := map[string]*apiAuth{}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			key := "open"
-			if len(tt.cfg.Users) > 0 {
-				key = "secured"
-			}
-			if auths[key] == nil {
-				auths[key] = newAPIAuth(tt.cfg)
-			}
-			r := httptest.NewRequest("GET", "/api/v1/overview", nil)
-			r.RemoteAddr = tt.remote
-			if tt.auth != nil {
-				tt.auth(r)
-			}
-			w := httptest.NewRecorder()
-			auths[key].wrap(ok).ServeHTTP(w, r)
-			if w.Code != tt.status {
-				t.Fatalf("status = %d; want %d", w.Code, tt.status)
-			}
-			if tt.status == 401 && !strings.Contains(w.Header().Get("WWW-Authenticate"), "Basic") {
-				t.Errorf("401 without a WWW-Authenticate Basic challenge: %q", w.Header().Values("WWW-Authenticate"))
-			}
-			if tt.status != 200 {
-				var e struct{ Error string }
-				if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error == "" {
-					t.Errorf("body %q; want a JSON error", w.Body.String())
-				}
-			}
-		})
-	}
+	secured := admin.Config{Users: []admin.User{{Username: "ops", PasswordHash: string(hash)}},
+		Tokens: []admin.Token{{Name: "ci", TokenSHA256: hex.EncodeToString(sum[:])}}}
 
 	// Over real HTTP: the API needs credentials, probes do not.
-	_, base := apiBridge(t, func(c *Config) { c.Admin.Users, c.Admin.Tokens = secured.Users, secured.Tokens })
+	_, base := apiBridge(t, func(c *bridge.Config) { c.Admin.Users, c.Admin.Tokens = secured.Users, secured.Tokens })
 	for _, path := range []string{"/api/v1/overview", "/", "/api/v1/openapi.json"} {
 		if code := call(t, "GET", base+path, nil, nil); code != 401 {
 			t.Errorf("GET %s without credentials = %d; want 401", path, code)
@@ -425,64 +375,10 @@ func TestAPIAuth(t *testing.T) {
 	}
 }
 
-func TestAdminConfigValidate(t *testing.T) {
-	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
-	okAdmin := DefaultConfig().Admin // the timeouts and header limit are required
-	okAdmin.Users, okAdmin.Tokens, okAdmin.PublishAllow = []AdminUser{{"a", string(hash)}}, []AdminToken{{"t", strings.Repeat("ab", 32)}}, []string{"devices/#"}
-	tests := []struct {
-		name string
-		cfg  AdminConfig
-		want string
-	}{
-		{"ok", okAdmin, ""},
-		{"no username", AdminConfig{Users: []AdminUser{{"", string(hash)}}}, "admin.users[0].username"},
-		{"duplicate", AdminConfig{Users: []AdminUser{{"a", string(hash)}, {"a", string(hash)}}}, "admin.users[1].username"},
-		{"plain password", AdminConfig{Users: []AdminUser{{"a", "secret"}}}, "admin.users[0].password_hash"},
-		{"short token hash", AdminConfig{Tokens: []AdminToken{{"t", "abcd"}}}, "admin.tokens[0].token_sha256"},
-		{"token without name", AdminConfig{Tokens: []AdminToken{{"", strings.Repeat("ab", 32)}}}, "admin.tokens[0].name"},
-		{"bad filter", AdminConfig{PublishAllow: []string{"a/#/b"}}, "admin.publish_allow[0]"},
-		{"sys filter", AdminConfig{PublishAllow: []string{"$SYS/#"}}, "admin.publish_allow[0]"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.cfg.Validate()
-			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-				t.Errorf("Validate() = %v; want an error naming %q", err, tt.want)
-			}
-		})
-	}
-}
-
-func TestHistoryRing(t *testing.T) {
-	var n uint64
-	now := time.Unix(1000, 0)
-	h := newHistory(time.Second, 3, func() counterSnap {
-		n += 10
-		now = now.Add(time.Second)
-		return counterSnap{t: now, in: n, out: 2 * n, latNanos: int64(n) * 1e6, latCount: n / 10}
-	})
-	if _, ok := h.latest(); ok {
-		t.Fatal("latest before any interval = ok; want none")
-	}
-	for range 5 {
-		h.tick()
-	}
-	s := h.samples()
-	if len(s) != 3 || !s[0].T.Before(s[2].T) {
-		t.Fatalf("samples = %+v; want the last 3, oldest first", s)
-	}
-	if s[2].MessagesInRate != 10 || s[2].MessagesOutRate != 20 {
-		t.Errorf("rates = %v in, %v out; want 10 and 20 per second", s[2].MessagesInRate, s[2].MessagesOutRate)
-	}
-	if s[2].LatencyMs <= 0 {
-		t.Errorf("latency = %v ms; want > 0", s[2].LatencyMs)
-	}
-}
-
 // admin.pprof mounts /debug/pprof/ behind the API's auth; off, it is absent.
 func TestAdminPprof(t *testing.T) {
 	for _, on := range []bool{false, true} {
-		_, base := apiBridge(t, func(c *Config) { c.Admin.Pprof = on })
+		_, base := apiBridge(t, func(c *bridge.Config) { c.Admin.Pprof = on })
 		resp, err := http.Get(base + "/debug/pprof/goroutine?debug=1")
 		if err != nil {
 			t.Fatal(err)

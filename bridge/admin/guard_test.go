@@ -1,4 +1,4 @@
-package bridge
+package admin_test
 
 import (
 	"bufio"
@@ -11,6 +11,9 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/bridge"
+	"github.com/iotbridge/mqtt-kafka-bridge/bridge/admin"
 )
 
 // rawRequest is one request as a browser, a form or an attacker's page
@@ -64,10 +67,10 @@ func TestAdminCSRF(t *testing.T) {
 	}
 	pub := `{"topic":"devices/d1/commands","payload":"x"}`
 	for _, secured := range []bool{false, true} {
-		b, base := apiBridge(t, func(c *Config) {
+		b, base := apiBridge(t, func(c *bridge.Config) {
 			c.Admin.PublishAllow = []string{"devices/#"}
 			if secured {
-				c.Admin.Users = []AdminUser{{Username: "ops", PasswordHash: string(hash)}}
+				c.Admin.Users = []admin.User{{Username: "ops", PasswordHash: string(hash)}}
 			}
 		})
 		v3Client(t, b, "victim")
@@ -126,7 +129,7 @@ func TestAdminCSRF(t *testing.T) {
 // admin.allowed_origins admits another site's page (e.g. an operations
 // portal), also when the browser says the request is cross-site.
 func TestAdminAllowedOrigins(t *testing.T) {
-	_, base := apiBridge(t, func(c *Config) {
+	_, base := apiBridge(t, func(c *bridge.Config) {
 		c.Admin.PublishAllow = []string{"devices/#"}
 		c.Admin.AllowedOrigins = []string{"https://ops.example.com"}
 	})
@@ -153,7 +156,7 @@ func TestAdminAllowedOrigins(t *testing.T) {
 // bridge sends Host: evil.example. Only the listener's own names, IP
 // literals and admin.allowed_hosts are served; the probes stay open.
 func TestAdminHostCheck(t *testing.T) {
-	b, base := apiBridge(t, func(c *Config) { c.Admin.PublishAllow = []string{"devices/#"} })
+	b, base := apiBridge(t, func(c *bridge.Config) { c.Admin.PublishAllow = []string{"devices/#"} })
 	v3Client(t, b, "victim")
 	_, port, _ := net.SplitHostPort(b.AdminAddr())
 	hostname, _ := os.Hostname()
@@ -191,7 +194,7 @@ func TestAdminHostCheck(t *testing.T) {
 			}
 		})
 	}
-	if _, _, ok := b.front.Client("victim"); !ok {
+	if _, _, ok := b.Front().Client("victim"); !ok {
 		t.Error("the client was kicked through a rebound Host")
 	}
 	if n := metricValue(t, base, `mqtt_bridge_admin_requests_refused_total{reason="host"}`); n != 5 {
@@ -213,7 +216,7 @@ func TestAdminAllowedHosts(t *testing.T) {
 		{[]string{"*.svc.cluster.local"}, "svc.cluster.local.evil.example", 421},
 		{[]string{"*"}, "evil.example", 200},
 	} {
-		_, base := apiBridge(t, func(c *Config) { c.Admin.AllowedHosts = tt.allowed })
+		_, base := apiBridge(t, func(c *bridge.Config) { c.Admin.AllowedHosts = tt.allowed })
 		rr := rawRequest{method: "GET", path: "/api/v1/overview", host: tt.host}
 		if code, msg, _ := rr.do(t, base); code != tt.status {
 			t.Errorf("allowed_hosts %q: GET with Host %s = %d %q; want %d", tt.allowed, tt.host, code, msg, tt.status)

@@ -1,4 +1,4 @@
-package bridge
+package admin
 
 import (
 	"fmt"
@@ -74,14 +74,14 @@ var adminSecurityHeaders = [][2]string{
 	{"Cross-Origin-Resource-Policy", "same-origin"},
 }
 
-func newAdminGuard(c AdminConfig, log *zap.Logger, refused *prometheus.CounterVec) *adminGuard {
+func newAdminGuard(c Config, log *zap.Logger, refused *prometheus.CounterVec) *adminGuard {
 	g := &adminGuard{log: log, refused: refused, logs: newWindowLimiter(10, time.Minute)}
 	g.set(c)
 	return g
 }
 
 // set replaces the allowed hosts and origins (a reload).
-func (g *adminGuard) set(c AdminConfig) {
+func (g *adminGuard) set(c Config) {
 	l := &guardLists{hosts: map[string]bool{"localhost": true}, origins: map[string]bool{}}
 	if h, err := os.Hostname(); err == nil && h != "" {
 		l.hosts[strings.ToLower(h)] = true

@@ -1,19 +1,9 @@
 package bridge
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"net"
-	"net/http"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
-	"go.uber.org/zap"
 )
 
 var (
@@ -141,84 +131,4 @@ func (b *Bridge) readiness() readiness {
 	// unless the spool's quota is full.
 	r.Ready = r.MQTTListening && ps.State != kafka.StateBlocked
 	return r
-}
-
-func (b *Bridge) adminMux() *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(b.metrics.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, "{\"status\":\"ok\",\"uptime_seconds\":%d}\n", int(time.Since(b.started).Seconds()))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		r := b.readiness()
-		w.Header().Set("Content-Type", "application/json")
-		if !r.Ready {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		_ = json.NewEncoder(w).Encode(r)
-	})
-	if b.opts.Level != (zap.AtomicLevel{}) {
-		// Changing the log level is an admin action: same rule as the API
-		// (admin users or tokens; loopback only when none is configured).
-		mux.Handle("/loglevel", b.adminAuth.wrap(b.opts.Level))
-	}
-	if b.cfg.Admin.Pprof {
-		registerPprof(mux, b.adminAuth)
-	}
-	return mux
-}
-
-// serveAdmin runs the admin HTTP listener until ctx ends.
-func (b *Bridge) serveAdmin(ctx context.Context) error {
-	if b.cfg.Admin.Address == "" {
-		<-ctx.Done()
-		return nil
-	}
-	ln, err := net.Listen("tcp", b.cfg.Admin.Address)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", b.cfg.Admin.Address, err)
-	}
-	b.adminAddr.Store(ln.Addr().String())
-	if b.probe != nil {
-		// The probe only feeds /readyz and /metrics, so it runs with them.
-		pctx, stopProbe := context.WithCancel(ctx)
-		probeDone := make(chan struct{})
-		go func() { defer close(probeDone); b.probe.Run(pctx) }()
-		defer func() { stopProbe(); <-probeDone }()
-	}
-	mux := b.adminMux()
-	a := b.newAPI(historyInterval)
-	a.register(mux)
-	// The chart sampler runs as long as the listener.
-	hctx, stopHist := context.WithCancel(ctx)
-	histDone := make(chan struct{})
-	go func() { defer close(histDone); a.runHistory(hctx) }()
-	defer func() { stopHist(); <-histDone }()
-	c := b.cfg.Admin
-	// WriteTimeout also bounds /debug/pprof/profile and /trace: pprof
-	// refuses a ?seconds= at or beyond it (raise admin.write_timeout).
-	srv := &http.Server{Handler: b.adminWall.wrap(mux), ReadHeaderTimeout: c.ReadHeaderTimeout, ReadTimeout: c.ReadTimeout,
-		WriteTimeout: c.WriteTimeout, IdleTimeout: c.IdleTimeout, MaxHeaderBytes: c.MaxHeaderBytes,
-		ErrorLog: zap.NewStdLog(b.log.Named("admin.http"))}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
-// AdminAddr is the admin listener's address once it listens ("" before).
-func (b *Bridge) AdminAddr() string {
-	s, _ := b.adminAddr.Load().(string)
-	return s
 }

@@ -1,4 +1,4 @@
-package bridge
+package admin
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"go.uber.org/zap"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
@@ -35,13 +37,20 @@ var historyInterval = 5 * time.Second
 
 // api serves /api/v1 and the dashboard.
 type api struct {
-	b    *Bridge
-	auth *apiAuth
-	hist *history
+	front      Front
+	br         Bridge
+	cfg        Config // publish_allow and publish_retain as at start
+	maxPayload int    // mqtt.max_packet_size
+	version    string
+	started    time.Time
+	log        *zap.Logger
+	auth       *apiAuth
+	hist       *history
 }
 
-func (b *Bridge) newAPI(interval time.Duration) *api {
-	a := &api{b: b, auth: b.adminAuth}
+func (s *Server) newAPI(started time.Time, interval time.Duration) *api {
+	a := &api{front: s.front, br: s.br, cfg: s.cfg, maxPayload: s.opts.MaxPayload, version: s.opts.Version,
+		started: started, log: s.log, auth: s.auth}
 	a.hist = newHistory(interval, historySize, a.readCounters)
 	return a
 }
@@ -51,7 +60,7 @@ func (b *Bridge) newAPI(interval time.Duration) *api {
 // nothing else may read.
 func (a *api) runHistory(ctx context.Context) {
 	select {
-	case <-a.b.front.Ready():
+	case <-a.front.Ready():
 		a.hist.run(ctx)
 	case <-ctx.Done():
 	}
@@ -62,7 +71,7 @@ func (a *api) runHistory(ctx context.Context) {
 func (a *api) whenReady(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
-		case <-a.b.front.Ready():
+		case <-a.front.Ready():
 			h.ServeHTTP(w, r)
 		default:
 			w.Header().Set("Retry-After", "1")
@@ -107,11 +116,11 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 // ---------------------------------------------------------------- overview
 
 func (a *api) readCounters() counterSnap {
-	st := a.b.front.Stats()
-	ps := a.b.producer.Stats()
-	rs := &a.b.metrics.routes
+	st := a.front.Stats()
+	ps := a.br.Kafka().Producer
+	rs := a.br.Routes()
 	c := counterSnap{t: time.Now(), conns: st.ConnectionsCurrent, produced: ps.Produced + ps.Drained,
-		latNanos: rs.latNanos.Load(), latCount: rs.latCount.Load(), spoolRecords: ps.Spool.Records}
+		latNanos: rs.LatencyNanos, latCount: rs.LatencyCount, spoolRecords: ps.Spool.Records}
 	for q := range 3 {
 		c.in += st.MessagesIn[q]
 		c.out += st.MessagesOut[q]
@@ -163,12 +172,11 @@ type overviewJSON struct {
 }
 
 func (a *api) overview(w http.ResponseWriter, _ *http.Request) {
-	b := a.b
 	var o overviewJSON
-	o.Version = b.opts.Version
-	o.StartedAt = b.started
-	o.UptimeSeconds = int64(time.Since(b.started).Seconds())
-	st := b.front.Stats()
+	o.Version = a.version
+	o.StartedAt = a.started
+	o.UptimeSeconds = int64(time.Since(a.started).Seconds())
+	st := a.front.Stats()
 	o.Connections.Current = st.ConnectionsCurrent
 	o.Connections.Total = st.ConnectionsTotal
 	o.Connections.Sessions = st.Sessions
@@ -178,19 +186,20 @@ func (a *api) overview(w http.ResponseWriter, _ *http.Request) {
 		o.Messages.In += st.MessagesIn[q]
 		o.Messages.Out += st.MessagesOut[q]
 	}
-	o.Messages.Unmatched = b.metrics.routes.unmatched.Load()
+	o.Messages.Unmatched = a.br.Routes().Unmatched
 	if s, ok := a.hist.latest(); ok {
 		o.Rates.WindowSeconds = a.hist.interval.Seconds()
 		o.Rates.MessagesInRate, o.Rates.MessagesOutRate = s.MessagesInRate, s.MessagesOutRate
 		o.Rates.ProducedRate, o.Rates.LatencyMs = s.ProducedRate, s.LatencyMs
 	}
-	ps := b.producer.Stats()
-	o.Kafka.Reachable = b.kafkaReachable()
+	k := a.br.Kafka()
+	ps := k.Producer
+	o.Kafka.Reachable = k.Reachable
 	o.Kafka.Produced = ps.Produced
 	o.Kafka.InFlight = ps.InFlight
 	o.Kafka.Failed = ps.Failed
 	o.Spool.State = "disabled"
-	if b.cfg.Kafka.Spool.Enabled {
+	if k.Spool {
 		o.Spool.Enabled = true
 		o.Spool.State = ps.State
 		o.Spool.Records = ps.Spool.Records
@@ -198,9 +207,9 @@ func (a *api) overview(w http.ResponseWriter, _ *http.Request) {
 		o.Spool.QuotaBytes = ps.Spool.QuotaBytes
 		o.Spool.OldestAgeSeconds = ps.Spool.OldestAge.Seconds()
 	}
-	if b.consumer != nil {
+	if k.Downlink {
 		o.Downlink.Enabled = true
-		o.Downlink.Lag = b.consumer.Lag()
+		o.Downlink.Lag = k.Lag
 	}
 	writeJSON(w, http.StatusOK, o)
 }
@@ -260,7 +269,7 @@ func (a *api) clients(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	match := r.URL.Query().Get("match")
-	all := a.b.front.Clients()
+	all := a.front.Clients()
 	list := all[:0:0]
 	for _, c := range all {
 		if match == "" || strings.Contains(c.ClientID, match) || strings.Contains(c.Username, match) || strings.Contains(c.RemoteAddr, match) {
@@ -293,7 +302,7 @@ func toSubJSON(subs []topics.Sub) []subJSON {
 
 func (a *api) client(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	ci, subs, ok := a.b.front.Client(id)
+	ci, subs, ok := a.front.Client(id)
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no session for client id %q", id))
 		return
@@ -306,11 +315,11 @@ func (a *api) client(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) kick(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !a.b.front.Kick(id) {
+	if !a.front.Kick(id) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("client %q is not connected", id))
 		return
 	}
-	a.b.log.Info("admin: client disconnected by the admin API", adminField(r), clientField(id))
+	a.log.Info("admin: client disconnected by the admin API", adminField(r), clientField(id))
 	writeJSON(w, http.StatusOK, map[string]any{"client_id": id, "disconnected": true, "reason_code": int(packets.AdministrativeAction)})
 }
 
@@ -322,7 +331,7 @@ func (a *api) subscriptions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	subs := a.b.front.Subscriptions(r.URL.Query().Get("match"))
+	subs := a.front.Subscriptions(r.URL.Query().Get("match"))
 	from, to := p.slice(len(subs))
 	writeJSON(w, http.StatusOK, pageJSON{Total: len(subs), Page: p.Page, PageSize: p.Size, Items: toSubJSON(subs[from:to])})
 }
@@ -333,7 +342,7 @@ func (a *api) retained(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	list := a.b.front.RetainedMessages(r.URL.Query().Get("match"), 0)
+	list := a.front.RetainedMessages(r.URL.Query().Get("match"), 0)
 	from, to := p.slice(len(list))
 	writeJSON(w, http.StatusOK, pageJSON{Total: len(list), Page: p.Page, PageSize: p.Size, Items: nonNil(list[from:to])})
 }
@@ -352,24 +361,25 @@ type routeJSON struct {
 	Direction   string   `json:"direction"` // uplink or downlink
 	MQTTTopic   string   `json:"mqtt_topic"`
 	KafkaTopics []string `json:"kafka_topics"`
-	routeCount
+	RouteCount
 }
 
 func (a *api) routes(w http.ResponseWriter, _ *http.Request) {
-	rules := a.b.rules.Load()
-	rs := &a.b.metrics.routes
+	rules := a.br.Rules()
+	rs := a.br.Routes()
+	mc := a.br.Mapping()
 	up := map[string]mapping.UplinkRule{}
-	for _, r := range a.b.cfg.Mapping.Uplink {
+	for _, r := range mc.Uplink {
 		up[r.Name] = r
 	}
 	down := map[string]mapping.DownlinkRule{}
-	for _, r := range a.b.cfg.Mapping.Downlink {
+	for _, r := range mc.Downlink {
 		down[r.Name] = r
 	}
 	out := []routeJSON{}
 	for _, name := range rules.UplinkRuleNames() {
 		cfg := up[name]
-		rj := routeJSON{Name: name, Direction: "uplink", MQTTTopic: cfg.MQTTTopic, routeCount: rs.uplink(name).snapshot()}
+		rj := routeJSON{Name: name, Direction: "uplink", MQTTTopic: cfg.MQTTTopic, RouteCount: rs.Uplink[name]}
 		if cfg.KafkaTopic != "" {
 			rj.KafkaTopics = []string{cfg.KafkaTopic}
 		}
@@ -378,11 +388,11 @@ func (a *api) routes(w http.ResponseWriter, _ *http.Request) {
 	for _, name := range rules.DownlinkRuleNames() {
 		cfg := down[name]
 		out = append(out, routeJSON{Name: name, Direction: "downlink", MQTTTopic: cfg.MQTTTopic, KafkaTopics: cfg.KafkaTopics,
-			routeCount: rs.downlink(name).snapshot()})
+			RouteCount: rs.Downlink[name]})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"routes":            out,
-		"uplink_unmatched":  rs.unmatched.Load(),
+		"uplink_unmatched":  rs.Unmatched,
 		"dead_letter_topic": rules.DeadLetterTopic(),
 	})
 }
@@ -439,7 +449,7 @@ func (a *api) explain(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	rules := a.b.rules.Load()
+	rules := a.br.Rules()
 	if req.Downlink != "" {
 		a.explainDownlink(w, rules, req)
 		return
@@ -555,7 +565,7 @@ type publishRequest struct {
 }
 
 func (a *api) publish(w http.ResponseWriter, r *http.Request) {
-	maxPayload := a.b.cfg.MQTT.MaxPacketSize
+	maxPayload := a.maxPayload
 	var req publishRequest
 	// Room for a base64 payload of max_packet_size plus the rest.
 	if err := decodeBody(w, r, int64(maxPayload)*4/3+64<<10, &req); err != nil {
@@ -568,7 +578,7 @@ func (a *api) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var pubErr error
-	a.b.front.Publish(m, func(err error) { pubErr = err })
+	a.front.Publish(m, func(err error) { pubErr = err })
 	if pubErr != nil {
 		status := http.StatusServiceUnavailable
 		var rc packets.ReasonCode
@@ -578,7 +588,7 @@ func (a *api) publish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, "publish: "+pubErr.Error())
 		return
 	}
-	a.b.log.Info("admin: message published by the admin API", adminField(r), topicField(m.Topic))
+	a.log.Info("admin: message published by the admin API", adminField(r), topicField(m.Topic))
 	writeJSON(w, http.StatusOK, map[string]any{"published": true, "topic": m.Topic, "qos": m.QoS, "retain": m.Retain, "payload_bytes": len(m.Payload)})
 }
 
@@ -591,11 +601,11 @@ func (a *api) publishMessage(req publishRequest, maxPayload int) (*mqttfront.Mes
 	if strings.HasPrefix(req.Topic, "$") {
 		return nil, http.StatusForbidden, errors.New("topic: $-topics belong to the broker")
 	}
-	if len(a.b.cfg.Admin.PublishAllow) == 0 {
+	if len(a.cfg.PublishAllow) == 0 {
 		return nil, http.StatusForbidden, errors.New("the publish API is off: admin.publish_allow is empty (list the topic filters it may publish to)")
 	}
 	allowed := false
-	for _, f := range a.b.cfg.Admin.PublishAllow {
+	for _, f := range a.cfg.PublishAllow {
 		if topics.Matches(f, req.Topic) {
 			allowed = true
 			break
@@ -604,7 +614,7 @@ func (a *api) publishMessage(req publishRequest, maxPayload int) (*mqttfront.Mes
 	if !allowed {
 		return nil, http.StatusForbidden, fmt.Errorf("topic %q: not allowed by admin.publish_allow", req.Topic)
 	}
-	if req.Retain && !a.b.cfg.Admin.PublishRetain {
+	if req.Retain && !a.cfg.PublishRetain {
 		return nil, http.StatusForbidden, errors.New("retain: retained publishes need admin.publish_retain: true")
 	}
 	if req.QoS < 0 || req.QoS > 2 {

@@ -1,126 +1,31 @@
-package bridge
+package admin
 
 import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
-
-	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
-// AdminUser is an admin API user for HTTP Basic auth.
-type AdminUser struct {
+// User is an admin API user for HTTP Basic auth.
+type User struct {
 	Username string `koanf:"username"`
 	// PasswordHash is a bcrypt hash ($2a$, $2b$ or $2y$), as for mqtt.auth.users.
 	PasswordHash string `koanf:"password_hash"`
 }
 
-// AdminToken is a bearer token for the admin API.
-type AdminToken struct {
+// Token is a bearer token for the admin API.
+type Token struct {
 	// Name identifies the token in logs.
 	Name string `koanf:"name"`
 	// TokenSHA256 is the lowercase hex SHA-256 of the token
 	// (printf %s "$TOKEN" | sha256sum).
 	TokenSHA256 string `koanf:"token_sha256"`
-}
-
-// Validate checks the admin section; messages name the key at fault.
-func (c AdminConfig) Validate() error {
-	var errs []error
-	seen := map[string]bool{}
-	for i, u := range c.Users {
-		switch {
-		case u.Username == "":
-			errs = append(errs, fmt.Errorf("admin.users[%d].username: empty", i))
-		case seen[u.Username]:
-			errs = append(errs, fmt.Errorf("admin.users[%d].username: %q appears twice", i, u.Username))
-		}
-		seen[u.Username] = true
-		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
-			errs = append(errs, fmt.Errorf("admin.users[%d].password_hash: not a bcrypt hash", i))
-		}
-	}
-	for i, t := range c.Tokens {
-		if t.Name == "" {
-			errs = append(errs, fmt.Errorf("admin.tokens[%d].name: empty", i))
-		}
-		if b, err := hex.DecodeString(t.TokenSHA256); err != nil || len(b) != sha256.Size {
-			errs = append(errs, fmt.Errorf("admin.tokens[%d].token_sha256: want 64 hex digits (the SHA-256 of the token)", i))
-		}
-	}
-	for i, f := range c.PublishAllow {
-		if err := packets.ValidTopicFilter(f); err != nil {
-			errs = append(errs, fmt.Errorf("admin.publish_allow[%d]: %q: %w", i, f, err))
-		} else if strings.HasPrefix(f, "$") {
-			errs = append(errs, fmt.Errorf("admin.publish_allow[%d]: %q: $-topics belong to the broker", i, f))
-		}
-	}
-	for i, h := range c.AllowedHosts {
-		if err := validAllowedHost(h); err != nil {
-			errs = append(errs, fmt.Errorf("admin.allowed_hosts[%d]: %q: %w", i, h, err))
-		}
-	}
-	for i, o := range c.AllowedOrigins {
-		if err := validOrigin(o); err != nil {
-			errs = append(errs, fmt.Errorf("admin.allowed_origins[%d]: %q: %w", i, o, err))
-		}
-	}
-	for _, d := range []struct {
-		key string
-		v   time.Duration
-	}{{"read_header_timeout", c.ReadHeaderTimeout}, {"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout}, {"idle_timeout", c.IdleTimeout}} {
-		if d.v <= 0 {
-			errs = append(errs, fmt.Errorf("admin.%s: must be > 0, got %s", d.key, d.v))
-		}
-	}
-	if c.ReadHeaderTimeout > c.ReadTimeout {
-		errs = append(errs, fmt.Errorf("admin.read_header_timeout: %s is longer than admin.read_timeout %s, which also covers the headers", c.ReadHeaderTimeout, c.ReadTimeout))
-	}
-	if c.MaxHeaderBytes < 1024 || c.MaxHeaderBytes > 1<<20 {
-		errs = append(errs, fmt.Errorf("admin.max_header_bytes: must be between 1024 and 1048576 bytes, got %d", c.MaxHeaderBytes))
-	}
-	return errors.Join(errs...)
-}
-
-// validAllowedHost accepts "*", a host name, "*." + a host name, or an IP
-// literal (always allowed anyway); never a port, scheme or path.
-func validAllowedHost(h string) error {
-	if h == "*" || net.ParseIP(strings.Trim(h, "[]")) != nil {
-		return nil
-	}
-	name := strings.TrimPrefix(h, "*.")
-	switch {
-	case name == "":
-		return errors.New("empty")
-	case strings.ContainsAny(name, ":/ *@"):
-		return errors.New(`want a host name without port, scheme or path ("bridge.example.com", "*.svc.cluster.local" or "*")`)
-	}
-	return nil
-}
-
-// validOrigin accepts "*" or scheme://host[:port] with scheme http or https.
-func validOrigin(o string) error {
-	if o == "*" {
-		return nil
-	}
-	u, err := url.Parse(o)
-	if err != nil {
-		return err
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return errors.New(`want scheme://host[:port], e.g. "https://ops.example.com", or "*"`)
-	}
-	return nil
 }
 
 // apiAuth guards the API and the dashboard. With users or tokens
@@ -141,7 +46,7 @@ type apiAuth struct {
 
 const authCacheMax = 256
 
-func newAPIAuth(c AdminConfig) *apiAuth {
+func newAPIAuth(c Config) *apiAuth {
 	a := &apiAuth{}
 	a.set(c)
 	return a
@@ -149,7 +54,7 @@ func newAPIAuth(c AdminConfig) *apiAuth {
 
 // set replaces the users and tokens (a reload); credentials accepted
 // before are checked again.
-func (a *apiAuth) set(c AdminConfig) {
+func (a *apiAuth) set(c Config) {
 	users := make(map[string][]byte, len(c.Users))
 	for _, u := range c.Users {
 		users[u.Username] = []byte(u.PasswordHash)

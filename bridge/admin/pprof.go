@@ -1,4 +1,4 @@
-package bridge
+package admin
 
 import (
 	"net/http"

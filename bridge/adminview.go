@@ -1,0 +1,51 @@
+package bridge
+
+import (
+	"sync"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/bridge/admin"
+	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
+)
+
+// adminView is the bridge as the admin package reads it (admin.Bridge):
+// snapshots of the producer, the consumer, the rules and the per-rule
+// counters. The MQTT front end is handed over as it is (admin.Front).
+type adminView struct{ b *Bridge }
+
+var (
+	_ admin.Bridge = adminView{}
+	_ admin.Front  = (*mqttfront.Server)(nil)
+)
+
+func (v adminView) Kafka() admin.KafkaState {
+	b := v.b
+	k := admin.KafkaState{Reachable: b.kafkaReachable(), Producer: b.producer.Stats(), Spool: b.cfg.Kafka.Spool.Enabled}
+	if b.consumer != nil {
+		k.Downlink, k.Lag = true, b.consumer.Lag()
+	}
+	return k
+}
+
+func (v adminView) Readiness() (bool, any) {
+	r := v.b.readiness()
+	return r.Ready, r
+}
+
+func (v adminView) Rules() *mapping.Rules   { return v.b.rules.Load() }
+func (v adminView) Mapping() mapping.Config { return v.b.cfg.Mapping }
+
+func (v adminView) Routes() admin.Routes {
+	rs := &v.b.metrics.routes
+	r := admin.Routes{Uplink: map[string]admin.RouteCount{}, Downlink: map[string]admin.RouteCount{},
+		Unmatched: rs.unmatched.Load(), LatencyNanos: rs.latNanos.Load(), LatencyCount: rs.latCount.Load()}
+	copyCounts := func(m *sync.Map, out map[string]admin.RouteCount) {
+		m.Range(func(k, c any) bool {
+			out[k.(string)] = admin.RouteCount(c.(*routeCounters).snapshot())
+			return true
+		})
+	}
+	copyCounts(&rs.up, r.Uplink)
+	copyCounts(&rs.down, r.Downlink)
+	return r
+}
