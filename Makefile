@@ -7,12 +7,18 @@ FUZZTIME  ?= 100000x
 KAFKA_SH  := integration/kafka.sh
 export KAFKA_BOOTSTRAP ?= 127.0.0.1:9092
 
+# The version in `mqtt-kafka-bridge version`, /api/v1/overview and the
+# dashboard. Without it (a plain go build) the binary reads its build info.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+LDFLAGS   := $(if $(VERSION),-X main.version=$(VERSION))
+
 .PHONY: all build test unit fuzz kafka-start kafka-stop run vet fmt bench clean
 
 all: build
 
+BUILD_OUT ?= bin/mqtt-kafka-bridge
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/mqtt-kafka-bridge ./cmd/mqtt-kafka-bridge
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BUILD_OUT) ./cmd/mqtt-kafka-bridge
 
 # Unit, end-to-end and integration tests (with -race), then short fuzz runs.
 # A real Apache Kafka is started first; if it cannot start, the run fails.
