@@ -26,7 +26,7 @@ TEST_REPORT     := $(CURDIR)/bin/test-report.txt
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 LDFLAGS   := $(if $(VERSION),-X main.version=$(VERSION))
 
-.PHONY: all build deps test unit fuzz kafka-start kafka-stop test-kafka-start test-kafka-stop run vet fmt bench clean
+.PHONY: all build deps test-deps test unit fuzz kafka-start kafka-stop test-kafka-start test-kafka-stop run vet fmt bench clean
 
 all: build
 
@@ -40,23 +40,32 @@ build:
 deps:
 	integration/deps.sh
 
+# make test's variant: outside CI a missing optional tool only warns.
+test-deps:
+	@integration/deps.sh --test
+
 # vet, then every unit, end-to-end and integration test with -race against
 # make test's own Kafka (or KAFKA_BOOTSTRAP), then short fuzz runs. Ends
 # with the counts and one line naming each skipped test and why. Outside
 # CI a missing mosquitto-clients, kcat or chromium only skips their tests;
 # with CI=true those tests fail.
-test: vet
-	@integration/deps.sh --test
+#
+# The recipe calls make through SUBMAKE, not $(MAKE): make runs a line
+# naming $(MAKE) even under -n, and `make -n test` must not wipe or stop
+# anything.
+SUBMAKE = $(MAKE) --no-print-directory
+test: test-deps vet
 	@set -euo pipefail; \
 	if [ -z "$${KAFKA_BOOTSTRAP:-}" ]; then \
 	  trap '$(TEST_KAFKA) stop' EXIT; \
-	  KAFKA_BOOTSTRAP="$$($(MAKE) --no-print-directory -s test-kafka-start)"; \
+	  $(TEST_KAFKA) reset; \
+	  KAFKA_BOOTSTRAP="$$($(TEST_KAFKA) start)"; \
 	  export KAFKA_BOOTSTRAP; \
 	  echo "make test: own Kafka on $$KAFKA_BOOTSTRAP (data $(TEST_KAFKA_DIR), wiped at start)"; \
 	else \
 	  echo "make test: Kafka at KAFKA_BOOTSTRAP=$$KAFKA_BOOTSTRAP (not started, not wiped)"; \
 	fi; \
-	$(MAKE) --no-print-directory unit fuzz; \
+	$(SUBMAKE) unit fuzz; \
 	echo "make test: passed"; cat $(TEST_REPORT)
 
 vet:
