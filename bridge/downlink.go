@@ -11,7 +11,6 @@ import (
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
-	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
 // publisher is what the downlink needs of the MQTT front end.
@@ -76,16 +75,16 @@ func (d *downlink) Handle(ctx context.Context, m *kafka.Message, done func(error
 		Payload: msg.Payload,
 		QoS:     msg.QoS,
 		Retain:  msg.Retain,
-		Properties: packets.Properties{
+		Properties: mqttfront.Properties{
 			ContentType:     msg.ContentType,
 			ResponseTopic:   msg.ResponseTopic,
 			CorrelationData: msg.CorrelationData,
 		},
 	}
 	if n := len(msg.UserProperties); n > 0 {
-		out.Properties.User = make([]packets.UserProperty, n)
+		out.Properties.User = make([]mqttfront.UserProperty, n)
 		for i, p := range msg.UserProperties {
-			out.Properties.User[i] = packets.UserProperty{Key: p.Key, Value: p.Value}
+			out.Properties.User[i] = mqttfront.UserProperty{Key: p.Key, Value: p.Value}
 		}
 	}
 	rule := msg.Rule

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -12,7 +13,6 @@ import (
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
-	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
 // producer is what the uplink needs of the Kafka producer.
@@ -113,11 +113,11 @@ func (u *uplink) confirm(p *mapping.Publish, rec mapping.Record, done func(error
 		kind := kafka.ErrorKind(err)
 		u.metrics.produceErrors.WithLabelValues(kind).Inc()
 		rc.Failed.Add(1)
-		code, permanent := reasonFor(kind)
+		refused, permanent := refusal(kind)
 		if !permanent {
 			u.log.Warn("kafka did not take a record; the device is not acked and will resend",
 				zap.String("rule", rec.Rule), zap.String("topic", rec.Topic), zap.String("kind", kind), zap.Error(err))
-			complete(done, err)
+			complete(done, fmt.Errorf("%w: %w", err, refused))
 			return
 		}
 		if rec.Reason == "" { // not already a dead letter
@@ -142,7 +142,7 @@ func (u *uplink) confirm(p *mapping.Publish, rec mapping.Record, done func(error
 						u.metrics.produceErrors.WithLabelValues(kafka.ErrorKind(dlErr)).Inc()
 						u.log.Warn("dead-letter topic refused the record too; the device gets a failure code",
 							zap.String("rule", rec.Rule), zap.String("dead_letter_topic", dl.Topic), zap.Error(dlErr))
-						complete(done, packets.Errorf(code, "dead-letter topic refused the record: %s", kafka.ErrorKind(dlErr)))
+						complete(done, fmt.Errorf("dead-letter topic refused the record: %s: %w", kafka.ErrorKind(dlErr), refused))
 						return
 					}
 					complete(done, nil)
@@ -161,23 +161,23 @@ func (u *uplink) confirm(p *mapping.Publish, rec mapping.Record, done func(error
 		}
 		u.log.Warn("record refused by kafka",
 			zap.String("rule", rec.Rule), zap.String("topic", rec.Topic), zap.String("kind", kind), zap.Error(err))
-		complete(done, packets.Errorf(code, "kafka refused the record: %s", kind))
+		complete(done, fmt.Errorf("kafka refused the record: %s: %w", kind, refused))
 	}
 }
 
-// reasonFor maps a producer error kind to the v5 PUBACK/PUBREC reason code
-// and whether the failure is permanent (retrying cannot help).
-func reasonFor(kind string) (packets.ReasonCode, bool) {
+// refusal maps a producer error kind to the Sink error the publisher is
+// refused with (the front end picks the reason code), and whether the
+// failure is permanent (retrying cannot help).
+func refusal(kind string) (error, bool) {
 	switch kind {
 	case kafka.KindTooLarge:
-		// 0x95 is not a valid PUBACK code; 0x83 with a reason string is. [MQTT-3.4.2.1]
-		return packets.ImplementationSpecificError, true
+		return mqttfront.ErrTooLarge, true
 	case kafka.KindInvalidTopic:
-		return packets.TopicNameInvalid, true
+		return mqttfront.ErrTopicInvalid, true
 	case kafka.KindNotAuthorized:
-		return packets.NotAuthorized, true
+		return mqttfront.ErrNotAuthorized, true
 	default:
-		return packets.UnspecifiedError, false
+		return mqttfront.ErrUnavailable, false
 	}
 }
 

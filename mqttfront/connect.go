@@ -151,7 +151,7 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 		will = &Message{Topic: cp.WillTopic, Payload: bytes.Clone(cp.WillPayload), QoS: cp.WillQoS, Retain: cp.WillRetain,
 			ClientID: clientID, Username: c.username}
 		if v5 {
-			will.Properties = appProps(&cp.WillProperties)
+			will.Properties = propsFrom(&cp.WillProperties)
 			will.Properties.CorrelationData = bytes.Clone(will.Properties.CorrelationData)
 			willDelay = cp.WillProperties.WillDelay
 		}

@@ -163,7 +163,7 @@ func toStore(m *Message, qos byte, retain bool) *store.Message {
 		Payload:   m.Payload,
 		QoS:       qos,
 		Retain:    retain,
-		Props:     m.Properties,
+		Props:     m.Properties.wire(),
 		ExpiresAt: m.expiresAt(),
 		StoredAt:  m.ReceivedAt,
 	}
@@ -172,7 +172,7 @@ func toStore(m *Message, qos byte, retain bool) *store.Message {
 // fromStore converts a stored message back.
 func fromStore(sm *store.Message) *Message {
 	m := &Message{Topic: sm.Topic, Payload: sm.Payload, QoS: sm.QoS, Retain: sm.Retain, ReceivedAt: sm.StoredAt}
-	m.Properties = appProps(&sm.Props)
+	m.Properties = propsFrom(&sm.Props)
 	if !sm.ExpiresAt.IsZero() && m.Properties.MessageExpirySet {
 		// Keep the absolute deadline: rebase the interval on StoredAt.
 		if m.ReceivedAt.IsZero() {
@@ -200,8 +200,8 @@ func (s *Server) Publish(m *Message, done func(error)) {
 	if m.QoS > 2 {
 		m.QoS = 2
 	}
-	var err error
-	if err = s.checkTopic(m.Topic, false); err == nil {
+	err := topicInvalid(s.checkTopic(m.Topic, false))
+	if err == nil {
 		if m.Retain {
 			// Refused as a whole, so a retry does not deliver it twice.
 			err = s.retain(m)

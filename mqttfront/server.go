@@ -23,24 +23,12 @@ import (
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/topics"
 )
 
-// Message is one application message, inbound (to the Sink) or injected
-// (Publish).
-type Message struct {
-	Topic      string
-	Payload    []byte
-	QoS        byte
-	Retain     bool
-	ClientID   string             // publisher; "" for injected messages
-	Username   string             // publisher's username, "" if none
-	Properties packets.Properties // v5 PUBLISH properties: PayloadFormat, MessageExpiry, ContentType, ResponseTopic, CorrelationData, User (others ignored)
-	ReceivedAt time.Time
-}
-
 // Sink receives every inbound PUBLISH that passed validation and ACL.
 // For QoS 1/2, done must be called exactly once, from any goroutine, when the
-// message is durable (nil) or has failed (err; an error carrying a
-// packets.ReasonCode such as packets.QuotaExceeded selects the v5 reason code,
-// otherwise 0x80). For QoS 0 done is nil. Submit may block to push back on
+// message is durable (nil) or has failed (err: one of the Sink errors
+// ErrQuotaExceeded, ErrNotAuthorized, ErrTopicInvalid, ErrTooLarge,
+// ErrUnavailable, wrapped or not, selects the v5 reason code; any other error
+// is 0x80, see sinkerr.go). For QoS 0 done is nil. Submit may block to push back on
 // the connection (the reader stops reading while it blocks). done must not
 // block.
 type Sink interface {
@@ -64,7 +52,7 @@ var (
 	ErrServerClosed = errors.New("mqtt server closed")
 	// ErrQueueFull is given to a Publish completion when a matching
 	// session's queue is at max_queued_messages or max_session_queue_bytes.
-	ErrQueueFull = fmt.Errorf("session queue full: %w", packets.QuotaExceeded)
+	ErrQueueFull = fmt.Errorf("session queue full: %w", ErrQuotaExceeded)
 	// ErrAlreadyRunning is returned by a second call to Run.
 	ErrAlreadyRunning = errors.New("mqtt server: Run called twice")
 )

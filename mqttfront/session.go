@@ -217,7 +217,7 @@ func (ss *session) packetFor(om *outMsg, dup bool) *packets.Packet {
 		Payload:  m.Payload,
 	}
 	if ss.version == packets.V5 {
-		p.Properties = appProps(&m.Properties)
+		p.Properties = m.Properties.wire()
 		if exp := m.expiresAt(); !exp.IsZero() {
 			// [MQTT-3.3.2-6] the remaining lifetime.
 			left := time.Until(exp)
