@@ -36,13 +36,8 @@ var _ kafka.Handler = (*downlink)(nil)
 // message goes to the dead-letter topic when one is set, or is counted,
 // logged and skipped (its offset is marked): retrying cannot change the outcome.
 func (d *downlink) Handle(ctx context.Context, m *kafka.Message, done func(error)) {
-	kr := &mapping.KafkaRecord{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value}
-	if n := len(m.Headers); n > 0 {
-		kr.Headers = make([]mapping.Header, n)
-		for i, h := range m.Headers {
-			kr.Headers[i] = mapping.Header{Key: h.Key, Value: h.Value}
-		}
-	}
+	kr := &mapping.KafkaRecord{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value,
+		Headers: toMappingHeaders(m.Headers)}
 	msg, err := d.rules.Load().Downlink(kr)
 	if err != nil {
 		reason, rule := "other", ""

@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,17 +120,8 @@ func (u *uplink) confirm(p *mapping.Publish, rec mapping.Record, done func(error
 			return
 		}
 		if rec.Reason == "" { // not already a dead letter
-			reason := mapping.ReasonKafkaRejected
-			if kind == kafka.KindTooLarge {
-				reason = mapping.ReasonTooLarge
-			}
+			reason := deadLetterReason(kind)
 			if dl, ok := u.rules.Load().DeadLetter(p, rec.Rule, reason, err.Error()); ok {
-				if reason == mapping.ReasonTooLarge {
-					// Kafka refused the payload for its size: the dead letter
-					// carries the metadata and the size, not the payload.
-					dl.Headers = append(dl.Headers, mapping.Header{Key: "mqtt.payload_size", Value: []byte(strconv.Itoa(len(p.Payload)))})
-					dl.Value = nil
-				}
 				u.metrics.deadLettered.WithLabelValues(string(reason)).Inc()
 				rc.DeadLettered.Add(1)
 				u.log.Warn("record refused by kafka, sent to the dead-letter topic",
@@ -181,6 +171,15 @@ func refusal(kind string) (error, bool) {
 	}
 }
 
+// deadLetterReason is the dead-letter reason for a record Kafka refused
+// for good, by the producer's error kind.
+func deadLetterReason(kind string) mapping.Reason {
+	if kind == kafka.KindTooLarge {
+		return mapping.ReasonTooLarge
+	}
+	return mapping.ReasonKafkaRejected
+}
+
 // ackMode maps a route's ack choice to the producer's.
 func ackMode(a mapping.Ack) kafka.AckMode {
 	switch a {
@@ -201,31 +200,21 @@ func ackMode(a mapping.Ack) kafka.AckMode {
 func (u *uplink) deadLetterSpooled(r kafka.Record, err error) {
 	kind := kafka.ErrorKind(err)
 	u.metrics.produceErrors.WithLabelValues(kind).Inc()
-	dlq := u.rules.Load().DeadLetterTopic()
-	if dlq == "" || r.Topic == dlq {
+	refused := mapping.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: toMappingHeaders(r.Headers)}
+	dl, ok := u.rules.Load().DeadLetterOf(refused, deadLetterReason(kind), err.Error())
+	if !ok {
 		u.metrics.uplinkDrops.WithLabelValues("refused_after_ack_" + kind).Inc()
 		u.log.Error("kafka refused a spooled record after its device was acked, and no dead-letter topic is set: record dropped",
 			zap.String("topic", r.Topic), zap.String("kind", kind), zap.Error(err))
 		return
 	}
-	reason := mapping.ReasonKafkaRejected
-	headers := append(r.Headers[:len(r.Headers):len(r.Headers)],
-		kafka.Header{Key: mapping.HeaderDLQReason, Value: []byte(reason)},
-		kafka.Header{Key: mapping.HeaderDLQDetail, Value: []byte(err.Error())})
-	value := r.Value
-	if kind == kafka.KindTooLarge {
-		reason = mapping.ReasonTooLarge
-		headers[len(headers)-2].Value = []byte(reason)
-		headers = append(headers, kafka.Header{Key: "mqtt.payload_size", Value: []byte(strconv.Itoa(len(r.Value)))})
-		value = nil
-	}
-	u.metrics.deadLettered.WithLabelValues(string(reason)).Inc()
-	dr := &kafka.Record{Topic: dlq, Key: r.Key, Value: value, Headers: headers, Mode: kafka.AckKafka}
+	u.metrics.deadLettered.WithLabelValues(string(dl.Reason)).Inc()
+	dr := &kafka.Record{Topic: dl.Topic, Key: dl.Key, Value: dl.Value, Headers: toKafkaHeaders(dl.Headers), Mode: ackMode(dl.Ack)}
 	dr.Done = func(dlErr error) {
 		if dlErr != nil {
 			u.metrics.uplinkDrops.WithLabelValues("dead_letter_failed").Inc()
 			u.log.Error("dead-letter topic refused a spooled record: record dropped",
-				zap.String("topic", r.Topic), zap.String("dead_letter_topic", dlq), zap.Error(dlErr))
+				zap.String("topic", r.Topic), zap.String("dead_letter_topic", dl.Topic), zap.Error(dlErr))
 		}
 	}
 	u.bg.Add(1)
@@ -272,6 +261,17 @@ func toPublish(m *mqttfront.Message) *mapping.Publish {
 		}
 	}
 	return p
+}
+
+func toMappingHeaders(hs []kafka.Header) []mapping.Header {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]mapping.Header, len(hs))
+	for i, h := range hs {
+		out[i] = mapping.Header{Key: h.Key, Value: h.Value}
+	}
+	return out
 }
 
 func toKafkaHeaders(hs []mapping.Header) []kafka.Header {
