@@ -346,3 +346,20 @@ func (ss *session) resumeLocked(s *Server) (expired []*outMsg) {
 	}
 	return append(expired, ss.fillLocked(s)...)
 }
+
+// handleOutboundAck handles PUBACK, PUBREC, PUBCOMP from the client.
+func (c *conn) handleOutboundAck(p *packets.Packet) error {
+	done := c.sess.ack(c.s, p)
+	c.s.forget(c.sess, done)
+	return nil
+}
+
+// completeOutbound finishes a flow whose PUBLISH was dropped as too large
+// for the client [MQTT-3.1.2-25].
+func (s *Server) completeOutbound(c *conn, pid uint16) {
+	done := c.sess.ack(s, &packets.Packet{Type: packets.PUBACK, PacketID: pid})
+	if len(done) == 0 {
+		done = c.sess.ack(s, &packets.Packet{Type: packets.PUBCOMP, PacketID: pid})
+	}
+	s.forget(c.sess, done)
+}
