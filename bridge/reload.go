@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
 )
 
@@ -30,10 +31,7 @@ func (b *Bridge) Reload() error {
 		rules, err = mapping.Compile(cfg.Mapping)
 	}
 	if err == nil {
-		authn, err = auth.NewStatic(cfg.MQTT.Auth)
-	}
-	if err == nil {
-		acl, err = auth.NewACL(cfg.MQTT.Auth.ACL)
+		authn, acl, err = mqttfront.NewAuth(cfg.MQTT.Auth)
 	}
 	if err != nil {
 		b.metrics.reloads.WithLabelValues("refused").Inc()

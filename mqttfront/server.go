@@ -157,19 +157,31 @@ func New(cfg Config, sink Sink, log *zap.Logger) (*Server, error) {
 		retained: topics.NewRetained[*Message](),
 	}
 	s.matchBuf.New = func() any { b := make([]topics.Sub, 0, 16); return &b }
-	a, err := auth.NewStatic(cfg.Auth)
+	a, acl, err := NewAuth(cfg.Auth)
 	if err != nil {
-		return nil, fmt.Errorf("mqtt.auth: %w", err)
-	}
-	acl, err := auth.NewACL(cfg.Auth.ACL)
-	if err != nil {
-		return nil, fmt.Errorf("mqtt.auth.acl: %w", err)
+		return nil, err
 	}
 	s.authz.Store(newAuthPair(a, acl))
 	if s.backoff, err = auth.NewBackoff(cfg.Auth.FailureBackoff); err != nil {
 		return nil, fmt.Errorf("mqtt.auth: %w", err)
 	}
 	return s, nil
+}
+
+// NewAuth builds the authenticator (users) and the authorizer (ACL) of an
+// mqtt.auth section. New installs what it builds; a reload builds with it,
+// checks the rest of its configuration, then installs the pair with
+// SetAuth. Errors name the key (mqtt.auth, mqtt.auth.acl).
+func NewAuth(c auth.Config) (*auth.Static, *auth.ACL, error) {
+	a, err := auth.NewStatic(c)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mqtt.auth: %w", err)
+	}
+	acl, err := auth.NewACL(c.ACL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mqtt.auth.acl: %w", err)
+	}
+	return a, acl, nil
 }
 
 // SetAuth swaps the authenticator and authorizer atomically; connected
