@@ -17,6 +17,8 @@ import (
 // and the admin users and tokens, without dropping a connection. A configuration that does not load or validate is
 // refused and the running one is kept. Other changes (listeners, Kafka
 // settings, downlink topics) need a restart; they are logged, not applied.
+// A refusal is counted and returned, not logged: the caller logs it (main
+// does, for SIGHUP).
 func (b *Bridge) Reload() error {
 	cfg, err := Load(b.opts.ConfigPath, os.Environ(), b.opts.Overrides)
 	if err == nil {
@@ -35,7 +37,6 @@ func (b *Bridge) Reload() error {
 	}
 	if err != nil {
 		b.metrics.reloads.WithLabelValues("refused").Inc()
-		b.log.Error("reload refused; the running configuration is kept", zap.Error(err))
 		return fmt.Errorf("reload: %w", err)
 	}
 	if !slices.Equal(rules.DownlinkTopics(), b.rules.Load().DownlinkTopics()) {
