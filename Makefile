@@ -18,8 +18,11 @@ build:
 # A real Apache Kafka is started first; if it cannot start, the run fails.
 test: vet kafka-start unit fuzz
 
+# gofmt, go.mod/go.sum tidy (go mod tidy -diff prints what tidy would
+# change and fails; it changes nothing), then go vet.
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+	@$(GO) mod tidy -diff || (echo "go.mod/go.sum not tidy: run go mod tidy"; exit 1)
 	$(GO) vet ./...
 
 unit:
