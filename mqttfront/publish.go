@@ -33,7 +33,7 @@ func (c *conn) handlePublish(p *packets.Packet) error {
 		if topic == "" {
 			t, ok := c.aliasIn[a]
 			if !ok {
-				return closeErr(ReasonProtocolError, packets.ProtocolError, "unknown topic alias") // [MQTT-3.3.4-?] §3.3.2.3.4
+				return closeErr(ReasonProtocolError, packets.ProtocolError, "unknown topic alias") // MQTT 5 §3.3.2.3.4 (no normative id)
 			}
 			topic = t
 		} else {
