@@ -43,6 +43,8 @@ type Consumer struct {
 
 	mu     sync.Mutex
 	claims map[*claimState]struct{}
+
+	health consumerHealth // consumerhealth.go
 }
 
 type claimState struct {
@@ -89,6 +91,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			group = g
 			break
 		}
+		c.health.noteError(err)
 		c.log.Warn("kafka unreachable, retrying", zap.Int("attempt", attempt),
 			zap.Duration("backoff", backoff), zap.String("kind", ErrorKind(err)), zap.Error(err))
 		if !sleepCtx(ctx, backoff) {
@@ -99,6 +102,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for err := range group.Errors() {
+			c.health.noteError(err)
 			c.log.Warn("kafka consumer error", zap.String("kind", ErrorKind(err)), zap.Error(err))
 		}
 	})
@@ -113,6 +117,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			backoff = 250 * time.Millisecond
 			continue // rebalance: join again
 		}
+		c.health.noteError(err)
 		c.log.Warn("kafka consumer session ended, rejoining", zap.Duration("backoff", backoff),
 			zap.String("kind", ErrorKind(err)), zap.Error(err))
 		sleepCtx(ctx, backoff)
@@ -156,7 +161,10 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 
 type groupHandler struct{ c *Consumer }
 
-func (g *groupHandler) Setup(sarama.ConsumerGroupSession) error { return nil }
+func (g *groupHandler) Setup(sarama.ConsumerGroupSession) error {
+	g.c.health.joined.Store(true)
+	return nil
+}
 
 // Cleanup runs after every ConsumeClaim returned: commit what they marked.
 func (g *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
