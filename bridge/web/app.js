@@ -68,7 +68,7 @@ async function loadOverview() {
     card("To Kafka/s", fmtNum(o.rates.produced_per_s, 1)),
     // Kafka's liveness (the probe, every second); the spool card is the
     // uplink's route, which with the spool on still accepts while Kafka is away.
-    card("Kafka", o.kafka.reachable ? "reachable" : "unreachable · " + o.kafka.state + " (" + o.kafka.reason + ")",
+    card("Kafka", o.kafka.reachable ? "reachable" : o.kafka.state + " · " + o.kafka.reason,
       o.kafka.reachable ? "good" : "bad"),
     card("Spool", o.spool.state + (o.spool.enabled ? " · " + fmtNum(o.spool.records) + " rec" : ""),
       o.spool.state === "spilling" || o.spool.state === "blocked" ? "bad" : ""),
