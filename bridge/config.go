@@ -16,6 +16,7 @@ import (
 	"github.com/knadh/koanf/v2"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/bridge/admin"
+	"github.com/iotbridge/mqtt-kafka-bridge/cluster"
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
@@ -33,6 +34,8 @@ type Config struct {
 	MQTT    mqttfront.Config `koanf:"mqtt"`
 	Kafka   kafka.Config     `koanf:"kafka"`
 	Mapping mapping.Config   `koanf:"mapping"`
+	// Cluster is cluster mode (cluster/README.md); off by default.
+	Cluster cluster.Config `koanf:"cluster"`
 }
 
 // LogConfig selects the zap logger.
@@ -52,6 +55,7 @@ func DefaultConfig() Config {
 		MQTT:    mqttfront.DefaultConfig(),
 		Kafka:   kafka.DefaultConfig(),
 		Mapping: mapping.DefaultConfig(),
+		Cluster: cluster.DefaultConfig(),
 	}
 }
 
@@ -68,10 +72,13 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log.format: %q is not json or console", c.Log.Format))
 	}
-	for _, v := range []interface{ Validate() error }{c.Admin, c.MQTT, c.Kafka, c.Mapping} {
+	for _, v := range []interface{ Validate() error }{c.Admin, c.MQTT, c.Kafka, c.Mapping, c.Cluster} {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if c.Cluster.Enabled && c.MQTT.DataDir == "" {
+		errs = append(errs, errors.New("cluster.enabled: needs mqtt.data_dir (the cluster cache and inbox offsets live there)"))
 	}
 	for i, r := range c.Mapping.Uplink {
 		if r.Ack == mapping.AckSpool && !c.Kafka.Spool.Enabled {

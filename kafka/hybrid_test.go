@@ -128,6 +128,62 @@ func TestHybridDownSpillsFailedRecords(t *testing.T) {
 	}
 }
 
+// The window fills before sarama has failed anything (found as a flake of
+// TestHybridDownSpillsFailedRecords: the Errors() drainer had not yet seen
+// the first ErrOutOfBrokers). The spill starts for window_full while
+// Connected() is still true, which needs no probe. The direct records then
+// fail retriably while the route is already the spool. That failure must
+// make the drainer probe Kafka first: before the fix it drained straight
+// into the down Kafka, and when Kafka came back mid-drain the records after
+// a failed one landed before it (key k0: record 0 reached Kafka after 15).
+func TestHybridWindowFullThenFailuresProbeBeforeDraining(t *testing.T) {
+	f := newFakeKafka(kafkaUp)
+	cfg := hybridConfig(t.TempDir())
+	cfg.Producer.SpillAfterMs = 10_000 // the full window, not the age of a record, starts the spill
+	p := newHybrid(t, cfg, f)
+	var probes atomic.Int32
+	var failedAtProbe atomic.Uint64 // records Kafka had failed when the drainer first probed
+	p.spill().check = func() error {
+		if probes.Add(1) == 1 {
+			failedAtProbe.Store(p.Stats().Failed[KindUnreachable])
+		}
+		return f.check()
+	}
+	b := newBook(t, f, p)
+	stop := runProducer(t, p)
+	waitFor(t, 5*time.Second, "connected", p.Connected)
+
+	f.setMode(kafkaHang) // sarama holds the records: nothing has failed when the window fills
+	produceAll(t, p, b, 4, 25, AckKafka)
+	waitFor(t, 5*time.Second, "all acked by the spool", func() bool { a, _ := b.counts(); return a == 100 })
+	window := uint64(cfg.Producer.BufferRecords)
+	if st := p.Stats(); st.Spills != 1 || st.Spool.Records != 100 || !p.Connected() {
+		t.Fatalf("Stats() = %+v, Connected() = %v; want 1 spill (window_full), 100 spooled records (%d copies), still connected",
+			st, p.Connected(), window)
+	}
+
+	f.setMode(kafkaDown) // now sarama fails every direct record
+	waitFor(t, 5*time.Second, "the drainer's probe", func() bool { return probes.Load() > 0 })
+	if got := failedAtProbe.Load(); got != window {
+		t.Errorf("Kafka had failed %d records when the drainer first probed; want %d (the direct ones): "+
+			"%d spooled records were sent to a Kafka that had just failed every direct record", got, window, got-window)
+	}
+	if s := p.State(); s != StateSpilling {
+		t.Errorf("State() while down = %q; want spilling (%s)", s, p.debugState())
+	}
+
+	f.setMode(kafkaUp)
+	waitState(t, p, StateDirect)
+	stop()
+	if _, failed := b.counts(); failed != 0 {
+		t.Errorf("%d records failed (%v); want 0", failed, errsOf(b.failed))
+	}
+	b.verify(f.logCopy())
+	if st := p.Stats(); st.Drained != 100 || st.Spool.Records != 0 {
+		t.Errorf("Stats() = %+v; want 100 drained, empty spool", st)
+	}
+}
+
 // Kafka dies right after the drainer's probe passed (a broker that is still
 // shutting down answers metadata): the drained records stay with sarama
 // (hang, as with a real stopped broker while sarama retries metadata) or

@@ -29,12 +29,19 @@ func (s *spill) settle(e *envelope, err error) {
 	s.settleDirect(e, err)
 }
 
-// spillOnFailure switches the route to the spool when sarama fails a direct
-// record retriably whose device still waits, so that the record is copied
-// to the spool (and its device answered by the fsync) instead of failed.
+// spillOnFailure handles a retriable sarama failure of a direct record.
+// Kafka is in trouble, so the drainer must probe it before it sends, even
+// when the route is the spool already: a spill that started for the load
+// (window_full, ack_spool) while Connected() was still true did not ask for
+// a probe, and draining into a Kafka that fails records can deliver the
+// records behind a failed one first. While the route is direct and the
+// record's device still waits, it starts the spill, so that the record is
+// copied to the spool (and its device answered by the fsync) instead of
+// failed.
 func (s *spill) spillOnFailure(e *envelope) {
 	s.rmu.Lock()
 	var late []lateAnswer
+	s.needProbe = true // before directHeld drops: the gate opens only after it
 	if s.route == routeDirect && waiting(e) {
 		late = s.startSpillLocked(spillKafkaError)
 	}

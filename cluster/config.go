@@ -1,0 +1,160 @@
+// Package cluster makes N bridge replicas behave as one MQTT broker, with
+// Kafka as their shared log, memory and bus: session ownership decided by log
+// order, retained messages and sessions kept in compacted topics, copies for
+// other replicas routed through per-replica inbox topics. It is a wiring
+// layer beside bridge/: it may import mqttfront, kafka and mapping, which
+// never import it. See README.md for the design.
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Config is the cluster section of the bridge configuration (cluster.*).
+// With Enabled false (the default) nothing in this package is built or run.
+type Config struct {
+	// Enabled turns cluster mode on. Default false: one replica, exactly as
+	// before. Needs mqtt.data_dir (the cache and the inbox offsets live
+	// there). EMQX: cluster.discovery_strategy; HiveMQ: cluster.enabled.
+	Enabled bool `koanf:"enabled"`
+	// ReplicaID names this replica in the cluster: in session owners, the
+	// inbox topic name and heartbeats. Default "" = the hostname, which a
+	// Kubernetes StatefulSet keeps stable per pod. Letters, digits, '.', '_'
+	// and '-', at most 64 bytes. Two live replicas with one id are refused.
+	// EMQX: node.name.
+	ReplicaID string `koanf:"replica_id"`
+	// TopicPrefix starts the name of every internal topic
+	// (<prefix>sessions, <prefix>retained, <prefix>replicas,
+	// <prefix>inbox.<replica id>). Default "mqtt-bridge.". Same characters
+	// as a Kafka topic name, at most 100 bytes.
+	TopicPrefix string `koanf:"topic_prefix"`
+	// Partitions of the sessions and retained topics when the bridge
+	// creates them. Default 16. Fixed for the cluster's life: a change of an
+	// existing topic's count is refused at start (keys would move and epochs
+	// go backwards). Kafka: num.partitions.
+	Partitions int `koanf:"partitions"`
+	// InboxPartitions of each replica's inbox topic. Default 1. Copies are
+	// keyed by the sending replica, so more partitions only help with many
+	// replicas.
+	InboxPartitions int `koanf:"inbox_partitions"`
+	// ReplicationFactor of the internal topics the bridge creates. Default
+	// -1: the broker's default.replication.factor. Use 3 in production.
+	// Kafka: replication.factor.
+	ReplicationFactor int `koanf:"replication_factor"`
+	// MinCompactionLag keeps every record of the compacted topics
+	// uncompacted at least this long, the window in which an owner repairs a
+	// record written by a replica that had not yet seen a newer claim.
+	// Default 1h. Kafka topic config: min.compaction.lag.ms.
+	MinCompactionLag time.Duration `koanf:"min_compaction_lag"`
+	// InboxRetention is how long copies stay in an inbox topic: the longest
+	// a replica may be down and still find what was routed to it. Default
+	// 168h (7 days). Kafka topic config: retention.ms.
+	InboxRetention time.Duration `koanf:"inbox_retention"`
+	// HeartbeatInterval between a replica's heartbeats. Default 2s.
+	HeartbeatInterval time.Duration `koanf:"heartbeat_interval"`
+	// ReplicaTimeout: a replica whose last heartbeat is older than this
+	// (in the broker's clock) is dead. Default 10s; at least 3 heartbeat
+	// intervals. HiveMQ: cluster failure-detection heartbeat timeout.
+	ReplicaTimeout time.Duration `koanf:"replica_timeout"`
+	// ClaimTimeout bounds a session claim (produce + read back) at CONNECT;
+	// beyond it the CONNECT is refused (v5 0x88, v3 0x03). Default 10s.
+	ClaimTimeout time.Duration `koanf:"claim_timeout"`
+}
+
+// DefaultConfig is cluster mode off, with the defaults used once enabled.
+func DefaultConfig() Config {
+	return Config{
+		TopicPrefix:       "mqtt-bridge.",
+		Partitions:        16,
+		InboxPartitions:   1,
+		ReplicationFactor: -1,
+		MinCompactionLag:  time.Hour,
+		InboxRetention:    7 * 24 * time.Hour,
+		HeartbeatInterval: 2 * time.Second,
+		ReplicaTimeout:    10 * time.Second,
+		ClaimTimeout:      10 * time.Second,
+	}
+}
+
+// Validate reports every bad value, naming the key (cluster.<key>). It
+// checks values even when clustering is off, so a mistake shows before the
+// day it is turned on.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("cluster.%s: "+format, append([]any{key}, a...)...))
+	}
+	if c.ReplicaID != "" {
+		if err := checkName(c.ReplicaID, 64); err != nil {
+			bad("replica_id", "%q %v", c.ReplicaID, err)
+		}
+	}
+	if c.TopicPrefix == "" {
+		bad("topic_prefix", "must not be empty (internal topics would mix with data topics)")
+	} else if err := checkName(c.TopicPrefix, 100); err != nil {
+		bad("topic_prefix", "%q %v", c.TopicPrefix, err)
+	}
+	if c.Partitions < 1 || c.Partitions > 10000 {
+		bad("partitions", "%d is not in 1..10000", c.Partitions)
+	}
+	if c.InboxPartitions < 1 || c.InboxPartitions > 1000 {
+		bad("inbox_partitions", "%d is not in 1..1000", c.InboxPartitions)
+	}
+	if c.ReplicationFactor != -1 && (c.ReplicationFactor < 1 || c.ReplicationFactor > 32767) {
+		bad("replication_factor", "%d is not -1 (broker default) or 1..32767", c.ReplicationFactor)
+	}
+	if c.MinCompactionLag < 0 {
+		bad("min_compaction_lag", "%v is negative", c.MinCompactionLag)
+	}
+	if c.InboxRetention < time.Minute {
+		bad("inbox_retention", "%v is below 1m", c.InboxRetention)
+	}
+	if c.HeartbeatInterval < 10*time.Millisecond {
+		bad("heartbeat_interval", "%v is below 10ms", c.HeartbeatInterval)
+	}
+	if c.ReplicaTimeout < 3*c.HeartbeatInterval {
+		bad("replica_timeout", "%v is less than 3 heartbeat intervals (%v)", c.ReplicaTimeout, 3*c.HeartbeatInterval)
+	}
+	if c.ClaimTimeout <= 0 {
+		bad("claim_timeout", "%v must be positive", c.ClaimTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+// ResolvedReplicaID is ReplicaID, or the hostname when it is empty.
+func (c Config) ResolvedReplicaID() (string, error) {
+	if c.ReplicaID != "" {
+		return c.ReplicaID, nil
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("cluster.replica_id: empty and no hostname: %w", err)
+	}
+	if err := checkName(h, 64); err != nil {
+		return "", fmt.Errorf("cluster.replica_id: empty, and the hostname %q %v; set it", h, err)
+	}
+	return h, nil
+}
+
+// Topic names.
+func (c Config) sessionsTopic() string       { return c.TopicPrefix + "sessions" }
+func (c Config) retainedTopic() string       { return c.TopicPrefix + "retained" }
+func (c Config) replicasTopic() string       { return c.TopicPrefix + "replicas" }
+func (c Config) inboxTopic(id string) string { return c.TopicPrefix + "inbox." + id }
+
+// checkName accepts what a Kafka topic name accepts: [a-zA-Z0-9._-].
+func checkName(s string, maxLen int) error {
+	if len(s) > maxLen {
+		return fmt.Errorf("is longer than %d bytes", maxLen)
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '.' || b == '_' || b == '-') {
+			return fmt.Errorf("has %q at byte %d; only letters, digits, '.', '_' and '-' are allowed", b, i)
+		}
+	}
+	return nil
+}
