@@ -21,8 +21,9 @@ import (
 	"github.com/iotbridge/mqtt-kafka-bridge/bridge"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is set at build time with -ldflags "-X main.version=..." (make
+// build: git describe); binaryVersion falls back to the build info.
+var version = ""
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -36,7 +37,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "version":
-		fmt.Fprintf(stdout, "mqtt-kafka-bridge %s\n", version)
+		fmt.Fprintf(stdout, "mqtt-kafka-bridge %s\n", binaryVersion())
 		return 0
 	case "run":
 		return runBridge(args, stderr)
@@ -115,7 +116,7 @@ func runBridge(args []string, stderr io.Writer) int {
 	if path == "" {
 		log.Info("no config file given and ./config.yaml absent: using built-in defaults")
 	}
-	b, err := bridge.New(cfg, bridge.Options{Logger: log, Level: level, Version: version, ConfigPath: path, Overrides: cf.set})
+	b, err := bridge.New(cfg, bridge.Options{Logger: log, Level: level, Version: binaryVersion(), ConfigPath: path, Overrides: cf.set})
 	if err != nil {
 		fmt.Fprintf(stderr, "mqtt-kafka-bridge: %v\n", err)
 		return 1

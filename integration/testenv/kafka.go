@@ -229,3 +229,30 @@ func ConsumeAll(t testing.TB, bootstrap, topic string, timeout time.Duration) []
 	client.Close()
 	return Consume(t, bootstrap, topic, int(n), timeout)
 }
+
+// EndOffsets returns the high watermark of every partition of topic: the
+// offset the next record will get. A test that must read a topic other runs
+// also write (the shipped names the demo uses) captures them before it
+// writes and reads only from there, never from the beginning: the broker may
+// hold millions of records from `make run` or a benchmark.
+func EndOffsets(t testing.TB, bootstrap, topic string) map[int32]int64 {
+	t.Helper()
+	client, err := sarama.NewClient([]string{bootstrap}, sarama.NewConfig())
+	if err != nil {
+		t.Fatalf("EndOffsets %s: %v", topic, err)
+	}
+	defer client.Close()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatalf("EndOffsets %s: partitions: %v", topic, err)
+	}
+	ends := make(map[int32]int64, len(parts))
+	for _, p := range parts {
+		off, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatalf("EndOffsets %s/%d: %v", topic, p, err)
+		}
+		ends[p] = off
+	}
+	return ends
+}
