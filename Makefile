@@ -68,8 +68,11 @@ test: test-deps vet
 	$(SUBMAKE) unit fuzz; \
 	echo "make test: passed"; cat $(TEST_REPORT)
 
+# gofmt, go.mod/go.sum tidy (go mod tidy -diff prints what tidy would
+# change and fails; it changes nothing), then go vet.
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+	@$(GO) mod tidy -diff || (echo "go.mod/go.sum not tidy: run go mod tidy"; exit 1)
 	$(GO) vet ./...
 
 # The packages (PKGS, default all) with -race, through testreport: plain go

@@ -11,7 +11,6 @@ import (
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
-	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
 // publisher is what the downlink needs of the MQTT front end.
@@ -37,13 +36,8 @@ var _ kafka.Handler = (*downlink)(nil)
 // message goes to the dead-letter topic when one is set, or is counted,
 // logged and skipped (its offset is marked): retrying cannot change the outcome.
 func (d *downlink) Handle(ctx context.Context, m *kafka.Message, done func(error)) {
-	kr := &mapping.KafkaRecord{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value}
-	if n := len(m.Headers); n > 0 {
-		kr.Headers = make([]mapping.Header, n)
-		for i, h := range m.Headers {
-			kr.Headers[i] = mapping.Header{Key: h.Key, Value: h.Value}
-		}
-	}
+	kr := &mapping.KafkaRecord{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value,
+		Headers: toMappingHeaders(m.Headers)}
 	msg, err := d.rules.Load().Downlink(kr)
 	if err != nil {
 		reason, rule := "other", ""
@@ -76,16 +70,16 @@ func (d *downlink) Handle(ctx context.Context, m *kafka.Message, done func(error
 		Payload: msg.Payload,
 		QoS:     msg.QoS,
 		Retain:  msg.Retain,
-		Properties: packets.Properties{
+		Properties: mqttfront.Properties{
 			ContentType:     msg.ContentType,
 			ResponseTopic:   msg.ResponseTopic,
 			CorrelationData: msg.CorrelationData,
 		},
 	}
 	if n := len(msg.UserProperties); n > 0 {
-		out.Properties.User = make([]packets.UserProperty, n)
+		out.Properties.User = make([]mqttfront.UserProperty, n)
 		for i, p := range msg.UserProperties {
-			out.Properties.User[i] = packets.UserProperty{Key: p.Key, Value: p.Value}
+			out.Properties.User[i] = mqttfront.UserProperty{Key: p.Key, Value: p.Value}
 		}
 	}
 	rule := msg.Rule

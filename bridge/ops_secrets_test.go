@@ -122,6 +122,9 @@ mapping:
 	write(fmt.Sprintf(`, {username: carol, password_hash: %q}`, "$2x$"+hash[4:]))
 	if err := b.Reload(); err == nil {
 		t.Fatal("reload with a malformed hash applied")
+	} else {
+		// Reload returns its refusal; its caller logs it (main, on SIGHUP).
+		zap.New(core).Error("reload refused; the running configuration is kept", ErrField(err))
 	}
 	if !alice.IsConnectionOpen() {
 		t.Error("alice's connection dropped by the reloads")

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
 )
 
@@ -16,6 +17,8 @@ import (
 // and the admin users and tokens, without dropping a connection. A configuration that does not load or validate is
 // refused and the running one is kept. Other changes (listeners, Kafka
 // settings, downlink topics) need a restart; they are logged, not applied.
+// A refusal is counted and returned, not logged: the caller logs it (main
+// does, for SIGHUP).
 func (b *Bridge) Reload() error {
 	cfg, err := Load(b.opts.ConfigPath, os.Environ(), b.opts.Overrides)
 	if err == nil {
@@ -30,14 +33,10 @@ func (b *Bridge) Reload() error {
 		rules, err = mapping.Compile(cfg.Mapping)
 	}
 	if err == nil {
-		authn, err = auth.NewStatic(cfg.MQTT.Auth)
-	}
-	if err == nil {
-		acl, err = auth.NewACL(cfg.MQTT.Auth.ACL)
+		authn, acl, err = mqttfront.NewAuth(cfg.MQTT.Auth)
 	}
 	if err != nil {
 		b.metrics.reloads.WithLabelValues("refused").Inc()
-		b.log.Error("reload refused; the running configuration is kept", zap.Error(err))
 		return fmt.Errorf("reload: %w", err)
 	}
 	if !slices.Equal(rules.DownlinkTopics(), b.rules.Load().DownlinkTopics()) {

@@ -2,7 +2,7 @@ package bridge
 
 import (
 	"context"
-	"strconv"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,7 +12,6 @@ import (
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
-	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
 // producer is what the uplink needs of the Kafka producer.
@@ -113,25 +112,16 @@ func (u *uplink) confirm(p *mapping.Publish, rec mapping.Record, done func(error
 		kind := kafka.ErrorKind(err)
 		u.metrics.produceErrors.WithLabelValues(kind).Inc()
 		rc.Failed.Add(1)
-		code, permanent := reasonFor(kind)
+		refused, permanent := refusal(kind)
 		if !permanent {
 			u.log.Warn("kafka did not take a record; the device is not acked and will resend",
 				zap.String("rule", rec.Rule), zap.String("topic", rec.Topic), zap.String("kind", kind), zap.Error(err))
-			complete(done, err)
+			complete(done, fmt.Errorf("%w: %w", err, refused))
 			return
 		}
 		if rec.Reason == "" { // not already a dead letter
-			reason := mapping.ReasonKafkaRejected
-			if kind == kafka.KindTooLarge {
-				reason = mapping.ReasonTooLarge
-			}
+			reason := deadLetterReason(kind)
 			if dl, ok := u.rules.Load().DeadLetter(p, rec.Rule, reason, err.Error()); ok {
-				if reason == mapping.ReasonTooLarge {
-					// Kafka refused the payload for its size: the dead letter
-					// carries the metadata and the size, not the payload.
-					dl.Headers = append(dl.Headers, mapping.Header{Key: "mqtt.payload_size", Value: []byte(strconv.Itoa(len(p.Payload)))})
-					dl.Value = nil
-				}
 				u.metrics.deadLettered.WithLabelValues(string(reason)).Inc()
 				rc.DeadLettered.Add(1)
 				u.log.Warn("record refused by kafka, sent to the dead-letter topic",
@@ -142,7 +132,7 @@ func (u *uplink) confirm(p *mapping.Publish, rec mapping.Record, done func(error
 						u.metrics.produceErrors.WithLabelValues(kafka.ErrorKind(dlErr)).Inc()
 						u.log.Warn("dead-letter topic refused the record too; the device gets a failure code",
 							zap.String("rule", rec.Rule), zap.String("dead_letter_topic", dl.Topic), zap.Error(dlErr))
-						complete(done, packets.Errorf(code, "dead-letter topic refused the record: %s", kafka.ErrorKind(dlErr)))
+						complete(done, fmt.Errorf("dead-letter topic refused the record: %s: %w", kafka.ErrorKind(dlErr), refused))
 						return
 					}
 					complete(done, nil)
@@ -161,24 +151,33 @@ func (u *uplink) confirm(p *mapping.Publish, rec mapping.Record, done func(error
 		}
 		u.log.Warn("record refused by kafka",
 			zap.String("rule", rec.Rule), zap.String("topic", rec.Topic), zap.String("kind", kind), zap.Error(err))
-		complete(done, packets.Errorf(code, "kafka refused the record: %s", kind))
+		complete(done, fmt.Errorf("kafka refused the record: %s: %w", kind, refused))
 	}
 }
 
-// reasonFor maps a producer error kind to the v5 PUBACK/PUBREC reason code
-// and whether the failure is permanent (retrying cannot help).
-func reasonFor(kind string) (packets.ReasonCode, bool) {
+// refusal maps a producer error kind to the Sink error the publisher is
+// refused with (the front end picks the reason code), and whether the
+// failure is permanent (retrying cannot help).
+func refusal(kind string) (error, bool) {
 	switch kind {
 	case kafka.KindTooLarge:
-		// 0x95 is not a valid PUBACK code; 0x83 with a reason string is. [MQTT-3.4.2.1]
-		return packets.ImplementationSpecificError, true
+		return mqttfront.ErrTooLarge, true
 	case kafka.KindInvalidTopic:
-		return packets.TopicNameInvalid, true
+		return mqttfront.ErrTopicInvalid, true
 	case kafka.KindNotAuthorized:
-		return packets.NotAuthorized, true
+		return mqttfront.ErrNotAuthorized, true
 	default:
-		return packets.UnspecifiedError, false
+		return mqttfront.ErrUnavailable, false
 	}
+}
+
+// deadLetterReason is the dead-letter reason for a record Kafka refused
+// for good, by the producer's error kind.
+func deadLetterReason(kind string) mapping.Reason {
+	if kind == kafka.KindTooLarge {
+		return mapping.ReasonTooLarge
+	}
+	return mapping.ReasonKafkaRejected
 }
 
 // ackMode maps a route's ack choice to the producer's.
@@ -201,31 +200,21 @@ func ackMode(a mapping.Ack) kafka.AckMode {
 func (u *uplink) deadLetterSpooled(r kafka.Record, err error) {
 	kind := kafka.ErrorKind(err)
 	u.metrics.produceErrors.WithLabelValues(kind).Inc()
-	dlq := u.rules.Load().DeadLetterTopic()
-	if dlq == "" || r.Topic == dlq {
+	refused := mapping.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: toMappingHeaders(r.Headers)}
+	dl, ok := u.rules.Load().DeadLetterOf(refused, deadLetterReason(kind), err.Error())
+	if !ok {
 		u.metrics.uplinkDrops.WithLabelValues("refused_after_ack_" + kind).Inc()
 		u.log.Error("kafka refused a spooled record after its device was acked, and no dead-letter topic is set: record dropped",
 			zap.String("topic", r.Topic), zap.String("kind", kind), zap.Error(err))
 		return
 	}
-	reason := mapping.ReasonKafkaRejected
-	headers := append(r.Headers[:len(r.Headers):len(r.Headers)],
-		kafka.Header{Key: mapping.HeaderDLQReason, Value: []byte(reason)},
-		kafka.Header{Key: mapping.HeaderDLQDetail, Value: []byte(err.Error())})
-	value := r.Value
-	if kind == kafka.KindTooLarge {
-		reason = mapping.ReasonTooLarge
-		headers[len(headers)-2].Value = []byte(reason)
-		headers = append(headers, kafka.Header{Key: "mqtt.payload_size", Value: []byte(strconv.Itoa(len(r.Value)))})
-		value = nil
-	}
-	u.metrics.deadLettered.WithLabelValues(string(reason)).Inc()
-	dr := &kafka.Record{Topic: dlq, Key: r.Key, Value: value, Headers: headers, Mode: kafka.AckKafka}
+	u.metrics.deadLettered.WithLabelValues(string(dl.Reason)).Inc()
+	dr := &kafka.Record{Topic: dl.Topic, Key: dl.Key, Value: dl.Value, Headers: toKafkaHeaders(dl.Headers), Mode: ackMode(dl.Ack)}
 	dr.Done = func(dlErr error) {
 		if dlErr != nil {
 			u.metrics.uplinkDrops.WithLabelValues("dead_letter_failed").Inc()
 			u.log.Error("dead-letter topic refused a spooled record: record dropped",
-				zap.String("topic", r.Topic), zap.String("dead_letter_topic", dlq), zap.Error(dlErr))
+				zap.String("topic", r.Topic), zap.String("dead_letter_topic", dl.Topic), zap.Error(dlErr))
 		}
 	}
 	u.bg.Add(1)
@@ -272,6 +261,17 @@ func toPublish(m *mqttfront.Message) *mapping.Publish {
 		}
 	}
 	return p
+}
+
+func toMappingHeaders(hs []kafka.Header) []mapping.Header {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]mapping.Header, len(hs))
+	for i, h := range hs {
+		out[i] = mapping.Header{Key: h.Key, Value: h.Value}
+	}
+	return out
 }
 
 func toKafkaHeaders(hs []mapping.Header) []kafka.Header {

@@ -146,7 +146,7 @@ func TestUplinkHeadersAndKey(t *testing.T) {
 	fp := &fakeProducer{}
 	u := newTestUplink(t, telemetryMapping(""), fp)
 	m := &mqttfront.Message{Topic: "devices/d7/telemetry", Payload: []byte{0xff, 0}, QoS: 1, ClientID: "c7", ReceivedAt: time.Now(),
-		Properties: packets.Properties{User: []packets.UserProperty{{Key: "k", Value: "v"}}, ContentType: "application/octet-stream"}}
+		Properties: mqttfront.Properties{User: []mqttfront.UserProperty{{Key: "k", Value: "v"}}, ContentType: "application/octet-stream"}}
 	done := make(chan error, 1)
 	u.Submit(m, func(err error) { done <- err })
 	if err := <-done; err != nil {

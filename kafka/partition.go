@@ -1,6 +1,9 @@
 package kafka
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"hash/fnv"
+)
 
 // Partition returns the partition the Java client's default partitioner
 // (and producer.partitioner=murmur2) picks for a keyed record:
@@ -11,6 +14,27 @@ func Partition(key []byte, numPartitions int32) int32 {
 		return 0
 	}
 	return int32(murmur2(key)&0x7fffffff) % numPartitions
+}
+
+// PartitionWith returns the partition the producer picks for a keyed record
+// with the given kafka.producer.partitioner: PartitionerMurmur2 (Partition)
+// or PartitionerFNV (sarama's hash partitioner: FNV-1a 32 of the key as a
+// signed int32, modulo numPartitions, made positive; not the Java client's
+// choice). An unknown name is taken as murmur2, the default.
+func PartitionWith(partitioner string, key []byte, numPartitions int32) int32 {
+	if partitioner != PartitionerFNV {
+		return Partition(key, numPartitions)
+	}
+	if numPartitions <= 0 {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write(key)
+	p := int32(h.Sum32()) % numPartitions
+	if p < 0 {
+		p = -p
+	}
+	return p
 }
 
 // murmur2 is MurmurHash2 (32 bit) with Kafka's seed, as in

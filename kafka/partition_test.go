@@ -60,6 +60,28 @@ func TestPartitionAgreesWithSarama(t *testing.T) {
 	}
 }
 
+// PartitionWith follows the producer's partitioner setting: murmur2 as
+// Partition, fnv as sarama's hash partitioner.
+func TestPartitionWithAgreesWithSarama(t *testing.T) {
+	for name, sp := range map[string]sarama.Partitioner{
+		PartitionerMurmur2: sarama.NewMurmur2Partitioner("t"),
+		PartitionerFNV:     sarama.NewHashPartitioner("t"),
+	} {
+		for i := range 2000 {
+			key := []byte(fmt.Sprintf("client-%d", i))
+			for _, n := range []int32{1, 3, 12, 64} {
+				want, err := sp.Partition(&sarama.ProducerMessage{Key: sarama.ByteEncoder(key)}, n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := PartitionWith(name, key, n); got != want {
+					t.Fatalf("PartitionWith(%s, %q, %d) = %d; sarama says %d", name, key, n, got, want)
+				}
+			}
+		}
+	}
+}
+
 func TestPartitionNoPartitions(t *testing.T) {
 	if got := Partition([]byte("x"), 0); got != 0 {
 		t.Errorf("Partition(x, 0) = %d; want 0", got)

@@ -132,13 +132,7 @@ func (r *Rules) DownlinkDeadLetter(k *KafkaRecord, err error) (rec Record, ok bo
 	}
 	hs := make([]Header, 0, len(k.Headers)+6)
 	hs = append(hs, k.Headers...)
-	hs = append(hs, Header{HeaderDLQReason, []byte(reason)})
-	if rule != "" {
-		hs = append(hs, Header{HeaderDLQRule, []byte(rule)})
-	}
-	if detail != "" {
-		hs = append(hs, Header{HeaderDLQDetail, []byte(detail)})
-	}
+	hs = appendDLQHeaders(hs, reason, rule, detail)
 	hs = append(hs,
 		Header{HeaderDLQSourceTopic, []byte(k.Topic)},
 		Header{HeaderDLQSourcePartition, strconv.AppendInt(nil, int64(k.Partition), 10)},

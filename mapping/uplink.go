@@ -124,6 +124,9 @@ const (
 	HeaderDLQReason       = "mqtt.dlq.reason"
 	HeaderDLQRule         = "mqtt.dlq.rule"
 	HeaderDLQDetail       = "mqtt.dlq.detail"
+	// HeaderPayloadSize is the size in bytes of a payload a too_large dead
+	// letter leaves out.
+	HeaderPayloadSize = "mqtt.payload_size"
 )
 
 // reservedPrefix is the header namespace of the bridge. A user property in it
@@ -182,31 +185,6 @@ func (r *Rules) uplinkWith(rule *uplinkRule, caps []string, p *Publish) (Record,
 		rec.Value = appendEnvelope(nil, p)
 	}
 	return rec, Matched
-}
-
-// DeadLetter builds a dead-letter record for p with the given reason, for
-// failures only the bridge sees (ReasonTooLarge, ReasonKafkaRejected). rule
-// is the uplink rule name or "". ok is false when no dead-letter topic is
-// configured. The value is the raw payload; the metadata is in the headers.
-func (r *Rules) DeadLetter(p *Publish, rule string, reason Reason, detail string) (rec Record, ok bool) {
-	if r.deadLetter == "" {
-		return Record{Rule: rule, Reason: reason}, false
-	}
-	if i, ok := r.byName[rule]; ok {
-		return r.deadLetterRecord(p, &r.uplink[i], nil, reason, detail), true
-	}
-	return r.deadLetterRecord(p, &uplinkRule{name: rule, ack: AckKafka}, nil, reason, detail), true
-}
-
-// deadLetterRecord builds a record for the dead-letter topic. The value is
-// the raw payload whatever the rule's format, so the record can be replayed.
-func (r *Rules) deadLetterRecord(p *Publish, rule *uplinkRule, key []byte, reason Reason, detail string) Record {
-	rec := Record{Topic: r.deadLetter, Key: key, Value: p.Payload, Ack: AckKafka, Reason: reason}
-	if rule != nil {
-		rec.Rule, rec.Ack = rule.name, rule.ack
-	}
-	rec.Headers = appendHeaders(p, reason, rec.Rule, detail)
-	return rec
 }
 
 // appendHeaders returns the provenance headers of p, then its user

@@ -121,7 +121,7 @@ func (r *ackRing) complete(seq uint64, code packets.ReasonCode, msg string) {
 		if sl.qos == 2 {
 			typ = packets.PUBREC
 			if sl.code.IsError() {
-				delete(r.inQoS2, sl.id) // a failed PUBREC ends the flow [MQTT-4.3.3]
+				delete(r.inQoS2, sl.id) // a failed PUBREC ends the flow §4.3.3
 			} else {
 				r.inQoS2[sl.id] = true
 			}

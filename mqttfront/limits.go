@@ -11,7 +11,7 @@ import (
 
 // ErrRetainedQuota is given to a Publish completion when a retained message
 // would take the retained store beyond max_retained or max_retained_bytes.
-var ErrRetainedQuota = fmt.Errorf("retained store full: %w", packets.QuotaExceeded)
+var ErrRetainedQuota = fmt.Errorf("retained store full: %w", ErrQuotaExceeded)
 
 // errMaxSessions refuses a CONNECT that would create a session beyond
 // max_sessions.

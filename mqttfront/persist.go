@@ -285,16 +285,46 @@ func (s *Server) restore() error {
 	return nil
 }
 
-// publishWillOnRestore: a will whose session expired while the server was
-// down goes to the Sink and retained store only (no one is connected yet).
-func (s *Server) publishWillOnRestore(m *Message) {
-	m.ReceivedAt = timeNow()
-	if m.Retain {
-		_ = s.retain(m) // beyond the limits: not retained, counted, logged
+// forget deletes finished messages from the store. A message whose store
+// record is still being written (the client acked faster than the write
+// committed) is left to writeStored, which deletes it right after the
+// write; so a finished delivery never leaves a stale record behind.
+func (s *Server) forget(ss *session, oms []*outMsg) {
+	if s.store == nil || len(oms) == 0 {
+		return
 	}
-	var done func(error)
-	if m.QoS > 0 {
-		done = func(error) {}
+	ss.mu.Lock()
+	now := oms[:0:0]
+	for _, om := range oms {
+		if !om.inStore {
+			continue
+		}
+		if om.putPending {
+			om.finished = true
+			continue
+		}
+		now = append(now, om)
 	}
-	s.sink.Submit(m, done)
+	ss.mu.Unlock()
+	for _, om := range now {
+		if err := s.store.DeleteMessage(ss.id, om.seq); err != nil {
+			s.log.Error("mqtt: delete message", zap.String("client", ss.id), zap.Error(err))
+		}
+	}
+}
+
+// writeStored writes the store record of a delivery to a persistent
+// session, then deletes it again if the delivery finished meanwhile.
+func (s *Server) writeStored(ss *session, w *storeWrite) error {
+	err := s.store.PutMessage(ss.id, w.seq, w.m)
+	ss.mu.Lock()
+	w.om.putPending = false
+	del := w.om.finished
+	ss.mu.Unlock()
+	if del && err == nil {
+		if derr := s.store.DeleteMessage(ss.id, w.seq); derr != nil {
+			s.log.Error("mqtt: delete message", zap.String("client", ss.id), zap.Error(derr))
+		}
+	}
+	return err
 }

@@ -33,7 +33,7 @@ func (c *conn) handlePublish(p *packets.Packet) error {
 		if topic == "" {
 			t, ok := c.aliasIn[a]
 			if !ok {
-				return closeErr(ReasonProtocolError, packets.ProtocolError, "unknown topic alias") // [MQTT-3.3.4-?] §3.3.2.3.4
+				return closeErr(ReasonProtocolError, packets.ProtocolError, "unknown topic alias") // MQTT 5 §3.3.2.3.4 (no normative id)
 			}
 			topic = t
 		} else {
@@ -93,7 +93,7 @@ func (c *conn) handlePublish(p *packets.Packet) error {
 		ReceivedAt: time.Now(),
 	}
 	if v5 {
-		m.Properties = appProps(&p.Properties)
+		m.Properties = propsFrom(&p.Properties)
 	}
 	if m.Retain && s.retain(m) != nil && v5 && p.QoS > 0 {
 		// Beyond max_retained(_bytes): a v5 QoS 1/2 publish is refused as a
@@ -116,7 +116,7 @@ func (c *conn) handlePublish(p *packets.Packet) error {
 			ring.complete(seq, packets.Success, "")
 			return
 		}
-		ring.complete(seq, ackCode(packets.Code(err)), err.Error())
+		ring.complete(seq, ackCodeOf(err), err.Error())
 	})
 	return nil
 }
@@ -142,33 +142,6 @@ func (c *conn) ackNow(p *packets.Packet, code packets.ReasonCode, msg string) er
 // normal ack.
 func (c *conn) ackDenied(p *packets.Packet) error {
 	return c.ackNow(p, packets.NotAuthorized, "not authorized")
-}
-
-// appProps keeps the application properties of a PUBLISH that travel with
-// the message.
-func appProps(p *packets.Properties) packets.Properties {
-	return packets.Properties{
-		PayloadFormat:    p.PayloadFormat,
-		PayloadFormatSet: p.PayloadFormatSet,
-		MessageExpiry:    p.MessageExpiry,
-		MessageExpirySet: p.MessageExpirySet,
-		ContentType:      p.ContentType,
-		ResponseTopic:    p.ResponseTopic,
-		CorrelationData:  p.CorrelationData,
-		User:             p.User,
-	}
-}
-
-// expiresAt is the v5 message expiry deadline, zero when none.
-func (m *Message) expiresAt() time.Time {
-	if !m.Properties.MessageExpirySet {
-		return time.Time{}
-	}
-	at := m.ReceivedAt
-	if at.IsZero() {
-		at = time.Now()
-	}
-	return at.Add(time.Duration(m.Properties.MessageExpiry) * time.Second)
 }
 
 // checkTopic applies max_topic_length and max_topic_levels and the
@@ -200,15 +173,4 @@ func (c *conn) handlePubrel(p *packets.Packet) error {
 	}
 	c.send(ack)
 	return nil
-}
-
-// ackCode maps a Sink error's code to one PUBACK/PUBREC may carry
-// (MQTT 5 §3.4.2.1); anything else becomes 0x80 Unspecified error.
-func ackCode(c packets.ReasonCode) packets.ReasonCode {
-	switch c {
-	case packets.UnspecifiedError, packets.ImplementationSpecificError, packets.NotAuthorized,
-		packets.TopicNameInvalid, packets.PacketIdentifierInUse, packets.QuotaExceeded, packets.PayloadFormatInvalid:
-		return c
-	}
-	return packets.UnspecifiedError
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // target is one session a message goes to, after aggregating its
-// overlapping subscriptions [MQTT-3.3.5-1].
+// overlapping subscriptions ([MQTT-3.3.5-1] in 3.1.1, [MQTT-3.3.4-2] in 5.0).
 type target struct {
 	clientID string
 	qos      byte
@@ -32,40 +32,7 @@ func (s *Server) route(m *Message, from string) error {
 		s.matchBuf.Put(bp)
 		return nil
 	}
-	var targets []target
-	var shared map[string][]topics.Sub
-	for i := range subs {
-		sub := &subs[i]
-		if sub.Group != "" {
-			if shared == nil {
-				shared = map[string][]topics.Sub{}
-			}
-			k := sub.Filter // "$share/{group}/{filter}": one choice per group and filter
-			shared[k] = append(shared[k], *sub)
-			continue
-		}
-		if sub.NoLocal && sub.ClientID == from {
-			continue // [MQTT-3.8.3-3]
-		}
-		qos := min(m.QoS, sub.QoS) // [MQTT-3.8.4-8]
-		j := -1
-		for k := range targets {
-			if targets[k].clientID == sub.ClientID {
-				j = k
-				break
-			}
-		}
-		if j < 0 {
-			targets = append(targets, target{clientID: sub.ClientID})
-			j = len(targets) - 1
-		}
-		t := &targets[j]
-		t.qos = max(t.qos, qos)
-		t.rap = t.rap || sub.RetainAsPublished
-		if sub.ID != 0 {
-			t.subIDs = append(t.subIDs, sub.ID)
-		}
-	}
+	targets, shared := collectTargets(subs, m.QoS, from)
 	clear(subs)
 	*bp = subs[:0]
 	s.matchBuf.Put(bp)
@@ -110,6 +77,74 @@ func (s *Server) route(m *Message, from string) error {
 		}
 	}
 	return firstErr
+}
+
+// linearTargets is how many targets collectTargets scans before it indexes
+// them by client id: below it a scan is cheaper than a map.
+const linearTargets = 16
+
+// collectTargets turns the subscriptions matching a message into one
+// target per session, aggregating a session's overlapping subscriptions
+// [MQTT-3.3.4-2]: the highest QoS (at most the message's [MQTT-3.8.4-8]),
+// Retain As Published if any asks for it, every Subscription Identifier
+// [MQTT-3.3.4-3]. Shared subscriptions are grouped by their
+// "$share/{group}/{filter}" (one member is picked per group and filter);
+// No Local skips from's own subscriptions [MQTT-3.8.3-3].
+//
+// A session's place in targets is found by a scan while there are few
+// targets and by a map beyond linearTargets, so a topic with n subscribers
+// costs O(n), not O(n²) (BenchmarkCollectTargets).
+func collectTargets(subs []topics.Sub, qos byte, from string) ([]target, map[string][]topics.Sub) {
+	targets := make([]target, 0, len(subs))
+	var shared map[string][]topics.Sub
+	var byClient map[string]int // index in targets, once there are more than linearTargets
+	for i := range subs {
+		sub := &subs[i]
+		if sub.Group != "" {
+			if shared == nil {
+				shared = map[string][]topics.Sub{}
+			}
+			k := sub.Filter
+			shared[k] = append(shared[k], *sub)
+			continue
+		}
+		if sub.NoLocal && sub.ClientID == from {
+			continue
+		}
+		j := -1
+		if byClient != nil {
+			if k, ok := byClient[sub.ClientID]; ok {
+				j = k
+			}
+		} else {
+			for k := range targets {
+				if targets[k].clientID == sub.ClientID {
+					j = k
+					break
+				}
+			}
+		}
+		if j < 0 {
+			j = len(targets)
+			targets = append(targets, target{clientID: sub.ClientID})
+			switch {
+			case byClient != nil:
+				byClient[sub.ClientID] = j
+			case len(targets) > linearTargets:
+				byClient = make(map[string]int, len(subs))
+				for k := range targets {
+					byClient[targets[k].clientID] = k
+				}
+			}
+		}
+		t := &targets[j]
+		t.qos = max(t.qos, min(qos, sub.QoS))
+		t.rap = t.rap || sub.RetainAsPublished
+		if sub.ID != 0 {
+			t.subIDs = append(t.subIDs, sub.ID)
+		}
+	}
+	return targets, shared
 }
 
 // pickShared chooses one member of a shared subscription group,
@@ -163,7 +198,7 @@ func toStore(m *Message, qos byte, retain bool) *store.Message {
 		Payload:   m.Payload,
 		QoS:       qos,
 		Retain:    retain,
-		Props:     m.Properties,
+		Props:     m.Properties.wire(),
 		ExpiresAt: m.expiresAt(),
 		StoredAt:  m.ReceivedAt,
 	}
@@ -172,7 +207,7 @@ func toStore(m *Message, qos byte, retain bool) *store.Message {
 // fromStore converts a stored message back.
 func fromStore(sm *store.Message) *Message {
 	m := &Message{Topic: sm.Topic, Payload: sm.Payload, QoS: sm.QoS, Retain: sm.Retain, ReceivedAt: sm.StoredAt}
-	m.Properties = appProps(&sm.Props)
+	m.Properties = propsFrom(&sm.Props)
 	if !sm.ExpiresAt.IsZero() && m.Properties.MessageExpirySet {
 		// Keep the absolute deadline: rebase the interval on StoredAt.
 		if m.ReceivedAt.IsZero() {
@@ -200,8 +235,8 @@ func (s *Server) Publish(m *Message, done func(error)) {
 	if m.QoS > 2 {
 		m.QoS = 2
 	}
-	var err error
-	if err = s.checkTopic(m.Topic, false); err == nil {
+	err := topicInvalid(s.checkTopic(m.Topic, false))
+	if err == nil {
 		if m.Retain {
 			// Refused as a whole, so a retry does not deliver it twice.
 			err = s.retain(m)

@@ -23,24 +23,12 @@ import (
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/topics"
 )
 
-// Message is one application message, inbound (to the Sink) or injected
-// (Publish).
-type Message struct {
-	Topic      string
-	Payload    []byte
-	QoS        byte
-	Retain     bool
-	ClientID   string             // publisher; "" for injected messages
-	Username   string             // publisher's username, "" if none
-	Properties packets.Properties // v5 PUBLISH properties: PayloadFormat, MessageExpiry, ContentType, ResponseTopic, CorrelationData, User (others ignored)
-	ReceivedAt time.Time
-}
-
 // Sink receives every inbound PUBLISH that passed validation and ACL.
 // For QoS 1/2, done must be called exactly once, from any goroutine, when the
-// message is durable (nil) or has failed (err; an error carrying a
-// packets.ReasonCode such as packets.QuotaExceeded selects the v5 reason code,
-// otherwise 0x80). For QoS 0 done is nil. Submit may block to push back on
+// message is durable (nil) or has failed (err: one of the Sink errors
+// ErrQuotaExceeded, ErrNotAuthorized, ErrTopicInvalid, ErrTooLarge,
+// ErrUnavailable, wrapped or not, selects the v5 reason code; any other error
+// is 0x80, see sinkerr.go). For QoS 0 done is nil. Submit may block to push back on
 // the connection (the reader stops reading while it blocks). done must not
 // block.
 type Sink interface {
@@ -64,7 +52,7 @@ var (
 	ErrServerClosed = errors.New("mqtt server closed")
 	// ErrQueueFull is given to a Publish completion when a matching
 	// session's queue is at max_queued_messages or max_session_queue_bytes.
-	ErrQueueFull = fmt.Errorf("session queue full: %w", packets.QuotaExceeded)
+	ErrQueueFull = fmt.Errorf("session queue full: %w", ErrQuotaExceeded)
 	// ErrAlreadyRunning is returned by a second call to Run.
 	ErrAlreadyRunning = errors.New("mqtt server: Run called twice")
 )
@@ -169,19 +157,31 @@ func New(cfg Config, sink Sink, log *zap.Logger) (*Server, error) {
 		retained: topics.NewRetained[*Message](),
 	}
 	s.matchBuf.New = func() any { b := make([]topics.Sub, 0, 16); return &b }
-	a, err := auth.NewStatic(cfg.Auth)
+	a, acl, err := NewAuth(cfg.Auth)
 	if err != nil {
-		return nil, fmt.Errorf("mqtt.auth: %w", err)
-	}
-	acl, err := auth.NewACL(cfg.Auth.ACL)
-	if err != nil {
-		return nil, fmt.Errorf("mqtt.auth.acl: %w", err)
+		return nil, err
 	}
 	s.authz.Store(newAuthPair(a, acl))
 	if s.backoff, err = auth.NewBackoff(cfg.Auth.FailureBackoff); err != nil {
 		return nil, fmt.Errorf("mqtt.auth: %w", err)
 	}
 	return s, nil
+}
+
+// NewAuth builds the authenticator (users) and the authorizer (ACL) of an
+// mqtt.auth section. New installs what it builds; a reload builds with it,
+// checks the rest of its configuration, then installs the pair with
+// SetAuth. Errors name the key (mqtt.auth, mqtt.auth.acl).
+func NewAuth(c auth.Config) (*auth.Static, *auth.ACL, error) {
+	a, err := auth.NewStatic(c)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mqtt.auth: %w", err)
+	}
+	acl, err := auth.NewACL(c.ACL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mqtt.auth.acl: %w", err)
+	}
+	return a, acl, nil
 }
 
 // SetAuth swaps the authenticator and authorizer atomically; connected

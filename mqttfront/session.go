@@ -217,7 +217,7 @@ func (ss *session) packetFor(om *outMsg, dup bool) *packets.Packet {
 		Payload:  m.Payload,
 	}
 	if ss.version == packets.V5 {
-		p.Properties = appProps(&m.Properties)
+		p.Properties = m.Properties.wire()
 		if exp := m.expiresAt(); !exp.IsZero() {
 			// [MQTT-3.3.2-6] the remaining lifetime.
 			left := time.Until(exp)
@@ -345,4 +345,21 @@ func (ss *session) resumeLocked(s *Server) (expired []*outMsg) {
 		}
 	}
 	return append(expired, ss.fillLocked(s)...)
+}
+
+// handleOutboundAck handles PUBACK, PUBREC, PUBCOMP from the client.
+func (c *conn) handleOutboundAck(p *packets.Packet) error {
+	done := c.sess.ack(c.s, p)
+	c.s.forget(c.sess, done)
+	return nil
+}
+
+// completeOutbound finishes a flow whose PUBLISH was dropped as too large
+// for the client [MQTT-3.1.2-25].
+func (s *Server) completeOutbound(c *conn, pid uint16) {
+	done := c.sess.ack(s, &packets.Packet{Type: packets.PUBACK, PacketID: pid})
+	if len(done) == 0 {
+		done = c.sess.ack(s, &packets.Packet{Type: packets.PUBCOMP, PacketID: pid})
+	}
+	s.forget(c.sess, done)
 }

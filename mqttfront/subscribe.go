@@ -9,7 +9,7 @@ import (
 )
 
 // handleSubscribe adds subscriptions, answers SUBACK, then sends matching
-// retained messages per Retain Handling [MQTT-3.3.1-9..11].
+// retained messages per Retain Handling [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11].
 func (c *conn) handleSubscribe(p *packets.Packet) error {
 	s := c.s
 	v5 := c.version == packets.V5
@@ -41,7 +41,7 @@ func (c *conn) handleSubscribe(p *packets.Packet) error {
 			continue
 		}
 		if !s.subscriptionRoom(c, sub.Filter) {
-			codes[i] = pick(v5, packets.QuotaExceeded, packets.V3SubackFailure) // [MQTT-3.9.3] 0x97 / 0x80
+			codes[i] = pick(v5, packets.QuotaExceeded, packets.V3SubackFailure) // §3.9.3 0x97 / 0x80
 			continue
 		}
 		qos := min(sub.QoS, 2)
@@ -57,8 +57,8 @@ func (c *conn) handleSubscribe(p *packets.Packet) error {
 		replaced := s.index.Add(ts)
 		added = append(added, ts)
 		codes[i] = packets.ReasonCode(qos) // [MQTT-3.9.3-1] granted QoS
-		// Retained messages are not sent for shared subscriptions [MQTT-4.8.2-?]
-		// (MQTT 5 §4.8.2); v3 always gets them [MQTT-3.8.4-3].
+		// Retained messages go to a new non-shared subscription only (MQTT 5
+		// §3.3.1.3, no normative id); v3 always gets them [MQTT-3.8.4-3].
 		if !shared && (!v5 || sub.RetainHandling == 0 || (sub.RetainHandling == 1 && !replaced)) {
 			want = append(want, retainedReq{sub.Filter, qos})
 		}

@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
-	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
-	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
+	"github.com/iotbridge/mqtt-kafka-bridge/bridge"
 )
 
 // explain is the dry run of the routing rules: which rule matches, and what
@@ -33,22 +31,30 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "config invalid: %v\n", err)
 		return 2
 	}
-	rules, err := mapping.Compile(cfg.Mapping)
+	ex, err := bridge.NewExplainer(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "config invalid: %v\n", err)
 		return 2
 	}
 	if *downlink != "" {
-		return explainDownlink(rules, *downlink, *key, *headers, stdout, stderr)
+		return explainDownlink(ex, *downlink, *key, *headers, stdout, stderr)
 	}
 	if fs.NArg() != 1 {
 		fmt.Fprintf(stderr, "explain: want one MQTT topic\n%s", usage)
 		return 2
 	}
-	p := &mapping.Publish{Topic: fs.Arg(0), ClientID: *clientID, Username: *username,
-		QoS: byte(*qos), Payload: []byte(*payload), ReceivedAt: time.Now()}
-	ex := rules.Explain(p)
-	fmt.Fprintf(stdout, "mqtt topic:  %s\n", p.Topic)
+	return explainUplink(ex.Uplink(bridge.ExplainPublish{Topic: fs.Arg(0), ClientID: *clientID, Username: *username,
+		QoS: byte(*qos), Payload: []byte(*payload)}, *partitions), stdout)
+}
+
+// partitionerNotes say how each kafka.producer.partitioner picks.
+var partitionerNotes = map[string]string{
+	"murmur2": "murmur2, as the Java client",
+	"fnv":     "fnv, sarama's hash partitioner",
+}
+
+func explainUplink(ex bridge.UplinkExplanation, stdout io.Writer) int {
+	fmt.Fprintf(stdout, "mqtt topic:  %s\n", ex.Topic)
 	fmt.Fprintf(stdout, "outcome:     %s\n", ex.Outcome)
 	for _, c := range ex.Checks {
 		mark := " "
@@ -57,7 +63,7 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "  %s rule %-20s %-40s %s\n", mark, c.Rule, c.Filter, c.Why)
 	}
-	if ex.Outcome == mapping.Unmatched {
+	if !ex.Routed {
 		fmt.Fprintln(stdout, "no rule routes this topic: the publish is dropped and counted (mapping.unmatched.action: drop)")
 		return 1
 	}
@@ -71,7 +77,7 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "key:         (none; the producer picks a partition)")
 	} else {
 		fmt.Fprintf(stdout, "key:         %q\n", rec.Key)
-		fmt.Fprintf(stdout, "partition:   %d of %d (murmur2, as the Java client)\n", kafka.Partition(rec.Key, *partitions), *partitions)
+		fmt.Fprintf(stdout, "partition:   %d of %d (%s)\n", ex.Partition, ex.Partitions, partitionerNotes[ex.Partitioner])
 	}
 	if rec.Reason != "" {
 		fmt.Fprintf(stdout, "dead letter: %s\n", rec.Reason)
@@ -83,21 +89,22 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func explainDownlink(rules *mapping.Rules, topic, key string, headers []string, stdout, stderr io.Writer) int {
-	kr := &mapping.KafkaRecord{Topic: topic}
+func explainDownlink(ex *bridge.Explainer, topic, key string, headers []string, stdout, stderr io.Writer) int {
+	var k []byte
 	if key != "" {
-		kr.Key = []byte(key)
+		k = []byte(key)
 	}
+	var hs []bridge.ExplainHeader
 	for _, h := range headers {
-		k, v, ok := strings.Cut(h, "=")
+		name, v, ok := strings.Cut(h, "=")
 		if !ok {
 			fmt.Fprintf(stderr, "explain: --header %q: want k=v\n", h)
 			return 2
 		}
-		kr.Headers = append(kr.Headers, mapping.Header{Key: k, Value: []byte(v)})
+		hs = append(hs, bridge.ExplainHeader{Key: name, Value: v})
 	}
 	fmt.Fprintf(stdout, "kafka topic: %s\n", topic)
-	msg, err := rules.Downlink(kr)
+	msg, err := ex.Downlink(topic, k, hs)
 	if err != nil {
 		fmt.Fprintf(stdout, "not routed:  %v\n", err)
 		return 1

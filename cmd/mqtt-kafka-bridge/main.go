@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/pflag"
+	"go.uber.org/zap"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/bridge"
 )
@@ -128,21 +129,35 @@ func runBridge(args []string, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	reloads := make(chan struct{})
 	go func() {
-		for {
-			select {
-			case <-hup:
-				_ = b.Reload()
-			case <-ctx.Done():
-				return
-			}
-		}
+		defer close(reloads)
+		reloadOnSignal(ctx, hup, b.Reload, log)
 	}()
-	if err := b.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	err = b.Run(ctx)
+	stop() // ends reloadOnSignal too
+	<-reloads
+	if err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("bridge stopped with an error", bridge.ErrField(err))
 		return 1
 	}
 	return 0
+}
+
+// reloadOnSignal runs reload at each signal on hup until ctx ends. A
+// refused reload is logged here, once: reload returns its error and logs
+// nothing.
+func reloadOnSignal(ctx context.Context, hup <-chan os.Signal, reload func() error, log *zap.Logger) {
+	for {
+		select {
+		case <-hup:
+			if err := reload(); err != nil {
+				log.Error("reload refused; the running configuration is kept", bridge.ErrField(err))
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 func checkConfig(args []string, stdout, stderr io.Writer) int {

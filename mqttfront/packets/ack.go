@@ -3,7 +3,7 @@ package packets
 // ack decodes PUBACK, PUBREC, PUBREL and PUBCOMP. In v5 the reason code and
 // the properties may be omitted: a remaining length of 2 means Success and no
 // properties, less than 4 means no properties. [MQTT-3.4.2-1]
-// [MQTT-3.4.2.2] [MQTT-3.5.2.2] [MQTT-3.6.2.2] [MQTT-3.7.2.2]
+// §3.4.2.2 §3.5.2.2 §3.6.2.2 §3.7.2.2
 func (d *decoder) ack(p *Packet, v Version) error {
 	var err error
 	if p.PacketID, err = d.packetID(p.Type); err != nil {

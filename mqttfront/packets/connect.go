@@ -1,7 +1,7 @@
 package packets
 
 // connect decodes the variable header and payload of CONNECT. The version
-// comes from the packet itself. [MQTT-3.1]
+// comes from the packet itself. §3.1
 func (d *decoder) connect(p *Packet) error {
 	c := &p.Connect
 	name, err := d.str("protocol name")
@@ -200,7 +200,7 @@ func appendConnect(dst []byte, p *Packet, v Version, s sizes) []byte {
 }
 
 // connack decodes CONNACK: acknowledge flags, return or reason code and, in
-// v5, properties. [MQTT-3.2]
+// v5, properties. §3.2
 func (d *decoder) connack(p *Packet, v Version) error {
 	flags, err := d.u8("connect acknowledge flags")
 	if err != nil {

@@ -22,7 +22,7 @@ func Decode(first byte, body []byte, version Version) (*Packet, error) {
 		return nil, err
 	}
 	if len(body) > maxRemainingLength {
-		return nil, Errorf(MalformedPacket, "remaining length %d exceeds %d", len(body), maxRemainingLength) // [MQTT-1.5.5]
+		return nil, Errorf(MalformedPacket, "remaining length %d exceeds %d", len(body), maxRemainingLength) // §1.5.5
 	}
 	p := new(Packet)
 	d := decoder{b: body}
@@ -68,7 +68,7 @@ func (d *decoder) packet(p *Packet, first byte, v Version) error {
 	case UNSUBSCRIBE:
 		err = d.unsubscribe(p, v)
 	case PINGREQ, PINGRESP:
-		// no variable header, no payload [MQTT-3.12.1] [MQTT-3.13.1]
+		// no variable header, no payload §3.12.1 §3.13.1
 	case DISCONNECT:
 		err = d.disconnect(p, v)
 	case AUTH:
@@ -123,7 +123,7 @@ func (d *decoder) varInt() (uint32, error) {
 }
 
 // bin reads Binary Data: a two-byte length and that many bytes, which alias
-// the body. An empty field gives a non-nil empty slice. [MQTT-1.5.6]
+// the body. An empty field gives a non-nil empty slice. §1.5.6
 func (d *decoder) bin(what string) ([]byte, error) {
 	n, err := d.u16(what)
 	if err != nil {

@@ -2,8 +2,8 @@ package packets
 
 // disconnect decodes DISCONNECT: empty in v3; in v5 a reason code and
 // properties, either of which may be omitted (remaining length 0 means
-// Normal Disconnection, less than 2 means no properties). [MQTT-3.14.2.1]
-// [MQTT-3.14.2.2.1]
+// Normal Disconnection, less than 2 means no properties). §3.14.2.1
+// §3.14.2.2.1
 func (d *decoder) disconnect(p *Packet, v Version) error {
 	if v != V5 || d.remaining() == 0 {
 		return nil // v3: remaining length 0, checked by the trailing-bytes rule [MQTT-3.14.1-1]

@@ -88,7 +88,7 @@ func bodySize(p *Packet, v Version) (s sizes, err error) {
 		return s, Errorf(MalformedPacket, "cannot encode packet type %d", p.Type)
 	}
 	if err == nil && s.body > maxRemainingLength {
-		err = Errorf(PacketTooLarge, "%s remaining length %d exceeds %d", p.Type, s.body, maxRemainingLength) // [MQTT-1.5.5]
+		err = Errorf(PacketTooLarge, "%s remaining length %d exceeds %d", p.Type, s.body, maxRemainingLength) // §1.5.5
 	}
 	return s, err
 }

@@ -95,7 +95,7 @@ func TestEncodeV3IgnoresProperties(t *testing.T) {
 }
 
 // TestEncodeLargeRemainingLength covers the three- and four-byte remaining
-// length forms, with Size agreeing. [MQTT-1.5.5]
+// length forms, with Size agreeing. §1.5.5
 func TestEncodeLargeRemainingLength(t *testing.T) {
 	for _, n := range []int{127 - 3, 128 - 3, 16383 - 3, 16384 - 3, 2097151 - 3, 2097152 - 3} {
 		p := Packet{Type: PUBLISH, Topic: "t", Payload: make([]byte, n)}

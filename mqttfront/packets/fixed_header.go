@@ -1,7 +1,7 @@
 package packets
 
 // maxRemainingLength is the largest value a four-byte variable byte integer
-// can carry. [MQTT-1.5.5]
+// can carry. §1.5.5
 const maxRemainingLength = 268435455
 
 // fixedFlags is the required value of the low nibble of the first byte for
@@ -15,7 +15,7 @@ func checkFixedHeader(first byte, v Version) error {
 	t := Type(first >> 4)
 	switch {
 	case t == Reserved:
-		return Errorf(MalformedPacket, "reserved packet type 0") // [MQTT-2.1.2]
+		return Errorf(MalformedPacket, "reserved packet type 0") // §2.1.2
 	case t == AUTH && v != V5:
 		return Errorf(MalformedPacket, "AUTH packet before MQTT 5") // type 15 is reserved in 3.1.1
 	case t == PUBLISH:
@@ -41,7 +41,7 @@ func varIntLen(n uint32) int {
 }
 
 // appendVarInt appends n (at most maxRemainingLength) as a variable byte
-// integer with the minimal number of bytes. [MQTT-1.5.5]
+// integer with the minimal number of bytes. §1.5.5
 func appendVarInt(dst []byte, n uint32) []byte {
 	for n >= 128 {
 		dst = append(dst, byte(n)|0x80)
@@ -51,7 +51,7 @@ func appendVarInt(dst []byte, n uint32) []byte {
 }
 
 // parseVarInt reads a variable byte integer from the start of b. Non-minimal
-// encodings are accepted; more than four bytes is malformed. [MQTT-1.5.5]
+// encodings are accepted; more than four bytes is malformed. §1.5.5
 func parseVarInt(b []byte) (val uint32, n int, err error) {
 	var shift uint
 	for i := 0; i < 4; i++ {

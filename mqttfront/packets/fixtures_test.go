@@ -80,7 +80,7 @@ var fixtures = []fixture{
 			UsernameFlag: true, Username: "user", PasswordFlag: true, Password: []byte("pw")}},
 	},
 	{
-		name: "connect v5 properties", spec: "[MQTT-3.1.2.11] [MQTT-2.2.2-2]", version: V5,
+		name: "connect v5 properties", spec: "§3.1.2.11 [MQTT-2.2.2-2]", version: V5,
 		raw: []byte{
 			0x10, 0x37, // CONNECT, remaining length 55
 			0x00, 0x04, 'M', 'Q', 'T', 'T', // protocol name "MQTT"
@@ -110,7 +110,7 @@ var fixtures = []fixture{
 				MaximumPacketSize: 65536}},
 	},
 	{
-		name: "connect v5 will properties, password without user name", spec: "[MQTT-3.1.3.2] [MQTT-3.1.2-22 (v5 allows)]", version: V5,
+		name: "connect v5 will properties, password without user name", spec: "§3.1.3.2 [MQTT-3.1.2-22] (v5 allows)", version: V5,
 		raw: []byte{
 			0x10, 0x29, // CONNECT, remaining length 41
 			0x00, 0x04, 'M', 'Q', 'T', 'T', // protocol name "MQTT"
@@ -164,7 +164,7 @@ var fixtures = []fixture{
 		packet: Packet{Type: CONNACK, ReasonCode: UnsupportedProtocolVersion},
 	},
 	{
-		name: "connack v5 properties", spec: "[MQTT-3.2.2.3]", version: V5,
+		name: "connack v5 properties", spec: "§3.2.2.3", version: V5,
 		raw: []byte{
 			0x20, 0x30, // CONNACK, remaining length 48
 			0x00,                                 // no session
@@ -225,7 +225,7 @@ var fixtures = []fixture{
 		packet: Packet{Type: PUBLISH, Dup: true, QoS: 2, PacketID: 65534, Topic: "a/b"},
 	},
 	{
-		name: "publish v3.1.1 two-byte remaining length", spec: "[MQTT-1.5.5] [MQTT-2.1.4]", version: V311,
+		name: "publish v3.1.1 two-byte remaining length", spec: "§1.5.5 §2.1.4", version: V311,
 		raw: append([]byte{
 			0x30, 0xCD, 0x01, // PUBLISH qos0, remaining length 205 (0x4D + 1*128)
 			0x00, 0x03, 'b', 'i', 'g', // topic "big"
@@ -233,7 +233,7 @@ var fixtures = []fixture{
 		packet: Packet{Type: PUBLISH, Topic: "big", Payload: bigPayload},
 	},
 	{
-		name: "publish v5 qos0 no properties", spec: "[MQTT-3.3.2.3]", version: V5,
+		name: "publish v5 qos0 no properties", spec: "§3.3.2.3", version: V5,
 		raw: []byte{
 			0x30, 0x06, // PUBLISH qos0, remaining length 6
 			0x00, 0x01, 't', // topic "t"
@@ -243,7 +243,7 @@ var fixtures = []fixture{
 		packet: Packet{Type: PUBLISH, Topic: "t", Payload: []byte("ab")},
 	},
 	{
-		name: "publish v5 qos1 properties", spec: "[MQTT-3.3.2.3] [MQTT-3.3.2-17]", version: V5,
+		name: "publish v5 qos1 properties", spec: "§3.3.2.3 [MQTT-3.3.2-17]", version: V5,
 		raw: []byte{
 			0x32, 0x2A, // PUBLISH qos1, remaining length 42
 			0x00, 0x03, 'a', '/', 'b', // topic "a/b"
@@ -265,7 +265,7 @@ var fixtures = []fixture{
 				User: []UserProperty{{Key: "a", Value: "b"}}}},
 	},
 	{
-		name: "publish v5 topic alias with empty topic", spec: "[MQTT-3.3.2-8] [MQTT-3.3.2.3.4]", version: V5,
+		name: "publish v5 topic alias with empty topic", spec: "[MQTT-3.3.2-8] §3.3.2.3.4", version: V5,
 		raw: []byte{
 			0x30, 0x07, // PUBLISH qos0, remaining length 7
 			0x00, 0x00, // topic "" (resolved from the alias)
@@ -276,7 +276,7 @@ var fixtures = []fixture{
 		packet: Packet{Type: PUBLISH, Payload: []byte("x"), Properties: Properties{TopicAlias: 1}},
 	},
 	{
-		name: "publish v5 several subscription identifiers", spec: "[MQTT-3.3.4-3] [MQTT-1.5.5]", version: V5,
+		name: "publish v5 several subscription identifiers", spec: "[MQTT-3.3.4-3] §1.5.5", version: V5,
 		raw: []byte{
 			0x31, 0x0A, // PUBLISH qos0 retain, remaining length 10
 			0x00, 0x01, 't', // topic "t"
@@ -289,7 +289,7 @@ var fixtures = []fixture{
 			Properties: Properties{SubscriptionIDs: []uint32{1, 200}}},
 	},
 	{
-		name: "publish v5 empty user property and correlation data", spec: "[MQTT-1.5.7] [MQTT-1.5.6]", version: V5,
+		name: "publish v5 empty user property and correlation data", spec: "§1.5.7 §1.5.6", version: V5,
 		raw: []byte{
 			0x30, 0x0C, // PUBLISH qos0, remaining length 12
 			0x00, 0x01, 't', // topic "t"
@@ -303,12 +303,12 @@ var fixtures = []fixture{
 
 	// ------------------------------------------------- PUBACK PUBREC PUBREL PUBCOMP
 	{
-		name: "puback v3.1.1", spec: "[MQTT-3.4.2]", version: V311,
+		name: "puback v3.1.1", spec: "§3.4.2", version: V311,
 		raw:    []byte{0x40, 0x02, 0x00, 0x07}, // PUBACK, remaining length 2, packet id 7
 		packet: Packet{Type: PUBACK, PacketID: 7},
 	},
 	{
-		name: "pubrec v3.1.1", spec: "[MQTT-3.5.2]", version: V311,
+		name: "pubrec v3.1.1", spec: "§3.5.2", version: V311,
 		raw:    []byte{0x50, 0x02, 0x00, 0x07}, // PUBREC, remaining length 2, packet id 7
 		packet: Packet{Type: PUBREC, PacketID: 7},
 	},
@@ -318,7 +318,7 @@ var fixtures = []fixture{
 		packet: Packet{Type: PUBREL, PacketID: 7},
 	},
 	{
-		name: "pubcomp v3.1.1", spec: "[MQTT-3.7.2]", version: V311,
+		name: "pubcomp v3.1.1", spec: "§3.7.2", version: V311,
 		raw:    []byte{0x70, 0x02, 0x00, 0x07}, // PUBCOMP, remaining length 2, packet id 7
 		packet: Packet{Type: PUBCOMP, PacketID: 7},
 	},
@@ -331,7 +331,7 @@ var fixtures = []fixture{
 		packet: Packet{Type: PUBACK, PacketID: 7},
 	},
 	{
-		name: "puback v5 reason code only", spec: "[MQTT-3.4.2.1] [MQTT-3.4.2.2.1]", version: V5,
+		name: "puback v5 reason code only", spec: "§3.4.2.1 §3.4.2.2.1", version: V5,
 		raw: []byte{
 			0x40, 0x03, // PUBACK, remaining length 3
 			0x00, 0x07, // packet id 7
@@ -340,7 +340,7 @@ var fixtures = []fixture{
 		packet: Packet{Type: PUBACK, PacketID: 7, ReasonCode: NoMatchingSubscribers},
 	},
 	{
-		name: "puback v5 reason and properties", spec: "[MQTT-3.4.2.2]", version: V5,
+		name: "puback v5 reason and properties", spec: "§3.4.2.2", version: V5,
 		raw: []byte{
 			0x40, 0x0B, // PUBACK, remaining length 11
 			0x00, 0x07, // packet id 7
@@ -352,7 +352,7 @@ var fixtures = []fixture{
 			Properties: Properties{ReasonString: "busy"}},
 	},
 	{
-		name: "puback v5 explicit success and empty properties", spec: "[MQTT-3.4.2.2.1]", version: V5,
+		name: "puback v5 explicit success and empty properties", spec: "§3.4.2.2.1", version: V5,
 		raw: []byte{
 			0x40, 0x04, // PUBACK, remaining length 4
 			0x00, 0x07, // packet id 7
@@ -363,7 +363,7 @@ var fixtures = []fixture{
 		decodeOnly: true,
 	},
 	{
-		name: "pubrec v5 unspecified error", spec: "[MQTT-3.5.2.1]", version: V5,
+		name: "pubrec v5 unspecified error", spec: "§3.5.2.1", version: V5,
 		raw: []byte{
 			0x50, 0x03, // PUBREC, remaining length 3
 			0x00, 0x07, // packet id 7
@@ -372,7 +372,7 @@ var fixtures = []fixture{
 		packet: Packet{Type: PUBREC, PacketID: 7, ReasonCode: UnspecifiedError},
 	},
 	{
-		name: "pubrel v5 packet identifier not found", spec: "[MQTT-3.6.1-1] [MQTT-3.6.2.1]", version: V5,
+		name: "pubrel v5 packet identifier not found", spec: "[MQTT-3.6.1-1] §3.6.2.1", version: V5,
 		raw: []byte{
 			0x62, 0x03, // PUBREL flags 0010, remaining length 3
 			0x00, 0x07, // packet id 7
@@ -381,7 +381,7 @@ var fixtures = []fixture{
 		packet: Packet{Type: PUBREL, PacketID: 7, ReasonCode: PacketIdentifierNotFound},
 	},
 	{
-		name: "pubcomp v5 user property", spec: "[MQTT-3.7.2.2]", version: V5,
+		name: "pubcomp v5 user property", spec: "§3.7.2.2", version: V5,
 		raw: []byte{
 			0x70, 0x0B, // PUBCOMP, remaining length 11
 			0x00, 0x07, // packet id 7
@@ -417,7 +417,7 @@ var fixtures = []fixture{
 		packet: Packet{Type: SUBSCRIBE, PacketID: 11, Subscriptions: []Subscription{{Filter: "a/b#"}}},
 	},
 	{
-		name: "subscribe v5 options and subscription identifier", spec: "[MQTT-3.8.2.1.2] [MQTT-3.8.3.1]", version: V5,
+		name: "subscribe v5 options and subscription identifier", spec: "§3.8.2.1.2 §3.8.3.1", version: V5,
 		raw: []byte{
 			0x82, 0x1F, // SUBSCRIBE flags 0010, remaining length 31
 			0x00, 0x02, // packet id 2
@@ -449,7 +449,7 @@ var fixtures = []fixture{
 		packet: Packet{Type: SUBACK, PacketID: 10, ReasonCodes: []ReasonCode{GrantedQoS1, GrantedQoS2, V3SubackFailure}},
 	},
 	{
-		name: "suback v5 reason string", spec: "[MQTT-3.9.2.1] [MQTT-3.9.3]", version: V5,
+		name: "suback v5 reason string", spec: "§3.9.2.1 §3.9.3", version: V5,
 		raw: []byte{
 			0x90, 0x0A, // SUBACK, remaining length 10
 			0x00, 0x02, // packet id 2
@@ -474,7 +474,7 @@ var fixtures = []fixture{
 		packet: Packet{Type: UNSUBSCRIBE, PacketID: 12, Subscriptions: []Subscription{{Filter: "a/b"}, {Filter: "c"}}},
 	},
 	{
-		name: "unsubscribe v5", spec: "[MQTT-3.10.2.1]", version: V5,
+		name: "unsubscribe v5", spec: "§3.10.2.1", version: V5,
 		raw: []byte{
 			0xA2, 0x08, // UNSUBSCRIBE flags 0010, remaining length 8
 			0x00, 0x0C, // packet id 12
@@ -486,12 +486,12 @@ var fixtures = []fixture{
 
 	// --------------------------------------------------------------- UNSUBACK
 	{
-		name: "unsuback v3.1.1", spec: "[MQTT-3.11.2]", version: V311,
+		name: "unsuback v3.1.1", spec: "§3.11.2", version: V311,
 		raw:    []byte{0xB0, 0x02, 0x00, 0x0C}, // UNSUBACK, remaining length 2, packet id 12
 		packet: Packet{Type: UNSUBACK, PacketID: 12},
 	},
 	{
-		name: "unsuback v5", spec: "[MQTT-3.11.3]", version: V5,
+		name: "unsuback v5", spec: "§3.11.3", version: V5,
 		raw: []byte{
 			0xB0, 0x05, // UNSUBACK, remaining length 5
 			0x00, 0x0C, // packet id 12
@@ -504,27 +504,27 @@ var fixtures = []fixture{
 
 	// ------------------------------------------------------- PINGREQ PINGRESP
 	{
-		name: "pingreq v3.1.1", spec: "[MQTT-3.12]", version: V311,
+		name: "pingreq v3.1.1", spec: "§3.12", version: V311,
 		raw:    []byte{0xC0, 0x00}, // PINGREQ, remaining length 0
 		packet: Packet{Type: PINGREQ},
 	},
 	{
-		name: "pingresp v3.1.1", spec: "[MQTT-3.13]", version: V311,
+		name: "pingresp v3.1.1", spec: "§3.13", version: V311,
 		raw:    []byte{0xD0, 0x00}, // PINGRESP, remaining length 0
 		packet: Packet{Type: PINGRESP},
 	},
 	{
-		name: "pingreq v5", spec: "[MQTT-3.12]", version: V5,
+		name: "pingreq v5", spec: "§3.12", version: V5,
 		raw:    []byte{0xC0, 0x00}, // PINGREQ, remaining length 0
 		packet: Packet{Type: PINGREQ},
 	},
 	{
-		name: "pingresp v5", spec: "[MQTT-3.13]", version: V5,
+		name: "pingresp v5", spec: "§3.13", version: V5,
 		raw:    []byte{0xD0, 0x00}, // PINGRESP, remaining length 0
 		packet: Packet{Type: PINGRESP},
 	},
 	{
-		name: "pingreq non-minimal remaining length", spec: "[MQTT-1.5.5]", version: V311,
+		name: "pingreq non-minimal remaining length", spec: "§1.5.5", version: V311,
 		raw:        []byte{0xC0, 0x80, 0x00}, // PINGREQ, remaining length 0 in two bytes
 		packet:     Packet{Type: PINGREQ},
 		decodeOnly: true,
@@ -537,12 +537,12 @@ var fixtures = []fixture{
 		packet: Packet{Type: DISCONNECT},
 	},
 	{
-		name: "disconnect v5 short form", spec: "[MQTT-3.14.2.1]", version: V5,
+		name: "disconnect v5 short form", spec: "§3.14.2.1", version: V5,
 		raw:    []byte{0xE0, 0x00}, // DISCONNECT, remaining length 0: normal disconnection
 		packet: Packet{Type: DISCONNECT},
 	},
 	{
-		name: "disconnect v5 reason code only", spec: "[MQTT-3.14.2.2.1]", version: V5,
+		name: "disconnect v5 reason code only", spec: "§3.14.2.2.1", version: V5,
 		raw: []byte{
 			0xE0, 0x01, // DISCONNECT, remaining length 1
 			0x04, // disconnect with will message (no property length)
@@ -550,7 +550,7 @@ var fixtures = []fixture{
 		packet: Packet{Type: DISCONNECT, ReasonCode: DisconnectWithWill},
 	},
 	{
-		name: "disconnect v5 properties", spec: "[MQTT-3.14.2.2]", version: V5,
+		name: "disconnect v5 properties", spec: "§3.14.2.2", version: V5,
 		raw: []byte{
 			0xE0, 0x0D, // DISCONNECT, remaining length 13
 			0x00,                         // normal disconnection
@@ -563,12 +563,12 @@ var fixtures = []fixture{
 
 	// ------------------------------------------------------------------- AUTH
 	{
-		name: "auth v5 short form", spec: "[MQTT-3.15.2.1]", version: V5,
+		name: "auth v5 short form", spec: "§3.15.2.1", version: V5,
 		raw:    []byte{0xF0, 0x00}, // AUTH, remaining length 0: success
 		packet: Packet{Type: AUTH},
 	},
 	{
-		name: "auth v5 continue", spec: "[MQTT-3.15.2.1] [MQTT-3.15.2.2]", version: V5,
+		name: "auth v5 continue", spec: "§3.15.2.1 §3.15.2.2", version: V5,
 		raw: []byte{
 			0xF0, 0x0F, // AUTH, remaining length 15
 			0x18,                                      // continue authentication

@@ -8,7 +8,7 @@ package packets
 // Type is the MQTT control packet type (the high nibble of the first byte).
 type Type byte
 
-// Control packet types. [MQTT-2.1.2]
+// Control packet types. §2.1.2
 const (
 	Reserved    Type = 0
 	CONNECT     Type = 1
@@ -105,7 +105,7 @@ type Properties struct {
 }
 
 // Subscription is one entry of a SUBSCRIBE payload (and, for UNSUBSCRIBE,
-// only Filter is used). [MQTT-3.8.3]
+// only Filter is used). §3.8.3
 type Subscription struct {
 	Filter            string
 	QoS               byte
@@ -139,7 +139,7 @@ type Connect struct {
 type Packet struct {
 	Type Type
 
-	// PUBLISH fixed-header flags. [MQTT-3.3.1]
+	// PUBLISH fixed-header flags. §3.3.1
 	Dup    bool
 	QoS    byte
 	Retain bool
@@ -169,6 +169,6 @@ type Packet struct {
 	Subscriptions []Subscription
 
 	// SUBACK and UNSUBACK (v5): one code per filter, in order. In v3 SUBACK
-	// the granted QoS 0/1/2 or 0x80 failure. [MQTT-3.9.3]
+	// the granted QoS 0/1/2 or 0x80 failure. §3.9.3
 	ReasonCodes []ReasonCode
 }

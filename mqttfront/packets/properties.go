@@ -2,7 +2,7 @@ package packets
 
 import "encoding/binary"
 
-// Property identifiers. [MQTT-2.2.2.2]
+// Property identifiers. §2.2.2.2
 const (
 	propPayloadFormat        = 0x01
 	propMessageExpiry        = 0x02
@@ -64,7 +64,7 @@ func in(ts ...Type) uint32 {
 }
 
 // propTable says, for each property, its name, data type and the packets
-// that may carry it. [MQTT-2.2.2.2] Anything else is refused.
+// that may carry it. §2.2.2.2 Anything else is refused.
 var propTable = [...]propInfo{
 	propPayloadFormat:        {"payload format indicator", kindByte, in(PUBLISH, willProps)},
 	propMessageExpiry:        {"message expiry interval", kindU32, in(PUBLISH, willProps)},
@@ -103,7 +103,7 @@ func ctxName(ctx Type) string {
 }
 
 // properties decodes a property length and the properties that follow into
-// p, checking each against the packet (ctx). [MQTT-2.2.2]
+// p, checking each against the packet (ctx). §2.2.2
 func (d *decoder) properties(p *Properties, ctx Type) error {
 	n, err := d.varInt()
 	if err != nil {
@@ -138,7 +138,7 @@ func (d *decoder) properties(p *Properties, ctx Type) error {
 	}
 	d.pos = end
 	// Authentication Data without (or with an empty) Authentication Method is
-	// a protocol error. [MQTT-3.1.2.11.10] [MQTT-3.15.2.2.3]
+	// a protocol error. §3.1.2.11.10 §3.15.2.2.3
 	if p.AuthData != nil && p.AuthMethod == "" {
 		return Errorf(ProtocolError, "authentication data without authentication method in %s", ctxName(ctx))
 	}
@@ -200,7 +200,7 @@ func (d *decoder) property(p *Properties, id byte, info *propInfo) error {
 		p.CorrelationData = bin
 	case propSubscriptionID:
 		if u32 == 0 {
-			return Errorf(ProtocolError, "subscription identifier 0") // [MQTT-3.8.2.1.2]
+			return Errorf(ProtocolError, "subscription identifier 0") // §3.8.2.1.2
 		}
 		p.SubscriptionIDs = append(p.SubscriptionIDs, u32)
 	case propSessionExpiry:
@@ -227,7 +227,7 @@ func (d *decoder) property(p *Properties, id byte, info *propInfo) error {
 		p.ReasonString = s
 	case propReceiveMaximum:
 		if u16 == 0 {
-			return Errorf(ProtocolError, "receive maximum 0") // [MQTT-3.1.2.11.3] [MQTT-3.2.2.3.3]
+			return Errorf(ProtocolError, "receive maximum 0") // §3.1.2.11.3 §3.2.2.3.3
 		}
 		p.ReceiveMaximum = u16
 	case propTopicAliasMaximum:
@@ -243,7 +243,7 @@ func (d *decoder) property(p *Properties, id byte, info *propInfo) error {
 		p.RetainAvailable, p.RetainAvailableSet = b, true
 	case propMaximumPacketSize:
 		if u32 == 0 {
-			return Errorf(ProtocolError, "maximum packet size 0") // [MQTT-3.1.2.11.4] [MQTT-3.2.2.3.6]
+			return Errorf(ProtocolError, "maximum packet size 0") // §3.1.2.11.4 §3.2.2.3.6
 		}
 		p.MaximumPacketSize = u32
 	case propWildcardSubAvailable:
@@ -482,12 +482,12 @@ func appendU16(dst []byte, v uint16) []byte { return binary.BigEndian.AppendUint
 func appendU32(dst []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(dst, v) }
 
 // appendString appends a UTF-8 Encoded String; its length was checked by the
-// size pass. [MQTT-1.5.4]
+// size pass. §1.5.4
 func appendString(dst []byte, s string) []byte {
 	return append(appendU16(dst, uint16(len(s))), s...)
 }
 
-// appendBinary appends Binary Data. [MQTT-1.5.6]
+// appendBinary appends Binary Data. §1.5.6
 func appendBinary(dst []byte, b []byte) []byte {
 	return append(appendU16(dst, uint16(len(b))), b...)
 }

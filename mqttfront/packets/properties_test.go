@@ -6,7 +6,7 @@ import (
 )
 
 // specAllowed is the spec's table of which packets may carry each property
-// [MQTT-2.2.2.2], written out again here to check propTable against it.
+// §2.2.2.2, written out again here to check propTable against it.
 // willProps stands for the Will Properties of CONNECT.
 var specAllowed = map[byte][]Type{
 	0x01: {PUBLISH, willProps},

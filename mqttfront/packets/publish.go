@@ -4,7 +4,7 @@ package packets
 // identifier (QoS > 0), v5 properties and the payload, which is the rest of
 // the body. The payload's UTF-8 is NOT checked here even with a Payload
 // Format Indicator of 1: the broker does it, so it can answer with
-// PayloadFormatInvalid (0x99). [MQTT-3.3]
+// PayloadFormatInvalid (0x99). §3.3
 func (d *decoder) publish(p *Packet, first byte, v Version) error {
 	p.Dup = first&0x08 != 0
 	p.QoS = first >> 1 & 0x03
@@ -47,7 +47,7 @@ func checkPublishTopic(p *Packet, v Version, checkUTF8 bool) error {
 	case p.Topic == "" && v == V5 && p.Properties.TopicAlias != 0:
 		return nil
 	case p.Topic == "" && v == V5:
-		return Errorf(ProtocolError, "empty topic name without topic alias") // [MQTT-3.3.2.1]
+		return Errorf(ProtocolError, "empty topic name without topic alias") // §3.3.2.1
 	case checkUTF8:
 		return ValidTopicName(p.Topic)
 	case p.Topic == "":

@@ -57,7 +57,7 @@ func ReadInto(r *bufio.Reader, version Version, maxSize uint32, into *Packet) (*
 			break
 		}
 		if n == 4 {
-			return nil, Errorf(MalformedPacket, "remaining length longer than 4 bytes") // [MQTT-1.5.5]
+			return nil, Errorf(MalformedPacket, "remaining length longer than 4 bytes") // §1.5.5
 		}
 		shift += 7
 	}

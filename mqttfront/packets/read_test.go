@@ -135,7 +135,7 @@ func TestReadOwnsMemory(t *testing.T) {
 }
 
 func TestDecodeNonMinimalRemainingLengthAccepted(t *testing.T) {
-	// [MQTT-1.5.5]: the receiver does not require the minimal encoding.
+	// §1.5.5: the receiver does not require the minimal encoding.
 	raw := []byte{0x40, 0x82, 0x80, 0x80, 0x00, 0x00, 0x01}
 	p, err := readOne(t, raw, V311)
 	if err != nil || p.Type != PUBACK || p.PacketID != 1 {

@@ -10,7 +10,7 @@ import (
 // recovered with errors.As or Code.
 type ReasonCode byte
 
-// MQTT 5 reason codes. [MQTT-2.4]
+// MQTT 5 reason codes. §2.4
 const (
 	Success                             ReasonCode = 0x00
 	NormalDisconnection                 ReasonCode = 0x00
@@ -59,7 +59,7 @@ const (
 	WildcardSubscriptionsNotSupported   ReasonCode = 0xA2
 )
 
-// MQTT 3.1/3.1.1 CONNACK return codes. [MQTT-3.2.2.3]
+// MQTT 3.1/3.1.1 CONNACK return codes. §3.2.2.3
 const (
 	V3Accepted                    ReasonCode = 0x00
 	V3UnacceptableProtocolVersion ReasonCode = 0x01
@@ -67,7 +67,7 @@ const (
 	V3ServerUnavailable           ReasonCode = 0x03
 	V3BadUsernameOrPassword       ReasonCode = 0x04
 	V3NotAuthorized               ReasonCode = 0x05
-	// V3SubackFailure is the v3.1.1 SUBACK failure return code. [MQTT-3.9.3]
+	// V3SubackFailure is the v3.1.1 SUBACK failure return code. §3.9.3
 	V3SubackFailure ReasonCode = 0x80
 )
 

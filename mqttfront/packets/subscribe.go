@@ -3,7 +3,7 @@ package packets
 // subscribe decodes SUBSCRIBE. Only structural problems fail: a filter that
 // breaks the wildcard rules is returned as is, for the broker to answer with
 // TopicFilterInvalid (0x8F) or 0x80 for that filter alone. Malformed UTF-8 is
-// structural [MQTT-1.5.4-1]. [MQTT-3.8]
+// structural [MQTT-1.5.4-1]. §3.8
 func (d *decoder) subscribe(p *Packet, v Version) error {
 	var err error
 	if p.PacketID, err = d.packetID(SUBSCRIBE); err != nil {
@@ -28,11 +28,13 @@ func (d *decoder) subscribe(p *Packet, v Version) error {
 		}
 		s.QoS = opts & 0x03
 		if s.QoS == 3 {
-			return Errorf(MalformedPacket, "subscription QoS 3 for %q", s.Filter) // [MQTT-3-8.3-4] [MQTT-3.8.3-5]
+			// 3.1.1: [MQTT-3-8.3-4], the 3.1.1 spec's own spelling (not 3.8.3-4,
+			// which is No Local on a shared subscription in 5.0); 5.0: §3.8.3.1.
+			return Errorf(MalformedPacket, "subscription QoS 3 for %q", s.Filter)
 		}
 		if v != V5 {
 			if opts&0xFC != 0 {
-				return Errorf(MalformedPacket, "reserved subscription option bits 0x%02X", opts) // [MQTT-3-8.3-4]
+				return Errorf(MalformedPacket, "reserved subscription option bits 0x%02X", opts) // [MQTT-3-8.3-4] (sic, 3.1.1)
 			}
 		} else {
 			if opts&0xC0 != 0 {
@@ -42,7 +44,7 @@ func (d *decoder) subscribe(p *Packet, v Version) error {
 			s.RetainAsPublished = opts&0x08 != 0
 			s.RetainHandling = opts >> 4 & 0x03
 			if s.RetainHandling == 3 {
-				return Errorf(ProtocolError, "retain handling 3 for %q", s.Filter) // [MQTT-3.8.3.1]
+				return Errorf(ProtocolError, "retain handling 3 for %q", s.Filter) // §3.8.3.1
 			}
 			if _, _, shared := ParseShared(s.Filter); shared && s.NoLocal {
 				return Errorf(ProtocolError, "no local on shared subscription %q", s.Filter) // [MQTT-3.8.3-4]
@@ -54,7 +56,7 @@ func (d *decoder) subscribe(p *Packet, v Version) error {
 }
 
 // unsubscribe decodes UNSUBSCRIBE; like SUBSCRIBE, invalid filters are left
-// to the broker. [MQTT-3.10]
+// to the broker. §3.10
 func (d *decoder) unsubscribe(p *Packet, v Version) error {
 	var err error
 	if p.PacketID, err = d.packetID(UNSUBSCRIBE); err != nil {
@@ -80,14 +82,14 @@ func (d *decoder) unsubscribe(p *Packet, v Version) error {
 
 // suback decodes SUBACK and UNSUBACK: packet identifier, v5 properties and
 // one reason code per filter. The v3 UNSUBACK has only the packet
-// identifier. [MQTT-3.9] [MQTT-3.11]
+// identifier. §3.9 §3.11
 func (d *decoder) suback(p *Packet, v Version) error {
 	var err error
 	if p.PacketID, err = d.packetID(p.Type); err != nil {
 		return err
 	}
 	if v != V5 && p.Type == UNSUBACK {
-		return nil // trailing bytes are refused by the caller [MQTT-3.11.2]
+		return nil // trailing bytes are refused by the caller §3.11.2
 	}
 	if v == V5 {
 		if err := d.properties(&p.Properties, p.Type); err != nil {

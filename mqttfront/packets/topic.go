@@ -6,7 +6,7 @@ import (
 )
 
 // maxStringLen is the longest UTF-8 string or binary field: its length is a
-// two-byte integer. [MQTT-1.5.4] [MQTT-1.5.6]
+// two-byte integer. §1.5.4 §1.5.6
 const maxStringLen = 65535
 
 const sharePrefix = "$share/"

@@ -12,7 +12,7 @@ func TestValidTopicName(t *testing.T) {
 	}{
 		{"a", true},
 		{"a/b/c", true},
-		{"/", true},           // two empty levels [MQTT-4.7.1]
+		{"/", true},           // two empty levels §4.7.1
 		{"$SYS/broker", true}, // codec does not police $ topics
 		{"ünï/cödé", true},
 		{"", false},    // [MQTT-4.7.3-1]
