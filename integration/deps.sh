@@ -14,7 +14,8 @@
 #   fetches the broker jars with Maven and runs Kafka on Java 17+.
 # Optional locally, required under CI=true (their tests skip locally, fail in CI):
 #   mosquitto_pub, mosquitto_sub (mosquitto-clients), kcat (kcat),
-#   chromium and chromedriver (chromium, chromium-driver).
+#   chromium and chromedriver (chromium, chromium-driver),
+#   prometheus and promtool (prometheus): integration/alerts_test.go.
 #
 # It installs only as root with apt-get (apt-get update once, then
 # apt-get install); otherwise it prints the apt-get command to run.
@@ -49,6 +50,8 @@ check() {
 	have kcat || optional_missing+=("kcat (kcat)")
 	have chromium || have chromium-browser || optional_missing+=("chromium (chromium)")
 	have chromedriver || optional_missing+=("chromedriver (chromium-driver)")
+	have prometheus || optional_missing+=("prometheus (prometheus)")
+	have promtool || optional_missing+=("promtool (prometheus)")
 }
 
 # packages prints the apt packages for what check found missing.
@@ -60,6 +63,7 @@ packages() {
 	have kcat || pkgs+=(kcat)
 	have chromium || have chromium-browser || pkgs+=(chromium)
 	have chromedriver || pkgs+=(chromium-driver)
+	{ have prometheus && have promtool; } || pkgs+=(prometheus)
 	echo "${pkgs[*]}"
 }
 
