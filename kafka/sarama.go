@@ -3,7 +3,6 @@ package kafka
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -92,7 +91,9 @@ func (o OAuthBearerConfig) provider() (sarama.AccessTokenProvider, error) {
 		}
 		return p, nil
 	}
-	return nil, errors.New("kafka.sasl.oauthbearer.aws_msk_iam: not built into this binary")
+	// Not signed here: the credential chain may need the network, which
+	// a start-up without AWS must not wait for; the first connection signs.
+	return newMSKIAMProvider(o.AWSMSKIAM), nil
 }
 
 func (t TLSConfig) build() (*tls.Config, error) {
