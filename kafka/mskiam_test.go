@@ -38,7 +38,9 @@ func TestMSKIAMProviderCachesUntilNearExpiry(t *testing.T) {
 		t.Fatalf("near expiry Token() = %v, %v after %d signings; want tok2 from a second signing", tok, err, calls)
 	}
 	p.tok = ""
-	p.sign = func(context.Context, string, string) (string, int64, error) { return "", 0, errors.New("no credentials") }
+	p.sign = func(context.Context, string, string) (string, int64, error) {
+		return "", 0, errors.New("no credentials")
+	}
 	if _, err := p.Token(); err == nil || !strings.Contains(err.Error(), "kafka.sasl.oauthbearer.aws_msk_iam") {
 		t.Errorf("failed signing: %v; want an error naming the key", err)
 	}
