@@ -1,6 +1,13 @@
 package kafka
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,5 +91,67 @@ func TestSaramaConfigPasswordFileMissing(t *testing.T) {
 	c.SASL = SASLConfig{Mechanism: SASLPlain, Username: "u", PasswordFile: filepath.Join(t.TempDir(), "none")}
 	if _, err := c.SaramaConfig(); err == nil || !strings.Contains(err.Error(), "kafka.sasl.password_file") {
 		t.Errorf("SaramaConfig() = %v; want an error naming kafka.sasl.password_file", err)
+	}
+}
+
+// selfSigned writes a fresh self-signed certificate and key (PEM) with
+// common name cn, stamping both files with mod.
+func selfSigned(t *testing.T, certFile, keyFile, cn string, mod time.Time) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, blk := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: der}, keyFile: {Type: "EC PRIVATE KEY", Bytes: kder}} {
+		if err := os.WriteFile(path, pem.EncodeToMemory(blk), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, mod, mod); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A renewed client certificate is served at the next handshake; a pair
+// that does not load (half written) keeps the last good one.
+func TestCertReloaderPicksUpRenewal(t *testing.T) {
+	dir := t.TempDir()
+	cf, kf := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	now := time.Now()
+	selfSigned(t, cf, kf, "first", now)
+	tc, err := TLSConfig{Enabled: true, CertFile: cf, KeyFile: kf}.build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cn := func() string {
+		c, err := tc.GetClientCertificate(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, _ := x509.ParseCertificate(c.Certificate[0])
+		return x.Subject.CommonName
+	}
+	if got := cn(); got != "first" {
+		t.Fatalf("CN = %q; want first", got)
+	}
+	selfSigned(t, cf, kf, "renewed", now.Add(time.Second))
+	if got := cn(); got != "renewed" {
+		t.Fatalf("after renewal CN = %q; want renewed", got)
+	}
+	if err := os.WriteFile(kf, []byte("half written"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := cn(); got != "renewed" {
+		t.Errorf("with a broken key CN = %q; want the last good one (renewed)", got)
 	}
 }
