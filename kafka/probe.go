@@ -25,7 +25,8 @@ const (
 )
 
 // Probe reasons (Health.Reason): these, and the ErrorKind values
-// (KindUnreachable, KindTimeout, KindNotAuthorized, KindOther) for a
+// (KindUnreachable, KindTimeout, KindNotAuthorized, KindAuthentication,
+// KindTLS, KindOther) for a
 // failed round.
 const (
 	ReasonOK       = "ok"
@@ -34,7 +35,7 @@ const (
 )
 
 // ProbeReasons lists every Health.Reason, for metrics that show them all.
-var ProbeReasons = []string{ReasonOK, ReasonStarting, ReasonNoLeader, KindUnreachable, KindTimeout, KindNotAuthorized, KindOther}
+var ProbeReasons = []string{ReasonOK, ReasonStarting, ReasonNoLeader, KindUnreachable, KindTimeout, KindNotAuthorized, KindAuthentication, KindTLS, KindOther}
 
 // Probe timing. A stopped broker refuses the connection at once, so it
 // shows at the next round (within probeInterval). A hung one (SIGSTOP, a
