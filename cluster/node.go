@@ -65,6 +65,7 @@ func New(cfg Config, brokers []string, sc *sarama.Config, dataDir string, log *z
 	log = log.With(zap.String("replica_id", id))
 	n := &Node{cfg: cfg, id: id, incarnation: inc, brokers: brokers, sc: &c, dataDir: dataDir, log: log, ready: make(chan struct{})}
 	n.claims = newClaims(id, inc, cfg.sessionsTopic(), 0)
+	n.claims.log = log
 	n.registry = newRegistry(id, inc, cfg.replicasTopic(), cfg.HeartbeatInterval, cfg.ReplicaTimeout, log)
 	return n, nil
 }
@@ -141,6 +142,11 @@ func (n *Node) run(ctx context.Context) error {
 			}
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.claims.repairLoop(runCtx)
+	}()
 	started := time.Now()
 	err = n.registry.start(runCtx, started)
 	if err == nil {
