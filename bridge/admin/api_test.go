@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap/zaptest"
@@ -346,6 +347,36 @@ func TestAPIRoutesExplainOverview(t *testing.T) {
 
 // TestAPIAuthOverHTTP is TestAPIAuth's second half, over real HTTP (it
 // runs a bridge, so it lives in package admin_test).
+// TestAPIExplainPartitioner: POST /api/v1/explain gives the partition the
+// configured partitioner (kafka.producer.partitioner) picks, as the producer
+// would, not always murmur2's.
+func TestAPIExplainPartitioner(t *testing.T) {
+	for _, tc := range []struct {
+		partitioner string
+		sarama      sarama.Partitioner
+	}{
+		{"murmur2", sarama.NewMurmur2Partitioner("t")},
+		{"fnv", sarama.NewHashPartitioner("t")},
+	} {
+		_, base := apiBridge(t, func(c *bridge.Config) { c.Kafka.Producer.Partitioner = tc.partitioner })
+		for _, device := range []string{"d1", "device-42", "sensor-7", "x"} {
+			want, err := tc.sarama.Partition(&sarama.ProducerMessage{Key: sarama.StringEncoder(device)}, 6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ex struct {
+				Partition *int32 `json:"partition"`
+			}
+			code := call(t, "POST", base+"/api/v1/explain", map[string]any{"topic": "devices/" + device + "/telemetry", "partitions": 6}, &ex)
+			if ex.Partition == nil {
+				t.Errorf("%s, key %q: POST explain = %d without a partition; want 200, partition %d", tc.partitioner, device, code, want)
+			} else if code != 200 || *ex.Partition != want {
+				t.Errorf("%s, key %q: POST explain = %d, partition %d; want 200, partition %d", tc.partitioner, device, code, *ex.Partition, want)
+			}
+		}
+	}
+}
+
 func TestAPIAuthOverHTTP(t *testing.T) {
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
 	if err != nil {
