@@ -5,6 +5,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 )
 
 // TestKafkaProbe: the probe reports unknown before its first round, then
@@ -41,14 +43,14 @@ func TestKafkaProbe(t *testing.T) {
 	reach := func(want bool) func() bool {
 		return func() bool { ok, known := p.Reachable(); return known && ok == want }
 	}
-	waitFor(t, 5*time.Second, reach(true))
+	testkit.WaitFor(t, 5*time.Second, "Kafka reachable", reach(true))
 	_ = ln.Close()
-	waitFor(t, 5*time.Second, reach(false))
+	testkit.WaitFor(t, 5*time.Second, "Kafka unreachable", reach(false))
 	ln2, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Skipf("cannot listen on %s again: %v", addr, err)
 	}
 	defer ln2.Close()
 	go accept(ln2)
-	waitFor(t, 5*time.Second, reach(true))
+	testkit.WaitFor(t, 5*time.Second, "Kafka reachable", reach(true))
 }
