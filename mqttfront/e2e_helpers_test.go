@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 )
 
@@ -44,7 +45,8 @@ type testServer struct {
 // startServer runs a server on 127.0.0.1:0 with DataDir = t.TempDir(),
 // anonymous access allowed, only the TCP listener enabled, then mutate. A nil
 // sink is replaced by an immediately confirming recordingSink. The server is
-// stopped (ctx cancelled, Run awaited) in t.Cleanup.
+// started and stopped by the folder's one server starter,
+// mqttfront.RunTestServer (harness_test.go).
 func startServer(t testing.TB, mutate func(*mqttfront.Config), sink mqttfront.Sink) (*mqttfront.Server, string) {
 	t.Helper()
 	ts := startServerDir(t, t.TempDir(), mutate, sink)
@@ -70,46 +72,7 @@ func startServerDir(t testing.TB, dir string, mutate func(*mqttfront.Config), si
 	if sink == nil {
 		sink = newSink()
 	}
-	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
-	srv, err := mqttfront.New(cfg, sink, log)
-	if err != nil {
-		t.Fatalf("mqttfront.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Run(ctx) }()
-
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			if rs, ok := sink.(*recordingSink); ok {
-				rs.releaseAll(errors.New("e2e: test over"))
-			}
-			cancel()
-			select {
-			case err := <-errc:
-				if err != nil && !errors.Is(err, context.Canceled) {
-					t.Errorf("Server.Run returned %v; want nil after cancel", err)
-				}
-			case <-time.After(15 * time.Second):
-				t.Errorf("Server.Run did not return within 15s of cancel")
-			}
-		})
-	}
-	t.Cleanup(stop)
-
-	select {
-	case <-srv.Ready():
-	case err := <-errc:
-		t.Fatalf("Server.Run returned before Ready: %v", err)
-	case <-time.After(e2eTimeout):
-		t.Fatalf("server not ready within %v", e2eTimeout)
-	}
-	a := srv.Addr("tcp")
-	addr := ""
-	if a != nil {
-		addr = a.String()
-	}
+	srv, addr, stop := mqttfront.RunTestServer(t, cfg, sink, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)))
 	return &testServer{Server: srv, addr: addr, stop: stop}
 }
 
@@ -173,53 +136,23 @@ func waitConns(t testing.TB, srv *mqttfront.Server, n int64) {
 
 // ---------------------------------------------------------------- sink
 
-// recordingSink records every submitted message. It confirms at once with
-// failErr (nil = success) unless hold is set, in which case completions wait
-// until the test calls confirm.
-type recordingSink struct {
-	mu      sync.Mutex
-	msgs    []*mqttfront.Message
-	pending []*pendingDone
-	hold    bool
-	failErr error
-}
-
-type pendingDone struct {
-	once sync.Once
-	done func(error)
-}
-
-func (p *pendingDone) call(err error) { p.once.Do(func() { p.done(err) }) }
+// recordingSink is the kit's recording Sink, as in the package's own
+// tests (harness_test.go): newSink confirms at once, newHoldingSink keeps
+// completions until the test calls Confirm, newFailingSink fails every
+// QoS 1/2 message with err. Held completions still open at the end get
+// testkit.ErrTestOver.
+type recordingSink = testkit.Sink[*mqttfront.Message]
 
 var _ mqttfront.Sink = (*recordingSink)(nil)
 
 func newSink() *recordingSink                 { return &recordingSink{} }
-func newHoldingSink() *recordingSink          { return &recordingSink{hold: true} }
-func newFailingSink(err error) *recordingSink { return &recordingSink{failErr: err} }
+func newHoldingSink() *recordingSink          { return &recordingSink{Hold: true} }
+func newFailingSink(err error) *recordingSink { return &recordingSink{Fail: err} }
 
-func (s *recordingSink) Submit(m *mqttfront.Message, done func(error)) {
-	s.mu.Lock()
-	s.msgs = append(s.msgs, m)
-	hold, fail := s.hold, s.failErr
-	if hold && done != nil {
-		s.pending = append(s.pending, &pendingDone{done: done})
-	}
-	s.mu.Unlock()
-	if !hold && done != nil {
-		done(fail)
-	}
-}
-
-func (s *recordingSink) messages() []*mqttfront.Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]*mqttfront.Message(nil), s.msgs...)
-}
-
-// byTopic returns the recorded messages on topic.
-func (s *recordingSink) byTopic(topic string) []*mqttfront.Message {
+// byTopic returns the messages s recorded on topic.
+func byTopic(s *recordingSink, topic string) []*mqttfront.Message {
 	var out []*mqttfront.Message
-	for _, m := range s.messages() {
+	for _, m := range s.Messages() {
 		if m.Topic == topic {
 			out = append(out, m)
 		}
@@ -227,43 +160,10 @@ func (s *recordingSink) byTopic(topic string) []*mqttfront.Message {
 	return out
 }
 
-func (s *recordingSink) pendingCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.pending)
-}
-
-// confirm completes the i-th held completion (in submission order).
-func (s *recordingSink) confirm(i int, err error) {
-	s.mu.Lock()
-	p := s.pending[i]
-	s.mu.Unlock()
-	p.call(err)
-}
-
-// releaseAll completes every held completion not completed yet.
-func (s *recordingSink) releaseAll(err error) {
-	s.mu.Lock()
-	ps := append([]*pendingDone(nil), s.pending...)
-	s.mu.Unlock()
-	for _, p := range ps {
-		p.call(err)
-	}
-}
-
 // ---------------------------------------------------------------- polling
 
-// waitFor polls cond every 10ms until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// waitFor is the kit's WaitFor (one poll policy for the module).
+var waitFor = testkit.WaitFor
 
 var idSeq atomic.Int64
 

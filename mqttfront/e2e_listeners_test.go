@@ -287,7 +287,7 @@ func TestE2ETLSIdentityAsUsername(t *testing.T) {
 	subV3(t, c, "devices/device-1/#", 1, &in)
 	pubV3(t, c, "devices/device-1/up", 1, false, "cn")
 	in.waitMsg(t, "devices/device-1/up", "cn")
-	ms := sink.byTopic("devices/device-1/up")
+	ms := byTopic(sink, "devices/device-1/up")
 	if len(ms) != 1 || ms[0].Username != "device-1" {
 		t.Errorf("sink messages %+v; want one with Username device-1 (the cert CN)", ms)
 	}

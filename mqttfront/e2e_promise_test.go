@@ -21,14 +21,14 @@ func TestE2EPromisePahoTokenWaitsForSink(t *testing.T) {
 	_, addr := startServer(t, nil, sink)
 	c := connectV3(t, v3Opts(t, addr))
 	for _, qos := range []byte{1, 2} {
-		before := sink.pendingCount()
+		before := sink.Pending()
 		tok := c.Publish(fmt.Sprintf("promise/q%d", qos), qos, false, "p")
-		waitFor(t, e2eTimeout, "the sink to hold the message", func() bool { return sink.pendingCount() == before+1 })
+		waitFor(t, e2eTimeout, "the sink to hold the message", func() bool { return sink.Pending() == before+1 })
 		// Give a broker that acks early the chance to show it.
 		if tok.WaitTimeout(300 * time.Millisecond) {
 			t.Fatalf("QoS %d token completed before the sink confirmed", qos)
 		}
-		sink.confirm(before, nil)
+		sink.Confirm(before, nil)
 		waitTok(t, tok, "publish after confirm")
 	}
 }
@@ -49,16 +49,16 @@ func TestE2EPromiseAckOrder(t *testing.T) {
 			for id := uint16(1); id <= n; id++ {
 				rc.send(rawPublish(false, "ord/t", tc.qos, id, []byte{byte(id)}))
 			}
-			waitFor(t, e2eTimeout, "5 held messages", func() bool { return sink.pendingCount() == n })
+			waitFor(t, e2eTimeout, "5 held messages", func() bool { return sink.Pending() == n })
 
-			sink.confirm(3, nil) // id 4
-			sink.confirm(1, nil) // id 2
+			sink.Confirm(3, nil) // id 4
+			sink.Confirm(1, nil) // id 2
 			if p, err := rc.read(300 * time.Millisecond); err == nil {
 				t.Fatalf("got packet type %d body % X while id 1 is unconfirmed; want nothing", p.typ(), p.body)
 			}
-			sink.confirm(0, nil) // id 1: releases 1 and 2
-			sink.confirm(4, nil) // id 5
-			sink.confirm(2, nil) // id 3: releases 3, 4, 5
+			sink.Confirm(0, nil) // id 1: releases 1 and 2
+			sink.Confirm(4, nil) // id 5
+			sink.Confirm(2, nil) // id 3: releases 3, 4, 5
 			for want := uint16(1); want <= n; want++ {
 				p := rc.expect(tc.ackType)
 				if got := packetID(p.body); got != want {
