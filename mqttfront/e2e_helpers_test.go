@@ -27,6 +27,7 @@ import (
 
 	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
 // e2eTimeout bounds every wait of the end-to-end tests.
@@ -603,148 +604,80 @@ func (rc *rawConn) connectOK(c rawConnect) []byte {
 	return p.body
 }
 
-func appendStr(b []byte, s string) []byte {
-	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
-	return append(b, s...)
-}
-
-func appendVarint(b []byte, n int) []byte {
-	for {
-		d := byte(n % 128)
-		n /= 128
-		if n > 0 {
-			d |= 0x80
-		}
-		b = append(b, d)
-		if n == 0 {
-			return b
-		}
+// encode frames p with the codec, or fails the test.
+func encode(p *packets.Packet, v packets.Version) []byte {
+	b, err := packets.Encode(nil, p, v)
+	if err != nil {
+		panic(fmt.Sprintf("encode %v: %v", p.Type, err)) // a test's own packet: a bug in the test
 	}
-}
-
-// packet frames a body with its fixed header.
-func packet(first byte, body []byte) []byte {
-	return append(appendVarint([]byte{first}, len(body)), body...)
+	return b
 }
 
 // rawConnect describes a CONNECT. Level 3 uses "MQIsdp", others "MQTT".
 type rawConnect struct {
 	level       byte
-	name        string // overrides the protocol name
 	clientID    string
 	clean       bool
 	keepAlive   uint16
 	willTopic   string // "" = no will
 	willPayload string
 	willQoS     byte
-	willRetain  bool
-	props       []byte // v5 CONNECT properties (without length)
-	willProps   []byte // v5 will properties (without length)
 	username    *string
 	password    *string
 }
 
+// encode frames the CONNECT with the codec. A level the codec does not
+// speak (not 3, 4 or 5) makes a malformed frame, the one this file writes
+// by hand: level 4's frame with its protocol level byte replaced.
 func (c rawConnect) encode() []byte {
-	name := c.name
-	if name == "" {
-		name = "MQTT"
-		if c.level == 3 {
-			name = "MQIsdp"
-		}
+	level := c.level
+	if level < 3 || level > 5 {
+		level = 4
 	}
-	var flags byte
-	if c.clean {
-		flags |= 0x02
+	cp := packets.Connect{ProtocolName: "MQTT", ProtocolVersion: packets.Version(level), CleanStart: c.clean,
+		KeepAlive: c.keepAlive, ClientID: c.clientID}
+	if level == 3 {
+		cp.ProtocolName = "MQIsdp"
 	}
 	if c.willTopic != "" {
-		flags |= 0x04 | c.willQoS<<3
-		if c.willRetain {
-			flags |= 0x20
-		}
+		cp.WillFlag, cp.WillTopic, cp.WillPayload, cp.WillQoS = true, c.willTopic, []byte(c.willPayload), c.willQoS
 	}
 	if c.username != nil {
-		flags |= 0x80
+		cp.UsernameFlag, cp.Username = true, *c.username
 	}
 	if c.password != nil {
-		flags |= 0x40
+		cp.PasswordFlag, cp.Password = true, []byte(*c.password)
 	}
-	b := appendStr(nil, name)
-	b = append(b, c.level, flags)
-	b = binary.BigEndian.AppendUint16(b, c.keepAlive)
-	if c.level == 5 {
-		b = append(appendVarint(b, len(c.props)), c.props...)
+	b := encode(&packets.Packet{Type: packets.CONNECT, Connect: cp}, packets.Version(level))
+	if level != c.level {
+		// 0x10, one length byte (a short CONNECT), 0x00 0x04 "MQTT", then the level.
+		b[8] = c.level
 	}
-	b = appendStr(b, c.clientID)
-	if c.willTopic != "" {
-		if c.level == 5 {
-			b = append(appendVarint(b, len(c.willProps)), c.willProps...)
-		}
-		b = appendStr(b, c.willTopic)
-		b = appendStr(b, c.willPayload)
+	return b
+}
+
+func version(v5 bool) packets.Version {
+	if v5 {
+		return packets.V5
 	}
-	if c.username != nil {
-		b = appendStr(b, *c.username)
-	}
-	if c.password != nil {
-		b = appendStr(b, *c.password)
-	}
-	return packet(0x10, b)
+	return packets.V311
 }
 
 // rawPublish encodes a PUBLISH (v5 with empty properties when v5).
 func rawPublish(v5 bool, topic string, qos byte, id uint16, payload []byte) []byte {
-	b := appendStr(nil, topic)
-	if qos > 0 {
-		b = binary.BigEndian.AppendUint16(b, id)
-	}
-	if v5 {
-		b = append(b, 0)
-	}
-	b = append(b, payload...)
-	return packet(0x30|qos<<1, b)
+	return encode(&packets.Packet{Type: packets.PUBLISH, Topic: topic, QoS: qos, PacketID: id, Payload: payload}, version(v5))
 }
 
 // rawSubscribe encodes a SUBSCRIBE of one filter.
 func rawSubscribe(v5 bool, id uint16, filter string, qos byte) []byte {
-	b := binary.BigEndian.AppendUint16(nil, id)
-	if v5 {
-		b = append(b, 0)
-	}
-	b = appendStr(b, filter)
-	b = append(b, qos)
-	return packet(0x82, b)
-}
-
-// rawAck encodes a PUBACK/PUBREC/PUBREL/PUBCOMP (v3 form: id only).
-func rawAck(typ byte, id uint16) []byte {
-	first := typ << 4
-	if typ == 6 {
-		first |= 0x02
-	}
-	return packet(first, binary.BigEndian.AppendUint16(nil, id))
+	return encode(&packets.Packet{Type: packets.SUBSCRIBE, PacketID: id,
+		Subscriptions: []packets.Subscription{{Filter: filter, QoS: qos}}}, version(v5))
 }
 
 // rawDisconnect encodes a DISCONNECT (v5 with a reason code when v5).
 func rawDisconnect(v5 bool, reason byte) []byte {
-	if v5 {
-		return packet(0xE0, []byte{reason, 0})
-	}
-	return packet(0xE0, nil)
+	return encode(&packets.Packet{Type: packets.DISCONNECT, ReasonCode: packets.ReasonCode(reason)}, version(v5))
 }
 
 // packetID returns the packet id of an ack-like body.
 func packetID(body []byte) uint16 { return binary.BigEndian.Uint16(body) }
-
-// publishTopic returns the topic and payload of a v3 PUBLISH body.
-func publishTopic(p rawPacket) (topic string, payload []byte) {
-	n := int(binary.BigEndian.Uint16(p.body))
-	topic = string(p.body[2 : 2+n])
-	rest := p.body[2+n:]
-	if (p.first>>1)&3 > 0 {
-		rest = rest[2:]
-	}
-	return topic, rest
-}
-
-// v5Prop encodes one v5 property with a four-byte integer value.
-func v5PropU32(id byte, v uint32) []byte { return binary.BigEndian.AppendUint32([]byte{id}, v) }
