@@ -255,15 +255,7 @@ func dialV5(t testing.TB, addr string, cp *paho.Connect, onPublish func(*paho.Pu
 	return c
 }
 
-func (c *v5Client) close() {
-	select {
-	case <-c.Done():
-		return
-	default:
-	}
-	_ = c.Disconnect(&paho.Disconnect{ReasonCode: 0})
-	<-c.Done()
-}
+func (c *v5Client) close() { testkit.CloseV5(c.Client) }
 
 // publish publishes p with a bounded wait.
 func (c *v5Client) publish(p *paho.Publish) (*paho.PublishResponse, error) {

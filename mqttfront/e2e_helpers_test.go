@@ -13,9 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"reflect"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -75,57 +73,6 @@ func startServerDir(t testing.TB, dir string, mutate func(*mqttfront.Config), si
 	}
 	srv, addr, stop := mqttfront.RunTestServer(t, cfg, sink, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)))
 	return &testServer{Server: srv, addr: addr, stop: stop}
-}
-
-// setOpt sets the Config field whose koanf tag is key. A dotted key
-// ("listeners.tcp.address") is a path; a plain key is looked up anywhere in
-// the struct tree (so a limit may live in a nested section). Tests use the
-// koanf names because those are the documented, stable config keys. Numbers
-// are converted to the field's type; a time.Duration goes only into a
-// time.Duration field.
-func setOpt(t testing.TB, cfg *mqttfront.Config, key string, v any) {
-	t.Helper()
-	f, ok := findOpt(reflect.ValueOf(cfg).Elem(), strings.Split(key, "."))
-	if !ok {
-		t.Fatalf("config key %q not found in mqttfront.Config", key)
-	}
-	val := reflect.ValueOf(v)
-	durType := reflect.TypeOf(time.Duration(0))
-	switch {
-	case val.Type() == f.Type():
-		f.Set(val)
-	case val.Type() == durType || f.Type() == durType:
-		t.Fatalf("config key %q has type %v; test passes %T", key, f.Type(), v)
-	case val.CanConvert(f.Type()):
-		f.Set(val.Convert(f.Type()))
-	default:
-		t.Fatalf("config key %q has type %v; cannot set %T", key, f.Type(), v)
-	}
-}
-
-func findOpt(v reflect.Value, path []string) (reflect.Value, bool) {
-	if v.Kind() != reflect.Struct {
-		return reflect.Value{}, false
-	}
-	typ := v.Type()
-	for i := range typ.NumField() {
-		if tag := strings.Split(typ.Field(i).Tag.Get("koanf"), ",")[0]; tag == path[0] {
-			if len(path) == 1 {
-				return v.Field(i), true
-			}
-			return findOpt(v.Field(i), path[1:])
-		}
-	}
-	if len(path) == 1 { // search nested sections
-		for i := range typ.NumField() {
-			if typ.Field(i).IsExported() && v.Field(i).Kind() == reflect.Struct {
-				if f, ok := findOpt(v.Field(i), path); ok {
-					return f, true
-				}
-			}
-		}
-	}
-	return reflect.Value{}, false
 }
 
 // waitConns waits until the server counts n open connections, e.g. until it
@@ -190,28 +137,11 @@ type rcv struct {
 }
 
 // inbox collects received messages from any client kind.
-type inbox struct {
-	mu   sync.Mutex
-	msgs []rcv
-}
+type inbox struct{ r testkit.Recorder[rcv] }
 
-func (b *inbox) add(m rcv) {
-	b.mu.Lock()
-	b.msgs = append(b.msgs, m)
-	b.mu.Unlock()
-}
-
-func (b *inbox) all() []rcv {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]rcv(nil), b.msgs...)
-}
-
-func (b *inbox) len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.msgs)
-}
+func (b *inbox) add(m rcv)  { b.r.Add(m) }
+func (b *inbox) all() []rcv { return b.r.All() }
+func (b *inbox) len() int   { return b.r.Len() }
 
 // onTopic returns the received messages on topic.
 func (b *inbox) onTopic(topic string) []rcv {
@@ -423,15 +353,7 @@ func connectV5(t testing.TB, addr string, vc v5Config) *v5Client {
 }
 
 // close disconnects normally unless the client already ended.
-func (c *v5Client) close() {
-	select {
-	case <-c.Done():
-		return
-	default:
-	}
-	_ = c.Disconnect(&paho.Disconnect{ReasonCode: 0})
-	<-c.Done()
-}
+func (c *v5Client) close() { testkit.CloseV5(c.Client) }
 
 // kill closes the network connection under the client (an abrupt drop).
 func (c *v5Client) kill() {

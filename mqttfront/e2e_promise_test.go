@@ -12,6 +12,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
@@ -161,7 +162,7 @@ func TestE2EPromisePublishAPI(t *testing.T) {
 }
 
 func TestE2EPromisePublishQueueFull(t *testing.T) {
-	srv, addr := startServer(t, func(c *mqttfront.Config) { setOpt(t, c, "max_queued_messages", 2) }, nil)
+	srv, addr := startServer(t, func(c *mqttfront.Config) { testkit.Set(t, c, "max_queued_messages", 2) }, nil)
 	id := clientID(t, "full")
 	c := connectV5(t, addr, persistentV5(id))
 	c.subOK(t, "dlf/t", 1)

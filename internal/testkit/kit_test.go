@@ -94,3 +94,14 @@ func TestSet(t *testing.T) {
 		t.Errorf("cfg = %+v; want name x, max_size 7, every 1s", c)
 	}
 }
+
+func TestRecorder(t *testing.T) {
+	var r Recorder[int]
+	done := make(chan struct{})
+	go func() { defer close(done); r.Add(1) }()
+	<-done
+	r.Add(2)
+	if all := r.All(); r.Len() != 2 || len(all) != 2 || all[0] != 1 || all[1] != 2 {
+		t.Errorf("All = %v, Len %d; want [1 2], 2", all, r.Len())
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
@@ -19,4 +20,16 @@ func ConnectV3(t testing.TB, addr, id string) mqtt.Client {
 	}
 	t.Cleanup(func() { c.Disconnect(50) })
 	return c
+}
+
+// CloseV5 disconnects a paho.golang client normally (reason 0) unless it
+// already ended, and waits until it has.
+func CloseV5(c *paho.Client) {
+	select {
+	case <-c.Done():
+		return
+	default:
+	}
+	_ = c.Disconnect(&paho.Disconnect{ReasonCode: 0})
+	<-c.Done()
 }
