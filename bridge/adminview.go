@@ -47,7 +47,15 @@ func (v adminView) Readiness() (bool, any) {
 	return r.Ready, r
 }
 
-func (v adminView) Rules() *mapping.Rules   { return v.b.rules.Load() }
+func (v adminView) Rules() *mapping.Rules { return v.b.rules.Load() }
+
+// ExplainUplink explains p as `mqtt-kafka-bridge explain` does (Explainer),
+// under the rules in force and the producer's partitioner.
+func (v adminView) ExplainUplink(p *mapping.Publish, partitions int32) (mapping.Explanation, int32) {
+	e := Explainer{rules: v.b.rules.Load(), partitioner: v.b.cfg.Kafka.Producer.Partitioner}
+	ex := e.Uplink(ExplainPublish{Topic: p.Topic, ClientID: p.ClientID, Username: p.Username, QoS: p.QoS, Payload: p.Payload}, partitions)
+	return ex.Explanation, ex.Partition
+}
 func (v adminView) Mapping() mapping.Config { return v.b.cfg.Mapping }
 
 func (v adminView) Routes() admin.Routes {

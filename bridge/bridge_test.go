@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -10,6 +9,8 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -29,21 +30,12 @@ func TestKafkaUnreachableKeepsServingMQTT(t *testing.T) {
 	cfg.MQTT.DataDir = t.TempDir()
 	cfg.Admin.Address = "127.0.0.1:0"
 	cfg.Kafka.BootstrapServers = []string{"127.0.0.1:1"}
-	cfg.Mapping = telemetryMapping("")
+	cfg.Mapping = testkit.TelemetryMapping("")
 	b, err := New(cfg, Options{Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- b.Run(ctx) }()
-	select {
-	case <-b.Front().Ready():
-	case err := <-runErr:
-		t.Fatalf("Run returned early: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("listeners not ready")
-	}
+	stop := testkit.RunBridge(t, b)
 
 	opts := mqtt.NewClientOptions().AddBroker("tcp://" + b.Front().Addr("tcp").String()).SetClientID("dev1")
 	c := mqtt.NewClient(opts)
@@ -55,7 +47,7 @@ func TestKafkaUnreachableKeepsServingMQTT(t *testing.T) {
 	}
 	c.Disconnect(100)
 
-	waitFor(t, 5*time.Second, func() bool { return b.AdminAddr() != "" })
+	testkit.WaitFor(t, 5*time.Second, "the admin listener", func() bool { return b.AdminAddr() != "" })
 	resp, err := http.Get("http://" + b.AdminAddr() + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -69,16 +61,7 @@ func TestKafkaUnreachableKeepsServingMQTT(t *testing.T) {
 		t.Errorf("/readyz = %d %+v; want 503, listening, Kafka not connected", resp.StatusCode, r)
 	}
 
-	cancel()
-	select {
-	case err := <-runErr:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
-	http.DefaultClient.CloseIdleConnections()
+	stop() // Run returns nil; goleak checks every goroutine ended
 }
 
 // TestSpoolAcksWhileKafkaIsDown: with the spool on and no Kafka, a QoS 1
@@ -94,12 +77,12 @@ func TestSpoolAcksWhileKafkaIsDown(t *testing.T) {
 	cfg.Kafka.Spool.Enabled = true
 	cfg.Kafka.Spool.Dir = t.TempDir()
 	cfg.Kafka.Producer.SpillAfterMs = 200
-	cfg.Mapping = telemetryMapping("")
+	cfg.Mapping = testkit.TelemetryMapping("")
 	b, err := New(cfg, Options{Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	runBridge(t, b)
+	testkit.RunBridge(t, b)
 
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + b.Front().Addr("tcp").String()).SetClientID("dev1"))
 	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
@@ -110,7 +93,7 @@ func TestSpoolAcksWhileKafkaIsDown(t *testing.T) {
 	if !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
 		t.Fatalf("QoS 1 publish not acked while Kafka is down with the spool on: %v", tok.Error())
 	}
-	waitFor(t, 5*time.Second, func() bool { return b.AdminAddr() != "" })
+	testkit.WaitFor(t, 5*time.Second, "the admin listener", func() bool { return b.AdminAddr() != "" })
 	resp, err := http.Get("http://" + b.AdminAddr() + "/readyz")
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
 )
 
@@ -28,7 +29,7 @@ func TestDeadLetterSpooled(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fp := &fakeProducer{}
-			u := newTestUplink(t, telemetryMapping("iot.dlq"), fp)
+			u := newTestUplink(t, testkit.TelemetryMapping("iot.dlq"), fp)
 			r := kafka.Record{Topic: "iot.telemetry", Key: []byte("d1"), Value: []byte("payload"),
 				Headers: []kafka.Header{{Key: "mqtt.topic", Value: []byte("devices/d1/telemetry")}}}
 			u.deadLetterSpooled(r, tc.err)
@@ -53,7 +54,7 @@ func TestDeadLetterSpooled(t *testing.T) {
 	}
 	t.Run("dead letter refused", func(t *testing.T) {
 		fp := &fakeProducer{}
-		u := newTestUplink(t, telemetryMapping("iot.dlq"), fp)
+		u := newTestUplink(t, testkit.TelemetryMapping("iot.dlq"), fp)
 		u.deadLetterSpooled(kafka.Record{Topic: "iot.dlq", Value: []byte("x")}, errTooLarge)
 		u.bg.Wait()
 		if got := fp.topics(); len(got) != 0 {

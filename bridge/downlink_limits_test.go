@@ -13,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
@@ -27,33 +28,12 @@ func runFront(t *testing.T, mutate func(*mqttfront.Config)) *mqttfront.Server {
 	cfg.Listeners.TCP.Address = "127.0.0.1:0"
 	cfg.SysInterval = 0
 	mutate(&cfg)
-	srv, err := mqttfront.New(cfg, &discardSink{}, zaptest.NewLogger(t))
+	srv, err := mqttfront.New(cfg, &testkit.Sink[*mqttfront.Message]{}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("front Run: %v", err)
-		}
-	})
-	select {
-	case <-srv.Ready():
-	case err := <-errc:
-		t.Fatalf("front Run: %v", err)
-	}
+	testkit.Start(t, srv, srv.Ready())
 	return srv
-}
-
-type discardSink struct{}
-
-func (discardSink) Submit(_ *mqttfront.Message, done func(error)) {
-	if done != nil {
-		done(nil)
-	}
 }
 
 // TestDownlinkLimitsNotCommitted: when the front end refuses a downlink

@@ -9,6 +9,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
@@ -93,7 +94,7 @@ func TestDownlinkACL(t *testing.T) {
 	d := &downlink{rules: &ptr, front: b.Front(), producer: &fakeProducer{}, log: zaptest.NewLogger(t), metrics: newMetrics()}
 
 	got := make(chan string, 4)
-	bob := v3Client(t, b, "bob")
+	bob := testkit.ConnectV3(t, b.Front().Addr("tcp").String(), "bob")
 	if tok := bob.Subscribe("devices/#", 1, func(_ mqtt.Client, m mqtt.Message) { got <- m.Topic() }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe: %v", tok.Error())
 	}

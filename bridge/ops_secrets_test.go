@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 )
 
 // TestOpsNoSecretsInLogs runs a bridge with Kafka SASL credentials and bcrypt
@@ -68,27 +69,7 @@ mapping:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- b.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-runErr:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("Run did not return after cancel")
-		}
-	}
-	defer stop()
-	<-b.Front().Ready()
+	stop := testkit.RunBridge(t, b)
 	addr := "tcp://" + b.Front().Addr("tcp").String()
 	connect := func(id, user, pw string) (mqtt.Client, error) {
 		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(addr).SetClientID(id).
@@ -103,7 +84,7 @@ mapping:
 	if _, err := connect("dev-wrong", "alice", wrongPassword); err == nil {
 		t.Fatal("connect with a wrong password succeeded")
 	}
-	waitFor(t, 5*time.Second, func() bool { return logs.FilterMessage("mqtt: connect refused").Len() > 0 })
+	testkit.WaitFor(t, 5*time.Second, "the refusal's log line", func() bool { return logs.FilterMessage("mqtt: connect refused").Len() > 0 })
 	if _, err := connect("dev-nouser", "mallory", wrongPassword); err == nil {
 		t.Fatal("connect as an unknown user succeeded")
 	}
@@ -131,7 +112,7 @@ mapping:
 	}
 
 	// Scrape the admin endpoints too: handlers log nothing secret either.
-	waitFor(t, 5*time.Second, func() bool { return b.AdminAddr() != "" })
+	testkit.WaitFor(t, 5*time.Second, "the admin listener", func() bool { return b.AdminAddr() != "" })
 	for _, p := range []string{"/metrics", "/readyz", "/healthz"} {
 		if resp, err := http.Get("http://" + b.AdminAddr() + p); err == nil {
 			resp.Body.Close()

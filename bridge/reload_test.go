@@ -13,6 +13,8 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 )
 
 // TestReload: a good reload adds a user without dropping a connection, a
@@ -43,7 +45,6 @@ mqtt:
 	}
 	write(fmt.Sprintf(`{username: alice, password_hash: %q}`, hash("a-pw")))
 	b := runFromFile(t, path)
-	<-b.Front().Ready()
 	addr := "tcp://" + b.Front().Addr("tcp").String()
 	connect := func(id, user, pw string) (mqtt.Client, error) {
 		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(addr).SetClientID(id).SetUsername(user).SetPassword(pw).SetAutoReconnect(false))
@@ -106,11 +107,11 @@ mqtt:
 	}
 	write("")
 	b := runFromFile(t, path)
-	waitFor(t, 5*time.Second, func() bool { return b.AdminAddr() != "" })
+	testkit.WaitFor(t, 5*time.Second, "the admin listener", func() bool { return b.AdminAddr() != "" })
 	base := "http://" + b.AdminAddr()
 	get := func(token string) int {
 		t.Helper()
-		return callAuth(t, "GET", base+"/api/v1/overview", nil, nil, func(r *http.Request) {
+		return testkit.Call(t, "GET", base+"/api/v1/overview", nil, nil, func(r *http.Request) {
 			if token != "" {
 				r.Header.Set("Authorization", "Bearer "+token)
 			}
@@ -147,7 +148,7 @@ func runFromFile(t *testing.T, path string) *Bridge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runBridge(t, b)
+	testkit.RunBridge(t, b)
 	return b
 }
 
@@ -169,16 +170,16 @@ mqtt:
 	}
 	write("")
 	b := runFromFile(t, path)
-	waitFor(t, 5*time.Second, func() bool { return b.AdminAddr() != "" })
-	get := rawRequest{method: "GET", path: "/api/v1/overview", host: "bridge.example:8080"}
-	if code, _, _ := get.do(t, "http://"+b.AdminAddr()); code != http.StatusMisdirectedRequest {
+	testkit.WaitFor(t, 5*time.Second, "the admin listener", func() bool { return b.AdminAddr() != "" })
+	get := testkit.Request{Method: "GET", Path: "/api/v1/overview", Host: "bridge.example:8080"}
+	if code, _, _ := get.Do(t, "http://"+b.AdminAddr()); code != http.StatusMisdirectedRequest {
 		t.Fatalf("before reload: GET with Host bridge.example = %d; want 421", code)
 	}
 	write("bridge.example")
 	if err := b.Reload(); err != nil {
 		t.Fatalf("Reload: %v", err)
 	}
-	if code, msg, _ := get.do(t, "http://"+b.AdminAddr()); code != http.StatusOK {
+	if code, msg, _ := get.Do(t, "http://"+b.AdminAddr()); code != http.StatusOK {
 		t.Errorf("after reload with allowed_hosts [bridge.example]: GET = %d %q; want 200", code, msg)
 	}
 }
@@ -208,13 +209,12 @@ mqtt:
 	}
 	write("nothing/#")
 	b := runFromFile(t, path)
-	<-b.Front().Ready()
 	got := make(chan string, 16)
-	watch := v3Client(t, b, "watch")
+	watch := testkit.ConnectV3(t, b.Front().Addr("tcp").String(), "watch")
 	if tok := watch.Subscribe("#", 1, func(_ mqtt.Client, m mqtt.Message) { got <- m.Topic() + " " + string(m.Payload()) }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe: %v", tok.Error())
 	}
-	pub := v3Client(t, b, "pub")
+	pub := testkit.ConnectV3(t, b.Front().Addr("tcp").String(), "pub")
 	publish := func(topic, payload string) {
 		t.Helper()
 		if tok := pub.Publish(topic, 1, false, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {

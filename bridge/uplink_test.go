@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
@@ -60,14 +61,6 @@ func newTestUplink(t *testing.T, mc mapping.Config, p producer) *uplink {
 	return &uplink{rules: &ptr, producer: p, log: zaptest.NewLogger(t), metrics: newMetrics(), stop: context.Background(), dlqCtx: context.Background(), bg: &sync.WaitGroup{}}
 }
 
-func telemetryMapping(dlq string) mapping.Config {
-	return mapping.Config{
-		Uplink:          []mapping.UplinkRule{{Name: "telemetry", MQTTTopic: "devices/{device}/telemetry", KafkaTopic: "iot.telemetry", Key: "{device}"}},
-		Unmatched:       mapping.UnmatchedPolicy{Action: mapping.UnmatchedDrop},
-		DeadLetterTopic: dlq,
-	}
-}
-
 // submit runs one publish through the sink and returns what done got.
 func submit(t *testing.T, u *uplink, topic string, qos byte) (error, bool) {
 	t.Helper()
@@ -112,7 +105,7 @@ func TestUplinkOutcomes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fp := &fakeProducer{fail: tt.fail}
-			u := newTestUplink(t, telemetryMapping(tt.dlq), fp)
+			u := newTestUplink(t, testkit.TelemetryMapping(tt.dlq), fp)
 			err, ok := submit(t, u, tt.topic, 1)
 			if !ok {
 				t.Fatal("done never called")
@@ -120,7 +113,7 @@ func TestUplinkOutcomes(t *testing.T) {
 			if got := packets.Code(err); got != tt.wantCode {
 				t.Errorf("done(%v): code %v; want %v", err, got, tt.wantCode)
 			}
-			waitFor(t, 5*time.Second, func() bool { return len(fp.topics()) == len(tt.wantTopics) })
+			testkit.WaitFor(t, 5*time.Second, "the records", func() bool { return len(fp.topics()) == len(tt.wantTopics) })
 			for i, top := range fp.topics() {
 				if top != tt.wantTopics[i] {
 					t.Errorf("record %d went to %q; want %q", i, top, tt.wantTopics[i])
@@ -135,7 +128,7 @@ func TestUplinkOutcomes(t *testing.T) {
 
 func TestUplinkQoS0IsFireAndForget(t *testing.T) {
 	fp := &fakeProducer{fail: func(*kafka.Record) error { return errors.New("boom") }}
-	u := newTestUplink(t, telemetryMapping(""), fp)
+	u := newTestUplink(t, testkit.TelemetryMapping(""), fp)
 	submit(t, u, "devices/d1/telemetry", 0)
 	if n := len(fp.topics()); n != 1 {
 		t.Fatalf("produced %d records; want 1", n)
@@ -144,7 +137,7 @@ func TestUplinkQoS0IsFireAndForget(t *testing.T) {
 
 func TestUplinkHeadersAndKey(t *testing.T) {
 	fp := &fakeProducer{}
-	u := newTestUplink(t, telemetryMapping(""), fp)
+	u := newTestUplink(t, testkit.TelemetryMapping(""), fp)
 	m := &mqttfront.Message{Topic: "devices/d7/telemetry", Payload: []byte{0xff, 0}, QoS: 1, ClientID: "c7", ReceivedAt: time.Now(),
 		Properties: mqttfront.Properties{User: []mqttfront.UserProperty{{Key: "k", Value: "v"}}, ContentType: "application/octet-stream"}}
 	done := make(chan error, 1)
@@ -164,16 +157,5 @@ func TestUplinkHeadersAndKey(t *testing.T) {
 		if hs[k] != v {
 			t.Errorf("header %s = %q; want %q", k, hs[k], v)
 		}
-	}
-}
-
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

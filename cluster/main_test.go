@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/integration/testenv"
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -92,14 +93,5 @@ func saramaTestConfig() *sarama.Config {
 
 const defaultWait = 30 * time.Second
 
-// waitFor polls cond every 10 ms until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// waitFor is the kit's WaitFor (one poll policy for the module).
+var waitFor = testkit.WaitFor

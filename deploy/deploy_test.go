@@ -15,12 +15,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/bridge"
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -991,14 +991,5 @@ func TestGrafanaProvisioning(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitFor is the kit's WaitFor (one poll policy for the module).
+var waitFor = testkit.WaitFor

@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"go/ast"
@@ -24,6 +23,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/bridge"
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
 )
 
@@ -441,29 +441,7 @@ func liveScrape(t *testing.T) (map[string]bool, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- b.Run(ctx) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-runErr:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-		http.DefaultClient.CloseIdleConnections()
-	}()
-	select {
-	case <-b.Front().Ready():
-	case err := <-runErr:
-		runErr <- err
-		t.Fatalf("Run returned early: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("listeners not ready")
-	}
+	testkit.RunBridge(t, b)
 
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + b.Front().Addr("tcp").String()).SetClientID("deploy-test"))
 	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {

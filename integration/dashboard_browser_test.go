@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/bridge"
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
 )
 
@@ -110,28 +110,7 @@ func startBridgeNoKafka(t *testing.T, cfg bridge.Config) *bridge.Bridge {
 	if err != nil {
 		t.Fatalf("bridge.New: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- b.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-errc:
-			if err != nil {
-				t.Errorf("Bridge.Run returned %v; want nil after cancel", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Errorf("Bridge.Run did not return within 60s of cancel")
-		}
-	})
-	select {
-	case <-b.Front().Ready():
-	case err := <-errc:
-		errc <- err
-		t.Fatalf("Bridge.Run returned early: %v", err)
-	case <-time.After(mqttWait):
-		t.Fatal("MQTT listeners not ready")
-	}
+	testkit.RunBridge(t, b)
 	waitFor(t, mqttWait, "admin listener", func() bool { return b.AdminAddr() != "" })
 	return b
 }

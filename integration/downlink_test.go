@@ -3,7 +3,6 @@ package integration
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/IBM/sarama"
@@ -12,26 +11,15 @@ import (
 
 	"github.com/iotbridge/mqtt-kafka-bridge/bridge"
 	"github.com/iotbridge/mqtt-kafka-bridge/integration/testenv"
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
 )
 
 // inbox records the payloads a device received, in arrival order.
-type inbox struct {
-	mu   sync.Mutex
-	msgs []string
-}
+type inbox struct{ r testkit.Recorder[string] }
 
-func (b *inbox) add(payload string) {
-	b.mu.Lock()
-	b.msgs = append(b.msgs, payload)
-	b.mu.Unlock()
-}
-
-func (b *inbox) all() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]string(nil), b.msgs...)
-}
+func (b *inbox) add(payload string) { b.r.Add(payload) }
+func (b *inbox) all() []string      { return b.r.All() }
 
 func (b *inbox) has(payload string) bool {
 	for _, m := range b.all() {

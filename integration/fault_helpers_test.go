@@ -24,6 +24,7 @@ import (
 
 	"github.com/iotbridge/mqtt-kafka-bridge/integration/faultkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/integration/testenv"
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 )
 
 // Fault-test bounds.
@@ -287,18 +288,8 @@ func waitDrained(t *testing.T, admin string) (time.Duration, float64) {
 	return time.Since(start), first
 }
 
-// poll is waitFor that reports instead of failing: whether cond held
-// within timeout.
-func poll(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return true
-}
+// poll is the kit's Poll: whether cond held within timeout.
+var poll = testkit.Poll
 
 // runningLoad is a faultkit.Load running in the background.
 type runningLoad struct {

@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/iotbridge/mqtt-kafka-bridge/bridge"
 	"github.com/iotbridge/mqtt-kafka-bridge/integration/testenv"
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
 )
 
@@ -41,17 +41,8 @@ const (
 	mqttWait  = 30 * time.Second // MQTT round trips
 )
 
-// waitFor polls cond every 20ms until it holds, failing t after timeout.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitFor is the kit's WaitFor (one poll policy for the module).
+var waitFor = testkit.WaitFor
 
 // uniq returns a name that is a legal Kafka topic and MQTT client id, made of
 // the test's name, what, and a random suffix, so that tests (and reruns
@@ -134,32 +125,7 @@ func startBridgeLog(t testing.TB, cfg bridge.Config, log *zap.Logger) *testBridg
 	if err != nil {
 		t.Fatalf("bridge.New: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- b.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-errc:
-				if err != nil && !errors.Is(err, context.Canceled) {
-					t.Errorf("Bridge.Run returned %v; want nil after cancel", err)
-				}
-			case <-time.After(60 * time.Second):
-				t.Errorf("Bridge.Run did not return within 60s of cancel")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	select {
-	case <-b.Front().Ready():
-	case err := <-errc:
-		errc <- err
-		t.Fatalf("Bridge.Run returned before the MQTT listeners were ready: %v", err)
-	case <-time.After(mqttWait):
-		t.Fatalf("MQTT listeners not ready within %v", mqttWait)
-	}
+	stop := testkit.RunBridge(t, b)
 	tb := &testBridge{Bridge: b, addr: b.Front().Addr("tcp").String(), stop: stop}
 	waitFor(t, mqttWait, "admin listener", func() bool { tb.admin = b.AdminAddr(); return tb.admin != "" })
 	waitFor(t, kafkaWait, "/readyz 200 (producer connected to Kafka)", func() bool {
@@ -294,15 +260,7 @@ func dialV5(t testing.TB, addr string, cp *paho.Connect, onPublish func(*paho.Pu
 	return c
 }
 
-func (c *v5Client) close() {
-	select {
-	case <-c.Done():
-		return
-	default:
-	}
-	_ = c.Disconnect(&paho.Disconnect{ReasonCode: 0})
-	<-c.Done()
-}
+func (c *v5Client) close() { testkit.CloseV5(c.Client) }
 
 // publish publishes p with a bounded wait.
 func (c *v5Client) publish(p *paho.Publish) (*paho.PublishResponse, error) {

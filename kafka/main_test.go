@@ -2,9 +2,10 @@ package kafka
 
 import (
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -19,14 +20,5 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreAnyFunction("github.com/eapache/go-resiliency/breaker.(*Breaker).timer"))
 }
 
-// waitFor polls cond every 10 ms until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// waitFor is the kit's WaitFor (one poll policy for the module).
+var waitFor = testkit.WaitFor

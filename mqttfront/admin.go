@@ -88,7 +88,7 @@ func (s *Server) Clients() []ClientInfo {
 
 // Client returns the session of id and its subscriptions (sorted by
 // filter); ok is false when no session has that id.
-func (s *Server) Client(id string) (ClientInfo, []topics.Sub, bool) {
+func (s *Server) Client(id string) (ClientInfo, []Subscription, bool) {
 	s.mu.RLock()
 	ss := s.sessions[id]
 	s.mu.RUnlock()
@@ -99,8 +99,37 @@ func (s *Server) Client(id string) (ClientInfo, []topics.Sub, bool) {
 	subs := s.index.ClientSubs(id)
 	slices.SortFunc(subs, func(a, b topics.Sub) int { return strings.Compare(a.Filter, b.Filter) })
 	ci.Subscriptions = len(subs)
-	return ci, subs, true
+	return ci, subscriptions(subs), true
 }
+
+// Subscription is one subscription of a session, as the admin snapshots
+// give it.
+type Subscription struct {
+	ClientID          string
+	Filter            string // as the client sent it, including any "$share/{group}/" prefix
+	Group             string // share group name, "" when not a shared subscription
+	QoS               byte
+	NoLocal           bool
+	RetainAsPublished bool
+	RetainHandling    byte
+	ID                uint32 // v5 subscription identifier, 0 = none
+}
+
+// subscriptions converts the trie's subscriptions.
+func subscriptions(subs []topics.Sub) []Subscription {
+	if subs == nil {
+		return nil
+	}
+	out := make([]Subscription, len(subs))
+	for i, sub := range subs {
+		out[i] = Subscription(sub)
+	}
+	return out
+}
+
+// KickReasonCode is the reason code of the DISCONNECT Kick sends a v5
+// client: 0x98 Administrative action.
+const KickReasonCode = byte(packets.AdministrativeAction)
 
 // Kick disconnects the client id with reason admin_kick: a v5 client gets
 // DISCONNECT 0x98 (Administrative action), a v3 client's socket is closed.
@@ -142,7 +171,7 @@ const kickWait = 5 * time.Second
 // selected when its filter or client id contains match as a substring, or
 // when match is a topic name its filter matches (so "devices/d1/cmd"
 // finds "devices/+/cmd" and "#").
-func (s *Server) Subscriptions(match string) []topics.Sub {
+func (s *Server) Subscriptions(match string) []Subscription {
 	var out []topics.Sub
 	topicMatch := match != "" && packets.ValidTopicName(match) == nil
 	s.index.Walk(func(sub topics.Sub) bool {
@@ -164,7 +193,7 @@ func (s *Server) Subscriptions(match string) []topics.Sub {
 		}
 		return strings.Compare(a.Filter, b.Filter)
 	})
-	return out
+	return subscriptions(out)
 }
 
 // RetainedMessages returns at most limit retained messages (limit <= 0:

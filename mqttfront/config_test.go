@@ -68,7 +68,7 @@ func TestConfigValidate(t *testing.T) {
 func TestNewRejectsInvalid(t *testing.T) {
 	c := DefaultConfig()
 	c.MaxInflight = 0
-	if _, err := New(c, &okSink{}, nil); err == nil {
+	if _, err := New(c, &fakeSink{}, nil); err == nil {
 		t.Fatal("New accepted an invalid config")
 	}
 	if _, err := New(DefaultConfig(), nil, nil); err == nil {

@@ -266,7 +266,7 @@ func TestE2EACLWill(t *testing.T) {
 		dev.connectOK(rawConnect{level: 4, clientID: clientID(t, "dev"), clean: true, keepAlive: 30,
 			willTopic: topic, willPayload: "gone", willQoS: 1, username: &user, password: &pw})
 		_ = dev.c.Close() // no DISCONNECT: the will is published
-		waitFor(t, e2eTimeout, "will of "+topic+" at the sink", func() bool { return len(sink.byTopic(topic)) == 1 })
+		waitFor(t, e2eTimeout, "will of "+topic+" at the sink", func() bool { return len(byTopic(sink, topic)) == 1 })
 	}
 	in.waitMsg(t, "public/will", "gone")
 	noSecret(t, in)

@@ -62,7 +62,7 @@ func TestE2EAuth(t *testing.T) {
 		o.SetPassword("s3cret")
 		c := connectV3(t, o)
 		pubV3(t, c, "who/t", 1, false, "me")
-		ms := sink.byTopic("who/t")
+		ms := byTopic(sink, "who/t")
 		if len(ms) != 1 || ms[0].Username != "alice" || ms[0].ClientID != o.ClientID || ms[0].ReceivedAt.IsZero() {
 			t.Errorf("sink messages %+v; want one from alice with client id %q and a receive time", ms, o.ClientID)
 		}
@@ -148,7 +148,7 @@ func TestE2EACL(t *testing.T) {
 			t.Errorf("denied publish delivered on %q", m.Topic)
 		}
 	}
-	for _, m := range sink.messages() {
+	for _, m := range sink.Messages() {
 		if m.Topic == "forbidden/v3" || m.Topic == "forbidden/v5" {
 			t.Errorf("denied publish on %q reached the sink", m.Topic)
 		}

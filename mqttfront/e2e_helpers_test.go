@@ -13,9 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"reflect"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,7 +23,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
 // e2eTimeout bounds every wait of the end-to-end tests.
@@ -44,7 +44,8 @@ type testServer struct {
 // startServer runs a server on 127.0.0.1:0 with DataDir = t.TempDir(),
 // anonymous access allowed, only the TCP listener enabled, then mutate. A nil
 // sink is replaced by an immediately confirming recordingSink. The server is
-// stopped (ctx cancelled, Run awaited) in t.Cleanup.
+// started and stopped by the folder's one server starter,
+// mqttfront.RunTestServer (harness_test.go).
 func startServer(t testing.TB, mutate func(*mqttfront.Config), sink mqttfront.Sink) (*mqttfront.Server, string) {
 	t.Helper()
 	ts := startServerDir(t, t.TempDir(), mutate, sink)
@@ -70,98 +71,8 @@ func startServerDir(t testing.TB, dir string, mutate func(*mqttfront.Config), si
 	if sink == nil {
 		sink = newSink()
 	}
-	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
-	srv, err := mqttfront.New(cfg, sink, log)
-	if err != nil {
-		t.Fatalf("mqttfront.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Run(ctx) }()
-
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			if rs, ok := sink.(*recordingSink); ok {
-				rs.releaseAll(errors.New("e2e: test over"))
-			}
-			cancel()
-			select {
-			case err := <-errc:
-				if err != nil && !errors.Is(err, context.Canceled) {
-					t.Errorf("Server.Run returned %v; want nil after cancel", err)
-				}
-			case <-time.After(15 * time.Second):
-				t.Errorf("Server.Run did not return within 15s of cancel")
-			}
-		})
-	}
-	t.Cleanup(stop)
-
-	select {
-	case <-srv.Ready():
-	case err := <-errc:
-		t.Fatalf("Server.Run returned before Ready: %v", err)
-	case <-time.After(e2eTimeout):
-		t.Fatalf("server not ready within %v", e2eTimeout)
-	}
-	a := srv.Addr("tcp")
-	addr := ""
-	if a != nil {
-		addr = a.String()
-	}
+	srv, addr, stop := mqttfront.RunTestServer(t, cfg, sink, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)))
 	return &testServer{Server: srv, addr: addr, stop: stop}
-}
-
-// setOpt sets the Config field whose koanf tag is key. A dotted key
-// ("listeners.tcp.address") is a path; a plain key is looked up anywhere in
-// the struct tree (so a limit may live in a nested section). Tests use the
-// koanf names because those are the documented, stable config keys. Numbers
-// are converted to the field's type; a time.Duration goes only into a
-// time.Duration field.
-func setOpt(t testing.TB, cfg *mqttfront.Config, key string, v any) {
-	t.Helper()
-	f, ok := findOpt(reflect.ValueOf(cfg).Elem(), strings.Split(key, "."))
-	if !ok {
-		t.Fatalf("config key %q not found in mqttfront.Config", key)
-	}
-	val := reflect.ValueOf(v)
-	durType := reflect.TypeOf(time.Duration(0))
-	switch {
-	case val.Type() == f.Type():
-		f.Set(val)
-	case val.Type() == durType || f.Type() == durType:
-		t.Fatalf("config key %q has type %v; test passes %T", key, f.Type(), v)
-	case val.CanConvert(f.Type()):
-		f.Set(val.Convert(f.Type()))
-	default:
-		t.Fatalf("config key %q has type %v; cannot set %T", key, f.Type(), v)
-	}
-}
-
-func findOpt(v reflect.Value, path []string) (reflect.Value, bool) {
-	if v.Kind() != reflect.Struct {
-		return reflect.Value{}, false
-	}
-	typ := v.Type()
-	for i := range typ.NumField() {
-		if tag := strings.Split(typ.Field(i).Tag.Get("koanf"), ",")[0]; tag == path[0] {
-			if len(path) == 1 {
-				return v.Field(i), true
-			}
-			return findOpt(v.Field(i), path[1:])
-		}
-	}
-	if len(path) == 1 { // search nested sections
-		for i := range typ.NumField() {
-			if typ.Field(i).IsExported() && v.Field(i).Kind() == reflect.Struct {
-				if f, ok := findOpt(v.Field(i), path); ok {
-					return f, true
-				}
-			}
-		}
-	}
-	return reflect.Value{}, false
 }
 
 // waitConns waits until the server counts n open connections, e.g. until it
@@ -173,53 +84,23 @@ func waitConns(t testing.TB, srv *mqttfront.Server, n int64) {
 
 // ---------------------------------------------------------------- sink
 
-// recordingSink records every submitted message. It confirms at once with
-// failErr (nil = success) unless hold is set, in which case completions wait
-// until the test calls confirm.
-type recordingSink struct {
-	mu      sync.Mutex
-	msgs    []*mqttfront.Message
-	pending []*pendingDone
-	hold    bool
-	failErr error
-}
-
-type pendingDone struct {
-	once sync.Once
-	done func(error)
-}
-
-func (p *pendingDone) call(err error) { p.once.Do(func() { p.done(err) }) }
+// recordingSink is the kit's recording Sink, as in the package's own
+// tests (harness_test.go): newSink confirms at once, newHoldingSink keeps
+// completions until the test calls Confirm, newFailingSink fails every
+// QoS 1/2 message with err. Held completions still open at the end get
+// testkit.ErrTestOver.
+type recordingSink = testkit.Sink[*mqttfront.Message]
 
 var _ mqttfront.Sink = (*recordingSink)(nil)
 
 func newSink() *recordingSink                 { return &recordingSink{} }
-func newHoldingSink() *recordingSink          { return &recordingSink{hold: true} }
-func newFailingSink(err error) *recordingSink { return &recordingSink{failErr: err} }
+func newHoldingSink() *recordingSink          { return &recordingSink{Hold: true} }
+func newFailingSink(err error) *recordingSink { return &recordingSink{Fail: err} }
 
-func (s *recordingSink) Submit(m *mqttfront.Message, done func(error)) {
-	s.mu.Lock()
-	s.msgs = append(s.msgs, m)
-	hold, fail := s.hold, s.failErr
-	if hold && done != nil {
-		s.pending = append(s.pending, &pendingDone{done: done})
-	}
-	s.mu.Unlock()
-	if !hold && done != nil {
-		done(fail)
-	}
-}
-
-func (s *recordingSink) messages() []*mqttfront.Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]*mqttfront.Message(nil), s.msgs...)
-}
-
-// byTopic returns the recorded messages on topic.
-func (s *recordingSink) byTopic(topic string) []*mqttfront.Message {
+// byTopic returns the messages s recorded on topic.
+func byTopic(s *recordingSink, topic string) []*mqttfront.Message {
 	var out []*mqttfront.Message
-	for _, m := range s.messages() {
+	for _, m := range s.Messages() {
 		if m.Topic == topic {
 			out = append(out, m)
 		}
@@ -227,43 +108,10 @@ func (s *recordingSink) byTopic(topic string) []*mqttfront.Message {
 	return out
 }
 
-func (s *recordingSink) pendingCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.pending)
-}
-
-// confirm completes the i-th held completion (in submission order).
-func (s *recordingSink) confirm(i int, err error) {
-	s.mu.Lock()
-	p := s.pending[i]
-	s.mu.Unlock()
-	p.call(err)
-}
-
-// releaseAll completes every held completion not completed yet.
-func (s *recordingSink) releaseAll(err error) {
-	s.mu.Lock()
-	ps := append([]*pendingDone(nil), s.pending...)
-	s.mu.Unlock()
-	for _, p := range ps {
-		p.call(err)
-	}
-}
-
 // ---------------------------------------------------------------- polling
 
-// waitFor polls cond every 10ms until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// waitFor is the kit's WaitFor (one poll policy for the module).
+var waitFor = testkit.WaitFor
 
 var idSeq atomic.Int64
 
@@ -289,28 +137,11 @@ type rcv struct {
 }
 
 // inbox collects received messages from any client kind.
-type inbox struct {
-	mu   sync.Mutex
-	msgs []rcv
-}
+type inbox struct{ r testkit.Recorder[rcv] }
 
-func (b *inbox) add(m rcv) {
-	b.mu.Lock()
-	b.msgs = append(b.msgs, m)
-	b.mu.Unlock()
-}
-
-func (b *inbox) all() []rcv {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]rcv(nil), b.msgs...)
-}
-
-func (b *inbox) len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.msgs)
-}
+func (b *inbox) add(m rcv)  { b.r.Add(m) }
+func (b *inbox) all() []rcv { return b.r.All() }
+func (b *inbox) len() int   { return b.r.Len() }
 
 // onTopic returns the received messages on topic.
 func (b *inbox) onTopic(topic string) []rcv {
@@ -522,15 +353,7 @@ func connectV5(t testing.TB, addr string, vc v5Config) *v5Client {
 }
 
 // close disconnects normally unless the client already ended.
-func (c *v5Client) close() {
-	select {
-	case <-c.Done():
-		return
-	default:
-	}
-	_ = c.Disconnect(&paho.Disconnect{ReasonCode: 0})
-	<-c.Done()
-}
+func (c *v5Client) close() { testkit.CloseV5(c.Client) }
 
 // kill closes the network connection under the client (an abrupt drop).
 func (c *v5Client) kill() {
@@ -703,148 +526,80 @@ func (rc *rawConn) connectOK(c rawConnect) []byte {
 	return p.body
 }
 
-func appendStr(b []byte, s string) []byte {
-	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
-	return append(b, s...)
-}
-
-func appendVarint(b []byte, n int) []byte {
-	for {
-		d := byte(n % 128)
-		n /= 128
-		if n > 0 {
-			d |= 0x80
-		}
-		b = append(b, d)
-		if n == 0 {
-			return b
-		}
+// encode frames p with the codec, or fails the test.
+func encode(p *packets.Packet, v packets.Version) []byte {
+	b, err := packets.Encode(nil, p, v)
+	if err != nil {
+		panic(fmt.Sprintf("encode %v: %v", p.Type, err)) // a test's own packet: a bug in the test
 	}
-}
-
-// packet frames a body with its fixed header.
-func packet(first byte, body []byte) []byte {
-	return append(appendVarint([]byte{first}, len(body)), body...)
+	return b
 }
 
 // rawConnect describes a CONNECT. Level 3 uses "MQIsdp", others "MQTT".
 type rawConnect struct {
 	level       byte
-	name        string // overrides the protocol name
 	clientID    string
 	clean       bool
 	keepAlive   uint16
 	willTopic   string // "" = no will
 	willPayload string
 	willQoS     byte
-	willRetain  bool
-	props       []byte // v5 CONNECT properties (without length)
-	willProps   []byte // v5 will properties (without length)
 	username    *string
 	password    *string
 }
 
+// encode frames the CONNECT with the codec. A level the codec does not
+// speak (not 3, 4 or 5) makes a malformed frame, the one this file writes
+// by hand: level 4's frame with its protocol level byte replaced.
 func (c rawConnect) encode() []byte {
-	name := c.name
-	if name == "" {
-		name = "MQTT"
-		if c.level == 3 {
-			name = "MQIsdp"
-		}
+	level := c.level
+	if level < 3 || level > 5 {
+		level = 4
 	}
-	var flags byte
-	if c.clean {
-		flags |= 0x02
+	cp := packets.Connect{ProtocolName: "MQTT", ProtocolVersion: packets.Version(level), CleanStart: c.clean,
+		KeepAlive: c.keepAlive, ClientID: c.clientID}
+	if level == 3 {
+		cp.ProtocolName = "MQIsdp"
 	}
 	if c.willTopic != "" {
-		flags |= 0x04 | c.willQoS<<3
-		if c.willRetain {
-			flags |= 0x20
-		}
+		cp.WillFlag, cp.WillTopic, cp.WillPayload, cp.WillQoS = true, c.willTopic, []byte(c.willPayload), c.willQoS
 	}
 	if c.username != nil {
-		flags |= 0x80
+		cp.UsernameFlag, cp.Username = true, *c.username
 	}
 	if c.password != nil {
-		flags |= 0x40
+		cp.PasswordFlag, cp.Password = true, []byte(*c.password)
 	}
-	b := appendStr(nil, name)
-	b = append(b, c.level, flags)
-	b = binary.BigEndian.AppendUint16(b, c.keepAlive)
-	if c.level == 5 {
-		b = append(appendVarint(b, len(c.props)), c.props...)
+	b := encode(&packets.Packet{Type: packets.CONNECT, Connect: cp}, packets.Version(level))
+	if level != c.level {
+		// 0x10, one length byte (a short CONNECT), 0x00 0x04 "MQTT", then the level.
+		b[8] = c.level
 	}
-	b = appendStr(b, c.clientID)
-	if c.willTopic != "" {
-		if c.level == 5 {
-			b = append(appendVarint(b, len(c.willProps)), c.willProps...)
-		}
-		b = appendStr(b, c.willTopic)
-		b = appendStr(b, c.willPayload)
+	return b
+}
+
+func version(v5 bool) packets.Version {
+	if v5 {
+		return packets.V5
 	}
-	if c.username != nil {
-		b = appendStr(b, *c.username)
-	}
-	if c.password != nil {
-		b = appendStr(b, *c.password)
-	}
-	return packet(0x10, b)
+	return packets.V311
 }
 
 // rawPublish encodes a PUBLISH (v5 with empty properties when v5).
 func rawPublish(v5 bool, topic string, qos byte, id uint16, payload []byte) []byte {
-	b := appendStr(nil, topic)
-	if qos > 0 {
-		b = binary.BigEndian.AppendUint16(b, id)
-	}
-	if v5 {
-		b = append(b, 0)
-	}
-	b = append(b, payload...)
-	return packet(0x30|qos<<1, b)
+	return encode(&packets.Packet{Type: packets.PUBLISH, Topic: topic, QoS: qos, PacketID: id, Payload: payload}, version(v5))
 }
 
 // rawSubscribe encodes a SUBSCRIBE of one filter.
 func rawSubscribe(v5 bool, id uint16, filter string, qos byte) []byte {
-	b := binary.BigEndian.AppendUint16(nil, id)
-	if v5 {
-		b = append(b, 0)
-	}
-	b = appendStr(b, filter)
-	b = append(b, qos)
-	return packet(0x82, b)
-}
-
-// rawAck encodes a PUBACK/PUBREC/PUBREL/PUBCOMP (v3 form: id only).
-func rawAck(typ byte, id uint16) []byte {
-	first := typ << 4
-	if typ == 6 {
-		first |= 0x02
-	}
-	return packet(first, binary.BigEndian.AppendUint16(nil, id))
+	return encode(&packets.Packet{Type: packets.SUBSCRIBE, PacketID: id,
+		Subscriptions: []packets.Subscription{{Filter: filter, QoS: qos}}}, version(v5))
 }
 
 // rawDisconnect encodes a DISCONNECT (v5 with a reason code when v5).
 func rawDisconnect(v5 bool, reason byte) []byte {
-	if v5 {
-		return packet(0xE0, []byte{reason, 0})
-	}
-	return packet(0xE0, nil)
+	return encode(&packets.Packet{Type: packets.DISCONNECT, ReasonCode: packets.ReasonCode(reason)}, version(v5))
 }
 
 // packetID returns the packet id of an ack-like body.
 func packetID(body []byte) uint16 { return binary.BigEndian.Uint16(body) }
-
-// publishTopic returns the topic and payload of a v3 PUBLISH body.
-func publishTopic(p rawPacket) (topic string, payload []byte) {
-	n := int(binary.BigEndian.Uint16(p.body))
-	topic = string(p.body[2 : 2+n])
-	rest := p.body[2+n:]
-	if (p.first>>1)&3 > 0 {
-		rest = rest[2:]
-	}
-	return topic, rest
-}
-
-// v5Prop encodes one v5 property with a four-byte integer value.
-func v5PropU32(id byte, v uint32) []byte { return binary.BigEndian.AppendUint32([]byte{id}, v) }

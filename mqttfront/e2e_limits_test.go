@@ -9,6 +9,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 )
 
@@ -16,7 +17,7 @@ import (
 // not dropped: every message arrives, later.
 func TestE2EPublishRateLimit(t *testing.T) {
 	const rate, n = 20, 60
-	_, addr := startServer(t, func(c *mqttfront.Config) { setOpt(t, c, "max_publish_rate", rate) }, nil)
+	_, addr := startServer(t, func(c *mqttfront.Config) { testkit.Set(t, c, "max_publish_rate", rate) }, nil)
 	var in inbox
 	sub := connectV3(t, v3Opts(t, addr))
 	subV3(t, sub, "rate/t", 0, &in)
@@ -45,8 +46,8 @@ func TestE2EPublishRateLimit(t *testing.T) {
 // messages dropped, and does not block the publisher or other subscribers.
 func TestE2ESlowConsumer(t *testing.T) {
 	srv, addr := startServer(t, func(c *mqttfront.Config) {
-		setOpt(t, c, "max_queued_messages", 100)
-		setOpt(t, c, "write_timeout", 500*time.Millisecond)
+		testkit.Set(t, c, "max_queued_messages", 100)
+		testkit.Set(t, c, "write_timeout", 500*time.Millisecond)
 	}, nil)
 	slow := dialRaw(t, addr)
 	if tc, ok := slow.c.(*net.TCPConn); ok {

@@ -19,6 +19,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/gorilla/websocket"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
 )
@@ -221,7 +222,7 @@ func TestE2EListenerWebSocket(t *testing.T) {
 }
 
 func TestE2EMaxConnections(t *testing.T) {
-	_, addr := startServer(t, func(c *mqttfront.Config) { setOpt(t, c, "max_connections", 2) }, nil)
+	_, addr := startServer(t, func(c *mqttfront.Config) { testkit.Set(t, c, "max_connections", 2) }, nil)
 	a := connectV3(t, v3Opts(t, addr))
 	connectV3(t, v3Opts(t, addr))
 	_, tok := tryConnectV3(t, v3Opts(t, addr))
@@ -242,7 +243,7 @@ func TestE2EMaxConnections(t *testing.T) {
 
 func TestE2EConnectTimeout(t *testing.T) {
 	_, addr := startServer(t, func(c *mqttfront.Config) {
-		setOpt(t, c, "connect_timeout", 300*time.Millisecond)
+		testkit.Set(t, c, "connect_timeout", 300*time.Millisecond)
 	}, nil)
 	rc := dialRaw(t, addr)
 	took := rc.expectClosed(5 * time.Second)
@@ -287,7 +288,7 @@ func TestE2ETLSIdentityAsUsername(t *testing.T) {
 	subV3(t, c, "devices/device-1/#", 1, &in)
 	pubV3(t, c, "devices/device-1/up", 1, false, "cn")
 	in.waitMsg(t, "devices/device-1/up", "cn")
-	ms := sink.byTopic("devices/device-1/up")
+	ms := byTopic(sink, "devices/device-1/up")
 	if len(ms) != 1 || ms[0].Username != "device-1" {
 		t.Errorf("sink messages %+v; want one with Username device-1 (the cert CN)", ms)
 	}

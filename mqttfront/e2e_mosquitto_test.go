@@ -95,7 +95,7 @@ func TestE2EMosquittoClients(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("mosquitto_sub printed %q; want %q", got, want)
 		}
-		if n := len(sink.byTopic("a/2")); n != 1 {
+		if n := len(byTopic(sink, "a/2")); n != 1 {
 			t.Errorf("sink got %d messages on a/2; want 1", n)
 		}
 	})
@@ -106,7 +106,7 @@ func TestE2EMosquittoClients(t *testing.T) {
 		if !strings.HasPrefix(got, "b/1 hello") || !strings.Contains(got, "k:v") {
 			t.Errorf("mosquitto_sub -V mqttv5 printed %q; want topic, payload and user property k:v", got)
 		}
-		ms := sink.byTopic("b/1")
+		ms := byTopic(sink, "b/1")
 		if len(ms) != 1 {
 			t.Fatalf("sink got %d messages on b/1; want 1", len(ms))
 		}

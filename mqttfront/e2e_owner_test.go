@@ -13,6 +13,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
 )
@@ -229,7 +230,7 @@ func TestE2ESessionOwnerOff(t *testing.T) {
 	users := ownerUsers(t, false)
 	srv, addr := startServer(t, func(c *mqttfront.Config) {
 		users(c)
-		setOpt(t, c, "bind_client_id_to_user", false)
+		testkit.Set(t, c, "bind_client_id_to_user", false)
 	}, nil)
 	id := "alice-device-" + clientID(t, "off")
 	a := connectV5(t, addr, ownerV5(id, "alice", false))

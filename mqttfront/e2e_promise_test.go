@@ -12,6 +12,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
@@ -21,14 +22,14 @@ func TestE2EPromisePahoTokenWaitsForSink(t *testing.T) {
 	_, addr := startServer(t, nil, sink)
 	c := connectV3(t, v3Opts(t, addr))
 	for _, qos := range []byte{1, 2} {
-		before := sink.pendingCount()
+		before := sink.Pending()
 		tok := c.Publish(fmt.Sprintf("promise/q%d", qos), qos, false, "p")
-		waitFor(t, e2eTimeout, "the sink to hold the message", func() bool { return sink.pendingCount() == before+1 })
+		waitFor(t, e2eTimeout, "the sink to hold the message", func() bool { return sink.Pending() == before+1 })
 		// Give a broker that acks early the chance to show it.
 		if tok.WaitTimeout(300 * time.Millisecond) {
 			t.Fatalf("QoS %d token completed before the sink confirmed", qos)
 		}
-		sink.confirm(before, nil)
+		sink.Confirm(before, nil)
 		waitTok(t, tok, "publish after confirm")
 	}
 }
@@ -49,16 +50,16 @@ func TestE2EPromiseAckOrder(t *testing.T) {
 			for id := uint16(1); id <= n; id++ {
 				rc.send(rawPublish(false, "ord/t", tc.qos, id, []byte{byte(id)}))
 			}
-			waitFor(t, e2eTimeout, "5 held messages", func() bool { return sink.pendingCount() == n })
+			waitFor(t, e2eTimeout, "5 held messages", func() bool { return sink.Pending() == n })
 
-			sink.confirm(3, nil) // id 4
-			sink.confirm(1, nil) // id 2
+			sink.Confirm(3, nil) // id 4
+			sink.Confirm(1, nil) // id 2
 			if p, err := rc.read(300 * time.Millisecond); err == nil {
 				t.Fatalf("got packet type %d body % X while id 1 is unconfirmed; want nothing", p.typ(), p.body)
 			}
-			sink.confirm(0, nil) // id 1: releases 1 and 2
-			sink.confirm(4, nil) // id 5
-			sink.confirm(2, nil) // id 3: releases 3, 4, 5
+			sink.Confirm(0, nil) // id 1: releases 1 and 2
+			sink.Confirm(4, nil) // id 5
+			sink.Confirm(2, nil) // id 3: releases 3, 4, 5
 			for want := uint16(1); want <= n; want++ {
 				p := rc.expect(tc.ackType)
 				if got := packetID(p.body); got != want {
@@ -161,7 +162,7 @@ func TestE2EPromisePublishAPI(t *testing.T) {
 }
 
 func TestE2EPromisePublishQueueFull(t *testing.T) {
-	srv, addr := startServer(t, func(c *mqttfront.Config) { setOpt(t, c, "max_queued_messages", 2) }, nil)
+	srv, addr := startServer(t, func(c *mqttfront.Config) { testkit.Set(t, c, "max_queued_messages", 2) }, nil)
 	id := clientID(t, "full")
 	c := connectV5(t, addr, persistentV5(id))
 	c.subOK(t, "dlf/t", 1)

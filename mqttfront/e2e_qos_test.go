@@ -73,8 +73,8 @@ func TestE2EQoSMatrix(t *testing.T) {
 				if want := min(pq, sq); got.QoS != want {
 					t.Errorf("%s: delivered QoS %d; want %d", topic, got.QoS, want)
 				}
-				waitFor(t, e2eTimeout, "sink message on "+topic, func() bool { return len(sink.byTopic(topic)) == 1 })
-				if m := sink.byTopic(topic)[0]; m.QoS != pq || string(m.Payload) != "m" {
+				waitFor(t, e2eTimeout, "sink message on "+topic, func() bool { return len(byTopic(sink, topic)) == 1 })
+				if m := byTopic(sink, topic)[0]; m.QoS != pq || string(m.Payload) != "m" {
 					t.Errorf("%s: sink got QoS %d payload %q; want QoS %d payload m", topic, m.QoS, m.Payload, pq)
 				}
 			}
@@ -158,7 +158,7 @@ func TestE2EQoS2ExactlyOnce(t *testing.T) {
 			}
 		}
 	}
-	if got := len(sink.byTopic("x2/t")); got != n {
+	if got := len(byTopic(sink, "x2/t")); got != n {
 		t.Errorf("sink got %d QoS 2 messages; want %d (each once)", got, n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 )
 
@@ -187,7 +188,7 @@ func TestE2EEmptyClientID(t *testing.T) {
 // TestE2EOfflineQueueBound: with max_queued_messages=3 an offline session
 // keeps 3 of 10 QoS 1 messages; the rest are dropped.
 func TestE2EOfflineQueueBound(t *testing.T) {
-	srv, addr := startServer(t, func(c *mqttfront.Config) { setOpt(t, c, "max_queued_messages", 3) }, nil)
+	srv, addr := startServer(t, func(c *mqttfront.Config) { testkit.Set(t, c, "max_queued_messages", 3) }, nil)
 	id := clientID(t, "q")
 	c := connectV5(t, addr, persistentV5(id))
 	c.subOK(t, "oq/t", 1)

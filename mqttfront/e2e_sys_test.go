@@ -8,11 +8,12 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 )
 
 func TestE2ESys(t *testing.T) {
-	_, addr := startServer(t, func(c *mqttfront.Config) { setOpt(t, c, "sys_interval", 200*time.Millisecond) }, nil)
+	_, addr := startServer(t, func(c *mqttfront.Config) { testkit.Set(t, c, "sys_interval", 200*time.Millisecond) }, nil)
 	var in inbox
 	c := connectV3(t, v3Opts(t, addr))
 	subV3(t, c, "$SYS/broker/#", 0, &in)

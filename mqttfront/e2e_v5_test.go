@@ -28,10 +28,10 @@ func TestE2EV5TopicAliasFromClient(t *testing.T) {
 	}
 	sub.inbox.waitMsg(t, "ta/x", "one")
 	sub.inbox.waitMsg(t, "ta/x", "two")
-	if got := sink.byTopic("ta/x"); len(got) != 2 {
+	if got := byTopic(sink, "ta/x"); len(got) != 2 {
 		t.Errorf("sink has %d messages on ta/x; want 2 (alias resolved)", len(got))
 	}
-	for _, m := range sink.messages() {
+	for _, m := range sink.Messages() {
 		if m.Topic == "" {
 			t.Errorf("sink got a message with an empty topic (alias not resolved)")
 		}
@@ -73,8 +73,8 @@ func TestE2EV5PropertiesPassThrough(t *testing.T) {
 		t.Errorf("user properties %v; want %v in order [MQTT-3.3.2-17]", got.User, props.User)
 	}
 
-	waitFor(t, e2eTimeout, "sink message", func() bool { return len(sink.byTopic("props/t")) == 1 })
-	m := sink.byTopic("props/t")[0]
+	waitFor(t, e2eTimeout, "sink message", func() bool { return len(byTopic(sink, "props/t")) == 1 })
+	m := byTopic(sink, "props/t")[0]
 	p := m.Properties
 	if p.ContentType != props.ContentType || p.ResponseTopic != props.ResponseTopic || !bytes.Equal(p.CorrelationData, props.CorrelationData) || p.PayloadFormat != 1 || p.MessageExpiry != 60 {
 		t.Errorf("sink properties %+v; want content type, response topic, correlation data, format 1, expiry 60", p)
@@ -95,7 +95,7 @@ func TestE2EV5PayloadFormatInvalid(t *testing.T) {
 	}
 	// The connection stays usable and the sink never saw the bad message.
 	pub.pubOK(t, "pfi/ok", 1, false, "fine")
-	if got := sink.byTopic("pfi/t"); len(got) != 0 {
+	if got := byTopic(sink, "pfi/t"); len(got) != 0 {
 		t.Errorf("sink received an invalid UTF-8 payload with format indicator 1")
 	}
 }

@@ -28,7 +28,7 @@ func TestE2EWillOnAbruptClose(t *testing.T) {
 		_ = rc.c.Close() // no DISCONNECT: network close
 		in.waitMsg(t, topic, "gone")
 		// Wills are publishes from that client, so the sink sees them too.
-		waitFor(t, e2eTimeout, "will in the sink", func() bool { return len(sink.byTopic(topic)) == 1 })
+		waitFor(t, e2eTimeout, "will in the sink", func() bool { return len(byTopic(sink, topic)) == 1 })
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 )
 
@@ -84,7 +85,7 @@ func TestE2EWebSocketOrigin(t *testing.T) {
 	}
 
 	_, addr = wsServer(t, func(c *mqttfront.Config) {
-		setOpt(t, c, "listeners.ws.allowed_origins", []string{"https://app.example.com"})
+		testkit.Set(t, c, "listeners.ws.allowed_origins", []string{"https://app.example.com"})
 	})
 	for _, tt := range []struct {
 		origin string
@@ -101,7 +102,7 @@ func TestE2EWebSocketOrigin(t *testing.T) {
 		}
 	}
 
-	_, addr = wsServer(t, func(c *mqttfront.Config) { setOpt(t, c, "listeners.ws.allowed_origins", []string{"*"}) })
+	_, addr = wsServer(t, func(c *mqttfront.Config) { testkit.Set(t, c, "listeners.ws.allowed_origins", []string{"*"}) })
 	if _, code := wsDial(t, addr, "https://evil.example"); code != http.StatusSwitchingProtocols {
 		t.Errorf(`allowed_origins ["*"]: dial from another site = %d; want 101`, code)
 	}
@@ -111,7 +112,7 @@ func TestE2EWebSocketOrigin(t *testing.T) {
 // sends no request within connect_timeout, and refuses oversized headers;
 // an upgraded MQTT session is not bound by those deadlines.
 func TestE2EWebSocketHTTPTimeouts(t *testing.T) {
-	_, addr := wsServer(t, func(c *mqttfront.Config) { setOpt(t, c, "connect_timeout", 300*time.Millisecond) })
+	_, addr := wsServer(t, func(c *mqttfront.Config) { testkit.Set(t, c, "connect_timeout", 300*time.Millisecond) })
 
 	t.Run("idle keep-alive closed", func(t *testing.T) {
 		nc, err := net.Dial("tcp", addr)

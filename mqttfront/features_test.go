@@ -51,7 +51,7 @@ func TestSubackCodes(t *testing.T) {
 func TestPublishDenied(t *testing.T) {
 	cfg := testConfig("")
 	cfg.Auth.ACL.Rules = append(cfg.Auth.ACL.Rules, aclDeny("publish", "ro/#"))
-	sink := &okSink{}
+	sink := &fakeSink{}
 	ts := runServer(t, cfg, sink)
 	for _, tc := range []struct {
 		v    packets.Version
@@ -69,7 +69,7 @@ func TestPublishDenied(t *testing.T) {
 			w.expect(packets.PUBACK)
 		})
 	}
-	for _, topic := range sink.topics() {
+	for _, topic := range topicsOf(sink) {
 		if strings.HasPrefix(topic, "ro/") || strings.HasPrefix(topic, "$SYS") {
 			t.Errorf("denied publish to %s reached the sink", topic)
 		}
@@ -83,7 +83,7 @@ func TestPublishDenied(t *testing.T) {
 // TestTopicAliases: inbound alias resolution and the 0x94 limit; outbound
 // aliases within the client's Topic Alias Maximum.
 func TestTopicAliases(t *testing.T) {
-	sink := &okSink{}
+	sink := &fakeSink{}
 	ts := runServer(t, testConfig(""), sink)
 	sub := dial(t, ts.addr, packets.V5)
 	sub.connect("as", func(p *packets.Packet) { p.Properties.TopicAliasMaximum = 1 })
@@ -105,8 +105,8 @@ func TestTopicAliases(t *testing.T) {
 	if p2.Topic != "" || p2.Properties.TopicAlias != 1 {
 		t.Errorf("second delivery topic %q alias %d; want alias 1 only", p2.Topic, p2.Properties.TopicAlias)
 	}
-	waitFor(t, 5*time.Second, "two at the sink", func() bool { return sink.count() == 2 })
-	if ts := sink.topics(); ts[1] != "al/one" {
+	waitFor(t, 5*time.Second, "two at the sink", func() bool { return sink.Len() == 2 })
+	if ts := topicsOf(sink); ts[1] != "al/one" {
 		t.Errorf("sink topic %q; want the alias resolved to al/one", ts[1])
 	}
 	c := pub("al/x", "3", 0, 0)
@@ -233,7 +233,7 @@ func TestServerRunTwiceAndBindError(t *testing.T) {
 	}
 	cfg := testConfig("")
 	cfg.Listeners.TCP.Address = ts.addr
-	s, err := New(cfg, &okSink{}, nil)
+	s, err := New(cfg, &fakeSink{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package mqttfront
 
 import (
 	"bufio"
-	"context"
 	"net"
 	"sync"
 	"testing"
@@ -11,86 +10,26 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// waitFor is the kit's WaitFor (one poll policy for the module).
+var waitFor = testkit.WaitFor
 
-// okSink confirms every message at once and records them.
-type okSink struct {
-	mu   sync.Mutex
-	msgs []*Message
-}
+// fakeSink is the kit's recording Sink: &fakeSink{} confirms every
+// message at once, &fakeSink{Hold: true} keeps the completions for the test
+// to give (Confirm), &fakeSink{Fail: err} fails every QoS 1/2 message with
+// err. The end-to-end tests (package mqttfront_test) use the same one.
+type fakeSink = testkit.Sink[*Message]
 
-func (s *okSink) Submit(m *Message, done func(error)) {
-	s.mu.Lock()
-	s.msgs = append(s.msgs, m)
-	s.mu.Unlock()
-	if done != nil {
-		done(nil)
-	}
-}
-
-func (s *okSink) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.msgs)
-}
-
-func (s *okSink) topics() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// topicsOf returns the topics of the messages s recorded, in order.
+func topicsOf(s *fakeSink) []string {
 	var ts []string
-	for _, m := range s.msgs {
+	for _, m := range s.Messages() {
 		ts = append(ts, m.Topic)
 	}
 	return ts
-}
-
-// heldSink keeps the completions for the test to call.
-type heldSink struct {
-	mu    sync.Mutex
-	msgs  []*Message
-	dones []func(error)
-}
-
-func (s *heldSink) Submit(m *Message, done func(error)) {
-	s.mu.Lock()
-	s.msgs = append(s.msgs, m)
-	s.dones = append(s.dones, done)
-	s.mu.Unlock()
-}
-
-func (s *heldSink) n() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.msgs)
-}
-
-func (s *heldSink) done(i int, err error) {
-	s.mu.Lock()
-	d := s.dones[i]
-	s.mu.Unlock()
-	d(err)
-}
-
-// errSink fails every QoS 1/2 message with err.
-type errSink struct{ err error }
-
-func (s errSink) Submit(_ *Message, done func(error)) {
-	if done != nil {
-		done(s.err)
-	}
 }
 
 type testSrv struct {
@@ -120,36 +59,41 @@ func runServer(t testing.TB, cfg Config, sink Sink) *testSrv {
 }
 
 // runServerLog is runServer with a given logger (zap.NewNop for tests whose
-// log lines would be too big or too many to keep in the test's output).
+// log lines would be too big or too many to keep in the test's output). It
+// is the one server starter of the folder: the end-to-end tests reach it
+// as RunTestServer. A nil sink is a &fakeSink{}; at the end (stop) held
+// completions are given testkit.ErrTestOver before the server stops.
 func runServerLog(t testing.TB, cfg Config, sink Sink, log *zap.Logger) *testSrv {
 	t.Helper()
 	if sink == nil {
-		sink = &okSink{}
+		sink = &fakeSink{}
 	}
 	s, err := New(cfg, sink, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- s.Run(ctx) }()
-	select {
-	case <-s.Ready():
-	case err := <-errc:
-		cancel()
-		t.Fatalf("Run: %v", err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-errc; err != nil {
-				t.Errorf("Run returned %v", err)
-			}
-		})
-	}
+	stopServer := testkit.Start(t, s, s.Ready())
+	stop := sync.OnceFunc(func() {
+		if h, ok := sink.(interface{ Release(error) }); ok {
+			h.Release(testkit.ErrTestOver)
+		}
+		stopServer()
+	})
 	t.Cleanup(stop)
-	return &testSrv{Server: s, addr: s.Addr("tcp").String(), stop: stop}
+	addr := ""
+	if a := s.Addr("tcp"); a != nil {
+		addr = a.String()
+	}
+	return &testSrv{Server: s, addr: addr, stop: stop}
+}
+
+// RunTestServer is runServerLog for the end-to-end tests in package
+// mqttfront_test: the server, its TCP listener's address ("" without
+// one) and stop (idempotent, also run at the test's end).
+func RunTestServer(t testing.TB, cfg Config, sink Sink, log *zap.Logger) (srv *Server, addr string, stop func()) {
+	t.Helper()
+	ts := runServerLog(t, cfg, sink, log)
+	return ts.Server, ts.addr, ts.stop
 }
 
 // wire is a raw MQTT client speaking through the codec.

@@ -117,7 +117,7 @@ func TestRetainedBytesLimitV3AndPublish(t *testing.T) {
 	cfg := testConfig("")
 	cfg.MaxPacketSize = 1024
 	cfg.MaxRetainedBytes = 1024
-	sink := &okSink{}
+	sink := &fakeSink{}
 	ts := runServer(t, cfg, sink)
 	sub := dial(t, ts.addr, packets.V311)
 	sub.connect("watcher")
@@ -139,7 +139,7 @@ func TestRetainedBytesLimitV3AndPublish(t *testing.T) {
 		}
 		sub.send(&packets.Packet{Type: packets.PUBACK, PacketID: d.PacketID})
 	}
-	waitFor(t, 5*time.Second, "both messages at the Sink", func() bool { return sink.count() == 2 })
+	waitFor(t, 5*time.Second, "both messages at the Sink", func() bool { return sink.Len() == 2 })
 	st := ts.Stats()
 	if st.Retained != 1 || st.Drops["retained_quota"] != 1 {
 		t.Errorf("retained %d, drops %v; want 1 retained and 1 retained_quota", st.Retained, st.Drops)
@@ -272,7 +272,7 @@ func TestMaxSessions(t *testing.T) {
 func TestMaxRetainedV5Refused(t *testing.T) {
 	cfg := testConfig("")
 	cfg.MaxRetained = 1
-	sink := &okSink{}
+	sink := &fakeSink{}
 	ts := runServer(t, cfg, sink)
 	w := dial(t, ts.addr, packets.V5)
 	w.connect("rt5")
@@ -288,8 +288,8 @@ func TestMaxRetainedV5Refused(t *testing.T) {
 		}
 	}
 	st := ts.Stats()
-	if sink.count() != 2 || st.Drops["retained_full"] != 1 || st.Limits["max_retained"] != 1 {
-		t.Errorf("sink %d, drops %v, limits %v; want 2 forwarded, retained_full and max_retained 1", sink.count(), st.Drops, st.Limits)
+	if sink.Len() != 2 || st.Drops["retained_full"] != 1 || st.Limits["max_retained"] != 1 {
+		t.Errorf("sink %d, drops %v, limits %v; want 2 forwarded, retained_full and max_retained 1", sink.Len(), st.Drops, st.Limits)
 	}
 }
 
@@ -297,7 +297,7 @@ func TestMaxRetainedV5Refused(t *testing.T) {
 // minute per limit; the next line says how many were suppressed.
 func TestLimitHitLogsOnce(t *testing.T) {
 	core, logs := observer.New(zap.WarnLevel)
-	s, err := New(testConfig(""), &okSink{}, zap.New(core))
+	s, err := New(testConfig(""), &fakeSink{}, zap.New(core))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package mqttfront
 
 import (
-	"context"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +8,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
@@ -96,22 +96,13 @@ func TestLogLimiter(t *testing.T) {
 // the disconnect counter counts every one.
 func TestLogRateProtocolErrors(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
-	s, err := New(testConfig(t.TempDir()), &okSink{}, zap.New(core))
+	s, err := New(testConfig(t.TempDir()), &fakeSink{}, zap.New(core))
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk := &fakeClock{now: time.Unix(1e9, 0)}
 	s.logRate.now = clk.Now
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	<-s.Ready()
+	testkit.Start(t, s, s.Ready())
 	addr := s.Addr("tcp").String()
 
 	badOnce := func(id string) {

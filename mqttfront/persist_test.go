@@ -16,7 +16,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	for _, v := range []packets.Version{packets.V311, packets.V5} {
 		t.Run(versionName(v), func(t *testing.T) {
 			dir := t.TempDir()
-			sink := &okSink{}
+			sink := &fakeSink{}
 			ts := runServer(t, testConfig(dir), sink)
 
 			s := dial(t, ts.addr, v)
@@ -60,7 +60,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 				}
 			}
 			// The QoS 2 id is still known: a resend is re-acked, not resubmitted.
-			before := sink.count()
+			before := sink.Len()
 			d := pub("in/q2", "once", 2, 42)
 			d.Dup = true
 			s2.send(d)
@@ -69,7 +69,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 			if c := s2.expect(packets.PUBCOMP); c.ReasonCode != 0 {
 				t.Errorf("PUBCOMP %v; want success for a persisted id", c.ReasonCode)
 			}
-			if sink.count() != before {
+			if sink.Len() != before {
 				t.Errorf("duplicate QoS 2 publish reached the sink after restart")
 			}
 			// Retained survived.

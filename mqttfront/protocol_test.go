@@ -16,7 +16,7 @@ import (
 // TestPublishWithSubscriptionIdentifier: a client must not send a
 // Subscription Identifier in a PUBLISH [MQTT-3.3.4-6]: DISCONNECT 0x82.
 func TestPublishWithSubscriptionIdentifier(t *testing.T) {
-	sink := &okSink{}
+	sink := &fakeSink{}
 	ts := runServer(t, testConfig(""), sink)
 	w := dial(t, ts.addr, packets.V5)
 	w.connect("subid")
@@ -27,7 +27,7 @@ func TestPublishWithSubscriptionIdentifier(t *testing.T) {
 	if len(got) != 1 || got[0].Type != packets.DISCONNECT || got[0].ReasonCode != packets.ProtocolError {
 		t.Errorf("got %+v; want DISCONNECT 0x82", got)
 	}
-	if sink.count() != 0 {
+	if sink.Len() != 0 {
 		t.Errorf("the publish reached the sink")
 	}
 	waitFor(t, 5*time.Second, "protocol_error counted", func() bool { return ts.Stats().Disconnects["protocol_error"] == 1 })
@@ -94,7 +94,7 @@ func TestWillTopicInvalid(t *testing.T) {
 func TestReceiveMaximumExceededWhileWriting(t *testing.T) {
 	cfg := testConfig("")
 	cfg.ReceiveMaximum = 2
-	ts := runServer(t, cfg, &heldSink{})
+	ts := runServer(t, cfg, &fakeSink{Hold: true})
 	for round := range 3 {
 		w := dial(t, ts.addr, packets.V5)
 		w.connect(fmt.Sprintf("flood-%d", round))

@@ -21,7 +21,7 @@ func aclServer(t testing.TB, mutate func(*Config)) *Server {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	s, err := New(cfg, &okSink{}, nil)
+	s, err := New(cfg, &fakeSink{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

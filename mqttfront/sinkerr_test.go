@@ -22,7 +22,7 @@ func TestSinkErrors(t *testing.T) {
 		{ErrUnavailable, packets.UnspecifiedError},
 	} {
 		t.Run(tc.err.Error(), func(t *testing.T) {
-			ts := runServer(t, testConfig(""), errSink{fmt.Errorf("kafka refused the record: %w", tc.err)})
+			ts := runServer(t, testConfig(""), &fakeSink{Fail: fmt.Errorf("kafka refused the record: %w", tc.err)})
 			w := dial(t, ts.addr, packets.V5)
 			w.connect("se")
 			w.send(pub("t", "x", 1, 9), pub("t", "y", 2, 10))
@@ -54,7 +54,7 @@ func TestPublishErrorsAreSinkErrors(t *testing.T) {
 		t.Errorf("ErrQueueFull = %q; want %q", got, want)
 	}
 
-	ts := runServer(t, testConfig(""), &okSink{})
+	ts := runServer(t, testConfig(""), &fakeSink{})
 	for _, topic := range []string{"a/+/c", ""} {
 		var got error
 		ts.Publish(&Message{Topic: topic, Payload: []byte("x")}, func(err error) { got = err })

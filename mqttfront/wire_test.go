@@ -107,16 +107,16 @@ func TestAuthMethodRefused(t *testing.T) {
 func TestAckOrder(t *testing.T) {
 	for _, v := range []packets.Version{packets.V311, packets.V5} {
 		t.Run(versionName(v), func(t *testing.T) {
-			sink := &heldSink{}
+			sink := &fakeSink{Hold: true}
 			ts := runServer(t, testConfig(""), sink)
 			w := dial(t, ts.addr, v)
 			w.connect("order")
 			w.send(pub("a", "1", 1, 1), pub("a", "2", 1, 2), pub("a", "3", 2, 3), pub("a", "4", 1, 4))
-			waitFor(t, 5*time.Second, "4 messages at the sink", func() bool { return sink.n() == 4 })
-			sink.done(3, nil)
-			sink.done(1, nil)
+			waitFor(t, 5*time.Second, "4 messages at the sink", func() bool { return sink.Len() == 4 })
+			sink.Confirm(3, nil)
+			sink.Confirm(1, nil)
 			w.expectNothing(100 * time.Millisecond)
-			sink.done(0, nil)
+			sink.Confirm(0, nil)
 			if p := w.expect(packets.PUBACK); p.PacketID != 1 {
 				t.Fatalf("first ack for %d; want 1", p.PacketID)
 			}
@@ -124,7 +124,7 @@ func TestAckOrder(t *testing.T) {
 				t.Fatalf("second ack for %d; want 2", p.PacketID)
 			}
 			w.expectNothing(50 * time.Millisecond)
-			sink.done(2, nil)
+			sink.Confirm(2, nil)
 			if p := w.expect(packets.PUBREC); p.PacketID != 3 {
 				t.Fatalf("third ack PUBREC %d; want 3", p.PacketID)
 			}
@@ -148,7 +148,7 @@ func versionName(v packets.Version) string {
 // TestSinkError: v3 closes without the ack; v5 acks with the reason code.
 func TestSinkError(t *testing.T) {
 	t.Run("v3 closes", func(t *testing.T) {
-		ts := runServer(t, testConfig(""), errSink{errors.New("kafka down")})
+		ts := runServer(t, testConfig(""), &fakeSink{Fail: errors.New("kafka down")})
 		w := dial(t, ts.addr, packets.V311)
 		w.connect("e3")
 		w.send(pub("t", "x", 1, 9))
@@ -168,7 +168,7 @@ func TestSinkError(t *testing.T) {
 		{packets.Errorf(packets.PacketTooLarge, "record too large"), packets.UnspecifiedError},
 	} {
 		t.Run("v5 "+tc.err.Error(), func(t *testing.T) {
-			ts := runServer(t, testConfig(""), errSink{tc.err})
+			ts := runServer(t, testConfig(""), &fakeSink{Fail: tc.err})
 			w := dial(t, ts.addr, packets.V5)
 			w.connect("e5")
 			w.send(pub("t", "x", 1, 9), pub("t", "y", 2, 10))
@@ -185,7 +185,7 @@ func TestSinkError(t *testing.T) {
 // TestQoS2Dedupe: a duplicate PUBLISH awaiting PUBREL is re-acked, not
 // re-submitted [MQTT-4.3.3-9]; PUBREL of an unknown id gets 0x92.
 func TestQoS2Dedupe(t *testing.T) {
-	sink := &okSink{}
+	sink := &fakeSink{}
 	ts := runServer(t, testConfig(""), sink)
 	w := dial(t, ts.addr, packets.V5)
 	w.connect("q2")
@@ -205,7 +205,7 @@ func TestQoS2Dedupe(t *testing.T) {
 	if p := w.expect(packets.PUBCOMP); p.ReasonCode != packets.PacketIdentifierNotFound {
 		t.Errorf("PUBCOMP for unknown id code %v; want 0x92", p.ReasonCode)
 	}
-	if n := sink.count(); n != 1 {
+	if n := sink.Len(); n != 1 {
 		t.Errorf("sink got %d messages; want 1", n)
 	}
 }
@@ -215,7 +215,7 @@ func TestQoS2Dedupe(t *testing.T) {
 func TestReceiveMaximumExceeded(t *testing.T) {
 	cfg := testConfig("")
 	cfg.ReceiveMaximum = 2
-	sink := &heldSink{}
+	sink := &fakeSink{Hold: true}
 	ts := runServer(t, cfg, sink)
 	w := dial(t, ts.addr, packets.V5)
 	if ack := w.connect("rm"); ack.Properties.ReceiveMaximum != 2 {
@@ -233,21 +233,21 @@ func TestReceiveMaximumExceeded(t *testing.T) {
 func TestV3InboundFlowControl(t *testing.T) {
 	cfg := testConfig("")
 	cfg.ReceiveMaximum = 2
-	sink := &heldSink{}
+	sink := &fakeSink{Hold: true}
 	ts := runServer(t, cfg, sink)
 	w := dial(t, ts.addr, packets.V311)
 	w.connect("fc")
 	w.send(pub("t", "1", 1, 1), pub("t", "2", 1, 2), pub("t", "3", 1, 3))
-	waitFor(t, 5*time.Second, "2 at the sink", func() bool { return sink.n() == 2 })
+	waitFor(t, 5*time.Second, "2 at the sink", func() bool { return sink.Len() == 2 })
 	time.Sleep(50 * time.Millisecond)
-	if n := sink.n(); n != 2 {
+	if n := sink.Len(); n != 2 {
 		t.Fatalf("sink got %d; want 2 while the ring is full", n)
 	}
-	sink.done(0, nil)
+	sink.Confirm(0, nil)
 	w.expect(packets.PUBACK)
-	waitFor(t, 5*time.Second, "the third read after an ack", func() bool { return sink.n() == 3 })
-	sink.done(1, nil)
-	sink.done(2, nil)
+	waitFor(t, 5*time.Second, "the third read after an ack", func() bool { return sink.Len() == 3 })
+	sink.Confirm(1, nil)
+	sink.Confirm(2, nil)
 	w.expect(packets.PUBACK)
 	w.expect(packets.PUBACK)
 }
@@ -294,7 +294,7 @@ func TestTakeover(t *testing.T) {
 // TestWill: published (also to the Sink) on an abrupt close, not after a
 // normal DISCONNECT [MQTT-3.14.4-3].
 func TestWill(t *testing.T) {
-	sink := &okSink{}
+	sink := &fakeSink{}
 	ts := runServer(t, testConfig(""), sink)
 	sub := dial(t, ts.addr, packets.V311)
 	sub.connect("watcher")
@@ -306,7 +306,7 @@ func TestWill(t *testing.T) {
 	if p := sub.expect(packets.PUBLISH); p.Topic != "will/dies" || string(p.Payload) != "gone" {
 		t.Errorf("got %s %q; want the will", p.Topic, p.Payload)
 	}
-	waitFor(t, 5*time.Second, "will at the sink", func() bool { return sink.count() == 1 })
+	waitFor(t, 5*time.Second, "will at the sink", func() bool { return sink.Len() == 1 })
 
 	b := dial(t, ts.addr, packets.V311)
 	b.connect("leaves", withWill("will/leaves", "gone", 0, 0))

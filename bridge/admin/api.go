@@ -14,11 +14,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
-	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
-	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/topics"
 )
 
 // The admin API, under /api/v1 on the admin listener. Every endpoint
@@ -319,7 +316,7 @@ type subJSON struct {
 	ID                uint32 `json:"subscription_id,omitempty"`
 }
 
-func toSubJSON(subs []topics.Sub) []subJSON {
+func toSubJSON(subs []mqttfront.Subscription) []subJSON {
 	out := make([]subJSON, len(subs))
 	for i, s := range subs {
 		out[i] = subJSON{ClientID: s.ClientID, Filter: s.Filter, Group: s.Group, QoS: s.QoS, NoLocal: s.NoLocal,
@@ -348,7 +345,7 @@ func (a *api) kick(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("admin: client disconnected by the admin API", adminField(r), clientField(id))
-	writeJSON(w, http.StatusOK, map[string]any{"client_id": id, "disconnected": true, "reason_code": int(packets.AdministrativeAction)})
+	writeJSON(w, http.StatusOK, map[string]any{"client_id": id, "disconnected": true, "reason_code": int(mqttfront.KickReasonCode)})
 }
 
 // ---------------------------------------------------------------- subscriptions, retained
@@ -482,7 +479,7 @@ func (a *api) explain(w http.ResponseWriter, r *http.Request) {
 		a.explainDownlink(w, rules, req)
 		return
 	}
-	if err := packets.ValidTopicName(req.Topic); err != nil {
+	if err := mqttfront.ValidTopicName(req.Topic); err != nil {
 		writeError(w, http.StatusBadRequest, "topic: "+err.Error())
 		return
 	}
@@ -508,13 +505,12 @@ func (a *api) explain(w http.ResponseWriter, r *http.Request) {
 	}
 	p := &mapping.Publish{Topic: req.Topic, ClientID: clientID, Username: req.Username, QoS: byte(qos),
 		Payload: []byte(req.Payload), ReceivedAt: time.Now()}
-	ex := rules.Explain(p)
+	ex, part := a.br.ExplainUplink(p, parts)
 	out := explainUplinkJSON{Direction: "uplink", Topic: req.Topic, Outcome: ex.Outcome.String(), Rule: ex.Rule,
 		Captures: []headerJSON{}, KafkaTopic: ex.Record.Topic, Partitions: parts, Ack: string(ex.Record.Ack),
 		DeadLetter: string(ex.Record.Reason), Headers: []headerJSON{}, Checks: []explainCheckJSON{}, ValueBytes: len(ex.Record.Value)}
 	if ex.Outcome != mapping.Unmatched && ex.Record.Key != nil {
 		k := string(ex.Record.Key)
-		part := kafka.Partition(ex.Record.Key, parts)
 		out.Key, out.Partition = &k, &part
 	}
 	for _, c := range ex.Captures {
@@ -609,8 +605,7 @@ func (a *api) publish(w http.ResponseWriter, r *http.Request) {
 	a.front.Publish(m, func(err error) { pubErr = err })
 	if pubErr != nil {
 		status := http.StatusServiceUnavailable
-		var rc packets.ReasonCode
-		if errors.As(pubErr, &rc) && (rc == packets.TopicNameInvalid || rc == packets.PacketTooLarge) {
+		if errors.Is(pubErr, mqttfront.ErrTopicInvalid) {
 			status = http.StatusBadRequest
 		}
 		writeError(w, status, "publish: "+pubErr.Error())
@@ -623,7 +618,7 @@ func (a *api) publish(w http.ResponseWriter, r *http.Request) {
 // publishMessage validates req into a message; on error it also returns
 // the HTTP status.
 func (a *api) publishMessage(req publishRequest, maxPayload int) (*mqttfront.Message, int, error) {
-	if err := packets.ValidTopicName(req.Topic); err != nil {
+	if err := mqttfront.ValidTopicName(req.Topic); err != nil {
 		return nil, http.StatusBadRequest, fmt.Errorf("topic: %w", err)
 	}
 	if strings.HasPrefix(req.Topic, "$") {
@@ -634,7 +629,7 @@ func (a *api) publishMessage(req publishRequest, maxPayload int) (*mqttfront.Mes
 	}
 	allowed := false
 	for _, f := range a.cfg.PublishAllow {
-		if topics.Matches(f, req.Topic) {
+		if mqttfront.TopicMatches(f, req.Topic) {
 			allowed = true
 			break
 		}
@@ -670,7 +665,7 @@ func (a *api) publishMessage(req publishRequest, maxPayload int) (*mqttfront.Mes
 		if p.Key == "" || !utf8.ValidString(p.Key) || !utf8.ValidString(p.Value) || strings.ContainsRune(p.Key+p.Value, 0) {
 			return nil, http.StatusBadRequest, fmt.Errorf("user_properties[%d]: want a non-empty UTF-8 key and a UTF-8 value without U+0000", i)
 		}
-		m.Properties.User = append(m.Properties.User, packets.UserProperty{Key: p.Key, Value: p.Value})
+		m.Properties.User = append(m.Properties.User, mqttfront.UserProperty{Key: p.Key, Value: p.Value})
 	}
 	return m, 0, nil
 }

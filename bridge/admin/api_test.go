@@ -1,11 +1,9 @@
 package admin_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap/zaptest"
@@ -20,82 +19,22 @@ import (
 
 	"github.com/iotbridge/mqtt-kafka-bridge/bridge"
 	"github.com/iotbridge/mqtt-kafka-bridge/bridge/admin"
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 )
 
 // apiBridge runs a bridge (Kafka unreachable) with the admin listener on
-// loopback and returns it with the API's base URL.
+// loopback and returns it with the API's base URL (testkit.APIBridge).
 func apiBridge(t *testing.T, mutate func(*bridge.Config)) (*bridge.Bridge, string) {
 	t.Helper()
-	cfg := bridge.DefaultConfig()
-	cfg.MQTT.Listeners.TCP.Address = "127.0.0.1:0"
-	cfg.MQTT.Auth.AllowAnonymous = true
-	cfg.MQTT.DataDir = t.TempDir()
-	cfg.MQTT.MaxPacketSize = 64 << 10
-	cfg.Admin.Address = "127.0.0.1:0"
-	cfg.Kafka.BootstrapServers = []string{"127.0.0.1:1"}
-	cfg.Mapping = telemetryMapping("")
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	b, err := bridge.New(cfg, bridge.Options{Logger: zaptest.NewLogger(t), Version: "test-1.2.3"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runBridge(t, b)
-	waitFor(t, 5*time.Second, func() bool { return b.AdminAddr() != "" })
-	return b, "http://" + b.AdminAddr()
+	return testkit.APIBridge(t, bridge.DefaultConfig(), mutate, func(c bridge.Config) (*bridge.Bridge, error) {
+		return bridge.New(c, bridge.Options{Logger: zaptest.NewLogger(t), Version: "test-1.2.3"})
+	})
 }
 
 // call does one request and decodes the JSON answer into out (when not nil).
 func call(t *testing.T, method, url string, body any, out any) int {
 	t.Helper()
-	return callAuth(t, method, url, body, out, nil)
-}
-
-func callAuth(t *testing.T, method, url string, body any, out any, auth func(*http.Request)) int {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if method != http.MethodGet {
-		// The admin guard wants JSON on every state-changing request.
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if auth != nil {
-		auth(req)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatalf("%s %s: %d, body %q is not JSON: %v", method, url, resp.StatusCode, raw, err)
-		}
-	}
-	return resp.StatusCode
-}
-
-func v3Client(t *testing.T, b *bridge.Bridge, id string) mqtt.Client {
-	t.Helper()
-	o := mqtt.NewClientOptions().AddBroker("tcp://" + b.Front().Addr("tcp").String()).SetClientID(id).SetAutoReconnect(false)
-	c := mqtt.NewClient(o)
-	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect %s: %v", id, tok.Error())
-	}
-	t.Cleanup(func() { c.Disconnect(50) })
-	return c
+	return testkit.Call(t, method, url, body, out, nil)
 }
 
 type clientPage struct {
@@ -111,7 +50,7 @@ type clientPage struct {
 func TestAPIClientsKickAndPublish(t *testing.T) {
 	// The publish API is off by default and retain needs its own opt-in.
 	b, base := apiBridge(t, func(c *bridge.Config) { c.Admin.PublishAllow, c.Admin.PublishRetain = []string{"devices/#"}, true })
-	sub := v3Client(t, b, "dev1")
+	sub := testkit.ConnectV3(t, b.Front().Addr("tcp").String(), "dev1")
 	got := make(chan mqtt.Message, 4)
 	if tok := sub.Subscribe("devices/dev1/commands", 1, func(_ mqtt.Client, m mqtt.Message) { got <- m }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe: %v", tok.Error())
@@ -264,7 +203,7 @@ func TestAPIBadInputs(t *testing.T) {
 func TestAPIRoutesExplainOverview(t *testing.T) {
 	t.Cleanup(admin.SetHistoryInterval(20 * time.Millisecond))
 	b, base := apiBridge(t, nil)
-	c := v3Client(t, b, "dev9")
+	c := testkit.ConnectV3(t, b.Front().Addr("tcp").String(), "dev9")
 	c.Publish("devices/dev9/telemetry", 0, false, "t=1").WaitTimeout(5 * time.Second)
 	c.Publish("nowhere/x", 0, false, "t=1").WaitTimeout(5 * time.Second)
 
@@ -278,7 +217,7 @@ func TestAPIRoutesExplainOverview(t *testing.T) {
 		} `json:"routes"`
 		Unmatched uint64 `json:"uplink_unmatched"`
 	}
-	waitFor(t, 5*time.Second, func() bool {
+	testkit.WaitFor(t, 5*time.Second, "the routes' counts", func() bool {
 		call(t, "GET", base+"/api/v1/routes", nil, &routes)
 		return len(routes.Routes) == 1 && routes.Routes[0].Matched == 1 && routes.Unmatched == 1
 	})
@@ -321,7 +260,7 @@ func TestAPIRoutesExplainOverview(t *testing.T) {
 	var hist struct {
 		Samples []admin.Sample `json:"samples"`
 	}
-	waitFor(t, 5*time.Second, func() bool {
+	testkit.WaitFor(t, 5*time.Second, "two history samples", func() bool {
 		call(t, "GET", base+"/api/v1/history", nil, &hist)
 		return len(hist.Samples) >= 2 && hist.Samples[len(hist.Samples)-1].Connections == 1
 	})
@@ -346,6 +285,36 @@ func TestAPIRoutesExplainOverview(t *testing.T) {
 
 // TestAPIAuthOverHTTP is TestAPIAuth's second half, over real HTTP (it
 // runs a bridge, so it lives in package admin_test).
+// TestAPIExplainPartitioner: POST /api/v1/explain gives the partition the
+// configured partitioner (kafka.producer.partitioner) picks, as the producer
+// would, not always murmur2's.
+func TestAPIExplainPartitioner(t *testing.T) {
+	for _, tc := range []struct {
+		partitioner string
+		sarama      sarama.Partitioner
+	}{
+		{"murmur2", sarama.NewMurmur2Partitioner("t")},
+		{"fnv", sarama.NewHashPartitioner("t")},
+	} {
+		_, base := apiBridge(t, func(c *bridge.Config) { c.Kafka.Producer.Partitioner = tc.partitioner })
+		for _, device := range []string{"d1", "device-42", "sensor-7", "x"} {
+			want, err := tc.sarama.Partition(&sarama.ProducerMessage{Key: sarama.StringEncoder(device)}, 6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ex struct {
+				Partition *int32 `json:"partition"`
+			}
+			code := call(t, "POST", base+"/api/v1/explain", map[string]any{"topic": "devices/" + device + "/telemetry", "partitions": 6}, &ex)
+			if ex.Partition == nil {
+				t.Errorf("%s, key %q: POST explain = %d without a partition; want 200, partition %d", tc.partitioner, device, code, want)
+			} else if code != 200 || *ex.Partition != want {
+				t.Errorf("%s, key %q: POST explain = %d, partition %d; want 200, partition %d", tc.partitioner, device, code, *ex.Partition, want)
+			}
+		}
+	}
+}
+
 func TestAPIAuthOverHTTP(t *testing.T) {
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
 	if err != nil {
@@ -362,10 +331,10 @@ func TestAPIAuthOverHTTP(t *testing.T) {
 			t.Errorf("GET %s without credentials = %d; want 401", path, code)
 		}
 	}
-	if code := callAuth(t, "GET", base+"/api/v1/overview", nil, nil, func(r *http.Request) { r.SetBasicAuth("ops", "s3cret") }); code != 200 {
+	if code := testkit.Call(t, "GET", base+"/api/v1/overview", nil, nil, func(r *http.Request) { r.SetBasicAuth("ops", "s3cret") }); code != 200 {
 		t.Errorf("GET overview with Basic = %d; want 200", code)
 	}
-	if code := callAuth(t, "GET", base+"/api/v1/clients", nil, nil, func(r *http.Request) { r.Header.Set("Authorization", "Bearer tok-123") }); code != 200 {
+	if code := testkit.Call(t, "GET", base+"/api/v1/clients", nil, nil, func(r *http.Request) { r.Header.Set("Authorization", "Bearer tok-123") }); code != 200 {
 		t.Errorf("GET clients with a bearer token = %d; want 200", code)
 	}
 	for _, path := range []string{"/metrics", "/healthz"} {

@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 )
 
 // Config is the admin section (admin.*) of the bridge configuration: the
@@ -107,7 +107,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for i, f := range c.PublishAllow {
-		if err := packets.ValidTopicFilter(f); err != nil {
+		if err := mqttfront.ValidTopicFilter(f); err != nil {
 			errs = append(errs, fmt.Errorf("admin.publish_allow[%d]: %q: %w", i, f, err))
 		} else if strings.HasPrefix(f, "$") {
 			errs = append(errs, fmt.Errorf("admin.publish_allow[%d]: %q: $-topics belong to the broker", i, f))

@@ -3,7 +3,6 @@ package admin_test
 import (
 	"bufio"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -14,46 +13,8 @@ import (
 
 	"github.com/iotbridge/mqtt-kafka-bridge/bridge"
 	"github.com/iotbridge/mqtt-kafka-bridge/bridge/admin"
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 )
-
-// rawRequest is one request as a browser, a form or an attacker's page
-// could send it.
-type rawRequest struct {
-	method, path string
-	host         string            // "" = the listener's address
-	header       map[string]string // Content-Type, Origin, Sec-Fetch-Site, ...
-	body         string
-	basic        [2]string // user, password
-}
-
-// do sends rr and returns the status and the JSON error message, if any.
-func (rr rawRequest) do(t *testing.T, base string) (int, string, http.Header) {
-	t.Helper()
-	req, err := http.NewRequest(rr.method, base+rr.path, strings.NewReader(rr.body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rr.host != "" {
-		req.Host = rr.host
-	}
-	for k, v := range rr.header {
-		req.Header.Set(k, v)
-	}
-	if rr.basic[0] != "" {
-		req.SetBasicAuth(rr.basic[0], rr.basic[1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", rr.method, rr.path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var e struct {
-		Error string `json:"error"`
-	}
-	_ = json.Unmarshal(raw, &e)
-	return resp.StatusCode, e.Error, resp.Header
-}
 
 const jsonCT = "application/json"
 
@@ -73,7 +34,7 @@ func TestAdminCSRF(t *testing.T) {
 				c.Admin.Users = []admin.User{{Username: "ops", PasswordHash: string(hash)}}
 			}
 		})
-		v3Client(t, b, "victim")
+		testkit.ConnectV3(t, b.Front().Addr("tcp").String(), "victim")
 		own := "http://" + b.AdminAddr()
 		var creds [2]string
 		if secured {
@@ -81,45 +42,45 @@ func TestAdminCSRF(t *testing.T) {
 		}
 		tests := []struct {
 			name   string
-			rr     rawRequest
+			rr     testkit.Request
 			status int
 			want   string // in the JSON error
 		}{
-			{"form text/plain publish", rawRequest{method: "POST", path: "/api/v1/publish", body: pub,
-				header: map[string]string{"Content-Type": "text/plain"}}, 415, "Content-Type"},
-			{"form urlencoded publish", rawRequest{method: "POST", path: "/api/v1/publish", body: "topic=x",
-				header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}, 415, "application/json"},
-			{"no content type publish", rawRequest{method: "POST", path: "/api/v1/publish", body: pub}, 415, "Content-Type"},
-			{"no content type kick", rawRequest{method: "DELETE", path: "/api/v1/clients/victim"}, 415, "Content-Type"},
-			{"no-cors fetch from another site", rawRequest{method: "POST", path: "/api/v1/publish", body: pub,
-				header: map[string]string{"Content-Type": "text/plain", "Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}}, 403, "Origin"},
-			{"json from another origin", rawRequest{method: "POST", path: "/api/v1/publish", body: pub,
-				header: map[string]string{"Content-Type": jsonCT, "Origin": "https://evil.example"}}, 403, "admin.allowed_origins"},
-			{"json from another port", rawRequest{method: "POST", path: "/api/v1/publish", body: pub,
-				header: map[string]string{"Content-Type": jsonCT, "Origin": "http://127.0.0.1:1"}}, 403, "Origin"},
-			{"null origin", rawRequest{method: "DELETE", path: "/api/v1/clients/victim",
-				header: map[string]string{"Content-Type": jsonCT, "Origin": "null"}}, 403, "Origin"},
-			{"cross-site without Origin", rawRequest{method: "POST", path: "/api/v1/publish", body: pub,
-				header: map[string]string{"Content-Type": jsonCT, "Sec-Fetch-Site": "cross-site"}}, 403, "Sec-Fetch-Site"},
-			{"cross-origin read", rawRequest{method: "GET", path: "/api/v1/clients",
-				header: map[string]string{"Origin": "https://evil.example"}}, 403, "Origin"},
-			{"same origin publish", rawRequest{method: "POST", path: "/api/v1/publish", body: pub,
-				header: map[string]string{"Content-Type": jsonCT + "; charset=utf-8", "Origin": own, "Sec-Fetch-Site": "same-origin"}}, 200, ""},
-			{"curl publish (no Origin)", rawRequest{method: "POST", path: "/api/v1/publish", body: pub,
-				header: map[string]string{"Content-Type": jsonCT}}, 200, ""},
-			{"same origin kick", rawRequest{method: "DELETE", path: "/api/v1/clients/victim",
-				header: map[string]string{"Content-Type": jsonCT, "Origin": own}}, 200, ""},
+			{"form text/plain publish", testkit.Request{Method: "POST", Path: "/api/v1/publish", Body: pub,
+				Header: map[string]string{"Content-Type": "text/plain"}}, 415, "Content-Type"},
+			{"form urlencoded publish", testkit.Request{Method: "POST", Path: "/api/v1/publish", Body: "topic=x",
+				Header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}, 415, "application/json"},
+			{"no content type publish", testkit.Request{Method: "POST", Path: "/api/v1/publish", Body: pub}, 415, "Content-Type"},
+			{"no content type kick", testkit.Request{Method: "DELETE", Path: "/api/v1/clients/victim"}, 415, "Content-Type"},
+			{"no-cors fetch from another site", testkit.Request{Method: "POST", Path: "/api/v1/publish", Body: pub,
+				Header: map[string]string{"Content-Type": "text/plain", "Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}}, 403, "Origin"},
+			{"json from another origin", testkit.Request{Method: "POST", Path: "/api/v1/publish", Body: pub,
+				Header: map[string]string{"Content-Type": jsonCT, "Origin": "https://evil.example"}}, 403, "admin.allowed_origins"},
+			{"json from another port", testkit.Request{Method: "POST", Path: "/api/v1/publish", Body: pub,
+				Header: map[string]string{"Content-Type": jsonCT, "Origin": "http://127.0.0.1:1"}}, 403, "Origin"},
+			{"null origin", testkit.Request{Method: "DELETE", Path: "/api/v1/clients/victim",
+				Header: map[string]string{"Content-Type": jsonCT, "Origin": "null"}}, 403, "Origin"},
+			{"cross-site without Origin", testkit.Request{Method: "POST", Path: "/api/v1/publish", Body: pub,
+				Header: map[string]string{"Content-Type": jsonCT, "Sec-Fetch-Site": "cross-site"}}, 403, "Sec-Fetch-Site"},
+			{"cross-origin read", testkit.Request{Method: "GET", Path: "/api/v1/clients",
+				Header: map[string]string{"Origin": "https://evil.example"}}, 403, "Origin"},
+			{"same origin publish", testkit.Request{Method: "POST", Path: "/api/v1/publish", Body: pub,
+				Header: map[string]string{"Content-Type": jsonCT + "; charset=utf-8", "Origin": own, "Sec-Fetch-Site": "same-origin"}}, 200, ""},
+			{"curl publish (no Origin)", testkit.Request{Method: "POST", Path: "/api/v1/publish", Body: pub,
+				Header: map[string]string{"Content-Type": jsonCT}}, 200, ""},
+			{"same origin kick", testkit.Request{Method: "DELETE", Path: "/api/v1/clients/victim",
+				Header: map[string]string{"Content-Type": jsonCT, "Origin": own}}, 200, ""},
 		}
 		for _, tt := range tests {
 			name := tt.name
 			if secured {
 				name += ", basic auth"
-				tt.rr.basic = creds
+				tt.rr.Basic = creds
 			}
 			t.Run(name, func(t *testing.T) {
-				code, msg, _ := tt.rr.do(t, base)
+				code, msg, _ := tt.rr.Do(t, base)
 				if code != tt.status || !strings.Contains(msg, tt.want) {
-					t.Errorf("%s %s = %d %q; want %d with an error naming %q", tt.rr.method, tt.rr.path, code, msg, tt.status, tt.want)
+					t.Errorf("%s %s = %d %q; want %d with an error naming %q", tt.rr.Method, tt.rr.Path, code, msg, tt.status, tt.want)
 				}
 			})
 		}
@@ -144,9 +105,9 @@ func TestAdminAllowedOrigins(t *testing.T) {
 		{"https://ops.example.com:8443", 403},
 		{"https://evil.example", 403},
 	} {
-		rr := rawRequest{method: "POST", path: "/api/v1/publish", body: pub,
-			header: map[string]string{"Content-Type": jsonCT, "Origin": tt.origin, "Sec-Fetch-Site": "cross-site"}}
-		if code, msg, _ := rr.do(t, base); code != tt.status {
+		rr := testkit.Request{Method: "POST", Path: "/api/v1/publish", Body: pub,
+			Header: map[string]string{"Content-Type": jsonCT, "Origin": tt.origin, "Sec-Fetch-Site": "cross-site"}}
+		if code, msg, _ := rr.Do(t, base); code != tt.status {
 			t.Errorf("POST publish from %s = %d %q; want %d", tt.origin, code, msg, tt.status)
 		}
 	}
@@ -157,37 +118,37 @@ func TestAdminAllowedOrigins(t *testing.T) {
 // literals and admin.allowed_hosts are served; the probes stay open.
 func TestAdminHostCheck(t *testing.T) {
 	b, base := apiBridge(t, func(c *bridge.Config) { c.Admin.PublishAllow = []string{"devices/#"} })
-	v3Client(t, b, "victim")
+	testkit.ConnectV3(t, b.Front().Addr("tcp").String(), "victim")
 	_, port, _ := net.SplitHostPort(b.AdminAddr())
 	hostname, _ := os.Hostname()
 	pub := `{"topic":"devices/d1/commands","payload":"x","retain":false}`
 	tests := []struct {
 		name   string
-		rr     rawRequest
+		rr     testkit.Request
 		status int
 	}{
-		{"rebound list", rawRequest{method: "GET", path: "/api/v1/clients", host: "evil.example:" + port}, 421},
-		{"rebound list, no port", rawRequest{method: "GET", path: "/api/v1/clients", host: "evil.example"}, 421},
-		{"rebound dashboard", rawRequest{method: "GET", path: "/", host: "evil.example:" + port}, 421},
-		{"rebound kick", rawRequest{method: "DELETE", path: "/api/v1/clients/victim", host: "evil.example:" + port,
-			header: map[string]string{"Content-Type": jsonCT, "Origin": "http://evil.example:" + port}}, 421},
-		{"rebound publish", rawRequest{method: "POST", path: "/api/v1/publish", host: "evil.example:" + port, body: pub,
-			header: map[string]string{"Content-Type": jsonCT, "Origin": "http://evil.example:" + port}}, 421},
-		{"localhost", rawRequest{method: "GET", path: "/api/v1/clients", host: "localhost:" + port}, 200},
-		{"LOCALHOST", rawRequest{method: "GET", path: "/api/v1/clients", host: "LOCALHOST:" + port}, 200},
-		{"IPv4 literal", rawRequest{method: "GET", path: "/api/v1/clients", host: "127.0.0.1:" + port}, 200},
-		{"IPv6 literal", rawRequest{method: "GET", path: "/api/v1/clients", host: "[::1]:" + port}, 200},
-		{"pod IP", rawRequest{method: "GET", path: "/api/v1/clients", host: "10.1.2.3:8080"}, 200},
-		{"hostname", rawRequest{method: "GET", path: "/api/v1/clients", host: hostname + ":" + port}, 200},
-		{"probe /metrics", rawRequest{method: "GET", path: "/metrics", host: "mqtt-kafka-bridge-metrics.iot.svc:8080"}, 200},
-		{"probe /healthz", rawRequest{method: "GET", path: "/healthz", host: "bridge:8080"}, 200},
-		{"probe /readyz", rawRequest{method: "GET", path: "/readyz", host: "bridge:8080"}, 503}, // Kafka unreachable
+		{"rebound list", testkit.Request{Method: "GET", Path: "/api/v1/clients", Host: "evil.example:" + port}, 421},
+		{"rebound list, no port", testkit.Request{Method: "GET", Path: "/api/v1/clients", Host: "evil.example"}, 421},
+		{"rebound dashboard", testkit.Request{Method: "GET", Path: "/", Host: "evil.example:" + port}, 421},
+		{"rebound kick", testkit.Request{Method: "DELETE", Path: "/api/v1/clients/victim", Host: "evil.example:" + port,
+			Header: map[string]string{"Content-Type": jsonCT, "Origin": "http://evil.example:" + port}}, 421},
+		{"rebound publish", testkit.Request{Method: "POST", Path: "/api/v1/publish", Host: "evil.example:" + port, Body: pub,
+			Header: map[string]string{"Content-Type": jsonCT, "Origin": "http://evil.example:" + port}}, 421},
+		{"localhost", testkit.Request{Method: "GET", Path: "/api/v1/clients", Host: "localhost:" + port}, 200},
+		{"LOCALHOST", testkit.Request{Method: "GET", Path: "/api/v1/clients", Host: "LOCALHOST:" + port}, 200},
+		{"IPv4 literal", testkit.Request{Method: "GET", Path: "/api/v1/clients", Host: "127.0.0.1:" + port}, 200},
+		{"IPv6 literal", testkit.Request{Method: "GET", Path: "/api/v1/clients", Host: "[::1]:" + port}, 200},
+		{"pod IP", testkit.Request{Method: "GET", Path: "/api/v1/clients", Host: "10.1.2.3:8080"}, 200},
+		{"hostname", testkit.Request{Method: "GET", Path: "/api/v1/clients", Host: hostname + ":" + port}, 200},
+		{"probe /metrics", testkit.Request{Method: "GET", Path: "/metrics", Host: "mqtt-kafka-bridge-metrics.iot.svc:8080"}, 200},
+		{"probe /healthz", testkit.Request{Method: "GET", Path: "/healthz", Host: "bridge:8080"}, 200},
+		{"probe /readyz", testkit.Request{Method: "GET", Path: "/readyz", Host: "bridge:8080"}, 503}, // Kafka unreachable
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, msg, _ := tt.rr.do(t, base)
+			code, msg, _ := tt.rr.Do(t, base)
 			if code != tt.status {
-				t.Fatalf("%s %s with Host %s = %d %q; want %d", tt.rr.method, tt.rr.path, tt.rr.host, code, msg, tt.status)
+				t.Fatalf("%s %s with Host %s = %d %q; want %d", tt.rr.Method, tt.rr.Path, tt.rr.Host, code, msg, tt.status)
 			}
 			if code == 421 && !strings.Contains(msg, "admin.allowed_hosts") {
 				t.Errorf("421 error %q; want it to name admin.allowed_hosts", msg)
@@ -217,8 +178,8 @@ func TestAdminAllowedHosts(t *testing.T) {
 		{[]string{"*"}, "evil.example", 200},
 	} {
 		_, base := apiBridge(t, func(c *bridge.Config) { c.Admin.AllowedHosts = tt.allowed })
-		rr := rawRequest{method: "GET", path: "/api/v1/overview", host: tt.host}
-		if code, msg, _ := rr.do(t, base); code != tt.status {
+		rr := testkit.Request{Method: "GET", Path: "/api/v1/overview", Host: tt.host}
+		if code, msg, _ := rr.Do(t, base); code != tt.status {
 			t.Errorf("allowed_hosts %q: GET with Host %s = %d %q; want %d", tt.allowed, tt.host, code, msg, tt.status)
 		}
 	}
@@ -227,25 +188,25 @@ func TestAdminAllowedHosts(t *testing.T) {
 // Every answer of the admin listener forbids framing and MIME sniffing.
 func TestAdminSecurityHeaders(t *testing.T) {
 	_, base := apiBridge(t, nil)
-	for _, rr := range []rawRequest{
-		{method: "GET", path: "/"},
-		{method: "GET", path: "/app.js"},
-		{method: "GET", path: "/api/v1/overview"},
-		{method: "GET", path: "/api/v1/nope"},
-		{method: "GET", path: "/metrics"},
-		{method: "GET", path: "/healthz"},
-		{method: "POST", path: "/api/v1/publish"}, // refused (415): headers too
-		{method: "GET", path: "/", host: "evil.example"},
+	for _, rr := range []testkit.Request{
+		{Method: "GET", Path: "/"},
+		{Method: "GET", Path: "/app.js"},
+		{Method: "GET", Path: "/api/v1/overview"},
+		{Method: "GET", Path: "/api/v1/nope"},
+		{Method: "GET", Path: "/metrics"},
+		{Method: "GET", Path: "/healthz"},
+		{Method: "POST", Path: "/api/v1/publish"}, // refused (415): headers too
+		{Method: "GET", Path: "/", Host: "evil.example"},
 	} {
-		_, _, h := rr.do(t, base)
+		_, _, h := rr.Do(t, base)
 		if got := h.Get("X-Frame-Options"); got != "DENY" {
-			t.Errorf("%s %s (Host %q): X-Frame-Options = %q; want DENY", rr.method, rr.path, rr.host, got)
+			t.Errorf("%s %s (Host %q): X-Frame-Options = %q; want DENY", rr.Method, rr.Path, rr.Host, got)
 		}
 		if got := h.Get("X-Content-Type-Options"); got != "nosniff" {
-			t.Errorf("%s %s (Host %q): X-Content-Type-Options = %q; want nosniff", rr.method, rr.path, rr.host, got)
+			t.Errorf("%s %s (Host %q): X-Content-Type-Options = %q; want nosniff", rr.Method, rr.Path, rr.Host, got)
 		}
 		if got := h.Get("Content-Security-Policy"); !strings.Contains(got, "frame-ancestors 'none'") {
-			t.Errorf("%s %s (Host %q): Content-Security-Policy = %q; want frame-ancestors 'none'", rr.method, rr.path, rr.host, got)
+			t.Errorf("%s %s (Host %q): Content-Security-Policy = %q; want frame-ancestors 'none'", rr.Method, rr.Path, rr.Host, got)
 		}
 	}
 }

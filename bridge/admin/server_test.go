@@ -13,22 +13,21 @@ import (
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
-	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/topics"
 )
 
 // fakeFront is a front end with no clients whose readiness the test
 // controls.
 type fakeFront struct{ ready chan struct{} }
 
-func (f fakeFront) Ready() <-chan struct{}          { return f.ready }
-func (fakeFront) Stats() mqttfront.Stats            { return mqttfront.Stats{ConnectionsCurrent: 3} }
-func (fakeFront) Clients() []mqttfront.ClientInfo   { return nil }
-func (fakeFront) Subscriptions(string) []topics.Sub { return nil }
-func (fakeFront) Kick(string) bool                  { return false }
+func (f fakeFront) Ready() <-chan struct{}                      { return f.ready }
+func (fakeFront) Stats() mqttfront.Stats                        { return mqttfront.Stats{ConnectionsCurrent: 3} }
+func (fakeFront) Clients() []mqttfront.ClientInfo               { return nil }
+func (fakeFront) Subscriptions(string) []mqttfront.Subscription { return nil }
+func (fakeFront) Kick(string) bool                              { return false }
 func (fakeFront) Publish(_ *mqttfront.Message, done func(error)) {
 	done(nil)
 }
-func (fakeFront) Client(string) (mqttfront.ClientInfo, []topics.Sub, bool) {
+func (fakeFront) Client(string) (mqttfront.ClientInfo, []mqttfront.Subscription, bool) {
 	return mqttfront.ClientInfo{}, nil, false
 }
 func (fakeFront) RetainedMessages(string, int) []mqttfront.RetainedInfo { return nil }
@@ -44,8 +43,11 @@ func (fakeBridge) Kafka() KafkaState {
 func (fakeBridge) Parts() []Part {
 	return []Part{{Part: "kafka", Up: true, State: "up", Reason: "ok"}}
 }
-func (fakeBridge) Readiness() (bool, any)  { return false, map[string]string{"why": "fake"} }
-func (fakeBridge) Rules() *mapping.Rules   { return nil }
+func (fakeBridge) Readiness() (bool, any) { return false, map[string]string{"why": "fake"} }
+func (fakeBridge) Rules() *mapping.Rules  { return nil }
+func (fakeBridge) ExplainUplink(*mapping.Publish, int32) (mapping.Explanation, int32) {
+	return mapping.Explanation{}, -1
+}
 func (fakeBridge) Mapping() mapping.Config { return mapping.Config{} }
 func (fakeBridge) Routes() Routes          { return Routes{Unmatched: 5} }
 

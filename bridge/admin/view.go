@@ -4,7 +4,6 @@ import (
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
-	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/topics"
 )
 
 // Front is the MQTT front end as the admin API uses it; *mqttfront.Server
@@ -14,8 +13,8 @@ type Front interface {
 	Ready() <-chan struct{}
 	Stats() mqttfront.Stats
 	Clients() []mqttfront.ClientInfo
-	Client(id string) (mqttfront.ClientInfo, []topics.Sub, bool)
-	Subscriptions(match string) []topics.Sub
+	Client(id string) (mqttfront.ClientInfo, []mqttfront.Subscription, bool)
+	Subscriptions(match string) []mqttfront.Subscription
 	RetainedMessages(match string, limit int) []mqttfront.RetainedInfo
 	// Kick disconnects a connected client (reason admin_kick, v5
 	// DISCONNECT 0x98); false when it is not connected.
@@ -39,6 +38,12 @@ type Bridge interface {
 	Readiness() (ready bool, body any)
 	// Rules are the mapping rules in force; a reload swaps them.
 	Rules() *mapping.Rules
+	// ExplainUplink is the dry run of p under the rules in force, as the
+	// bridge would route it: mapping's explanation, and the partition of
+	// partitions that the producer's partitioner (kafka.producer.partitioner)
+	// picks for the record's key, -1 when the publish is not routed or the
+	// record has no key.
+	ExplainUplink(p *mapping.Publish, partitions int32) (mapping.Explanation, int32)
 	// Mapping is the mapping section the bridge started with: the rules'
 	// MQTT and Kafka topics for /api/v1/routes.
 	Mapping() mapping.Config

@@ -33,48 +33,48 @@ func splitHeader(t *testing.T, raw []byte) (byte, []byte) {
 }
 
 func TestDecodeFixtures(t *testing.T) {
-	for _, f := range fixtures {
-		t.Run(f.name, func(t *testing.T) {
-			first, body := splitHeader(t, f.raw)
-			got, err := Decode(first, body, f.version)
+	for _, f := range Fixtures() {
+		t.Run(f.Name, func(t *testing.T) {
+			first, body := splitHeader(t, f.Raw)
+			got, err := Decode(first, body, f.Version)
 			if err != nil {
-				t.Fatalf("Decode %s: %v", f.spec, err)
+				t.Fatalf("Decode %s: %v", f.Spec, err)
 			}
-			if !reflect.DeepEqual(got, &f.packet) {
-				t.Errorf("Decode %s =\n%+v\nwant\n%+v", f.spec, got, &f.packet)
+			if !reflect.DeepEqual(got, &f.Packet) {
+				t.Errorf("Decode %s =\n%+v\nwant\n%+v", f.Spec, got, &f.Packet)
 			}
-			got, err = readOne(t, f.raw, f.version)
+			got, err = readOne(t, f.Raw, f.Version)
 			if err != nil {
-				t.Fatalf("Read %s: %v", f.spec, err)
+				t.Fatalf("Read %s: %v", f.Spec, err)
 			}
-			if !reflect.DeepEqual(got, &f.packet) {
-				t.Errorf("Read %s =\n%+v\nwant\n%+v", f.spec, got, &f.packet)
+			if !reflect.DeepEqual(got, &f.Packet) {
+				t.Errorf("Read %s =\n%+v\nwant\n%+v", f.Spec, got, &f.Packet)
 			}
 		})
 	}
 }
 
 func TestEncodeFixtures(t *testing.T) {
-	for _, f := range fixtures {
-		if f.decodeOnly {
+	for _, f := range Fixtures() {
+		if f.DecodeOnly {
 			continue
 		}
-		t.Run(f.name, func(t *testing.T) {
-			got, err := Encode(nil, &f.packet, f.version)
+		t.Run(f.Name, func(t *testing.T) {
+			got, err := Encode(nil, &f.Packet, f.Version)
 			if err != nil {
-				t.Fatalf("Encode %s: %v", f.spec, err)
+				t.Fatalf("Encode %s: %v", f.Spec, err)
 			}
-			if !bytes.Equal(got, f.raw) {
-				t.Errorf("Encode %s =\n% X\nwant\n% X", f.spec, got, f.raw)
+			if !bytes.Equal(got, f.Raw) {
+				t.Errorf("Encode %s =\n% X\nwant\n% X", f.Spec, got, f.Raw)
 			}
-			if n := Size(&f.packet, f.version); n != len(f.raw) {
-				t.Errorf("Size = %d; want %d", n, len(f.raw))
+			if n := Size(&f.Packet, f.Version); n != len(f.Raw) {
+				t.Errorf("Size = %d; want %d", n, len(f.Raw))
 			}
 			// Encode appends: a prefix in dst is kept.
 			pre := []byte{0xAA, 0xBB}
-			got, err = Encode(pre, &f.packet, f.version)
-			if err != nil || !bytes.Equal(got[:2], pre) || !bytes.Equal(got[2:], f.raw) {
-				t.Errorf("Encode with prefix = % X, %v; want AA BB % X", got, err, f.raw)
+			got, err = Encode(pre, &f.Packet, f.Version)
+			if err != nil || !bytes.Equal(got[:2], pre) || !bytes.Equal(got[2:], f.Raw) {
+				t.Errorf("Encode with prefix = % X, %v; want AA BB % X", got, err, f.Raw)
 			}
 		})
 	}
@@ -126,14 +126,14 @@ func TestEncodeConnackV31(t *testing.T) {
 // TestConnectVersionFromPacket: CONNECT is decoded by its own level whatever
 // version the caller passes.
 func TestConnectVersionFromPacket(t *testing.T) {
-	for _, f := range fixtures {
-		if f.packet.Type != CONNECT {
+	for _, f := range Fixtures() {
+		if f.Packet.Type != CONNECT {
 			continue
 		}
 		for _, v := range []Version{V31, V311, V5} {
-			p, err := readOne(t, f.raw, v)
-			if err != nil || !reflect.DeepEqual(p, &f.packet) {
-				t.Errorf("%s read as v%d = %+v, %v", f.name, v, p, err)
+			p, err := readOne(t, f.Raw, v)
+			if err != nil || !reflect.DeepEqual(p, &f.Packet) {
+				t.Errorf("%s read as v%d = %+v, %v", f.Name, v, p, err)
 			}
 		}
 	}

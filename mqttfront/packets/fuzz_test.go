@@ -12,12 +12,12 @@ import (
 // never panic, and a packet that decodes must encode, and that encoding must
 // decode to an equal packet.
 func FuzzDecode(f *testing.F) {
-	for _, fx := range fixtures {
+	for _, fx := range Fixtures() {
 		sel := byte(0)
-		if fx.version == V5 {
+		if fx.Version == V5 {
 			sel = 1
 		}
-		f.Add(append([]byte{sel}, fx.raw...))
+		f.Add(append([]byte{sel}, fx.Raw...))
 	}
 	for _, m := range malformedCases {
 		sel := byte(0)

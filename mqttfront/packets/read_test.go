@@ -17,11 +17,12 @@ func TestReadFragments(t *testing.T) {
 	for _, v := range []Version{V311, V5} {
 		var stream []byte
 		var want []*Packet
+		fixtures := Fixtures()
 		for i := range fixtures {
 			f := &fixtures[i]
-			if f.version == v || v == V311 && f.version == V31 {
-				stream = append(stream, f.raw...)
-				want = append(want, &f.packet)
+			if f.Version == v || v == V311 && f.Version == V31 {
+				stream = append(stream, f.Raw...)
+				want = append(want, &f.Packet)
 			}
 		}
 		t.Run(fmtVersion(v), func(t *testing.T) {

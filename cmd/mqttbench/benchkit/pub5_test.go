@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
 )
@@ -87,20 +88,7 @@ func startBroker(t *testing.T, sink mqttfront.Sink, edit func(*mqttfront.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("broker Run: %v", err)
-		}
-	})
-	select {
-	case <-srv.Ready():
-	case err := <-errc:
-		t.Fatalf("broker Run: %v", err)
-	}
+	testkit.Start(t, srv, srv.Ready())
 	return srv, srv.Addr("tcp").String()
 }
 
