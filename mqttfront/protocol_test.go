@@ -103,10 +103,20 @@ func TestReceiveMaximumExceededWhileWriting(t *testing.T) {
 			t.Fatal(err)
 		}
 		batch := bytes.Repeat(frame, 64)
-		writerDone := make(chan struct{})
+		// The writer keeps writing until it sees the DISCONNECT, as a
+		// client does whose writes are not driven by what it reads. It stops
+		// then: the server drains for at most 2 s, and on a loaded machine
+		// a writer that never stops could outlast that and earn a reset
+		// that says nothing about the half-close.
+		writerDone, sawDisconnect := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(writerDone)
 			for {
+				select {
+				case <-sawDisconnect:
+					return
+				default:
+				}
 				_ = w.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 				if _, err := w.nc.Write(batch); err != nil {
 					return
@@ -122,6 +132,13 @@ func TestReceiveMaximumExceededWhileWriting(t *testing.T) {
 				break
 			}
 			got = append(got, p)
+			if p.Type == packets.DISCONNECT && len(got) > 0 {
+				select {
+				case <-sawDisconnect:
+				default:
+					close(sawDisconnect)
+				}
+			}
 		}
 		_ = w.nc.Close()
 		<-writerDone
