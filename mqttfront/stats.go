@@ -40,6 +40,9 @@ const (
 	ReasonReadTimeout  // a started packet not complete within read_timeout
 	ReasonSessionOwner // the client id's session belongs to another identity (bind_client_id_to_user)
 	ReasonAuthBackoff  // the address failed too many password checks lately (auth.failure_backoff)
+	// ReasonClusterNotReady: CONNECT refused by the cluster's admission
+	// check (the replica is catching up with the shared state).
+	ReasonClusterNotReady
 	numDisconnectReasons
 )
 
@@ -53,6 +56,7 @@ var disconnectNames = [...]string{
 	"max_sessions",
 	"read_timeout",
 	"session_owner_mismatch", "auth_backoff",
+	"cluster_not_ready",
 }
 
 func (r DisconnectReason) String() string {
