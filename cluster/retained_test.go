@@ -118,6 +118,12 @@ func (tt *trieTarget) ResetRetained() {
 	tt.mu.Unlock()
 }
 
+func (tt *trieTarget) len() int {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	return len(tt.m)
+}
+
 func (tt *trieTarget) get(topic string) (string, bool) {
 	tt.mu.Lock()
 	defer tt.mu.Unlock()
@@ -132,7 +138,7 @@ type retainedNode struct {
 	stop   func()
 }
 
-func startRetainedNode(t *testing.T, cfg Config, bootstrap, dir string) *retainedNode {
+func startRetainedNode(t testing.TB, cfg Config, bootstrap, dir string) *retainedNode {
 	t.Helper()
 	n, err := New(cfg, []string{bootstrap}, saramaTestConfig(), dir, zaptest.NewLogger(t))
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
@@ -320,5 +321,28 @@ func TestResetRetainedKeepsSys(t *testing.T) {
 	}
 	if got, want := s.retainedSize(), int64(len("$SYS/broker/uptime")+1); got != want {
 		t.Fatalf("retained bytes %d after reset; want %d", got, want)
+	}
+}
+
+// TestSharedRetainedACLOnDelivery: retained messages applied from the
+// shared store go through the delivery ACL like any other: a granted '#'
+// does not deliver a denied topic.
+func TestSharedRetainedACLOnDelivery(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Auth.ACL = auth.ACLConfig{NoMatch: "allow", Rules: []auth.ACLRule{
+		{Permission: "deny", Action: "all", Topics: []string{"secret/#"}},
+	}}
+	srv := runServerHooks(t, cfg, nil, func(s *Server) { s.SetRetainedStore(&heldStore{}) })
+	srv.ApplyRetained("secret/x", &Message{Payload: []byte("hidden")})
+	srv.ApplyRetained("open/x", &Message{Payload: []byte("shown")})
+	w := dial(t, srv.addr, packets.V311)
+	w.connect("sub")
+	w.subscribe(1, "#", 1)
+	if got := w.expect(packets.PUBLISH); got.Topic != "open/x" {
+		t.Fatalf("retained on subscribe to #: %q; want only open/x", got.Topic)
+	}
+	w.expectNothing(200 * time.Millisecond)
+	if n := srv.Stats().Drops["delivery_not_authorized"]; n != 1 {
+		t.Fatalf("delivery_not_authorized drops %d; want 1 (secret/x)", n)
 	}
 }
