@@ -9,8 +9,8 @@ import (
 )
 
 // adminView is the bridge as the admin package reads it (admin.Bridge):
-// snapshots of the producer, the consumer, the rules and the per-rule
-// counters. The MQTT front end is handed over as it is (admin.Front).
+// snapshots of the probe, the producer, the consumer, the parts' states,
+// the rules and the per-rule counters. The MQTT front end is handed over as it is (admin.Front).
 type adminView struct{ b *Bridge }
 
 var (
@@ -18,13 +18,28 @@ var (
 	_ admin.Front  = (*mqttfront.Server)(nil)
 )
 
+// Kafka also latches the producer's first connection (producerDialed):
+// the chart sampler calls it every 5 s, so the latch is set even when
+// nobody asks.
 func (v adminView) Kafka() admin.KafkaState {
 	b := v.b
-	k := admin.KafkaState{Reachable: b.kafkaReachable(), Producer: b.producer.Stats(), Spool: b.cfg.Kafka.Spool.Enabled}
+	b.producerDialed()
+	k := admin.KafkaState{Reachable: b.kafkaConnected(), Probe: b.probe.Health(), Producer: b.producer.Stats(),
+		Spool: b.cfg.Kafka.Spool.Enabled}
 	if b.consumer != nil {
-		k.Downlink, k.Lag = true, b.consumer.Lag()
+		k.Consumer = b.consumer.Health()
+		k.Downlink, k.Lag = true, k.Consumer.Lag
 	}
 	return k
+}
+
+func (v adminView) Parts() []admin.Part {
+	ps := v.b.parts()
+	out := make([]admin.Part, len(ps))
+	for i, p := range ps {
+		out[i] = admin.Part(p)
+	}
+	return out
 }
 
 func (v adminView) Readiness() (bool, any) {

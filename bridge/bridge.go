@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,7 +41,8 @@ type Bridge struct {
 	front     *mqttfront.Server
 	producer  *kafka.Producer
 	consumer  *kafka.Consumer // nil without downlink rules
-	probe     *kafkaProbe     // nil with the spool on (kafkaprobe.go)
+	probe     *kafka.Prober   // Kafka's liveness, traffic or none (parts.go)
+	dialed    atomic.Bool     // the producer has connected once (parts.go)
 	up        *uplink
 	down      *downlink
 	cluster   *cluster.Node  // nil unless cluster.enabled (cluster.go)
@@ -63,8 +65,9 @@ func New(cfg Config, opts Options) (*Bridge, error) {
 	}
 	b := &Bridge{cfg: cfg, opts: opts, log: opts.Logger, metrics: newMetrics()}
 	b.rules.Store(rules)
-	if !cfg.Kafka.Spool.Enabled {
-		b.probe = newKafkaProbe(cfg.Kafka.BootstrapServers)
+	b.probe, err = kafka.NewProber(cfg.Kafka, b.probedTopics, b.log.Named("kafka.probe"))
+	if err != nil {
+		return nil, err
 	}
 
 	b.producer, err = kafka.NewProducer(cfg.Kafka, b.log.Named("kafka.producer"))
@@ -124,6 +127,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 
 	prodDone := make(chan error, 1)
 	go func() { prodDone <- b.producer.Run(prodCtx) }()
+	// The probe feeds health only; it runs until every other part stopped.
+	probeCtx, stopProbe := context.WithCancel(context.WithoutCancel(ctx))
+	probeDone := make(chan struct{})
+	go func() { defer close(probeDone); b.probe.Run(probeCtx) }()
+	defer func() { stopProbe(); <-probeDone }()
 	// The cluster node joins while the front end listens: until it caught
 	// up, CONNECT is refused (Admission) and /readyz says why.
 	clusterCtx, stopCluster := context.WithCancel(context.WithoutCancel(ctx))
@@ -135,14 +143,6 @@ func (b *Bridge) Run(ctx context.Context) error {
 	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAdmin()
 	go func() { adminDone <- b.adminHTTP.Run(adminCtx) }()
-	probeDone := make(chan struct{})
-	if b.probe != nil && b.cfg.Admin.Address != "" {
-		// The probe only feeds /readyz and /metrics, so it runs with the
-		// admin listener.
-		go func() { defer close(probeDone); b.probe.Run(adminCtx) }()
-	} else {
-		close(probeDone)
-	}
 
 	var errs []error
 	consDone := make(chan error, 1)
@@ -212,9 +212,22 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if err := <-adminDone; err != nil && !errors.Is(err, context.Canceled) {
 		errs = append(errs, fmt.Errorf("admin: %w", err))
 	}
-	<-probeDone
 	b.log.Info("stopped")
 	return errors.Join(errs...)
+}
+
+// probedTopics are the Kafka topics the probe checks for leaders: the
+// literal uplink topics, the downlink topics and the dead-letter topic of
+// the current rules (templated topics are known only per message).
+func (b *Bridge) probedTopics() []string {
+	r := b.rules.Load()
+	out := r.UplinkTopics()
+	for _, t := range append(r.DownlinkTopics(), r.DeadLetterTopic()) {
+		if t != "" && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 func (b *Bridge) addrs() map[string]string {

@@ -32,5 +32,7 @@ func CheckFiles(c Config) error {
 	check("kafka.tls.ca_file", c.Kafka.TLS.CAFile)
 	check("kafka.tls.cert_file", c.Kafka.TLS.CertFile)
 	check("kafka.tls.key_file", c.Kafka.TLS.KeyFile)
+	check("kafka.sasl.password_file", c.Kafka.SASL.PasswordFile)
+	check("kafka.sasl.oauthbearer.token_file", c.Kafka.SASL.OAuthBearer.TokenFile)
 	return errors.Join(errs...)
 }

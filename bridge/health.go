@@ -9,7 +9,16 @@ import (
 )
 
 var (
-	dKafkaConnected = prometheus.NewDesc(ns+"_kafka_connected", "1 when Kafka takes records in time (with the spool: the uplink is direct or draining).", nil, nil)
+	dKafkaConnected = prometheus.NewDesc(ns+"_kafka_connected", "1 when the last Kafka probe (a metadata request every second, with the bridge's TLS/SASL settings) found a broker and a leader for every partition of the mapped topics, and the producer has connected. Follows Kafka within 5 s, traffic or none.", nil, nil)
+	dProbeState     = prometheus.NewDesc(ns+"_kafka_probe_state", "1 for the Kafka probe's verdict: unknown, up, degraded (partitions without leader, topic refused) or down.", []string{"state"}, nil)
+	dProbeReason    = prometheus.NewDesc(ns+"_kafka_probe_reason", "1 for the reason of the Kafka probe's verdict: ok, starting, no_leader, unreachable, timeout, not_authorized, other.", []string{"reason"}, nil)
+	dProbeLatency   = prometheus.NewDesc(ns+"_kafka_probe_latency_seconds", "Duration of the last Kafka probe round.", nil, nil)
+	dProbeTime      = prometheus.NewDesc(ns+"_kafka_probe_timestamp_seconds", "Unix time the last Kafka probe round ended (or was given up after 3 s).", nil, nil)
+	dLeaderless     = prometheus.NewDesc(ns+"_kafka_leaderless_partitions", "Partitions of the mapped topics without a leader, in the last probe's answer.", nil, nil)
+	dPartUp         = prometheus.NewDesc(ns+"_part_up", "1 when the part does its job: kafka (probe up), producer (connected), spool (accepting: not blocked), downlink (holds partitions or is idle in its group), listener_<name> (listening).", []string{"part"}, nil)
+	dPartState      = prometheus.NewDesc(ns+"_part_state", "1 for each part's current state and reason (one series per part; see README).", []string{"part", "state", "reason"}, nil)
+	dConsumerParts  = prometheus.NewDesc(ns+"_downlink_assigned_partitions", "Partitions the downlink consumer holds now.", nil, nil)
+	dConsumerErrors = prometheus.NewDesc(ns+"_downlink_consumer_errors_total", "Errors the downlink consumer group reported (joining, sessions, fetches), by kind.", []string{"kind"}, nil)
 	dInFlight       = prometheus.NewDesc(ns+"_produce_in_flight", "Records accepted by the producer and not yet acknowledged.", nil, nil)
 	dProduced       = prometheus.NewDesc(ns+"_produced_total", "Records acknowledged by Kafka.", nil, nil)
 	dConsumerLag    = prometheus.NewDesc(ns+"_downlink_consumer_lag", "Records behind the high watermark, summed over assigned partitions.", nil, nil)
@@ -35,15 +44,21 @@ var spoolStates = []string{kafka.StateDirect, kafka.StateSpilling, kafka.StateDr
 // collectKafka adds the Kafka side to a scrape.
 func (b *Bridge) collectKafka(ch chan<- prometheus.Metric) {
 	connected := 0.0
-	if b.kafkaReachable() {
+	if b.kafkaConnected() {
 		connected = 1
 	}
 	ch <- prometheus.MustNewConstMetric(dKafkaConnected, prometheus.GaugeValue, connected)
+	b.collectHealth(ch)
 	ps := b.producer.Stats()
 	ch <- prometheus.MustNewConstMetric(dInFlight, prometheus.GaugeValue, float64(ps.InFlight))
 	ch <- prometheus.MustNewConstMetric(dProduced, prometheus.CounterValue, float64(ps.Produced))
 	if b.consumer != nil {
 		ch <- prometheus.MustNewConstMetric(dConsumerLag, prometheus.GaugeValue, float64(b.consumer.Lag()))
+		cons := b.consumer.Health()
+		ch <- prometheus.MustNewConstMetric(dConsumerParts, prometheus.GaugeValue, float64(len(cons.Partitions)))
+		for kind, n := range cons.Errors {
+			ch <- prometheus.MustNewConstMetric(dConsumerErrors, prometheus.CounterValue, float64(n), kind)
+		}
 	}
 	for reason, n := range ps.Dropped {
 		ch <- prometheus.MustNewConstMetric(dProducerDrops, prometheus.CounterValue, float64(n), reason)
@@ -78,38 +93,46 @@ func (b *Bridge) collectKafka(ch chan<- prometheus.Metric) {
 	gauge(dSpoolLost, float64(sp.LostRecords))
 }
 
-// kafkaReachable says whether Kafka takes records in time. The producer's
-// client stays "connected" while brokers are down (sarama keeps retrying), so
-// with the spool on, the hybrid state is the better signal: spilling means
-// Kafka did not answer in time, draining means a probe just succeeded.
-// Without the spool nothing spills, so a periodic dial of the bootstrap
-// servers (kafkaprobe.go) catches a stopped cluster while no records flow.
-func (b *Bridge) kafkaReachable() bool {
-	if !b.producer.Connected() {
-		return false
+// collectHealth adds the probe's verdict and every part's state.
+func (b *Bridge) collectHealth(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
 	}
-	if !b.cfg.Kafka.Spool.Enabled {
-		if b.probe != nil {
-			if ok, known := b.probe.Reachable(); known && !ok {
-				return false
-			}
+	one := func(ok bool) float64 {
+		if ok {
+			return 1
 		}
-		return true
+		return 0
 	}
-	switch b.producer.State() {
-	case kafka.StateDirect, kafka.StateDraining:
-		return true
-	default:
-		return false
+	h := b.probe.Health()
+	for _, s := range []kafka.KafkaState{kafka.KafkaUnknown, kafka.KafkaUp, kafka.KafkaDegraded, kafka.KafkaDown} {
+		gauge(dProbeState, one(h.State == s), string(s))
+	}
+	for _, r := range kafka.ProbeReasons {
+		gauge(dProbeReason, one(h.Reason == r), r)
+	}
+	gauge(dProbeLatency, h.Latency.Seconds())
+	if !h.Checked.IsZero() {
+		gauge(dProbeTime, float64(h.Checked.UnixMilli())/1000)
+	}
+	gauge(dLeaderless, float64(h.LeaderlessCount))
+	for _, p := range b.parts() {
+		gauge(dPartUp, one(p.Up), p.Part)
+		gauge(dPartState, 1, p.Part, p.State, p.Reason)
 	}
 }
 
-// readiness is the /readyz body.
+// readiness is the /readyz body. kafka_connected, kafka_state and
+// kafka_reason are Kafka's liveness (the probe); ready (and the status
+// code) is whether the uplink accepts messages, which with the spool does
+// not need Kafka.
 type readiness struct {
 	Ready          bool   `json:"ready"`
 	MQTTListening  bool   `json:"mqtt_listening"`
 	KafkaConnected bool   `json:"kafka_connected"`
-	Spool          string `json:"spool"` // disabled, direct, spilling, draining or blocked
+	KafkaState     string `json:"kafka_state"`  // unknown, up, degraded or down
+	KafkaReason    string `json:"kafka_reason"` // ok, starting, no_leader, unreachable, timeout, not_authorized, other
+	Spool          string `json:"spool"`        // disabled, direct, spilling, draining or blocked
 	SpoolRecords   int64  `json:"spool_records"`
 	// Cluster is the cluster node's state (cluster mode only): ready once
 	// it caught up with the high-water marks seen at start.
@@ -119,7 +142,8 @@ type readiness struct {
 }
 
 func (b *Bridge) readiness() readiness {
-	r := readiness{KafkaConnected: b.kafkaReachable(), Spool: "disabled"}
+	h := b.probe.Health()
+	r := readiness{KafkaConnected: b.kafkaConnected(), KafkaState: string(h.State), KafkaReason: h.Reason, Spool: "disabled"}
 	select {
 	case <-b.front.Ready():
 		r.MQTTListening = true
@@ -135,7 +159,7 @@ func (b *Bridge) readiness() readiness {
 		// Without the spool the uplink accepts messages only while Kafka is
 		// reachable.
 		if !r.KafkaConnected {
-			reasons = append(reasons, "Kafka is unreachable and the spool is off")
+			reasons = append(reasons, "Kafka is not connected ("+h.Reason+") and the spool is off")
 		}
 	} else {
 		ps := b.producer.Stats()

@@ -13,7 +13,8 @@ import (
 )
 
 // cacheVersion is the layout version of cluster.db (README.md, "Caches").
-const cacheVersion = 1
+// 2: the sessions table keeps each session's state with its owner.
+const cacheVersion = 2
 
 var (
 	bucketMeta    = []byte("meta")

@@ -2,21 +2,27 @@ package cluster
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
+	"go.uber.org/zap"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 )
 
 // ErrSuperseded is returned by Claim when a later claim for the same client
 // was already in the log when this replica read its own: the CONNECT lost
 // the race and must not be answered with a CONNACK.
 var ErrSuperseded = errors.New("session claimed by a later CONNECT")
+
+// ErrOwnerMismatch is returned by Claim when the claim was refused by the
+// owner binding: the session belongs to another user.
+var ErrOwnerMismatch = errors.New("session belongs to another user")
 
 // Owner is who owns a session after the claims applied so far.
 type Owner struct {
@@ -27,7 +33,8 @@ type Owner struct {
 
 // Claims decides session ownership by log order in the session's
 // partition of the sessions topic: the later claim wins (README.md,
-// "Epochs and fencing").
+// "Epochs and fencing"). It is the sessions table's applier: besides the
+// owner it keeps each session's state as the log says it is.
 type Claims struct {
 	replica     string
 	incarnation uint64
@@ -35,16 +42,47 @@ type Claims struct {
 	partitions  int32
 	producer    sarama.SyncProducer
 	table       *Table
+	log         *zap.Logger
 	// onSuperseded is told, on the table's goroutine, when a claim this
 	// incarnation made is superseded by a later one. It must not block.
 	onSuperseded func(clientID string, lost Owner, by Owner)
+	// onMoved is the same news for Sessions, with whether the later claim
+	// started clean. It must not block.
+	onMoved func(clientID string, lost Owner, clean bool)
 
-	mu     sync.Mutex
-	owners map[string]Owner
+	mu       sync.Mutex
+	sessions map[string]*entry
+
+	// writeMu serializes the state writes of one client id (a stripe per
+	// hash): a repair never lands between a front end's write and its
+	// read back.
+	writeMu [64]sync.Mutex
+
+	repairMu  sync.Mutex
+	repairSet map[string]struct{}
+	repairSig chan struct{} // 1: a repair is pending
+	repairs   atomic.Uint64
+}
+
+// entry is one session as the log says it is.
+type entry struct {
+	owner Owner // zero Replica: unknown (its claim was compacted away, or it ended)
+	// state is the session's state under owner.Epoch (what the last
+	// claim derived or the last valid state record said); nil when the
+	// session ended.
+	state *mqttfront.SessionState
+	// Set by the last claim applied, for its claimer's read back: the
+	// state and owner just before it, and the claim's clean start.
+	before      *mqttfront.SessionState
+	beforeOwner Owner
+	clean       bool
+	// refused is the offset of the last claim the owner binding refused.
+	refused int64
 }
 
 func newClaims(replica string, incarnation uint64, topic string, partitions int32) *Claims {
-	return &Claims{replica: replica, incarnation: incarnation, topic: topic, partitions: partitions, owners: map[string]Owner{}}
+	return &Claims{replica: replica, incarnation: incarnation, topic: topic, partitions: partitions,
+		sessions: map[string]*entry{}, repairSet: map[string]struct{}{}, repairSig: make(chan struct{}, 1), log: zap.NewNop()}
 }
 
 // OnSuperseded sets the callback told when one of this replica's claims is
@@ -60,8 +98,16 @@ func (c *Claims) Partition(clientID string) int32 {
 // Claim claims clientID's session for this replica and returns the new
 // owner (its epoch is the claim's offset) once this replica has applied
 // its own claim (read your own write). ErrSuperseded: a later claim was
-// already applied by then.
+// already applied by then. ErrOwnerMismatch: the claim was refused by the
+// owner binding (rec.Bound) and changed nothing.
 func (c *Claims) Claim(ctx context.Context, clientID string, rec claimRecord) (Owner, error) {
+	o, _, err := c.claim(ctx, clientID, rec)
+	return o, err
+}
+
+// claim is Claim that also returns the session's entry as its claim left
+// it (a copy).
+func (c *Claims) claim(ctx context.Context, clientID string, rec claimRecord) (Owner, entry, error) {
 	rec.Owner, rec.Incarnation = c.replica, c.incarnation
 	if rec.At.IsZero() {
 		rec.At = time.Now()
@@ -72,97 +118,49 @@ func (c *Claims) Claim(ctx context.Context, clientID string, rec claimRecord) (O
 	// retries and timeouts; ctx bounds the wait for the read-back.
 	_, off, err := c.producer.SendMessage(msg)
 	if err != nil {
-		return Owner{}, fmt.Errorf("produce claim: %w", err)
+		return Owner{}, entry{}, fmt.Errorf("produce claim: %w", err)
 	}
 	if err := c.table.WaitApplied(ctx, p, off); err != nil {
-		return Owner{}, fmt.Errorf("read back claim: %w", err)
+		return Owner{}, entry{}, fmt.Errorf("read back claim: %w", err)
 	}
 	c.mu.Lock()
-	o := c.owners[clientID]
-	c.mu.Unlock()
-	if o.Epoch != off {
-		return o, ErrSuperseded
+	var e entry
+	if ep := c.sessions[clientID]; ep != nil {
+		e = *ep
 	}
-	return o, nil
+	c.mu.Unlock()
+	switch {
+	case e.refused == off && e.owner.Epoch != off:
+		return e.owner, e, ErrOwnerMismatch
+	case e.owner.Epoch != off:
+		return e.owner, e, ErrSuperseded
+	}
+	return e.owner, e, nil
 }
 
 // Owner returns the current owner of clientID's session.
 func (c *Claims) Owner(clientID string) (Owner, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	o, ok := c.owners[clientID]
-	return o, ok
+	e := c.sessions[clientID]
+	if e == nil || e.owner.Replica == "" {
+		return Owner{}, false
+	}
+	return e.owner, true
 }
 
-// The applier of the sessions table. The cache keeps, per client id, the
-// derived owner: epoch uv | incarnation uv | replica (rest).
-
-func (c *Claims) reset() {
+// State returns the session's state as the log says it is (a copy whose
+// slices are shared and must not be changed); false when there is none.
+func (c *Claims) State(clientID string) (mqttfront.SessionState, Owner, bool) {
 	c.mu.Lock()
-	c.owners = map[string]Owner{}
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	e := c.sessions[clientID]
+	if e == nil || e.state == nil {
+		return mqttfront.SessionState{}, Owner{}, false
+	}
+	return *e.state, e.owner, true
 }
 
-func encodeOwner(o Owner) []byte {
-	b := binary.AppendUvarint(nil, uint64(o.Epoch))
-	b = binary.AppendUvarint(b, o.Incarnation)
-	return append(b, o.Replica...)
-}
-
-func decodeOwner(v []byte) (Owner, error) {
-	e, n := binary.Uvarint(v)
-	if n <= 0 {
-		return Owner{}, fmt.Errorf("%w: cached owner", ErrCorrupt)
-	}
-	inc, m := binary.Uvarint(v[n:])
-	if m <= 0 {
-		return Owner{}, fmt.Errorf("%w: cached owner", ErrCorrupt)
-	}
-	return Owner{Epoch: int64(e), Incarnation: inc, Replica: string(v[n+m:])}, nil
-}
-
-func (c *Claims) restore(k, v []byte) error {
-	o, err := decodeOwner(v)
-	if err != nil {
-		return fmt.Errorf("client %q: %w", k, err)
-	}
-	c.mu.Lock()
-	c.owners[string(k)] = o
-	c.mu.Unlock()
-	return nil
-}
-
-func (c *Claims) apply(r *Record) ([]byte, error) {
-	id := string(r.Key)
-	c.mu.Lock()
-	prev, had := c.owners[id]
-	c.mu.Unlock()
-	if r.Value == nil {
-		// A tombstone ends a session only once it is ended; the state and
-		// ended records are the next step (README.md). Until then the
-		// owner stays.
-		if had {
-			return encodeOwner(prev), nil
-		}
-		return nil, nil
-	}
-	kind, err := recordKind(r.Value)
-	if err != nil {
-		return nil, err
-	}
-	if kind != kindClaim {
-		return nil, fmt.Errorf("%w: kind %d in the sessions topic is not handled by this build", ErrCorrupt, kind)
-	}
-	cr, err := decodeClaim(r.Value)
-	if err != nil {
-		return nil, err
-	}
-	o := Owner{Replica: cr.Owner, Incarnation: cr.Incarnation, Epoch: r.Offset}
-	c.mu.Lock()
-	c.owners[id] = o
-	c.mu.Unlock()
-	if had && prev.Replica == c.replica && prev.Incarnation == c.incarnation && c.onSuperseded != nil {
-		c.onSuperseded(id, prev, o)
-	}
-	return encodeOwner(o), nil
-}
+// Repairs counts the state records this replica re-wrote after a fenced
+// record or a tombstone landed over one of its live sessions.
+func (c *Claims) Repairs() uint64 { return c.repairs.Load() }

@@ -62,6 +62,14 @@ type Config struct {
 	// ClaimTimeout bounds a session claim (produce + read back) at CONNECT;
 	// beyond it the CONNECT is refused (v5 0x88, v3 0x03). Default 10s.
 	ClaimTimeout time.Duration `koanf:"claim_timeout"`
+	// MaxSessionRecordBytes bounds one session's state record in the
+	// sessions topic (its subscriptions, will and QoS 2 ids). A SUBSCRIBE
+	// that would exceed it is refused whole: SUBACK 0x97 (v5, Quota
+	// exceeded) / 0x80 (v3). Default 900 KiB; keep it below the topic's
+	// max.message.bytes (1 MiB by default) and the producer's
+	// max.request.size. No equivalent elsewhere (EMQX bounds the count of
+	// subscriptions only).
+	MaxSessionRecordBytes int `koanf:"max_session_record_bytes"`
 }
 
 // DefaultConfig is cluster mode off, with the defaults used once enabled.
@@ -76,6 +84,8 @@ func DefaultConfig() Config {
 		HeartbeatInterval: 2 * time.Second,
 		ReplicaTimeout:    10 * time.Second,
 		ClaimTimeout:      10 * time.Second,
+
+		MaxSessionRecordBytes: 900 << 10,
 	}
 }
 
@@ -120,6 +130,9 @@ func (c Config) Validate() error {
 	}
 	if c.ClaimTimeout <= 0 {
 		bad("claim_timeout", "%v must be positive", c.ClaimTimeout)
+	}
+	if c.MaxSessionRecordBytes < 4096 || c.MaxSessionRecordBytes > 64<<20 {
+		bad("max_session_record_bytes", "%d is not in 4096..67108864 (bytes)", c.MaxSessionRecordBytes)
 	}
 	return errors.Join(errs...)
 }

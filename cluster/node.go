@@ -70,6 +70,7 @@ func New(cfg Config, brokers []string, sc *sarama.Config, dataDir string, log *z
 	log = log.With(zap.String("replica_id", id))
 	n := &Node{cfg: cfg, id: id, incarnation: inc, brokers: brokers, sc: &c, dataDir: dataDir, log: log, ready: make(chan struct{})}
 	n.claims = newClaims(id, inc, cfg.sessionsTopic(), 0)
+	n.claims.log = log
 	n.registry = newRegistry(id, inc, cfg.replicasTopic(), cfg.HeartbeatInterval, cfg.ReplicaTimeout, log)
 	n.retained = newRetained(cfg.retainedTopic(), log)
 	return n, nil
@@ -163,6 +164,11 @@ func (n *Node) run(ctx context.Context) error {
 			}
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.claims.repairLoop(runCtx)
+	}()
 	started := time.Now()
 	n.state.Store(int32(StateCheckingID))
 	err = n.registry.start(runCtx, started)

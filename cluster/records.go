@@ -38,7 +38,21 @@ type claimRecord struct {
 	Version     byte
 	Expiry      uint32
 	At          time.Time
+	// Username is the connecting identity (written when not empty).
+	Username string
+	// Bound: mqtt.auth.bind_client_id_to_user at the claimer. Every
+	// reader then refuses the claim when the session in the log, unexpired
+	// at At, belongs to another non-anonymous user: the claim changes
+	// nothing, whatever the readers' own settings.
+	Bound bool
 }
+
+// Claim flags.
+const (
+	claimCleanStart = 0x01
+	claimUsername   = 0x02 // the username follows the time
+	claimBound      = 0x04
+)
 
 // heartbeatRecord is a replica's periodic sign of life.
 type heartbeatRecord struct {
@@ -67,11 +81,21 @@ func (r claimRecord) encode() []byte {
 	b = binary.AppendUvarint(b, r.Incarnation)
 	var flags byte
 	if r.CleanStart {
-		flags |= 0x01
+		flags |= claimCleanStart
+	}
+	if r.Username != "" {
+		flags |= claimUsername
+	}
+	if r.Bound {
+		flags |= claimBound
 	}
 	b = append(b, flags, r.Version)
 	b = binary.AppendUvarint(b, uint64(r.Expiry))
-	return appendTime(b, r.At)
+	b = appendTime(b, r.At)
+	if r.Username != "" {
+		b = appendStr(b, r.Username)
+	}
+	return b
 }
 
 func (r heartbeatRecord) encode() []byte {
@@ -179,10 +203,11 @@ func decodeClaim(v []byte) (claimRecord, error) {
 	r.Owner = d.str("owner")
 	r.Incarnation = d.uv("incarnation")
 	flags := d.byte1("flags")
-	if flags&^0x01 != 0 && d.err == nil {
+	if flags&^(claimCleanStart|claimUsername|claimBound) != 0 && d.err == nil {
 		d.err = fmt.Errorf("%w: unknown claim flags %#x", ErrCorrupt, flags)
 	}
-	r.CleanStart = flags&0x01 != 0
+	r.CleanStart = flags&claimCleanStart != 0
+	r.Bound = flags&claimBound != 0
 	r.Version = d.byte1("version")
 	exp := d.uv("expiry")
 	if exp > 0xffffffff && d.err == nil {
@@ -190,6 +215,9 @@ func decodeClaim(v []byte) (claimRecord, error) {
 	}
 	r.Expiry = uint32(exp)
 	r.At = d.time("time")
+	if flags&claimUsername != 0 {
+		r.Username = d.str("username")
+	}
 	return r, d.end()
 }
 

@@ -11,10 +11,13 @@
 #
 # Required (no Kafka without them; go is needed to run make at all):
 #   go, java 17+ (openjdk-17-jre-headless), mvn (maven): integration/kafka.sh
-#   fetches the broker jars with Maven and runs Kafka on Java 17+.
+#   fetches the broker jars with Maven and runs Kafka on Java 17+;
+#   openssl (openssl, on Debian by default): the certificates of the
+#   secured test broker (kafka.sh --security sasl_ssl).
 # Optional locally, required under CI=true (their tests skip locally, fail in CI):
 #   mosquitto_pub, mosquitto_sub (mosquitto-clients), kcat (kcat),
-#   chromium and chromedriver (chromium, chromium-driver).
+#   chromium and chromedriver (chromium, chromium-driver),
+#   prometheus and promtool (prometheus): integration/alerts_test.go.
 #
 # It installs only as root with apt-get (apt-get update once, then
 # apt-get install); otherwise it prints the apt-get command to run.
@@ -44,11 +47,14 @@ check() {
 	have go || required_missing+=("go (install Go from go.dev; see go.mod for the version)")
 	java_ok || required_missing+=("java 17+ (openjdk-17-jre-headless)")
 	have mvn || required_missing+=("mvn (maven)")
+	have openssl || required_missing+=("openssl (openssl)")
 	have mosquitto_pub || optional_missing+=("mosquitto_pub (mosquitto-clients)")
 	have mosquitto_sub || optional_missing+=("mosquitto_sub (mosquitto-clients)")
 	have kcat || optional_missing+=("kcat (kcat)")
 	have chromium || have chromium-browser || optional_missing+=("chromium (chromium)")
 	have chromedriver || optional_missing+=("chromedriver (chromium-driver)")
+	have prometheus || optional_missing+=("prometheus (prometheus)")
+	have promtool || optional_missing+=("promtool (prometheus)")
 }
 
 # packages prints the apt packages for what check found missing.
@@ -56,10 +62,12 @@ packages() {
 	local pkgs=()
 	java_ok || pkgs+=(openjdk-17-jre-headless)
 	have mvn || pkgs+=(maven)
+	have openssl || pkgs+=(openssl)
 	{ have mosquitto_pub && have mosquitto_sub; } || pkgs+=(mosquitto-clients)
 	have kcat || pkgs+=(kcat)
 	have chromium || have chromium-browser || pkgs+=(chromium)
 	have chromedriver || pkgs+=(chromium-driver)
+	{ have prometheus && have promtool; } || pkgs+=(prometheus)
 	echo "${pkgs[*]}"
 }
 

@@ -124,7 +124,12 @@ type testBridge struct {
 // Kafka. stop fails the test if Run returns an error or takes over 60s.
 func startBridge(t testing.TB, cfg bridge.Config) *testBridge {
 	t.Helper()
-	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
+	return startBridgeLog(t, cfg, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)))
+}
+
+// startBridgeLog is startBridge with the bridge logging to log.
+func startBridgeLog(t testing.TB, cfg bridge.Config, log *zap.Logger) *testBridge {
+	t.Helper()
 	b, err := bridge.New(cfg, bridge.Options{Logger: log, Version: "integration"})
 	if err != nil {
 		t.Fatalf("bridge.New: %v", err)

@@ -2,6 +2,7 @@
 # A real single-node Apache Kafka (KRaft, no ZooKeeper, no Docker) for tests.
 #
 #   integration/kafka.sh start|stop|status|reset [--port N] [--data-dir DIR]
+#                        [--security plaintext|sasl_ssl]
 #
 #   start   fetch the broker jars once (Maven), format storage on first start,
 #           start the broker in the background and return once a real client
@@ -20,6 +21,30 @@
 #   KAFKA_HOME_DIR    jar cache, default ~/.cache/mqtt-kafka-bridge/kafka-<version>
 #   KAFKA_HEAP        JVM heap, default 512m
 #   KAFKA_START_TIMEOUT  seconds to wait for readiness, default 120
+#   KAFKA_SECURITY    plaintext (default) or sasl_ssl, see "Secured mode"
+#
+# Secured mode (--security sasl_ssl), for the TLS and SASL tests. The
+# plaintext listener stays (readiness, admin work, reading records back);
+# beside it:
+#   port+2  SSL       server certificate from a throwaway CA; a client
+#                     certificate is requested (mutual TLS): its CN is the
+#                     principal, without one the principal is ANONYMOUS
+#   port+3  SASL_SSL  PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 and OAUTHBEARER
+#                     (Kafka's unsecured JWTs: alg none, sub = principal;
+#                     only expired or malformed tokens are refused)
+#   ACLs on (StandardAuthorizer). Super users: admin and ANONYMOUS, the
+#   principal of the plaintext listeners (controller, inter-broker, the
+#   tests' own clients). Every other principal gets only what its test
+#   grants it.
+# The CA, the broker's PKCS12 keystore and a client certificate are made
+# with openssl under DATA/tls on the first secured start (ca.pem,
+# client.pem, client.key: CN=bridgemtls). Users, test-only, created at
+# format time (SCRAM with kafka-storage format --add-scram):
+#   PLAIN          bridgeplain / plain-secret
+#   SCRAM-256/512  bridgescram / scram-secret
+#   SCRAM-256/512  bridgeutf8  / pässwörd-Ωμέγα-密码 (non-ASCII, NFC)
+#   SCRAM-256      bridgenbsp  / "nbsp<U+00A0>secret" (SASLprep maps the
+#                  no-break space to a space; Kafka stores the raw UTF-8)
 set -euo pipefail
 
 KAFKA_VERSION=4.1.1 # keep in sync with integration/kafka/pom.xml
@@ -35,17 +60,26 @@ cmd="${1:-}"
 shift
 port="${KAFKA_PORT:-9092}"
 data="${KAFKA_DATA_DIR:-}"
+security="${KAFKA_SECURITY:-plaintext}"
 while [[ $# -gt 0 ]]; do
 	case "$1" in
 	--port) port="$2"; shift 2 ;;
 	--port=*) port="${1#*=}"; shift ;;
 	--data-dir) data="$2"; shift 2 ;;
 	--data-dir=*) data="${1#*=}"; shift ;;
+	--security) security="$2"; shift 2 ;;
+	--security=*) security="${1#*=}"; shift ;;
 	*) die "unknown argument: $1" ;;
 	esac
 done
 [[ "$port" =~ ^[0-9]+$ ]] || die "--port: not a number: $port"
+case "$security" in
+plaintext | sasl_ssl) ;;
+*) die "--security: want plaintext or sasl_ssl, not $security" ;;
+esac
 cport=$((port + 1))
+sslport=$((port + 2))
+saslport=$((port + 3))
 advport="${KAFKA_ADVERTISED_PORT:-$port}"
 [[ "$advport" =~ ^[0-9]+$ ]] || die "KAFKA_ADVERTISED_PORT: not a number: $advport"
 data="${data:-$repo/integration/.kafka-data/$port}"
@@ -110,17 +144,60 @@ ourpid() {
 	echo "$pid"
 }
 
+# Test-only secrets of the secured mode (see the header).
+storepass=test-store-secret
+tlsdir="$data/tls"
+
+# gen_certs makes, once per data dir, a throwaway CA, the broker's
+# certificate (SAN IP:127.0.0.1 only: a client that dials "localhost" sees
+# a hostname mismatch) in a PKCS12 keystore, and a client certificate for
+# mutual TLS (CN=bridgemtls), all with openssl.
+gen_certs() {
+	[[ -f "$tlsdir/.complete" ]] && return 0
+	command -v openssl >/dev/null || die "openssl not found (apt-get install openssl)"
+	rm -rf "$tlsdir"
+	mkdir -p "$tlsdir"
+	(
+		cd "$tlsdir"
+		umask 077
+		openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -keyout ca.key -out ca.pem \
+			-subj "/CN=mqtt-kafka-bridge test CA" \
+			-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+		openssl req -newkey rsa:2048 -nodes -sha256 -keyout broker.key -out broker.csr -subj "/CN=kafka-test-broker"
+		printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >broker.ext
+		openssl x509 -req -sha256 -days 825 -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+			-extfile broker.ext -out broker.pem
+		openssl pkcs12 -export -in broker.pem -inkey broker.key -certfile ca.pem -name broker \
+			-out broker.p12 -passout "pass:$storepass"
+		openssl req -newkey rsa:2048 -nodes -sha256 -keyout client.key -out client.csr -subj "/CN=bridgemtls"
+		printf 'extendedKeyUsage=clientAuth\n' >client.ext
+		openssl x509 -req -sha256 -days 825 -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+			-extfile client.ext -out client.pem
+		rm -f ./*.csr ./*.ext
+		chmod 644 ca.pem client.pem
+	) >"$data/openssl.log" 2>&1 || { cat "$data/openssl.log" >&2; die "making the test certificates failed"; }
+	touch "$tlsdir/.complete"
+}
+
 write_config() {
 	mkdir -p "$data/logs"
+	local listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport"
+	local advertised="PLAINTEXT://127.0.0.1:$advport"
+	local protomap="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+	if [[ "$security" == sasl_ssl ]]; then
+		listeners+=",SSL://127.0.0.1:$sslport,SASL_SSL://127.0.0.1:$saslport"
+		advertised+=",SSL://127.0.0.1:$sslport,SASL_SSL://127.0.0.1:$saslport"
+		protomap+=",SSL:SSL,SASL_SSL:SASL_SSL"
+	fi
 	cat >"$data/server.properties" <<-EOF
 		# Generated by integration/kafka.sh; rewritten on every start.
 		process.roles=broker,controller
 		node.id=1
 		controller.quorum.voters=1@127.0.0.1:$cport
-		listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-		advertised.listeners=PLAINTEXT://127.0.0.1:$advport
+		listeners=$listeners
+		advertised.listeners=$advertised
 		controller.listener.names=CONTROLLER
-		listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+		listener.security.protocol.map=$protomap
 		inter.broker.listener.name=PLAINTEXT
 		log.dirs=$data/logs
 		num.partitions=3
@@ -136,6 +213,26 @@ write_config() {
 		group.initial.rebalance.delay.ms=0
 		log.flush.interval.messages=9223372036854775807
 	EOF
+	if [[ "$security" == sasl_ssl ]]; then
+		cat >>"$data/server.properties" <<-EOF
+			# Secured mode (--security sasl_ssl): see integration/kafka.sh.
+			ssl.keystore.type=PKCS12
+			ssl.keystore.location=$tlsdir/broker.p12
+			ssl.keystore.password=$storepass
+			ssl.key.password=$storepass
+			ssl.truststore.type=PEM
+			ssl.truststore.location=$tlsdir/ca.pem
+			listener.name.ssl.ssl.client.auth=requested
+			listener.name.ssl.ssl.principal.mapping.rules=RULE:^CN=([^,]+).*\$/\$1/,DEFAULT
+			sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER
+			listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_admin="admin-secret" user_bridgeplain="plain-secret";
+			listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+			listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+			listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="admin";
+			authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+			super.users=User:admin;User:ANONYMOUS
+		EOF
+	fi
 	cat >"$data/log4j2.xml" <<-'EOF'
 		<?xml version="1.0" encoding="UTF-8"?>
 		<!-- Generated by integration/kafka.sh: WARN and above, plus start/stop lines. -->
@@ -184,12 +281,24 @@ do_start() {
 		flock -w 900 8 || die "timed out waiting for the jar fetch lock"
 		fetch_jars
 	)
+	[[ "$security" == sasl_ssl ]] && gen_certs
 	write_config
 	if [[ ! -f "$data/logs/meta.properties" ]]; then
 		local id
 		id="$(java_cmd kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
 		[[ -n "$id" ]] || die "kafka.tools.StorageTool random-uuid printed nothing"
-		java_cmd kafka.tools.StorageTool format -t "$id" -c "$data/server.properties" \
+		local scram=()
+		if [[ "$security" == sasl_ssl ]]; then
+			local m
+			for m in SCRAM-SHA-256 SCRAM-SHA-512; do
+				scram+=(--add-scram "$m=[name=bridgescram,password=scram-secret]")
+				scram+=(--add-scram "$m=[name=bridgeutf8,password=pässwörd-Ωμέγα-密码]")
+			done
+			scram+=(--add-scram "SCRAM-SHA-256=[name=bridgenbsp,password=nbsp"$'\xc2\xa0'"secret]")
+		fi
+		# C.UTF-8: Java 17 decodes the arguments (the non-ASCII passwords)
+		# with the locale's charset.
+		LC_ALL=C.UTF-8 java_cmd kafka.tools.StorageTool format -t "$id" -c "$data/server.properties" "${scram[@]}" \
 			>"$data/format.log" 2>&1 || { cat "$data/format.log" >&2; die "formatting $data/logs failed"; }
 	fi
 

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/integration/testenv"
 )
 
 // TestMain runs the tests, removes the binary they built, and fails the run
@@ -20,6 +22,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	removeBinary()
+	testenv.StopSecureKafka()
 	if code == 0 {
 		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick")); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)

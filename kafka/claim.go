@@ -12,7 +12,11 @@ import (
 
 type groupHandler struct{ c *Consumer }
 
-func (g *groupHandler) Setup(sarama.ConsumerGroupSession) error { return nil }
+// Setup runs when a generation starts: the member has joined (Health).
+func (g *groupHandler) Setup(sarama.ConsumerGroupSession) error {
+	g.c.health.joined.Store(true)
+	return nil
+}
 
 // Cleanup runs after every ConsumeClaim returned: commit what they marked.
 func (g *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {

@@ -35,13 +35,17 @@ type Config struct {
 
 // TLSConfig configures TLS to the brokers.
 type TLSConfig struct {
-	// Enabled turns TLS on. Default false.
+	// Enabled turns TLS on. Default false. Java: security.protocol=SSL (or
+	// SASL_SSL with kafka.sasl).
 	Enabled bool `koanf:"enabled"`
 	// CAFile is a PEM bundle of CAs that sign the brokers' certificates; empty
-	// means the system pool. Java: ssl.truststore.location.
+	// means the system pool. Read at start. Java: ssl.truststore.location
+	// (ssl.truststore.type=PEM).
 	CAFile string `koanf:"ca_file"`
 	// CertFile and KeyFile are a PEM client certificate and key for mutual
-	// TLS; both or neither. Java: ssl.keystore.location.
+	// TLS; both or neither. They are read again whenever either file
+	// changes, so a renewed certificate is used by the next connection
+	// without a restart. Java: ssl.keystore.location (ssl.keystore.type=PEM).
 	CertFile string `koanf:"cert_file"`
 	KeyFile  string `koanf:"key_file"`
 	// InsecureSkipVerify disables broker certificate verification. For tests
@@ -54,16 +58,56 @@ const (
 	SASLPlain       = "PLAIN"
 	SASLScramSHA256 = "SCRAM-SHA-256"
 	SASLScramSHA512 = "SCRAM-SHA-512"
+	SASLOAuthBearer = "OAUTHBEARER"
 )
 
-// SASLConfig configures SASL authentication.
+// SASLConfig configures SASL authentication. Secrets come from the file
+// (password_file), the environment (BRIDGE_KAFKA_SASL_PASSWORD) or, least
+// safe, the config file itself; they are never logged.
 type SASLConfig struct {
-	// Mechanism is empty (SASL off), PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
-	// Java: sasl.mechanism. Default "" (off).
+	// Mechanism is empty (SASL off), PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or
+	// OAUTHBEARER. Java: sasl.mechanism. Default "" (off).
 	Mechanism string `koanf:"mechanism"`
-	// Username and Password are the credentials. Java: sasl.jaas.config.
+	// Username is the SASL user (PLAIN and SCRAM). Java: sasl.jaas.config
+	// username.
 	Username string `koanf:"username"`
+	// Password is the SASL password (PLAIN and SCRAM). Prefer PasswordFile
+	// or the environment. Java: sasl.jaas.config password.
 	Password string `koanf:"password"`
+	// PasswordFile names a file holding the password (one trailing newline
+	// is ignored), instead of Password. SCRAM reads it again for every new
+	// connection when it changed, so a rotated password needs no restart;
+	// PLAIN reads it when the producer and consumer are built (start).
+	// No Java equivalent (a JAAS file).
+	PasswordFile string `koanf:"password_file"`
+	// OAuthBearer configures the token of the OAUTHBEARER mechanism.
+	OAuthBearer OAuthBearerConfig `koanf:"oauthbearer"`
+}
+
+// OAuthBearerConfig says where OAUTHBEARER tokens come from: exactly one
+// of TokenFile or AWSMSKIAM when the mechanism is OAUTHBEARER.
+type OAuthBearerConfig struct {
+	// TokenFile names a file holding the access token (a JWT), read again
+	// for every new connection when it changed. Whatever keeps it fresh (a
+	// Kubernetes projected service account token, a Vault or IdP agent, a
+	// cron job) rotates the bridge's credential. Java: the nearest is
+	// sasl.oauthbearer.token.endpoint.url, which fetches it itself.
+	TokenFile string `koanf:"token_file"`
+	// AWSMSKIAM signs Amazon MSK IAM tokens (aws-msk-iam-sasl-signer-go)
+	// with the default AWS credential chain (environment, shared config,
+	// web identity, instance or task role).
+	AWSMSKIAM AWSMSKIAMConfig `koanf:"aws_msk_iam"`
+}
+
+// AWSMSKIAMConfig configures Amazon MSK IAM authentication.
+type AWSMSKIAMConfig struct {
+	// Region is the cluster's AWS region, e.g. "eu-west-1". Setting it turns
+	// MSK IAM on. Java: awsRegion in the aws-msk-iam-auth JAAS line (or the
+	// region of the default chain).
+	Region string `koanf:"region"`
+	// RoleARN, when set, is assumed (STS) to sign the token. Java:
+	// awsRoleArn.
+	RoleARN string `koanf:"role_arn"`
 }
 
 // Producer acks values.
@@ -239,17 +283,8 @@ func (c Config) Validate() error {
 	if !c.TLS.Enabled && (c.TLS.CAFile != "" || c.TLS.CertFile != "" || c.TLS.InsecureSkipVerify) {
 		return errors.New("kafka.tls.enabled: must be true when other kafka.tls keys are set")
 	}
-	switch c.SASL.Mechanism {
-	case "":
-		if c.SASL.Username != "" || c.SASL.Password != "" {
-			return errors.New("kafka.sasl.mechanism: must be set when kafka.sasl.username or password is")
-		}
-	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
-		if c.SASL.Username == "" {
-			return fmt.Errorf("kafka.sasl.username: required by mechanism %s", c.SASL.Mechanism)
-		}
-	default:
-		return fmt.Errorf("kafka.sasl.mechanism: %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.SASL.Mechanism)
+	if err := c.SASL.validate(); err != nil {
+		return err
 	}
 	if err := c.Producer.validate(); err != nil {
 		return err
@@ -263,6 +298,42 @@ func (c Config) Validate() error {
 		}
 	}
 	return c.Consumer.validate()
+}
+
+func (s SASLConfig) validate() error {
+	ob := s.OAuthBearer
+	hasOB := ob.TokenFile != "" || ob.AWSMSKIAM != (AWSMSKIAMConfig{})
+	switch s.Mechanism {
+	case "":
+		if s.Username != "" || s.Password != "" || s.PasswordFile != "" || hasOB {
+			return errors.New("kafka.sasl.mechanism: must be set when other kafka.sasl keys are")
+		}
+	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
+		if s.Username == "" {
+			return fmt.Errorf("kafka.sasl.username: required by mechanism %s", s.Mechanism)
+		}
+		if s.Password != "" && s.PasswordFile != "" {
+			return errors.New("kafka.sasl.password_file: set password or password_file, not both")
+		}
+		if hasOB {
+			return fmt.Errorf("kafka.sasl.oauthbearer: only for mechanism OAUTHBEARER, not %s", s.Mechanism)
+		}
+	case SASLOAuthBearer:
+		if s.Username != "" || s.Password != "" || s.PasswordFile != "" {
+			return errors.New("kafka.sasl.username: not used by OAUTHBEARER (the token names the principal); unset username, password and password_file")
+		}
+		switch {
+		case ob.TokenFile == "" && ob.AWSMSKIAM.Region == "":
+			return errors.New("kafka.sasl.oauthbearer: OAUTHBEARER needs token_file or aws_msk_iam.region")
+		case ob.TokenFile != "" && ob.AWSMSKIAM != (AWSMSKIAMConfig{}):
+			return errors.New("kafka.sasl.oauthbearer: set token_file or aws_msk_iam, not both")
+		case ob.AWSMSKIAM.RoleARN != "" && ob.AWSMSKIAM.Region == "":
+			return errors.New("kafka.sasl.oauthbearer.aws_msk_iam.region: required with role_arn")
+		}
+	default:
+		return fmt.Errorf("kafka.sasl.mechanism: %q is not PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER", s.Mechanism)
+	}
+	return nil
 }
 
 func (p ProducerConfig) validate() error {

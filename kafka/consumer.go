@@ -42,6 +42,8 @@ type Consumer struct {
 
 	mu     sync.Mutex
 	claims map[*partitionClaim]struct{}
+
+	health consumerHealth // consumerhealth.go
 }
 
 // NewConsumer validates cfg and prepares a consumer of topics. It starts
@@ -83,6 +85,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			group = g
 			break
 		}
+		c.health.noteError(err)
 		c.log.Warn("kafka unreachable, retrying", zap.Int("attempt", attempt),
 			zap.Duration("backoff", backoff), zap.String("kind", ErrorKind(err)), zap.Error(err))
 		if !sleepCtx(ctx, backoff) {
@@ -93,6 +96,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for err := range group.Errors() {
+			c.health.noteError(err)
 			c.log.Warn("kafka consumer error", zap.String("kind", ErrorKind(err)), zap.Error(err))
 		}
 	})
@@ -107,6 +111,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			backoff = 250 * time.Millisecond
 			continue // rebalance: join again
 		}
+		c.health.noteError(err)
 		c.log.Warn("kafka consumer session ended, rejoining", zap.Duration("backoff", backoff),
 			zap.String("kind", ErrorKind(err)), zap.Error(err))
 		sleepCtx(ctx, backoff)

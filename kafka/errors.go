@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -28,9 +30,17 @@ const (
 	KindTooLarge      = "too_large"
 	KindInvalidTopic  = "invalid_topic"
 	KindNotAuthorized = "not_authorized"
-	KindTimeout       = "timeout"
-	KindUnreachable   = "unreachable"
-	KindOther         = "other"
+	// KindAuthentication: the brokers refused the credentials (SASL: a
+	// wrong password, an expired or malformed token, a mechanism the
+	// listener does not offer).
+	KindAuthentication = "authentication"
+	// KindTLS: the TLS handshake failed (a broker certificate not trusted,
+	// expired or for another host; the broker refused ours; TLS spoken to
+	// a plaintext listener).
+	KindTLS         = "tls"
+	KindTimeout     = "timeout"
+	KindUnreachable = "unreachable"
+	KindOther       = "other"
 )
 
 // errKind is ErrorKind as a typed value, for decisions and for indexing
@@ -45,10 +55,22 @@ const (
 	kindTimeout
 	kindUnreachable
 	kindOther
+	kindAuthentication
+	kindTLS
 	numKinds
 )
 
-var kindNames = [numKinds]string{"", KindTooLarge, KindInvalidTopic, KindNotAuthorized, KindTimeout, KindUnreachable, KindOther}
+var kindNames = [numKinds]string{"", KindTooLarge, KindInvalidTopic, KindNotAuthorized, KindTimeout, KindUnreachable, KindOther, KindAuthentication, KindTLS}
+
+// ErrorKinds lists every label ErrorKind returns for a non-nil error, for
+// metrics that show them all.
+func ErrorKinds() []string {
+	out := make([]string, 0, numKinds-1)
+	for k := kindNone + 1; k < numKinds; k++ {
+		out = append(out, k.String())
+	}
+	return out
+}
 
 // String returns the label (one of the Kind constants; "" for kindNone).
 func (k errKind) String() string { return kindNames[k] }
@@ -77,32 +99,56 @@ func (c *kindCounters) snapshot() map[string]uint64 {
 func permanent(err error) bool { return kindOf(err).permanent() }
 
 // ErrorKind classifies a producer or consumer error into one of
-// "too_large", "invalid_topic", "not_authorized", "timeout", "unreachable"
-// or "other". It returns "" for nil.
+// "too_large", "invalid_topic", "not_authorized", "authentication", "tls",
+// "timeout", "unreachable" or "other". It returns "" for nil.
 func ErrorKind(err error) string { return kindOf(err).String() }
 
-// kindOf classifies err; see ErrorKind.
+// kafkaErrKinds classifies broker error codes, checked in this order with
+// errors.Is: sarama wraps some (the SASL failure with the broker's
+// message) so that only errors.Is, not errors.As, finds the code; and a
+// client that ran out of brokers wraps the cause of each broker's failure.
+var kafkaErrKinds = []struct {
+	err  sarama.KError
+	kind errKind
+}{
+	{sarama.ErrSASLAuthenticationFailed, kindAuthentication},
+	{sarama.ErrUnsupportedSASLMechanism, kindAuthentication},
+	{sarama.ErrIllegalSASLState, kindAuthentication},
+	{sarama.ErrTopicAuthorizationFailed, kindNotAuthorized},
+	{sarama.ErrGroupAuthorizationFailed, kindNotAuthorized},
+	{sarama.ErrClusterAuthorizationFailed, kindNotAuthorized},
+	{sarama.ErrTransactionalIDAuthorizationFailed, kindNotAuthorized},
+	{sarama.ErrMessageSizeTooLarge, kindTooLarge},
+	{sarama.ErrInvalidMessageSize, kindTooLarge},
+	{sarama.ErrInvalidTopic, kindInvalidTopic},
+	{sarama.ErrUnknownTopicOrPartition, kindInvalidTopic},
+	{sarama.ErrRequestTimedOut, kindTimeout},
+	{sarama.ErrNotEnoughReplicas, kindTimeout},
+	{sarama.ErrNotEnoughReplicasAfterAppend, kindTimeout},
+	{sarama.ErrLeaderNotAvailable, kindUnreachable},
+	{sarama.ErrNotLeaderForPartition, kindUnreachable},
+	{sarama.ErrBrokerNotAvailable, kindUnreachable},
+	{sarama.ErrNetworkException, kindUnreachable},
+	{sarama.ErrNotController, kindUnreachable},
+}
+
+// kindOf classifies err; see ErrorKind. The cause wins over its wrapping:
+// "out of brokers" because every broker refused our password is
+// authentication, not unreachable.
 func kindOf(err error) errKind {
 	if err == nil {
 		return kindNone
 	}
+	for _, e := range kafkaErrKinds {
+		if errors.Is(err, e.err) {
+			return e.kind
+		}
+	}
+	if isTLSError(err) {
+		return kindTLS
+	}
 	var kerr sarama.KError
 	if errors.As(err, &kerr) {
-		switch kerr {
-		case sarama.ErrMessageSizeTooLarge, sarama.ErrInvalidMessageSize:
-			return kindTooLarge
-		case sarama.ErrInvalidTopic, sarama.ErrUnknownTopicOrPartition:
-			return kindInvalidTopic
-		case sarama.ErrTopicAuthorizationFailed, sarama.ErrClusterAuthorizationFailed,
-			sarama.ErrGroupAuthorizationFailed, sarama.ErrSASLAuthenticationFailed,
-			sarama.ErrTransactionalIDAuthorizationFailed:
-			return kindNotAuthorized
-		case sarama.ErrRequestTimedOut, sarama.ErrNotEnoughReplicas, sarama.ErrNotEnoughReplicasAfterAppend:
-			return kindTimeout
-		case sarama.ErrLeaderNotAvailable, sarama.ErrNotLeaderForPartition, sarama.ErrBrokerNotAvailable,
-			sarama.ErrNetworkException, sarama.ErrNotController:
-			return kindUnreachable
-		}
 		return kindOther
 	}
 	var cerr sarama.ConfigurationError
@@ -126,4 +172,27 @@ func kindOf(err error) errKind {
 		return kindUnreachable
 	}
 	return kindOther
+}
+
+// isTLSError reports a failed TLS handshake: the broker's certificate not
+// trusted, expired or for another name (x509), the broker refusing ours
+// (an alert), or TLS spoken to a listener that is not TLS.
+func isTLSError(err error) bool {
+	var (
+		verr   *tls.CertificateVerificationError
+		uerr   x509.UnknownAuthorityError
+		ierr   x509.CertificateInvalidError
+		herr   x509.HostnameError
+		aerr   tls.AlertError
+		rerr   tls.RecordHeaderError
+		remote *net.OpError
+	)
+	switch {
+	case errors.As(err, &verr), errors.As(err, &uerr), errors.As(err, &ierr), errors.As(err, &herr),
+		errors.As(err, &aerr), errors.As(err, &rerr):
+		return true
+	}
+	// A TLS alert from the peer arrives as a *net.OpError with Op
+	// "remote error" (crypto/tls's unexported alert type).
+	return errors.As(err, &remote) && remote.Op == "remote error"
 }

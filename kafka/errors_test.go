@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -24,7 +26,16 @@ func TestErrorKind(t *testing.T) {
 		{"invalid topic", sarama.ErrInvalidTopic, KindInvalidTopic},
 		{"unknown topic", sarama.ErrUnknownTopicOrPartition, KindInvalidTopic},
 		{"topic authz", sarama.ErrTopicAuthorizationFailed, KindNotAuthorized},
-		{"sasl", sarama.ErrSASLAuthenticationFailed, KindNotAuthorized},
+		{"sasl", sarama.ErrSASLAuthenticationFailed, KindAuthentication},
+		{"sasl with the broker's message", sarama.Wrap(sarama.ErrSASLAuthenticationFailed, errors.New("invalid credentials")), KindAuthentication},
+		{"out of brokers: sasl", sarama.Wrap(sarama.ErrOutOfBrokers, sarama.Wrap(sarama.ErrSASLAuthenticationFailed, errors.New("invalid credentials"))), KindAuthentication},
+		{"mechanism not offered", sarama.ErrUnsupportedSASLMechanism, KindAuthentication},
+		{"group authz", sarama.ErrGroupAuthorizationFailed, KindNotAuthorized},
+		{"out of brokers: unknown CA", sarama.Wrap(sarama.ErrOutOfBrokers, &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), KindTLS},
+		{"expired", x509.CertificateInvalidError{Reason: x509.Expired}, KindTLS},
+		{"hostname", x509.HostnameError{Host: "localhost"}, KindTLS},
+		{"peer alert", &net.OpError{Op: "remote error", Err: errors.New("tls: bad certificate")}, KindTLS},
+		{"plaintext listener", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, KindTLS},
 		{"wrapped authz", fmt.Errorf("produce: %w", sarama.ErrTopicAuthorizationFailed), KindNotAuthorized},
 		{"delivery timeout", ErrDeliveryTimeout, KindTimeout},
 		{"request timed out", sarama.ErrRequestTimedOut, KindTimeout},
@@ -44,6 +55,19 @@ func TestErrorKind(t *testing.T) {
 				t.Errorf("ErrorKind(%v) = %q; want %q", tt.err, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestErrorKindsListsEveryKind(t *testing.T) {
+	got := ErrorKinds()
+	want := []string{KindTooLarge, KindInvalidTopic, KindNotAuthorized, KindTimeout, KindUnreachable, KindOther, KindAuthentication, KindTLS}
+	if len(got) != len(want) {
+		t.Fatalf("ErrorKinds() = %q; want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("ErrorKinds()[%d] = %q; want %q", i, got[i], want[i])
+		}
 	}
 }
 

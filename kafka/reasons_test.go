@@ -39,13 +39,13 @@ func TestErrKindLabelsAndPermanence(t *testing.T) {
 			t.Errorf("%s.permanent() = %v; want %v", name, got, perm[name])
 		}
 	}
-	if len(seen) != 6 || kindNone.String() != "" {
-		t.Errorf("kinds = %v, kindNone = %q; want the 6 Kind labels and \"\"", seen, kindNone.String())
+	if len(seen) != 8 || kindNone.String() != "" {
+		t.Errorf("kinds = %v, kindNone = %q; want the 8 Kind labels and \"\"", seen, kindNone.String())
 	}
 	var c kindCounters
 	c.add(kindOf(ErrDeliveryTimeout))
-	if s := c.snapshot(); len(s) != 6 || s[KindTimeout] != 1 {
-		t.Errorf("snapshot() = %v; want all 6 kinds, timeout=1", s)
+	if s := c.snapshot(); len(s) != 8 || s[KindTimeout] != 1 {
+		t.Errorf("snapshot() = %v; want all 8 kinds, timeout=1", s)
 	}
 }
 

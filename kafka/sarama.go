@@ -1,8 +1,6 @@
 package kafka
 
 import (
-	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -10,6 +8,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/xdg-go/scram"
 )
 
 // maxRetryBackoff caps the doubling retry back-off (Java retry.backoff.max.ms).
@@ -35,23 +34,66 @@ func (c Config) baseConfig() (*sarama.Config, error) {
 		sc.Net.TLS.Enable = true
 		sc.Net.TLS.Config = tc
 	}
-	if m := c.SASL.Mechanism; m != "" {
-		sc.Net.SASL.Enable = true
-		sc.Net.SASL.User = c.SASL.Username
-		sc.Net.SASL.Password = c.SASL.Password
-		sc.Net.SASL.Handshake = true
-		switch m {
-		case SASLPlain:
-			sc.Net.SASL.Mechanism = sarama.SASLTypePlaintext
-		case SASLScramSHA256:
-			sc.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA256
-			sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: sha256.New} }
-		case SASLScramSHA512:
-			sc.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
-			sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: sha512.New} }
-		}
+	if err := c.SASL.apply(sc); err != nil {
+		return nil, err
 	}
 	return sc, nil
+}
+
+// apply sets sarama's SASL options. The password and the token are read
+// through a secret, so that SCRAM and OAUTHBEARER read a rotated
+// password_file or token_file at the next connection.
+func (s SASLConfig) apply(sc *sarama.Config) error {
+	if s.Mechanism == "" {
+		return nil
+	}
+	sc.Net.SASL.Enable = true
+	sc.Net.SASL.Handshake = true
+	sc.Net.SASL.User = s.Username
+	pass := newSecret("kafka.sasl.password_file", s.Password, s.PasswordFile)
+	switch s.Mechanism {
+	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
+		// Read now: a missing file fails at start, naming the key. PLAIN
+		// uses this copy (sarama reads Net.SASL.Password for each
+		// connection; it cannot be swapped safely while clients run).
+		p, err := pass.get()
+		if err != nil {
+			return err
+		}
+		sc.Net.SASL.Password = p
+	}
+	switch s.Mechanism {
+	case SASLPlain:
+		sc.Net.SASL.Mechanism = sarama.SASLTypePlaintext
+	case SASLScramSHA256:
+		sc.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA256
+		sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: scram.SHA256, pass: pass} }
+	case SASLScramSHA512:
+		sc.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
+		sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: scram.SHA512, pass: pass} }
+	case SASLOAuthBearer:
+		sc.Net.SASL.Mechanism = sarama.SASLTypeOAuth
+		tp, err := s.OAuthBearer.provider()
+		if err != nil {
+			return err
+		}
+		sc.Net.SASL.TokenProvider = tp
+	}
+	return nil
+}
+
+// provider returns the token provider OAuthBearerConfig names.
+func (o OAuthBearerConfig) provider() (sarama.AccessTokenProvider, error) {
+	if o.TokenFile != "" {
+		p := tokenFileProvider{tok: newSecret("kafka.sasl.oauthbearer.token_file", "", o.TokenFile)}
+		if _, err := p.Token(); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	// Not signed here: the credential chain may need the network, which
+	// a start-up without AWS must not wait for; the first connection signs.
+	return newMSKIAMProvider(o.AWSMSKIAM), nil
 }
 
 func (t TLSConfig) build() (*tls.Config, error) {
@@ -68,11 +110,11 @@ func (t TLSConfig) build() (*tls.Config, error) {
 		tc.RootCAs = pool
 	}
 	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("kafka.tls.cert_file: %w", err)
+		r := &certReloader{certFile: t.CertFile, keyFile: t.KeyFile}
+		if _, err := r.load(); err != nil {
+			return nil, err
 		}
-		tc.Certificates = []tls.Certificate{cert}
+		tc.GetClientCertificate = r.getClientCertificate
 	}
 	return tc, nil
 }

@@ -249,5 +249,22 @@ func (r *Rules) DownlinkTopics() []string {
 	return append([]string(nil), r.topics...)
 }
 
+// UplinkTopics returns the Kafka topics of the uplink rules whose topic is
+// a literal (no placeholder), each once, in rule order. Templated topics are
+// known only per message, so they cannot be listed.
+func (r *Rules) UplinkTopics() []string {
+	var out []string
+	seen := map[string]bool{}
+	for i := range r.uplink {
+		t := &r.uplink[i].topic
+		if !t.static() || seen[t.literal()] {
+			continue
+		}
+		seen[t.literal()] = true
+		out = append(out, t.literal())
+	}
+	return out
+}
+
 // DeadLetterTopic returns the configured dead-letter topic ("" = none).
 func (r *Rules) DeadLetterTopic() string { return r.deadLetter }

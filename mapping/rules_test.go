@@ -205,6 +205,10 @@ func TestRuleListings(t *testing.T) {
 	if got, want := r.DownlinkTopics(), []string{"iot.commands", "iot.config"}; !slices.Equal(got, want) {
 		t.Errorf("DownlinkTopics() = %q; want %q", got, want)
 	}
+	// "kinds" renders its topic per message: only literal topics are listed.
+	if got, want := r.UplinkTopics(), []string{"iot.telemetry"}; !slices.Equal(got, want) {
+		t.Errorf("UplinkTopics() = %q; want %q", got, want)
+	}
 	if got := r.DeadLetterTopic(); got != "iot.dlq" {
 		t.Errorf("DeadLetterTopic() = %q; want iot.dlq", got)
 	}

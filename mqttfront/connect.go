@@ -169,6 +169,14 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 		}
 	}
 
+	var claimed ClaimResult
+	if s.claimer != nil {
+		// Cluster mode: the session is claimed in the log, and the local
+		// session prepared from the log's state, before attach.
+		if claimed, err = s.claim(c, cp.CleanStart, expiry); err != nil {
+			return c.claimRefused(err, refuse)
+		}
+	}
 	ss, present, err := s.attach(c, cp.CleanStart, expiry, window, will, willDelay)
 	if errors.Is(err, errMaxSessions) {
 		s.limitHit(LimitSessions, zap.String("client", clientID), zap.String("listener", c.listener),
@@ -187,6 +195,23 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 		return refuse(packets.V3ServerUnavailable, packets.ServerUnavailable, ReasonServerShutdown, err.Error())
 	}
 	c.sess = ss
+	if s.claimer != nil {
+		// The whole state under the new epoch, read back, before CONNACK.
+		ss.mu.Lock()
+		ss.epoch, ss.claimed = claimed.Epoch, true
+		ss.mu.Unlock()
+		ctx, cancel := s.quitContext()
+		err := s.clusterUpdate(ctx, ss)
+		cancel()
+		if err != nil {
+			if errors.Is(err, ErrSessionMoved) {
+				ss.mu.Lock()
+				ss.moved = true
+				ss.mu.Unlock()
+			}
+			return c.claimRefused(err, refuse)
+		}
+	}
 
 	ack := &packets.Packet{Type: packets.CONNACK, SessionPresent: present} // [MQTT-3.2.2-2] [MQTT-3.2.2-3]
 	if v5 {
@@ -214,4 +239,29 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 	s.forget(ss, expired)
 	s.persistSession(ss)
 	return nil
+}
+
+// claimRefused answers a CONNECT whose cluster claim failed: another
+// user's session (as attach's owner check), a race lost to a later CONNECT
+// (no CONNACK: 0x8E is no CONNACK code, and the session is the other
+// connection's), or Kafka unreachable (v5 0x88, v3 0x03).
+func (c *conn) claimRefused(err error, refuse func(v3, v5c packets.ReasonCode, r DisconnectReason, msg string) error) error {
+	s := c.s
+	switch {
+	case errors.Is(err, ErrSessionOwner):
+		s.logClient(zap.WarnLevel, c, "mqtt: connect refused: the client id's session belongs to another user",
+			zap.String("client", c.clientID), zap.String("listener", c.listener), zap.String("username", c.username),
+			zap.String("remote", c.nc.RemoteAddr().String()), zap.Bool("cluster", true), zap.Stringer("reason", ReasonSessionOwner))
+		return refuse(packets.V3IdentifierRejected, packets.ClientIdentifierNotValid, ReasonSessionOwner, err.Error())
+	case errors.Is(err, ErrSessionMoved):
+		s.logClient(zap.InfoLevel, c, "mqtt: connect lost to a later connect with the same client id",
+			zap.String("client", c.clientID), zap.String("listener", c.listener), zap.String("username", c.username),
+			zap.Stringer("reason", ReasonTakeover))
+		return closeErr(ReasonTakeover, 0, err.Error())
+	default:
+		s.logClient(zap.WarnLevel, c, "mqtt: connect refused: cluster session claim failed",
+			zap.String("client", c.clientID), zap.String("listener", c.listener), zap.Error(err),
+			zap.Stringer("reason", ReasonClaimFailed))
+		return refuse(packets.V3ServerUnavailable, packets.ServerUnavailable, ReasonClaimFailed, err.Error())
+	}
 }

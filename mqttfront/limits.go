@@ -30,11 +30,15 @@ const (
 	LimitSessionQueueBytes              // max_session_queue_bytes: one session's queue
 	LimitSessions                       // max_sessions: sessions held
 	LimitSubscriptions                  // max_subscriptions: one client's subscriptions
+
+	// LimitSessionRecordBytes is cluster.max_session_record_bytes: one
+	// session's state record in the cluster (cluster_sessions.go).
+	LimitSessionRecordBytes
 	numLimits
 )
 
 var limitNames = [...]string{"max_retained", "max_retained_bytes", "max_queued_messages",
-	"max_session_queue_bytes", "max_sessions", "max_subscriptions"}
+	"max_session_queue_bytes", "max_sessions", "max_subscriptions", "cluster.max_session_record_bytes"}
 
 func (l Limit) String() string {
 	if l >= 0 && int(l) < len(limitNames) {

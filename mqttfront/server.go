@@ -82,6 +82,9 @@ type Server struct {
 	cfg  Config
 	sink Sink
 	log  *zap.Logger
+	// claimer makes sessions cluster-wide; nil on one replica
+	// (cluster_sessions.go). Set before Run.
+	claimer SessionClaimer
 	// logRate limits per-client log lines (lograte.go).
 	logRate *logLimiter
 	// limitLog limits the "limit reached" lines, per limit (limits.go).

@@ -44,6 +44,14 @@ type session struct {
 	willAt         time.Time
 	ended          bool
 	recv           recvCache // per-delivery ACL decisions (recvacl.go)
+	// Cluster mode (cluster_sessions.go): claimed once this replica's
+	// claim at epoch (an offset, 0 included) holds the session; moved once
+	// a later claim took it (movedClean: that claim started clean, ending
+	// this session).
+	claimed    bool
+	epoch      int64
+	moved      bool
+	movedClean bool
 
 	// persistMu orders the writes of this session's record and
 	// subscriptions (persist.go): held from the snapshot to the end of the

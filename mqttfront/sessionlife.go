@@ -6,6 +6,7 @@ package mqttfront
 // bookkeeping in persist.go, CONNECT itself in connect.go.
 
 import (
+	"context"
 	"time"
 
 	"go.uber.org/zap"
@@ -163,9 +164,20 @@ func (s *Server) detach(c *conn, reason DisconnectReason) {
 	will, delay := ss.will, ss.willDelay
 	ss.will = nil
 	expiry := ss.expiry
+	moved, movedClean := ss.moved, ss.movedClean
 	ss.mu.Unlock()
 	if c.graceful || reason == ReasonServerShutdown {
 		will = nil // [MQTT-3.1.2-10] a normal DISCONNECT discards the will
+	}
+	if moved {
+		// Cluster mode: another replica claimed the session. As a takeover
+		// on one node: the will goes out unless delayed into a session the
+		// new connection resumed, which cancels it [MQTT-3.1.3-9].
+		if will != nil && (delay == 0 || expiry == 0 || movedClean) {
+			s.publishWill(will)
+		}
+		s.dropMoved(ss)
+		return
 	}
 	if will != nil && delay > 0 && expiry > 0 {
 		// [MQTT-3.1.3-9] at the delay or at session end, whichever first.
@@ -200,6 +212,9 @@ func (s *Server) detach(c *conn, reason DisconnectReason) {
 		s.mu.Unlock()
 	}
 	s.persistOffline(ss)
+	if err := s.clusterUpdate(context.Background(), ss); err != nil {
+		s.log.Warn("mqtt: cluster: record offline session", zap.String("client", ss.id), zap.Error(err))
+	}
 }
 
 // endSession ends a session: its pending will goes out, its
@@ -216,6 +231,7 @@ func (s *Server) endSession(ss *session) {
 	if will != nil {
 		s.publishWill(will)
 	}
+	s.clusterEnd(ss)
 	// After a write in flight (persistMu); stored also covers a session
 	// stored earlier whose expiry a reconnect set to 0.
 	ss.persistMu.Lock()
@@ -257,6 +273,9 @@ func (s *Server) expireWillsAndSessions(now time.Time) {
 		if w != nil {
 			s.publishWill(w)
 			s.persistSession(ss)
+			if err := s.clusterUpdate(context.Background(), ss); err != nil {
+				s.log.Warn("mqtt: cluster: record fired will", zap.String("client", ss.id), zap.Error(err))
+			}
 		}
 	}
 	for _, ss := range ends {

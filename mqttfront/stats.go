@@ -40,6 +40,7 @@ const (
 	ReasonReadTimeout  // a started packet not complete within read_timeout
 	ReasonSessionOwner // the client id's session belongs to another identity (bind_client_id_to_user)
 	ReasonAuthBackoff  // the address failed too many password checks lately (auth.failure_backoff)
+	ReasonClaimFailed  // cluster mode: the session's claim or state could not be written to Kafka
 	// ReasonClusterNotReady: CONNECT refused by the cluster's admission
 	// check (the replica is catching up with the shared state).
 	ReasonClusterNotReady
@@ -55,7 +56,7 @@ var disconnectNames = [...]string{
 	"origin_rejected",
 	"max_sessions",
 	"read_timeout",
-	"session_owner_mismatch", "auth_backoff",
+	"session_owner_mismatch", "auth_backoff", "claim_failed",
 	"cluster_not_ready",
 }
 
@@ -145,12 +146,17 @@ const (
 	// changed by a reload since the message was queued).
 	DropDeliveryNotAuthorized
 	DropNoSubscribers // no matching subscription (informational)
+	// DropSessionMoved: a message queued for a session that another
+	// replica claimed; the handover is not implemented yet
+	// (cluster_sessions.go).
+	DropSessionMoved
 	numDropReasons
 )
 
 var dropNames = [...]string{
 	"queue_full", "slow_consumer", "not_authorized", "sys_topic", "expired",
 	"too_large", "retained_full", "offline_qos0", "retained_quota", "delivery_not_authorized",
+	"no_subscribers", "session_moved",
 }
 
 func (r DropReason) String() string {

@@ -1,6 +1,8 @@
 package mqttfront
 
 import (
+	"errors"
+
 	"go.uber.org/zap"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
@@ -24,6 +26,10 @@ func (c *conn) handleSubscribe(p *packets.Packet) error {
 	}
 	var want []retainedReq
 	var added []topics.Sub // to store
+	var before []topics.Sub
+	if s.claimer != nil {
+		before = s.index.ClientSubs(c.clientID) // to undo a change the cluster refused
+	}
 	for i, sub := range p.Subscriptions {
 		if err := s.checkTopic(sub.Filter, true); err != nil {
 			codes[i] = pick(v5, packets.TopicFilterInvalid, packets.V3SubackFailure)
@@ -63,6 +69,22 @@ func (c *conn) handleSubscribe(p *packets.Packet) error {
 			want = append(want, retainedReq{sub.Filter, qos})
 		}
 	}
+	if s.claimer != nil && len(added) > 0 {
+		// Cluster mode: the new state is in the log and read back before
+		// SUBACK; refused, the SUBSCRIBE is undone as a whole.
+		if err := c.clusterSubsChanged(before); err != nil {
+			code := pick(v5, packets.UnspecifiedError, packets.V3SubackFailure)
+			if errors.Is(err, ErrSessionTooLarge) {
+				code = pick(v5, packets.QuotaExceeded, packets.V3SubackFailure) // §3.9.3 0x97
+			}
+			for i := range codes {
+				if codes[i] < 0x80 {
+					codes[i] = code
+				}
+			}
+			added, want = nil, nil
+		}
+	}
 	c.send(&packets.Packet{Type: packets.SUBACK, PacketID: p.PacketID, ReasonCodes: codes})
 	var subIDs []uint32
 	if subID != 0 {
@@ -97,11 +119,28 @@ func (c *conn) handleUnsubscribe(p *packets.Packet) error {
 		codes = make([]packets.ReasonCode, len(p.Subscriptions))
 	}
 	var removed []string // to delete from the store
+	var before []topics.Sub
+	if s.claimer != nil {
+		before = s.index.ClientSubs(c.clientID)
+	}
 	for i, sub := range p.Subscriptions {
 		if s.index.Remove(c.clientID, sub.Filter) {
 			removed = append(removed, sub.Filter)
 		} else if v5 {
 			codes[i] = packets.NoSubscriptionExisted
+		}
+	}
+	if s.claimer != nil && len(removed) > 0 {
+		if err := c.clusterSubsChanged(before); err != nil {
+			if !v5 {
+				// A v3 UNSUBACK cannot say it failed: the connection is
+				// closed instead, and the subscriptions stay.
+				return closeErr(ReasonClaimFailed, 0, "unsubscribe not recorded in the cluster: "+err.Error())
+			}
+			for i := range codes {
+				codes[i] = packets.UnspecifiedError // §3.11.3
+			}
+			removed = nil
 		}
 	}
 	c.send(&packets.Packet{Type: packets.UNSUBACK, PacketID: p.PacketID, ReasonCodes: codes}) // [MQTT-3.10.4-4]
@@ -130,4 +169,30 @@ func pick(v5 bool, a, b packets.ReasonCode) packets.ReasonCode {
 		return a
 	}
 	return b
+}
+
+// clusterSubsChanged writes the session's state after a change of its
+// subscriptions (cluster mode) and waits until it is read back. When the
+// cluster refuses it, the client's subscriptions are put back as they were
+// (before); a record too large is counted as the limit
+// cluster.max_session_record_bytes.
+func (c *conn) clusterSubsChanged(before []topics.Sub) error {
+	s := c.s
+	ctx, cancel := s.quitContext()
+	err := s.clusterUpdate(ctx, c.sess)
+	cancel()
+	if err == nil {
+		return nil
+	}
+	s.index.RemoveClient(c.clientID)
+	for _, sub := range before {
+		s.index.Add(sub)
+	}
+	if errors.Is(err, ErrSessionTooLarge) {
+		s.limitHit(LimitSessionRecordBytes, zap.String("client", c.clientID), zap.String("listener", c.listener), zap.Error(err))
+	} else {
+		s.logClient(zap.WarnLevel, c, "mqtt: cluster: subscription change not recorded", zap.String("client", c.clientID),
+			zap.String("listener", c.listener), zap.Error(err), zap.Stringer("reason", ReasonClaimFailed))
+	}
+	return err
 }

@@ -151,12 +151,26 @@ type overviewJSON struct {
 		Out       uint64 `json:"out"`
 		Unmatched uint64 `json:"unmatched"`
 	} `json:"messages"`
+	// Kafka's liveness from the probe (a metadata request every second);
+	// reachable is mqtt_bridge_kafka_connected.
 	Kafka struct {
-		Reachable bool              `json:"reachable"`
-		Produced  uint64            `json:"produced"`
-		InFlight  int               `json:"in_flight"`
-		Failed    map[string]uint64 `json:"failed"`
+		Reachable       bool              `json:"reachable"`
+		State           string            `json:"state"`  // unknown, up, degraded or down
+		Reason          string            `json:"reason"` // ok, starting, no_leader, unreachable, timeout, not_authorized, other
+		Error           string            `json:"error,omitempty"`
+		Since           time.Time         `json:"since"`      // when state and reason took their values
+		CheckedAt       time.Time         `json:"checked_at"` // the last probe round
+		LatencyMs       float64           `json:"probe_latency_ms"`
+		Broker          string            `json:"broker,omitempty"` // the address that answered
+		Brokers         int               `json:"brokers"`
+		LeaderlessCount int               `json:"leaderless_partitions"`
+		Leaderless      []string          `json:"leaderless"`     // up to 20 "topic/partition"
+		MissingTopics   []string          `json:"missing_topics"` // mapped topics the cluster does not know (yet)
+		Produced        uint64            `json:"produced"`
+		InFlight        int               `json:"in_flight"`
+		Failed          map[string]uint64 `json:"failed"`
 	} `json:"kafka"`
+	Parts []Part `json:"parts"` // every part's state and reason (Bridge.Parts)
 	Spool struct {
 		Enabled          bool    `json:"enabled"`
 		State            string  `json:"state"` // disabled, direct, spilling, draining or blocked
@@ -166,8 +180,12 @@ type overviewJSON struct {
 		OldestAgeSeconds float64 `json:"oldest_age_seconds"`
 	} `json:"spool"`
 	Downlink struct {
-		Enabled bool  `json:"enabled"`
-		Lag     int64 `json:"lag"`
+		Enabled       bool      `json:"enabled"`
+		Lag           int64     `json:"lag"`
+		Partitions    []string  `json:"partitions"` // "topic/partition" held now
+		LastError     string    `json:"last_error,omitempty"`
+		LastErrorKind string    `json:"last_error_kind,omitempty"`
+		LastErrorAt   time.Time `json:"last_error_at,omitzero"`
 	} `json:"downlink"`
 }
 
@@ -193,8 +211,14 @@ func (a *api) overview(w http.ResponseWriter, _ *http.Request) {
 		o.Rates.ProducedRate, o.Rates.LatencyMs = s.ProducedRate, s.LatencyMs
 	}
 	k := a.br.Kafka()
-	ps := k.Producer
+	ps, kh := k.Producer, k.Probe
 	o.Kafka.Reachable = k.Reachable
+	o.Kafka.State, o.Kafka.Reason, o.Kafka.Error = string(kh.State), kh.Reason, kh.Err
+	o.Kafka.Since, o.Kafka.CheckedAt = kh.Since, kh.Checked
+	o.Kafka.LatencyMs = float64(kh.Latency.Microseconds()) / 1000
+	o.Kafka.Broker, o.Kafka.Brokers = kh.Broker, kh.Brokers
+	o.Kafka.LeaderlessCount, o.Kafka.Leaderless, o.Kafka.MissingTopics = kh.LeaderlessCount, nonNil(kh.Leaderless), nonNil(kh.MissingTopics)
+	o.Parts = nonNil(a.br.Parts())
 	o.Kafka.Produced = ps.Produced
 	o.Kafka.InFlight = ps.InFlight
 	o.Kafka.Failed = ps.Failed
@@ -207,9 +231,13 @@ func (a *api) overview(w http.ResponseWriter, _ *http.Request) {
 		o.Spool.QuotaBytes = ps.Spool.QuotaBytes
 		o.Spool.OldestAgeSeconds = ps.Spool.OldestAge.Seconds()
 	}
+	o.Downlink.Partitions = []string{}
 	if k.Downlink {
+		ch := k.Consumer
 		o.Downlink.Enabled = true
 		o.Downlink.Lag = k.Lag
+		o.Downlink.Partitions = nonNil(ch.Partitions)
+		o.Downlink.LastError, o.Downlink.LastErrorKind, o.Downlink.LastErrorAt = ch.LastError, ch.LastErrorKind, ch.LastErrorAt
 	}
 	writeJSON(w, http.StatusOK, o)
 }

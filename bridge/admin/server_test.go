@@ -37,7 +37,12 @@ func (fakeFront) RetainedMessages(string, int) []mqttfront.RetainedInfo { return
 type fakeBridge struct{}
 
 func (fakeBridge) Kafka() KafkaState {
-	return KafkaState{Reachable: true, Producer: kafka.ProducerStats{Produced: 42}, Downlink: true, Lag: 7}
+	return KafkaState{Reachable: true, Probe: kafka.Health{State: kafka.KafkaUp, Reason: kafka.ReasonOK, Brokers: 3},
+		Producer: kafka.ProducerStats{Produced: 42}, Downlink: true, Lag: 7,
+		Consumer: kafka.ConsumerHealth{Partitions: []string{"cmd/0"}, Lag: 7}}
+}
+func (fakeBridge) Parts() []Part {
+	return []Part{{Part: "kafka", Up: true, State: "up", Reason: "ok"}}
 }
 func (fakeBridge) Readiness() (bool, any)  { return false, map[string]string{"why": "fake"} }
 func (fakeBridge) Rules() *mapping.Rules   { return nil }
@@ -109,5 +114,10 @@ func TestServerSeam(t *testing.T) {
 		!ov.Kafka.Reachable || ov.Kafka.Produced != 42 || ov.Spool.State != "disabled" || !ov.Downlink.Enabled || ov.Downlink.Lag != 7 ||
 		ov.Messages.Unmatched != 5 {
 		t.Errorf("GET overview = %d %+v; want the fakes' figures", code, ov)
+	}
+	if ov.Kafka.State != "up" || ov.Kafka.Reason != "ok" || ov.Kafka.Brokers != 3 || len(ov.Parts) != 1 || ov.Parts[0].Part != "kafka" ||
+		len(ov.Downlink.Partitions) != 1 || ov.Downlink.Partitions[0] != "cmd/0" {
+		t.Errorf("GET overview: kafka %+v, parts %+v, downlink %+v; want the fakes' probe, parts and partitions",
+			ov.Kafka, ov.Parts, ov.Downlink)
 	}
 }

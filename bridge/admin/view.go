@@ -28,8 +28,12 @@ type Front interface {
 // builds one (bridge/adminview.go). Its methods are safe for concurrent use
 // and return snapshots.
 type Bridge interface {
-	// Kafka is the producer's, the spool's and the consumer's state.
+	// Kafka is the probe's, the producer's, the spool's and the
+	// consumer's state.
 	Kafka() KafkaState
+	// Parts is every part's own state and reason (kafka, producer, spool,
+	// downlink, each listener), in a fixed order; bridge/parts.go.
+	Parts() []Part
 	// Readiness is the /readyz answer: whether the bridge takes traffic,
 	// and a body (encoded as JSON) saying why.
 	Readiness() (ready bool, body any)
@@ -44,11 +48,26 @@ type Bridge interface {
 
 // KafkaState is the Kafka side of the bridge at one instant.
 type KafkaState struct {
-	Reachable bool // Kafka takes records in time (mqtt_bridge_kafka_connected)
+	// Reachable is mqtt_bridge_kafka_connected: the probe's last round
+	// found Kafka up and the producer has connected once. It never
+	// depends on traffic.
+	Reachable bool
+	Probe     kafka.Health // the probe's last verdict (kafka.Prober)
 	Producer  kafka.ProducerStats
-	Spool     bool  // kafka.spool.enabled
-	Downlink  bool  // a consumer runs (there are downlink rules)
-	Lag       int64 // the consumer's lag, when Downlink
+	Spool     bool                 // kafka.spool.enabled
+	Downlink  bool                 // a consumer runs (there are downlink rules)
+	Lag       int64                // the consumer's lag, when Downlink
+	Consumer  kafka.ConsumerHealth // partitions held, last error, when Downlink
+}
+
+// Part is one part of the bridge with its own state and the reason for
+// it; the same values label mqtt_bridge_part_state.
+type Part struct {
+	Part   string `json:"part"`
+	Up     bool   `json:"up"`
+	State  string `json:"state"`
+	Reason string `json:"reason"`
+	Detail string `json:"detail,omitempty"`
 }
 
 // Routes are the bridge's per-rule counters at one instant.

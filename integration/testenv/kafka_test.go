@@ -26,6 +26,12 @@ func TestKafkaRoundTrip(t *testing.T) {
 	CreateTopic(t, bootstrap, topic, 2)
 	cfg := sarama.NewConfig()
 	cfg.Producer.Return.Successes = true
+	// Just after creation a partition's leader can be in the metadata
+	// before the broker acts as leader (NOT_LEADER_OR_FOLLOWER on a busy
+	// fresh broker, seen in CI): retry as a real producer would, for up
+	// to about 10 s, instead of sarama's 3 × 100 ms.
+	cfg.Producer.Retry.Max = 40
+	cfg.Producer.Retry.Backoff = 250 * time.Millisecond
 	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
 	if err != nil {
 		t.Fatal(err)

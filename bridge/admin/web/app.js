@@ -66,12 +66,19 @@ async function loadOverview() {
     card("Messages in/s", fmtNum(o.rates.messages_in_per_s, 1)),
     card("Messages out/s", fmtNum(o.rates.messages_out_per_s, 1)),
     card("To Kafka/s", fmtNum(o.rates.produced_per_s, 1)),
-    card("Kafka", o.kafka.reachable ? "reachable" : "unreachable", o.kafka.reachable ? "good" : "bad"),
+    // Kafka's liveness (the probe, every second); the spool card is the
+    // uplink's route, which with the spool on still accepts while Kafka is away.
+    card("Kafka", o.kafka.reachable ? "reachable" : o.kafka.state + " · " + o.kafka.reason,
+      o.kafka.reachable ? "good" : "bad"),
     card("Spool", o.spool.state + (o.spool.enabled ? " · " + fmtNum(o.spool.records) + " rec" : ""),
       o.spool.state === "spilling" || o.spool.state === "blocked" ? "bad" : ""),
     card("Downlink lag", o.downlink.enabled ? fmtNum(o.downlink.lag) : "no downlink"),
     card("Unmatched publishes", fmtNum(o.messages.unmatched)),
   );
+  $("parts-table").tBodies[0].replaceChildren(...(o.parts || []).map(p => el("tr", {},
+    el("td", {}, p.part),
+    el("td", { class: p.up ? "good" : "bad" }, p.up ? "up" : "down"),
+    el("td", {}, p.state), el("td", {}, p.reason), el("td", {}, p.detail || ""))));
   const h = await api("history");
   const s = h.samples || [];
   drawChart($("chart-conns"), s, [{ key: "connections", color: "#2563eb" }], 0);

@@ -1,0 +1,60 @@
+package kafka
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ConsumerHealth is a snapshot of the downlink consumer's own state.
+type ConsumerHealth struct {
+	Joined     bool     // a group generation has started (Setup ran) at least once
+	Partitions []string // "topic/partition" held now, sorted
+	Lag        int64    // as Lag()
+	// The last error the group reported (joining, a session, or sarama's
+	// Errors channel), its ErrorKind and when; empty when none yet.
+	LastError     string
+	LastErrorKind string
+	LastErrorAt   time.Time
+	Errors        map[string]uint64 // errors so far, by ErrorKind
+}
+
+// consumerHealth is the part of Consumer that records errors.
+type consumerHealth struct {
+	joined atomic.Bool
+	count  kindCounters
+
+	mu      sync.Mutex
+	lastErr error
+	lastAt  time.Time
+}
+
+func (h *consumerHealth) noteError(err error) {
+	if err == nil {
+		return
+	}
+	h.count.add(kindOf(err))
+	h.mu.Lock()
+	h.lastErr, h.lastAt = err, time.Now()
+	h.mu.Unlock()
+}
+
+// Health returns the consumer's state: partitions held, lag and the last
+// error.
+func (c *Consumer) Health() ConsumerHealth {
+	h := ConsumerHealth{Joined: c.health.joined.Load(), Lag: c.Lag(), Errors: c.health.count.snapshot()}
+	c.mu.Lock()
+	for pc := range c.claims {
+		h.Partitions = append(h.Partitions, fmt.Sprintf("%s/%d", pc.src.Topic(), pc.src.Partition()))
+	}
+	c.mu.Unlock()
+	slices.Sort(h.Partitions)
+	c.health.mu.Lock()
+	if c.health.lastErr != nil {
+		h.LastError, h.LastErrorKind, h.LastErrorAt = c.health.lastErr.Error(), ErrorKind(c.health.lastErr), c.health.lastAt
+	}
+	c.health.mu.Unlock()
+	return h
+}
