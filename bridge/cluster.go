@@ -14,8 +14,10 @@ import (
 // is built: b.cluster stays nil and the front end has no hook set.
 
 var (
-	_ mqttfront.Admission     = (*cluster.Node)(nil)
-	_ mqttfront.RetainedStore = (*cluster.Retained)(nil)
+	_ mqttfront.Admission      = (*cluster.Node)(nil)
+	_ mqttfront.RetainedStore  = (*cluster.Retained)(nil)
+	_ mqttfront.SessionClaimer = (*cluster.Sessions)(nil)
+	_ cluster.Superseder       = (*mqttfront.Server)(nil)
 )
 
 // newCluster builds the cluster node when cluster.enabled and plugs its
@@ -36,6 +38,7 @@ func (b *Bridge) newCluster() error {
 	// Hooks of the front end, each one a nil interface when clustering is
 	// off.
 	b.front.SetAdmission(node)
+	b.front.SetSessionClaimer(cluster.NewSessions(node, b.front))
 	node.Retained().Attach(b.front)
 	b.front.SetRetainedStore(node.Retained())
 	b.metrics.reg.MustRegister(clusterCollector{node})
@@ -43,8 +46,6 @@ func (b *Bridge) newCluster() error {
 }
 
 // Cluster is this replica's cluster node, nil when cluster mode is off.
-// Hooks beyond the retained table (session claims) are plugged into the
-// front end from it in newCluster.
 func (b *Bridge) Cluster() *cluster.Node { return b.cluster }
 
 // runCluster starts the node, if any, and returns the channel its Run's
