@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/bridge/admin"
+	"github.com/iotbridge/mqtt-kafka-bridge/cluster"
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
@@ -44,6 +45,7 @@ type Bridge struct {
 	dialed    atomic.Bool     // the producer has connected once (parts.go)
 	up        *uplink
 	down      *downlink
+	cluster   *cluster.Node  // nil unless cluster.enabled (cluster.go)
 	bg        sync.WaitGroup // dead-letter hand-offs
 	adminHTTP *admin.Server  // the admin listener (admin/); Reload hands it the admin section
 	running   atomic.Bool
@@ -80,6 +82,9 @@ func New(cfg Config, opts Options) (*Bridge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
+	if err := b.newCluster(); err != nil {
+		return nil, err
+	}
 	b.down = &downlink{rules: &b.rules, front: b.front, producer: b.producer, log: b.log.Named("downlink"), metrics: b.metrics}
 	if topics := rules.DownlinkTopics(); len(topics) > 0 {
 		b.consumer, err = kafka.NewConsumer(cfg.Kafka, topics, b.down, b.log.Named("kafka.consumer"))
@@ -99,8 +104,11 @@ func New(cfg Config, opts Options) (*Bridge, error) {
 
 // Run serves until ctx ends, then shuts down in dependency order: the
 // downlink consumer first (no new commands), then the MQTT front end (no new
-// publishes; sessions persisted), then the producer (in-flight records
-// flushed). It returns once every goroutine it started has ended.
+// publishes; sessions persisted), then the cluster node in cluster mode
+// (retained records in flight completed), then the producer (in-flight
+// records flushed). It returns once every goroutine it started has ended. A
+// cluster node refused at start (topic settings, a replica id in use) ends
+// Run with its error.
 func (b *Bridge) Run(ctx context.Context) error {
 	if !b.running.CompareAndSwap(false, true) {
 		return errors.New("bridge: Run called twice")
@@ -124,6 +132,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 	probeDone := make(chan struct{})
 	go func() { defer close(probeDone); b.probe.Run(probeCtx) }()
 	defer func() { stopProbe(); <-probeDone }()
+	// The cluster node joins while the front end listens: until it caught
+	// up, CONNECT is refused (Admission) and /readyz says why.
+	clusterCtx, stopCluster := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCluster()
+	clusterDone := b.runCluster(clusterCtx)
 	frontDone := make(chan error, 1)
 	go func() { frontDone <- b.front.Run(frontCtx) }()
 	adminDone := make(chan error, 1)
@@ -134,17 +147,26 @@ func (b *Bridge) Run(ctx context.Context) error {
 	var errs []error
 	consDone := make(chan error, 1)
 	consStarted := false
-	// The consumer starts only once devices can connect, so commands are not
-	// consumed before anyone can receive them.
+	// The consumer starts only once devices can connect (and, in cluster
+	// mode, the replica caught up), so commands are not consumed before
+	// anyone can receive them.
 	select {
 	case <-b.front.Ready():
 		b.log.Info("mqtt listeners up", zap.Any("addresses", b.addrs()))
 		if b.consumer != nil {
 			consStarted = true
-			go func() { consDone <- b.consumer.Run(consCtx) }()
+			go func() {
+				if !b.waitClusterReady(consCtx) {
+					consDone <- nil
+					return
+				}
+				consDone <- b.consumer.Run(consCtx)
+			}()
 		}
 	case err := <-frontDone:
 		frontDone <- err
+	case err := <-clusterDone:
+		clusterDone <- err
 	case <-ctx.Done():
 	}
 
@@ -159,6 +181,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 		adminDone <- err
 	case err := <-consDone:
 		consDone <- err
+	case err := <-clusterDone:
+		clusterDone <- err
 	}
 	b.log.Info("shutting down")
 	stopCons()
@@ -170,6 +194,14 @@ func (b *Bridge) Run(ctx context.Context) error {
 	stopFront()
 	if err := <-frontDone; err != nil && !errors.Is(err, context.Canceled) {
 		errs = append(errs, fmt.Errorf("mqtt: %w", err))
+	}
+	// The node stops after the front end, whose retained publishes it
+	// completes.
+	stopCluster()
+	if clusterDone != nil {
+		if err := <-clusterDone; err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, err) // "cluster: ..." already
+		}
 	}
 	b.bg.Wait()
 	stopProd()

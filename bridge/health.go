@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
@@ -132,6 +134,11 @@ type readiness struct {
 	KafkaReason    string `json:"kafka_reason"` // ok, starting, no_leader, unreachable, timeout, not_authorized, other
 	Spool          string `json:"spool"`        // disabled, direct, spilling, draining or blocked
 	SpoolRecords   int64  `json:"spool_records"`
+	// Cluster is the cluster node's state (cluster mode only): ready once
+	// it caught up with the high-water marks seen at start.
+	Cluster string `json:"cluster,omitempty"`
+	// Reason says why the bridge is not ready ("" when it is).
+	Reason string `json:"reason,omitempty"`
 }
 
 func (b *Bridge) readiness() readiness {
@@ -142,17 +149,32 @@ func (b *Bridge) readiness() readiness {
 		r.MQTTListening = true
 	default:
 	}
+	var clusterWhy string
+	r.Cluster, clusterWhy = b.clusterReadiness()
+	var reasons []string
+	if !r.MQTTListening {
+		reasons = append(reasons, "the MQTT listeners are not up")
+	}
 	if !b.cfg.Kafka.Spool.Enabled {
 		// Without the spool the uplink accepts messages only while Kafka is
 		// reachable.
-		r.Ready = r.MQTTListening && r.KafkaConnected
-		return r
+		if !r.KafkaConnected {
+			reasons = append(reasons, "Kafka is not connected ("+h.Reason+") and the spool is off")
+		}
+	} else {
+		ps := b.producer.Stats()
+		r.Spool = ps.State
+		r.SpoolRecords = ps.Spool.Records
+		// With it, the uplink accepts messages directly or through the
+		// spool, unless the spool's quota is full.
+		if ps.State == kafka.StateBlocked {
+			reasons = append(reasons, "the spool is full (blocked)")
+		}
 	}
-	ps := b.producer.Stats()
-	r.Spool = ps.State
-	r.SpoolRecords = ps.Spool.Records
-	// With it, the uplink accepts messages directly or through the spool,
-	// unless the spool's quota is full.
-	r.Ready = r.MQTTListening && ps.State != kafka.StateBlocked
+	if clusterWhy != "" {
+		reasons = append(reasons, "cluster: "+clusterWhy)
+	}
+	r.Ready = len(reasons) == 0
+	r.Reason = strings.Join(reasons, "; ")
 	return r
 }

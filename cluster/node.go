@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -28,8 +29,12 @@ type Node struct {
 
 	claims   *Claims
 	registry *Registry
+	retained *Retained
 	ready    chan struct{}
 	runOnce  sync.Once
+
+	state  atomic.Int32             // a State, as Run moves on
+	tables atomic.Pointer[[]*Table] // once Run built them, for Stats
 }
 
 // New validates cfg and builds a node. sc carries the connection settings
@@ -67,6 +72,7 @@ func New(cfg Config, brokers []string, sc *sarama.Config, dataDir string, log *z
 	n.claims = newClaims(id, inc, cfg.sessionsTopic(), 0)
 	n.claims.log = log
 	n.registry = newRegistry(id, inc, cfg.replicasTopic(), cfg.HeartbeatInterval, cfg.ReplicaTimeout, log)
+	n.retained = newRetained(cfg.retainedTopic(), log)
 	return n, nil
 }
 
@@ -78,6 +84,10 @@ func (n *Node) Claims() *Claims { return n.claims }
 
 // Registry knows the replicas; usable once Ready.
 func (n *Node) Registry() *Registry { return n.registry }
+
+// Retained is the retained-messages table (mqttfront.RetainedStore); Attach
+// its target before Run.
+func (n *Node) Retained() *Retained { return n.retained }
 
 // Ready is closed once the topics are verified, the replica id is known to
 // be unique and every table has caught up with the high-water marks seen
@@ -94,6 +104,8 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 func (n *Node) run(ctx context.Context) error {
+	defer n.state.Store(int32(StateStopped))
+	n.state.Store(int32(StateStarting))
 	c, err := openCache(filepath.Join(n.dataDir, "cluster.db"))
 	if err != nil {
 		return err
@@ -120,13 +132,23 @@ func (n *Node) run(ctx context.Context) error {
 	}
 	defer producer.Close()
 
-	st, rt := n.cfg.sessionsTopic(), n.cfg.replicasTopic()
+	retainedProducer, err := sarama.NewAsyncProducerFromClient(client)
+	if err != nil {
+		return fmt.Errorf("cluster: retained producer: %w", err)
+	}
+
+	st, rt, ret := n.cfg.sessionsTopic(), n.cfg.replicasTopic(), n.cfg.retainedTopic()
 	n.claims.partitions = infos[st].partitions
 	n.claims.producer = producer
 	n.claims.table = newTable("sessions", st, infos[st], c, n.claims, n.log)
 	n.registry.producer = producer
 	n.registry.table = newTable("replicas", rt, infos[rt], c, n.registry, n.log)
-	tables := []*Table{n.claims.table, n.registry.table}
+	n.retained.table = newTable("retained", ret, infos[ret], c, n.retained, n.log)
+	tables := []*Table{n.claims.table, n.registry.table, n.retained.table}
+	n.tables.Store(&tables)
+	// Run returns only after every retained record in flight got its
+	// completion: nothing waits on a record that will never be acked.
+	defer n.retained.start(retainedProducer, infos[ret].partitions)()
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -148,12 +170,15 @@ func (n *Node) run(ctx context.Context) error {
 		n.claims.repairLoop(runCtx)
 	}()
 	started := time.Now()
+	n.state.Store(int32(StateCheckingID))
 	err = n.registry.start(runCtx, started)
 	if err == nil {
+		n.state.Store(int32(StateCatchingUp))
 		err = n.waitCaughtUp(runCtx, tables)
 	}
 	if err == nil {
-		n.log.Info("cluster: joined", zap.Uint64("incarnation", n.incarnation))
+		n.log.Info("cluster: joined", zap.Uint64("incarnation", n.incarnation), zap.Duration("catch_up", time.Since(started)))
+		n.state.Store(int32(StateReady))
 		close(n.ready)
 		n.registry.heartbeat(runCtx, started)
 	}

@@ -39,12 +39,14 @@ type Registry struct {
 	table       *Table
 	log         *zap.Logger
 
-	mu       sync.Mutex
-	replicas map[string]Replica
-	newest   time.Time // newest broker timestamp seen: the broker's "now"
-	startAt  int64     // offset of our starting record; -1 before it
-	conflict string    // a live foreign incarnation seen after startAt
-	beat     chan struct{}
+	mu        sync.Mutex
+	replicas  map[string]Replica
+	newest    time.Time // newest broker timestamp seen: the broker's "now"
+	startAt   int64     // offset of our starting record; -1 before it
+	conflict  string    // a live foreign incarnation seen after startAt
+	foreignAt int64     // offset of the latest alive heartbeat of another incarnation under our id; -1 none
+	foreign   string    // what it was, for the error
+	beat      chan struct{}
 	// Conflicts counts foreign heartbeats under our id while running
 	// (exported as a metric by the wiring).
 	conflicts uint64
@@ -52,7 +54,7 @@ type Registry struct {
 
 func newRegistry(id string, incarnation uint64, topic string, interval, timeout time.Duration, log *zap.Logger) *Registry {
 	return &Registry{id: id, incarnation: incarnation, topic: topic, interval: interval, timeout: timeout, log: log,
-		replicas: map[string]Replica{}, startAt: -1, beat: make(chan struct{}, 1)}
+		replicas: map[string]Replica{}, startAt: -1, foreignAt: -1, beat: make(chan struct{}, 1)}
 }
 
 // Live returns the replicas whose last heartbeat is within the replica
@@ -99,20 +101,18 @@ func (r *Registry) send(state byte, seq uint64, started time.Time) (int64, error
 }
 
 // start writes a starting record and watches the topic for two heartbeat
-// intervals after reading it back: a heartbeat of another incarnation with
+// intervals (at least minIDCheck) after reading it back: a heartbeat of another incarnation with
 // our id in that window means another live replica holds the id.
 func (r *Registry) start(ctx context.Context, started time.Time) error {
 	off, err := r.send(replicaStarting, 0, started)
 	if err != nil {
 		return err
 	}
-	r.mu.Lock()
-	r.startAt = off
-	r.mu.Unlock()
+	r.noteStarted(off)
 	if err := r.table.WaitApplied(ctx, 0, off); err != nil {
 		return fmt.Errorf("read back starting record: %w", err)
 	}
-	t := time.NewTimer(2 * r.interval)
+	t := time.NewTimer(r.idCheckWindow())
 	defer t.Stop()
 	tick := time.NewTicker(r.interval / 4)
 	defer tick.Stop()
@@ -138,6 +138,36 @@ func (r *Registry) start(ctx context.Context, started time.Time) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// minIDCheck is the shortest id check.
+const minIDCheck = time.Second
+
+// idCheckWindow is how long start watches for a live holder of the id
+// after reading back its starting record.
+func (r *Registry) idCheckWindow() time.Duration { return max(2*r.interval, minIDCheck) }
+
+// noteStarted records the offset of this incarnation's starting record.
+// The live holder's answer may have been applied already (the reader does
+// not wait for the producer to hand us the offset): it is a conflict too.
+func (r *Registry) noteStarted(off int64) {
+	r.mu.Lock()
+	r.startAt = off
+	if r.foreignAt > off {
+		r.conflictLocked()
+	}
+	r.mu.Unlock()
+}
+
+// conflictLocked records, counts and logs the latest alive heartbeat of
+// another incarnation under our id as a conflict (once).
+func (r *Registry) conflictLocked() {
+	if r.conflict != "" {
+		return
+	}
+	r.conflict = r.foreign
+	r.conflicts++
+	r.log.Error("cluster: another replica uses this replica id", zap.String("replica_id", r.id), zap.String("seen", r.foreign))
 }
 
 // heartbeat sends alive heartbeats every interval until ctx ends, then a
@@ -170,6 +200,7 @@ func (r *Registry) reset() {
 	r.mu.Lock()
 	r.replicas = map[string]Replica{}
 	r.newest = time.Time{}
+	r.foreignAt, r.foreign = -1, ""
 	r.mu.Unlock()
 }
 
@@ -202,12 +233,14 @@ func (r *Registry) apply(rec *Record) ([]byte, error) {
 	id := string(rec.Key)
 	r.mu.Lock()
 	r.note(id, hb, rec.Timestamp)
+	if id == r.id && hb.Incarnation != r.incarnation && hb.State == replicaAlive && rec.Offset > r.foreignAt {
+		r.foreignAt = rec.Offset
+		r.foreign = fmt.Sprintf("incarnation %x sent a heartbeat at %v", hb.Incarnation, rec.Timestamp)
+	}
 	if id == r.id && hb.Incarnation != r.incarnation && r.startAt >= 0 && rec.Offset > r.startAt {
 		switch {
-		case hb.State == replicaAlive && r.conflict == "":
-			r.conflict = fmt.Sprintf("incarnation %x sent a heartbeat at %v", hb.Incarnation, rec.Timestamp)
-			r.conflicts++
-			r.log.Error("cluster: another replica uses this replica id", zap.String("replica_id", id), zap.Uint64("incarnation", hb.Incarnation))
+		case hb.State == replicaAlive:
+			r.conflictLocked()
 		case hb.State == replicaStarting:
 			// Someone starts with our id: show it we are alive at once.
 			select {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -55,11 +56,14 @@ type Table struct {
 	log   *zap.Logger
 
 	mu       sync.Mutex
-	applied  []int64       // next offset to apply, per partition
-	hwm      []int64       // high-water marks seen at start
-	changed  chan struct{} // closed and replaced on every applied batch
-	caughtUp chan struct{} // closed once applied >= hwm everywhere
-	err      error         // set when Run stopped with an error
+	applied  []int64                    // next offset to apply, per partition
+	hwm      []int64                    // high-water marks seen at start
+	changed  chan struct{}              // closed and replaced on every applied batch
+	caughtUp chan struct{}              // closed once applied >= hwm everywhere
+	err      error                      // set when Run stopped with an error
+	pcs      []sarama.PartitionConsumer // while Run reads: their high-water marks, for Behind
+
+	records atomic.Uint64 // records applied since Run started
 }
 
 func newTable(name, topic string, info topicInfo, c *cache, ap applier, log *zap.Logger) *Table {
@@ -82,6 +86,30 @@ func (t *Table) Lag() int64 {
 	}
 	return lag
 }
+
+// Behind is the number of records between what was applied and the
+// partitions' high-water marks as the last fetches saw them (at least the
+// ones seen at start): the table's lag while it runs.
+func (t *Table) Behind() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var lag int64
+	for p := range t.hwm {
+		hw := t.hwm[p]
+		if p < len(t.pcs) {
+			hw = max(hw, t.pcs[p].HighWaterMarkOffset())
+		}
+		lag += max(0, hw-t.applied[p])
+	}
+	return lag
+}
+
+// Records is the number of records applied since Run started (the cache
+// restored at start not included).
+func (t *Table) Records() uint64 { return t.records.Load() }
+
+// Name is the table's name ("sessions", "retained", "replicas").
+func (t *Table) Name() string { return t.name }
 
 // WaitApplied returns once the record at offset of partition has been
 // applied (read your own write), or with ctx's error, or with the error
@@ -150,6 +178,9 @@ func (t *Table) run(ctx context.Context, client sarama.Client) error {
 		if err != nil {
 			return fmt.Errorf("table %s: consume partition %d from %d: %w", t.name, p, start[p], err)
 		}
+		t.mu.Lock()
+		t.pcs = append(t.pcs, pc)
+		t.mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -272,6 +303,7 @@ func (t *Table) applyBatch(batch []*sarama.ConsumerMessage) error {
 	if err := t.cache.commit(t.name, changes, next, timeNow()); err != nil {
 		return fmt.Errorf("table %s: cache: %w", t.name, err)
 	}
+	t.records.Add(uint64(len(batch)))
 	t.mu.Lock()
 	for p, o := range next {
 		t.applied[p] = o

@@ -40,6 +40,9 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 		s.stats.connects[connectResult(code, v5)].Add(1)
 		return closeErr(r, 0, msg)
 	}
+	if err := s.admit(c); err != nil {
+		return refuse(refuseNotReady[0], refuseNotReady[1], ReasonClusterNotReady, err.Error())
+	}
 	if v5 && p.Properties.AuthMethod != "" {
 		// No enhanced authentication methods are supported. [MQTT-4.12.0-1]
 		return refuse(packets.V3NotAuthorized, packets.BadAuthenticationMethod, ReasonAuthFailed, "authentication method not supported")

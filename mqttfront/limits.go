@@ -107,24 +107,14 @@ func (s *Server) retain(m *Message) error {
 	}
 	size := msgSize(m)
 	s.retainMu.Lock()
-	old, exists := s.retained.Get(m.Topic)
-	var oldSize int64
-	if exists {
-		oldSize = msgSize(old)
-	}
-	switch {
-	case !exists && s.retained.Len() >= s.cfg.MaxRetained:
-		s.retainMu.Unlock()
-		s.stats.drop(DropRetainedFull)
-		s.limitHit(LimitRetained, zap.String("client", m.ClientID), zap.String("topic", m.Topic))
-		return ErrRetainedQuota
-	case s.cfg.MaxRetainedBytes > 0 && size > oldSize && s.retainedBytes-oldSize+size > s.cfg.MaxRetainedBytes:
+	if l, over := s.retainLimitLocked(m, size); over {
 		total := s.retainedBytes
 		s.retainMu.Unlock()
-		s.stats.drop(DropRetainedQuota)
-		s.limitHit(LimitRetainedBytes, zap.String("client", m.ClientID), zap.String("topic", m.Topic),
-			zap.Int64("bytes", size), zap.Int64("retained_bytes", total))
-		return ErrRetainedQuota
+		return s.retainRefused(l, m, size, total)
+	}
+	var oldSize int64
+	if old, ok := s.retained.Get(m.Topic); ok {
+		oldSize = msgSize(old)
 	}
 	s.retained.Set(m.Topic, m)
 	s.retainedBytes += size - oldSize
@@ -135,6 +125,39 @@ func (s *Server) retain(m *Message) error {
 		}
 	}
 	return nil
+}
+
+// retainLimitLocked returns the limit a retained message of size bytes
+// for m.Topic would break (over true), given what is retained now.
+// Replacing a message by one no larger always fits. Called with retainMu.
+func (s *Server) retainLimitLocked(m *Message, size int64) (l Limit, over bool) {
+	old, exists := s.retained.Get(m.Topic)
+	var oldSize int64
+	if exists {
+		oldSize = msgSize(old)
+	}
+	switch {
+	case !exists && s.retained.Len() >= s.cfg.MaxRetained:
+		return LimitRetained, true
+	case s.cfg.MaxRetainedBytes > 0 && size > oldSize && s.retainedBytes-oldSize+size > s.cfg.MaxRetainedBytes:
+		return LimitRetainedBytes, true
+	}
+	return 0, false
+}
+
+// retainRefused counts and logs a retained message refused by l and
+// returns ErrRetainedQuota. total is the retained bytes when it was
+// refused.
+func (s *Server) retainRefused(l Limit, m *Message, size, total int64) error {
+	if l == LimitRetained {
+		s.stats.drop(DropRetainedFull)
+		s.limitHit(LimitRetained, zap.String("client", m.ClientID), zap.String("topic", m.Topic))
+		return ErrRetainedQuota
+	}
+	s.stats.drop(DropRetainedQuota)
+	s.limitHit(LimitRetainedBytes, zap.String("client", m.ClientID), zap.String("topic", m.Topic),
+		zap.Int64("bytes", size), zap.Int64("retained_bytes", total))
+	return ErrRetainedQuota
 }
 
 // putRetained sets a retained message without the limits ($SYS updates, a

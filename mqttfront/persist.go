@@ -200,15 +200,23 @@ func (s *Server) persistAll() {
 // store at start.
 func (s *Server) restore() error {
 	now := timeNow()
+	ignored := 0
 	err := s.store.Retained(func(sm *store.Message) error {
-		if !sm.ExpiresAt.IsZero() && !now.Before(sm.ExpiresAt) {
-			return nil
+		switch {
+		case s.retainedStore != nil:
+			ignored++ // cluster mode: the shared store is the source
+		case !sm.ExpiresAt.IsZero() && !now.Before(sm.ExpiresAt):
+		default:
+			s.putRetained(fromStore(sm))
 		}
-		s.putRetained(fromStore(sm))
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	if ignored > 0 {
+		s.log.Warn("mqtt: retained messages in mqtt.db are not used in cluster mode (the cluster's retained topic is the source); publish them again to share them",
+			zap.Int("retained", ignored))
 	}
 	var sessions []*store.Session
 	if err := s.store.Sessions(func(st *store.Session) error {

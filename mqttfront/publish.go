@@ -95,14 +95,21 @@ func (c *conn) handlePublish(p *packets.Packet) error {
 	if v5 {
 		m.Properties = propsFrom(&p.Properties)
 	}
-	if m.Retain && s.retain(m) != nil && v5 && p.QoS > 0 {
-		// Beyond max_retained(_bytes): a v5 QoS 1/2 publish is refused as a
-		// whole (not routed, not sent to the Sink), so 0x97 tells the truth.
-		// v3 and QoS 0 cannot be told: the message goes on, not retained.
-		return c.ackNow(p, packets.QuotaExceeded, "retained quota exceeded")
+	var sharedRetain bool // cluster mode: the retained record is produced below
+	if m.Retain {
+		var err error
+		if sharedRetain, err = s.retainInbound(m); err != nil && v5 && p.QoS > 0 {
+			// Beyond max_retained(_bytes): a v5 QoS 1/2 publish is refused as a
+			// whole (not routed, not sent to the Sink), so 0x97 tells the truth.
+			// v3 and QoS 0 cannot be told: the message goes on, not retained.
+			return c.ackNow(p, packets.QuotaExceeded, "retained quota exceeded")
+		}
 	}
 	s.route(m, c.clientID)
 	if p.QoS == 0 {
+		if sharedRetain {
+			s.produceRetained(m, nil)
+		}
 		s.sink.Submit(m, nil)
 		return nil
 	}
@@ -111,13 +118,18 @@ func (c *conn) handlePublish(p *packets.Packet) error {
 		return closeErr(ReasonNetworkError, 0, "connection closed while waiting for acks")
 	}
 	ring := &c.ring
-	s.sink.Submit(m, func(err error) {
+	done := func(err error) {
 		if err == nil {
 			ring.complete(seq, packets.Success, "")
 			return
 		}
 		ring.complete(seq, ackCodeOf(err), err.Error())
-	})
+	}
+	if sharedRetain {
+		// The ack also waits for the retained record (cluster mode).
+		done = s.produceRetained(m, done)
+	}
+	s.sink.Submit(m, done)
 	return nil
 }
 

@@ -239,7 +239,7 @@ func (s *Server) Publish(m *Message, done func(error)) {
 	if err == nil {
 		if m.Retain {
 			// Refused as a whole, so a retry does not deliver it twice.
-			err = s.retain(m)
+			err = s.retainPublish(m)
 		}
 		if err == nil {
 			err = s.route(m, "")

@@ -128,6 +128,10 @@ type Server struct {
 	// retainedBytes is msgSize summed over the retained messages.
 	retainMu      sync.Mutex
 	retainedBytes int64
+
+	// clusterRetained holds the cluster-mode hooks of cluster_retained.go;
+	// nil without clustering.
+	clusterRetained
 }
 
 // New validates cfg and builds a server. It opens nothing and starts

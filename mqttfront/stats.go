@@ -41,6 +41,9 @@ const (
 	ReasonSessionOwner // the client id's session belongs to another identity (bind_client_id_to_user)
 	ReasonAuthBackoff  // the address failed too many password checks lately (auth.failure_backoff)
 	ReasonClaimFailed  // cluster mode: the session's claim or state could not be written to Kafka
+	// ReasonClusterNotReady: CONNECT refused by the cluster's admission
+	// check (the replica is catching up with the shared state).
+	ReasonClusterNotReady
 	numDisconnectReasons
 )
 
@@ -54,6 +57,7 @@ var disconnectNames = [...]string{
 	"max_sessions",
 	"read_timeout",
 	"session_owner_mismatch", "auth_backoff", "claim_failed",
+	"cluster_not_ready",
 }
 
 func (r DisconnectReason) String() string {

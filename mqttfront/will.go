@@ -16,7 +16,7 @@ func (s *Server) publishWill(m *Message) {
 	}
 	m.ReceivedAt = timeNow()
 	if m.Retain {
-		_ = s.retain(m) // beyond the limits: still published, not retained (counted, logged)
+		s.retainWill(m) // beyond the limits: still published, not retained (counted, logged)
 	}
 	_ = s.route(m, m.ClientID)
 	var done func(error)
@@ -36,7 +36,7 @@ func (s *Server) publishWill(m *Message) {
 func (s *Server) publishWillOnRestore(m *Message) {
 	m.ReceivedAt = timeNow()
 	if m.Retain {
-		_ = s.retain(m) // beyond the limits: not retained, counted, logged
+		s.retainWill(m) // beyond the limits: not retained, counted, logged
 	}
 	var done func(error)
 	if m.QoS > 0 {
