@@ -112,16 +112,22 @@ fetch_jars() {
 build_ping() {
 	pingbin="$home/bin/kafkaping"
 	mkdir -p "$home/bin"
-	if ! (cd "$repo" && go build -o "$pingbin.tmp" ./integration/testenv/cmd/kafkaping) 2>"$home/ping-build.log"; then
+	# Several kafka.sh may start at once (go test runs the packages that
+	# start private brokers in parallel): each builds into its own temporary
+	# file and renames it into place, which is atomic.
+	local tmp="$pingbin.tmp.$$" log="$home/ping-build.$$.log"
+	if ! (cd "$repo" && go build -o "$tmp" ./integration/testenv/cmd/kafkaping) 2>"$log"; then
+		rm -f "$tmp"
 		if command -v kcat >/dev/null; then
-			note "cannot build kafkaping (see $home/ping-build.log); probing with kcat -L"
+			note "cannot build kafkaping (see $log); probing with kcat -L"
 			pingbin=""
 			return 0
 		fi
-		cat "$home/ping-build.log" >&2
+		cat "$log" >&2
 		die "cannot build integration/testenv/cmd/kafkaping"
 	fi
-	mv "$pingbin.tmp" "$pingbin"
+	rm -f "$log"
+	mv -f "$tmp" "$pingbin"
 }
 
 ping() {
