@@ -156,6 +156,10 @@ type overviewJSON struct {
 		Produced  uint64            `json:"produced"`
 		InFlight  int               `json:"in_flight"`
 		Failed    map[string]uint64 `json:"failed"`
+		// Backpressure: Produce calls wait for the producer's window
+		// (Kafka answers, slower than the load); nothing spills for it.
+		Backpressure bool   `json:"backpressure"`
+		WindowFull   uint64 `json:"window_full_total"`
 	} `json:"kafka"`
 	Spool struct {
 		Enabled          bool    `json:"enabled"`
@@ -164,6 +168,7 @@ type overviewJSON struct {
 		Bytes            int64   `json:"bytes"`
 		QuotaBytes       int64   `json:"quota_bytes"`
 		OldestAgeSeconds float64 `json:"oldest_age_seconds"`
+		SpillReason      string  `json:"spill_reason"` // the latest spill's reason (kafka_slow, kafka_error, not_connected, ack_spool); "" before the first
 	} `json:"spool"`
 	Downlink struct {
 		Enabled bool  `json:"enabled"`
@@ -198,6 +203,8 @@ func (a *api) overview(w http.ResponseWriter, _ *http.Request) {
 	o.Kafka.Produced = ps.Produced
 	o.Kafka.InFlight = ps.InFlight
 	o.Kafka.Failed = ps.Failed
+	o.Kafka.Backpressure = ps.Waiting > 0
+	o.Kafka.WindowFull = ps.WindowFull
 	o.Spool.State = "disabled"
 	if k.Spool {
 		o.Spool.Enabled = true
@@ -206,6 +213,7 @@ func (a *api) overview(w http.ResponseWriter, _ *http.Request) {
 		o.Spool.Bytes = ps.Spool.Bytes
 		o.Spool.QuotaBytes = ps.Spool.QuotaBytes
 		o.Spool.OldestAgeSeconds = ps.Spool.OldestAge.Seconds()
+		o.Spool.SpillReason = ps.SpillReason
 	}
 	if k.Downlink {
 		o.Downlink.Enabled = true

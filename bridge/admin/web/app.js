@@ -66,8 +66,11 @@ async function loadOverview() {
     card("Messages in/s", fmtNum(o.rates.messages_in_per_s, 1)),
     card("Messages out/s", fmtNum(o.rates.messages_out_per_s, 1)),
     card("To Kafka/s", fmtNum(o.rates.produced_per_s, 1)),
-    card("Kafka", o.kafka.reachable ? "reachable" : "unreachable", o.kafka.reachable ? "good" : "bad"),
-    card("Spool", o.spool.state + (o.spool.enabled ? " · " + fmtNum(o.spool.records) + " rec" : ""),
+    // Backpressure: the window is full while Kafka answers (overload, no spill).
+    card("Kafka", (o.kafka.reachable ? "reachable" : "unreachable") + (o.kafka.backpressure ? " · backpressure" : ""),
+      !o.kafka.reachable ? "bad" : o.kafka.backpressure ? "" : "good"),
+    card("Spool", o.spool.state + (o.spool.state !== "direct" && o.spool.spill_reason ? " (" + o.spool.spill_reason + ")" : "") +
+      (o.spool.enabled ? " · " + fmtNum(o.spool.records) + " rec" : ""),
       o.spool.state === "spilling" || o.spool.state === "blocked" ? "bad" : ""),
     card("Downlink lag", o.downlink.enabled ? fmtNum(o.downlink.lag) : "no downlink"),
     card("Unmatched publishes", fmtNum(o.messages.unmatched)),
