@@ -312,6 +312,9 @@ func (s *spill) produce(ctx context.Context, r *Record) (*envelope, error) {
 
 // noSpill is tryDirectLocked's answer when r may not go direct yet but
 // must not spill either: the window is full while Kafka answers (overload).
+// Whether Kafka stalled is the monitor's to decide (every tick, at most
+// 50 ms): checking it per record took the pending list's lock, contended
+// by the drainers, on every Produce.
 const noSpill = numSpillReasons
 
 // tryDirectLocked sends r through the window if it may go direct, or says
@@ -325,8 +328,6 @@ func (s *spill) tryDirectLocked(r *Record, slot bool) (*envelope, spillReason, b
 		return nil, spillAckSpool, false
 	case !s.w.connect.Load():
 		return nil, spillNotConnected, false
-	case s.w.stalled(s.spillAfter):
-		return nil, spillKafkaSlow, false
 	case !slot && !s.w.tryAcquire():
 		return nil, noSpill, false
 	}

@@ -154,6 +154,8 @@ func run(ctx context.Context, mode string, args []string) (*benchkit.Summary, st
 		idem := fs.Bool("idempotent", true, "idempotent producer (one request in flight), as the bridge")
 		linger := fs.Duration("linger", 5*time.Millisecond, "sarama Flush.Frequency (the bridge's kafka.producer.linger_ms)")
 		window := fs.Int("inflight", 0, "records awaiting Kafka's ack at most (0 = unlimited); conns x inflight of a pub run gives the same window as the devices")
+		producers := fs.Int("producers", 1, "sarama AsyncProducers, each with its own client, each owning a fixed share of the partitions (key -> partition -> producer)")
+		maxOpen := fs.Int("max-open-requests", 0, "sarama Net.MaxOpenRequests when not idempotent (0: sarama's default, 5)")
 		run = func() (*benchkit.Summary, error) {
 			if *ktopic == "" {
 				return nil, errors.New("--kafka-topic is required")
@@ -166,6 +168,7 @@ func run(ctx context.Context, mode string, args []string) (*benchkit.Summary, st
 			return benchkit.RunProduce(ctx, benchkit.ProduceConfig{
 				Bootstrap: *bootstrap, Topic: *ktopic, Records: *records, Size: *size, Keys: *keys,
 				Compression: *comp, Acks: *acks, Idempotent: *idem, Inflight: *window, Linger: *linger,
+				Producers: *producers, MaxOpenRequests: *maxOpen,
 			}, progressOut)
 		}
 	case "forward":

@@ -13,10 +13,11 @@
 # S1_CONNS (1000), S1_SECS (20), S2_RATES ("50 100 250 500 1000 1500 2000 3000 4000 5000",
 # per connection), S3_SECS (10), S4_CONNS (10000), S5_OUTAGE (30),
 # S6_SECS (20), MOSQUITTO (mosquitto), SOURCE_IPS (127.0.0.1-127.0.0.8),
-# BRIDGE_BASE (shipped: the repository's config.yaml with the bench mapping,
+# BENCH_BRIDGE_BASE (shipped: the repository's config.yaml with the bench mapping,
 # spool on; defaults: the built-in defaults, spool off), C1_RATES (per
 # connection, "250 500 750 1000 1250 1500 2000 2500 3000 4000"), C3_SECS (10),
-# FWD_LINGER (5ms), BRIDGE_BIN (a prebuilt bridge binary to measure instead).
+# C3_SYSTEMS ("bridge bridge-nospool diy", in this order),
+# FWD_LINGER (5ms), BENCH_BRIDGE_BIN (a prebuilt bridge binary to measure instead).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -36,8 +37,8 @@ note() { echo "bench: $*" >&2; }
 row() { echo "$*" | tee -a "$summary"; }
 
 (cd "$repo" && go build -o "$bin/mqttbench" ./cmd/mqttbench && CGO_ENABLED=0 go build -trimpath -o "$bin/bridge" ./cmd/mqtt-kafka-bridge)
-# BRIDGE_BIN: measure another build of the bridge (e.g. a "before" commit).
-[[ -z "${BRIDGE_BIN:-}" ]] || cp "$BRIDGE_BIN" "$bin/bridge"
+# BENCH_BRIDGE_BIN: measure another build of the bridge (e.g. a "before" commit).
+[[ -z "${BENCH_BRIDGE_BIN:-}" ]] || cp "$BENCH_BRIDGE_BIN" "$bin/bridge"
 BOOTSTRAP="$("$repo/integration/kafka.sh" start)"
 CLK_TCK="$(getconf CLK_TCK)"
 runid="$(date +%s)"
@@ -56,18 +57,18 @@ rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 
 # bridge_start TOPIC BOOTSTRAP [KEY=VALUE...]: the built binary with a bench
 # mapping (bench/{device} -> TOPIC, key {device}); ports, data and Kafka by
-# --set. BRIDGE_BASE=shipped (the default) starts from the repository's
+# --set. BENCH_BRIDGE_BASE=shipped (the default) starts from the repository's
 # config.yaml (spool on, fsync always, acks=all, lz4, linger 5 ms);
-# BRIDGE_BASE=defaults from the built-in defaults (spool off).
+# BENCH_BRIDGE_BASE=defaults from the built-in defaults (spool off).
 BRIDGE_PID=""
-BRIDGE_BASE="${BRIDGE_BASE:-shipped}"
+BENCH_BRIDGE_BASE="${BENCH_BRIDGE_BASE:-shipped}"
 bridge_start() {
 	local topic="$1" bs="$2" dir="$work/bridge-$topic"
 	shift 2
 	local sets=()
 	for kv in "$@"; do sets+=(--set "$kv"); done
 	mkdir -p "$dir"
-	python3 - "$repo/config.yaml" "$topic" "$BRIDGE_BASE" >"$dir/config.yaml" <<'PY'
+	python3 - "$repo/config.yaml" "$topic" "$BENCH_BRIDGE_BASE" >"$dir/config.yaml" <<'PY'
 import sys, yaml
 shipped, topic, base = sys.argv[1:4]
 c = yaml.safe_load(open(shipped)) if base == "shipped" else {}
@@ -344,7 +345,7 @@ C1() {
 	local r="$1" sys
 	for sys in bridge diy; do
 		local topic="bench.c1.$runid.$r.$sys" best=0 bestrate=0 bestcpu=n/a
-		if [[ $sys == bridge ]]; then bridge_start "$topic" "$BOOTSTRAP"; else diy_start "$topic" "$BOOTSTRAP"; fi
+		if [[ $sys == bridge ]]; then bridge_start "$topic" "$BOOTSTRAP" || return 1; else diy_start "$topic" "$BOOTSTRAP" || return 1; fi
 		for rate in ${C1_RATES:-250 500 750 1000 1250 1500 2000 2500 3000 4000}; do
 			local name="c1-$sys-$r-$rate" t0 t1
 			if [[ $sys == bridge ]]; then t0=$(cpu_ticks "$BRIDGE_PID"); else t0=$(diy_ticks); fi
@@ -378,7 +379,7 @@ C2() {
 	local r="$1" conns="${S1_CONNS:-1000}" secs="${S1_SECS:-20}" sys
 	for sys in bridge diy; do
 		local topic="bench.c2.$runid.$r.$sys" name="c2-$sys-$r" t0 t1
-		if [[ $sys == bridge ]]; then bridge_start "$topic" "$BOOTSTRAP"; t0=$(cpu_ticks "$BRIDGE_PID"); else diy_start "$topic" "$BOOTSTRAP"; t0=$(diy_ticks); fi
+		if [[ $sys == bridge ]]; then bridge_start "$topic" "$BOOTSTRAP" || return 1; t0=$(cpu_ticks "$BRIDGE_PID"); else diy_start "$topic" "$BOOTSTRAP" || return 1; t0=$(diy_ticks); fi
 		"pub_$sys" "$name" "$topic" "$BOOTSTRAP" --conns "$conns" --rate 10 --qos 1 --size 256 --inflight 32 \
 			--duration "${secs}s" --warmup 5s --connect-rate 500
 		if [[ $sys == bridge ]]; then t1=$(cpu_ticks "$BRIDGE_PID"); bridge_stop; else t1=$(diy_ticks); diy_stop; fi
@@ -388,16 +389,16 @@ C2() {
 }
 
 # C3: the QoS 0 firehose, 10 publishers, 128 B, unlimited: the bridge as
-# configured by BRIDGE_BASE, the bridge with the spool off, and the DIY route.
+# configured by BENCH_BRIDGE_BASE, the bridge with the spool off, and the DIY route.
 # Spooled records are read from the bridge's /metrics before it stops.
 C3() {
 	local r="$1" secs="${C3_SECS:-10}" sys
-	for sys in bridge bridge-nospool diy; do
+	for sys in ${C3_SYSTEMS:-bridge bridge-nospool diy}; do
 		local topic="bench.c3.$runid.$r.$sys" name="c3-$sys-$r" t0 t1 spilled=""
 		case $sys in
-		bridge) bridge_start "$topic" "$BOOTSTRAP"; t0=$(cpu_ticks "$BRIDGE_PID") ;;
-		bridge-nospool) bridge_start "$topic" "$BOOTSTRAP" kafka.spool.enabled=false; t0=$(cpu_ticks "$BRIDGE_PID") ;;
-		diy) diy_start "$topic" "$BOOTSTRAP"; t0=$(diy_ticks) ;;
+		bridge) bridge_start "$topic" "$BOOTSTRAP" || return 1; t0=$(cpu_ticks "$BRIDGE_PID") ;;
+		bridge-nospool) bridge_start "$topic" "$BOOTSTRAP" kafka.spool.enabled=false || return 1; t0=$(cpu_ticks "$BRIDGE_PID") ;;
+		diy) diy_start "$topic" "$BOOTSTRAP" || return 1; t0=$(diy_ticks) ;;
 		esac
 		local target=bridge; [[ $sys == diy ]] && target=diy
 		"pub_$target" "$name" "$topic" "$BOOTSTRAP" --conns 10 --qos 0 --size 128 --inflight 32 --duration "${secs}s" --warmup 2s --drain-idle 10s
