@@ -155,7 +155,7 @@ func TestHybridWindowFullThenFailuresProbeBeforeDraining(t *testing.T) {
 	stop := runProducer(t, p)
 	waitFor(t, 5*time.Second, "connected", p.Connected)
 
-	f.setMode(kafkaHang) // sarama holds the records: nothing has failed when the spill starts
+	f.setMode(kafkaHang)                 // sarama holds the records: nothing has failed when the spill starts
 	produceAll(t, p, b, 4, 16, AckKafka) // the window's 64 records
 	r, _ := b.record("k0", AckSpool, false)
 	if err := p.Produce(context.Background(), r); err != nil {
