@@ -105,3 +105,60 @@ func TestHybridStuckPartitionSpills(t *testing.T) {
 	stop()
 	b.verify(f.logCopy())
 }
+
+// After an outage Kafka is back but slower than the load (a firehose that
+// starts when the drain does). The drain must win: while draining, Kafka is
+// healthy, so new records may not grow the spool faster than it drains. The producer must return to direct
+// while the load goes on. Before the fix every new record was appended at
+// the spool's speed, the spool never ran empty, and the state stayed
+// draining until the load stopped (issue 14: 86 s to drain 4.1M records).
+func TestHybridDrainOutrunsLoadAfterOutage(t *testing.T) {
+	f := newFakeKafka(kafkaUp)
+	cfg := hybridConfig(t.TempDir())
+	p := newHybrid(t, cfg, f)
+	b := newBook(t, f, p)
+	stop := runProducer(t, p)
+	waitFor(t, 5*time.Second, "connected", p.Connected)
+
+	f.setMode(kafkaHang)
+	produceAll(t, p, b, 4, 50, AckKafka)
+	waitState(t, p, StateSpilling)
+	f.setPace(time.Millisecond) // back, but takes 1,000 records/s
+	f.setMode(kafkaUp)
+	waitState(t, p, StateDraining)
+
+	// The load: as fast as Produce returns, QoS 1 and QoS 0, until direct.
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for k := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				r, _ := b.record(fmt.Sprintf("k%d", k), AckKafka, i%2 == 1)
+				if err := p.Produce(context.Background(), r); err != nil {
+					t.Errorf("Produce: %v", err)
+					return
+				}
+			}
+		})
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for p.State() != StateDirect && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	st := p.Stats()
+	close(done)
+	wg.Wait()
+	if st.State != StateDirect {
+		t.Errorf("state %q after 15 s of load with Kafka back; want direct (the drain must outrun the load): spool %d records, %d spilled, %d drained",
+			st.State, st.Spool.Records, st.Spilled, st.Drained)
+	}
+	f.setPace(0)
+	waitState(t, p, StateDirect)
+	stop()
+	b.verify(f.logCopy())
+}

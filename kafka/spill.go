@@ -68,6 +68,9 @@ type spill struct {
 	leave                  chan struct{} // closed when the route leaves direct (wakes Produce calls waiting for a window slot); replaced when it returns
 	direct                 chan struct{} // closed (and replaced) when the route returns to direct or the drain stalls: ends the catching-up holds
 	converge               int64         // the drainer has caught up when at most this many records are unacked
+	appended               int64         // new records appended to the spool (copies not counted)
+	drainIn, drainOut      int64         // appended and s.drained when the drain began (drainThrottledLocked)
+	throttled              int           // Produce calls waiting for the drain to catch up
 	backoffMin, backoffMax time.Duration // the drainer's back-off bounds (drainBackoffMin/Max; tests shorten them)
 
 	st         atomic.Uint32 // spillState; for State() without a lock
@@ -275,6 +278,18 @@ func (s *spill) produce(ctx context.Context, r *Record) (*envelope, error) {
 			}
 			continue
 		}
+		if s.drainThrottledLocked(r) {
+			// Kafka is healthy again and draining: a new record may not grow
+			// the spool faster than it drains (overload, not an outage).
+			s.throttled++
+			room := s.room
+			s.rmu.Unlock()
+			s.answerAll(late)
+			if err := s.waitDrain(ctx, room); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		err := spool.ErrFull
 		if len(s.backlog) > 0 {
 			late = append(late, s.flushBacklogLocked()...)
@@ -354,6 +369,43 @@ func (s *spill) awaitSlot(ctx context.Context, leave <-chan struct{}) (bool, err
 	}
 }
 
+// drainThrottledLocked reports whether r must wait before it is appended
+// because the spool is draining into a healthy Kafka and the records
+// appended since the drain began exceed half of those drained (plus one
+// window of slack for bursts). So the spool shrinks at least at half the
+// drain rate and the route returns to direct, however fast the load: the
+// spool is for outages, not for a healthy Kafka's backlog. A drain that
+// stalls ends draining, and with it the throttle. AckSpool records are
+// write-ahead by choice and never wait here. Caller holds rmu.
+func (s *spill) drainThrottledLocked(r *Record) bool {
+	if !s.draining || r.Mode == AckSpool {
+		return false
+	}
+	in := s.appended - s.drainIn
+	out := int64(s.drained.Load()) - s.drainOut
+	return 2*in > out+s.converge
+}
+
+// waitDrain waits, counted as backpressure, until the monitor or
+// maybeDirect signals room (every monitor tick while anyone waits).
+func (s *spill) waitDrain(ctx context.Context, room <-chan struct{}) error {
+	s.w.fullWaits.Add(1)
+	s.w.waiting.Add(1)
+	defer s.w.waiting.Add(-1)
+	var err error
+	select {
+	case <-room:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-s.closing:
+		err = ErrClosed
+	}
+	s.rmu.Lock()
+	s.throttled--
+	s.rmu.Unlock()
+	return err
+}
+
 // hold waits, at most spill_after_ms, for the route to return to direct.
 func (s *spill) hold(ctx context.Context, direct <-chan struct{}) error {
 	t := time.NewTimer(s.spillAfter)
@@ -392,12 +444,16 @@ func (s *spill) waitRoom(ctx context.Context, room <-chan struct{}) error {
 func (s *spill) appendLocked(r *Record) error {
 	e := &envelope{rec: r, accepted: time.Now(), kind: envSpooled}
 	data := encodeSpoolRecord(make([]byte, 0, spoolRecordSize(r)), r, e.accepted)
-	return s.sp.Append(data, func(_ uint64, err error) {
+	err := s.sp.Append(data, func(_ uint64, err error) {
 		if err == nil {
 			s.spilled.Add(1)
 		}
 		s.w.answer(e, err)
 	})
+	if err == nil {
+		s.appended++
+	}
+	return err
 }
 
 // startSpillLocked switches the route to the spool. Every direct record
@@ -462,7 +518,7 @@ func (s *spill) monitor(stop <-chan struct{}) {
 			}
 			s.drainStalledLocked()
 		}
-		if s.blocked > 0 {
+		if s.blocked > 0 || s.throttled > 0 {
 			s.wakeLocked()
 		}
 		s.rmu.Unlock()
