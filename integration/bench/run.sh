@@ -36,6 +36,7 @@ summary="$OUT/summary.md"
 note() { echo "bench: $*" >&2; }
 row() { echo "$*" | tee -a "$summary"; }
 
+command -v "$MOSQUITTO" >/dev/null || { note "no $MOSQUITTO broker: apt-get install -y mosquitto (S1-S4, S6 and C1-C3 need it)"; exit 1; }
 (cd "$repo" && go build -o "$bin/mqttbench" ./cmd/mqttbench && CGO_ENABLED=0 go build -trimpath -o "$bin/bridge" ./cmd/mqtt-kafka-bridge)
 # BENCH_BRIDGE_BIN: measure another build of the bridge (e.g. a "before" commit).
 [[ -z "${BENCH_BRIDGE_BIN:-}" ]] || cp "$BENCH_BRIDGE_BIN" "$bin/bridge"
