@@ -133,7 +133,9 @@ FWD_PID=""
 diy_start() {
 	local topic="$1" bs="$2"
 	mosq_start
-	bench forward --addr "127.0.0.1:$MOSQ_PORT" --filter 'bench/#' --client-id "fwd-$runid" \
+	# The binary itself, not the bench function: $! must be the forwarder's
+	# pid (for its CPU and for the SIGTERM), not a subshell's.
+	"$bin/mqttbench" forward --addr "127.0.0.1:$MOSQ_PORT" --filter 'bench/#' --client-id "fwd-$runid" \
 		--kafka-bootstrap "$bs" --kafka-topic "$topic" --kafka-partitions 6 --linger "${FWD_LINGER:-5ms}" \
 		--json "$OUT/fwd-$topic.json" >"$OUT/fwd-$topic.txt" 2>"$OUT/fwd-$topic.progress" &
 	FWD_PID=$!
