@@ -2,7 +2,9 @@ package bridge
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,5 +107,22 @@ func TestSpoolAcksWhileKafkaIsDown(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !r.Ready || r.KafkaConnected || r.Spool != "spilling" || r.SpoolRecords != 1 {
 		t.Errorf("/readyz = %d %+v; want 200, ready, spilling, 1 record in the spool", resp.StatusCode, r)
+	}
+	// The decision shows in the metrics: a spill for not_connected, no backpressure.
+	resp, err = http.Get("http://" + b.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`mqtt_bridge_spool_spill_reason_total{reason="not_connected"} 1`,
+		`mqtt_bridge_spool_spill_reason_total{reason="kafka_slow"} 0`,
+		"mqtt_bridge_produce_window_full_total 0",
+		"mqtt_bridge_produce_waiting 0",
+	} {
+		if !strings.Contains(string(body), want+"\n") {
+			t.Errorf("/metrics has no line %q", want)
+		}
 	}
 }

@@ -52,6 +52,7 @@ func (b *Bridge) collectKafka(ch chan<- prometheus.Metric) {
 	ps := b.producer.Stats()
 	ch <- prometheus.MustNewConstMetric(dInFlight, prometheus.GaugeValue, float64(ps.InFlight))
 	ch <- prometheus.MustNewConstMetric(dProduced, prometheus.CounterValue, float64(ps.Produced))
+	b.collectPressure(ch, ps)
 	if b.consumer != nil {
 		ch <- prometheus.MustNewConstMetric(dConsumerLag, prometheus.GaugeValue, float64(b.consumer.Lag()))
 		cons := b.consumer.Health()

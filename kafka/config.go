@@ -174,11 +174,14 @@ type ProducerConfig struct {
 	// not yet acknowledged (or failed). Produce blocks while it is full.
 	// No Java equivalent (roughly buffer.memory, in records). Default 10000.
 	BufferRecords int `koanf:"buffer_records"`
-	// SpillAfterMs is the "in time" threshold of the hybrid path (only with
-	// kafka.spool.enabled): once a record has waited this long for Kafka's
-	// ack, or the window is full, or Kafka is unreachable, records are
-	// written to the disk spool instead and acked after its fsync. Must be
-	// below delivery_timeout_ms. No Java equivalent. Default 1000.
+	// SpillAfterMs is the health threshold of the hybrid path (only with
+	// kafka.spool.enabled): once a record has waited this long while Kafka
+	// answered nothing (success or error), or while Kafka answered records
+	// accepted this long after it (its partition is stuck), or Kafka is
+	// unreachable or fails records, records are written to the disk spool
+	// instead and acked after its fsync. A full window while Kafka answers is
+	// overload, not an outage: Produce waits, nothing spills. Must be below
+	// delivery_timeout_ms. No Java equivalent. Default 1000.
 	SpillAfterMs int `koanf:"spill_after_ms"`
 	// QoS0WhenFull is what happens to a record without a Done callback
 	// (MQTT QoS 0) when both the window and the spool quota are full:

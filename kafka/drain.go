@@ -144,6 +144,7 @@ func (s *spill) awaitGate(ctx context.Context, after uint64) (uint64, bool) {
 			if open && !probe {
 				if !s.draining {
 					s.draining = true
+					s.drainIn, s.drainOut = s.appended, int64(s.drained.Load())
 					s.setStateLocked()
 					s.log.Info("kafka producer: draining the spool", zap.Int64("records", s.sp.Stats().Records))
 				}

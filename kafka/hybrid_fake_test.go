@@ -25,7 +25,10 @@ const (
 // are answered in Input order (per-partition FIFO, as sarama with
 // max_in_flight 1 and idempotence). Its mode can change at any time; held
 // records are answered per the new mode. Records on topic "refused" fail
-// with MESSAGE_TOO_LARGE (a permanent error).
+// with MESSAGE_TOO_LARGE (a permanent error). With pace set it answers one
+// record per pace (a healthy but overloaded broker); records on topic
+// "stuck" are held while stuck is set (one partition that does not answer
+// while the others do).
 type fakeKafka struct {
 	sarama.AsyncProducer
 	in   chan *sarama.ProducerMessage
@@ -40,6 +43,8 @@ type fakeKafka struct {
 	log          []string // values acked, in order
 	acked        map[string]bool
 	opens        atomic.Int32
+	pace         time.Duration // up: the time to answer one record
+	stuck        bool          // up: hold records on topic "stuck"
 }
 
 func newFakeKafka(mode string) *fakeKafka {
@@ -88,6 +93,21 @@ func (f *fakeKafka) setMode(m string) {
 	f.kick()
 }
 
+// setPace makes the fake answer one record per d (0: at once).
+func (f *fakeKafka) setPace(d time.Duration) {
+	f.mu.Lock()
+	f.pace = d
+	f.mu.Unlock()
+}
+
+// setStuck holds records on topic "stuck" (or releases them).
+func (f *fakeKafka) setStuck(on bool) {
+	f.mu.Lock()
+	f.stuck = on
+	f.mu.Unlock()
+	f.kick()
+}
+
 func (f *fakeKafka) kick() {
 	f.mu.Lock()
 	ctl := f.ctl
@@ -119,8 +139,19 @@ func (f *fakeKafka) loop(in chan *sarama.ProducerMessage, succ chan *sarama.Prod
 		if mode == kafkaHang && !closed {
 			continue
 		}
+		f.mu.Lock()
+		pace, stuck := f.pace, f.stuck && mode == kafkaUp && !closed
+		f.mu.Unlock()
+		kept := held[:0]
 		for _, m := range held {
 			v, _ := m.Value.Encode()
+			if stuck && m.Topic == "stuck" {
+				kept = append(kept, m)
+				continue
+			}
+			if pace > 0 && mode == kafkaUp && !closed {
+				time.Sleep(pace) // the broker's service time per record
+			}
 			switch {
 			case mode != kafkaUp || closed:
 				errs <- &sarama.ProducerError{Msg: m, Err: sarama.ErrOutOfBrokers}
@@ -134,7 +165,7 @@ func (f *fakeKafka) loop(in chan *sarama.ProducerMessage, succ chan *sarama.Prod
 				succ <- m
 			}
 		}
-		held = held[:0]
+		held = kept
 	}
 	close(succ)
 	close(errs)

@@ -128,18 +128,20 @@ func TestHybridDownSpillsFailedRecords(t *testing.T) {
 	}
 }
 
-// The window fills before sarama has failed anything (found as a flake of
-// TestHybridDownSpillsFailedRecords: the Errors() drainer had not yet seen
-// the first ErrOutOfBrokers). The spill starts for window_full while
-// Connected() is still true, which needs no probe. The direct records then
-// fail retriably while the route is already the spool. That failure must
-// make the drainer probe Kafka first: before the fix it drained straight
-// into the down Kafka, and when Kafka came back mid-drain the records after
-// a failed one landed before it (key k0: record 0 reached Kafka after 15).
+// A spill starts for a reason that needs no probe while Connected() is still
+// true and sarama has failed nothing yet (found as a flake of
+// TestHybridDownSpillsFailedRecords, where the spill then started for
+// window_full before the Errors() drainer had seen the first
+// ErrOutOfBrokers; since a full window no longer spills, an AckSpool record
+// starts it here). The direct records then fail retriably while the route is
+// already the spool. That failure must make the drainer probe Kafka first:
+// before the fix it drained straight into the down Kafka, and when Kafka came
+// back mid-drain the records after a failed one landed before it (key k0:
+// record 0 reached Kafka after 15).
 func TestHybridWindowFullThenFailuresProbeBeforeDraining(t *testing.T) {
 	f := newFakeKafka(kafkaUp)
 	cfg := hybridConfig(t.TempDir())
-	cfg.Producer.SpillAfterMs = 10_000 // the full window, not the age of a record, starts the spill
+	cfg.Producer.SpillAfterMs = 10_000 // the AckSpool record, not the age of a record, starts the spill
 	p := newHybrid(t, cfg, f)
 	var probes atomic.Int32
 	var failedAtProbe atomic.Uint64 // records Kafka had failed when the drainer first probed
@@ -153,12 +155,17 @@ func TestHybridWindowFullThenFailuresProbeBeforeDraining(t *testing.T) {
 	stop := runProducer(t, p)
 	waitFor(t, 5*time.Second, "connected", p.Connected)
 
-	f.setMode(kafkaHang) // sarama holds the records: nothing has failed when the window fills
-	produceAll(t, p, b, 4, 25, AckKafka)
+	f.setMode(kafkaHang)                 // sarama holds the records: nothing has failed when the spill starts
+	produceAll(t, p, b, 4, 16, AckKafka) // the window's 64 records
+	r, _ := b.record("k0", AckSpool, false)
+	if err := p.Produce(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	produceAll(t, p, b, 5, 7, AckKafka)
 	waitFor(t, 5*time.Second, "all acked by the spool", func() bool { a, _ := b.counts(); return a == 100 })
 	window := uint64(cfg.Producer.BufferRecords)
 	if st := p.Stats(); st.Spills != 1 || st.Spool.Records != 100 || !p.Connected() {
-		t.Fatalf("Stats() = %+v, Connected() = %v; want 1 spill (window_full), 100 spooled records (%d copies), still connected",
+		t.Fatalf("Stats() = %+v, Connected() = %v; want 1 spill (ack_spool), 100 spooled records (%d copies), still connected",
 			st, p.Connected(), window)
 	}
 

@@ -75,16 +75,22 @@ type ProducerStats struct {
 	Failed   map[string]uint64 // records Kafka failed, by ErrorKind (drained ones included)
 	InFlight int               // records in the window: accepted, not yet returned by sarama
 	Queued   int               // of those, records not yet handed to sarama
+	// Backpressure (overload, not an outage): Kafka answers, but slower than
+	// the load, so the window is full and Produce waits for a slot.
+	WindowFull uint64 // Produce calls that found the window full and waited
+	Waiting    int    // Produce calls waiting for a window slot now
 
 	// The hybrid path (zero while kafka.spool.enabled is false).
-	State       string            // StateDirect, StateSpilling, StateDraining or StateBlocked
-	Spills      uint64            // DIRECT → SPILLING transitions
-	Spilled     uint64            // records made durable in the spool (new records and copies of in-flight ones)
-	Drained     uint64            // spooled records delivered to Kafka by the drainer
-	Replayed    uint64            // of Drained, records left in the spool by an earlier run (possible duplicates)
-	Dropped     map[string]uint64 // records dropped, by reason (DropShedQoS0, DropShedAckNone, DropUndecodable)
-	SpoolFailed map[string]uint64 // spooled records Kafka refused for good, by ErrorKind (handed to OnPermanentFailure)
-	Spool       spool.Stats       // records, bytes, oldest age, quota, fsyncs
+	State        string            // StateDirect, StateSpilling, StateDraining or StateBlocked
+	Spills       uint64            // DIRECT → SPILLING transitions
+	SpillReasons map[string]uint64 // Spills by reason (SpillAckSpool, SpillNotConnected, SpillKafkaSlow, SpillKafkaError)
+	SpillReason  string            // the reason of the latest spill; "" before the first
+	Spilled      uint64            // records made durable in the spool (new records and copies of in-flight ones)
+	Drained      uint64            // spooled records delivered to Kafka by the drainer
+	Replayed     uint64            // of Drained, records left in the spool by an earlier run (possible duplicates)
+	Dropped      map[string]uint64 // records dropped, by reason (DropShedQoS0, DropShedAckNone, DropUndecodable)
+	SpoolFailed  map[string]uint64 // spooled records Kafka refused for good, by ErrorKind (handed to OnPermanentFailure)
+	Spool        spool.Stats       // records, bytes, oldest age, quota, fsyncs
 }
 
 // Producer is the uplink: an asynchronous, bounded, ordered-per-key producer

@@ -26,27 +26,52 @@ var stateNames = [...]string{StateDirect, StateSpilling, StateDraining, StateBlo
 func (s spillState) String() string { return stateNames[s] }
 
 // spillReason says why the route switched from direct to the spool. It is
-// logged, and it decides whether Kafka must pass a probe before the drain.
+// logged and counted (ProducerStats.SpillReasons), and it decides whether
+// Kafka must pass a probe before the drain. A full window is not one: while
+// Kafka keeps answering, a full window is overload, and Produce waits for a
+// slot (README.md, "Overload is not an outage").
 type spillReason uint8
 
 const (
 	spillAckSpool     spillReason = iota // an AckSpool record arrived
 	spillNotConnected                    // Connected() was false
-	spillKafkaSlow                       // the oldest direct record waited longer than spill_after_ms
-	spillWindowFull                      // every window slot was taken
+	spillKafkaSlow                       // Kafka stalled: a record waited spill_after_ms with no answer since, or while later records were answered
 	spillKafkaError                      // sarama failed a direct record retriably
+	numSpillReasons
 )
 
-var spillReasonNames = [...]string{"ack_spool", "not_connected", "kafka_slow", "window_full", "kafka_error"}
+// Spill reasons (ProducerStats.SpillReasons, ProducerStats.SpillReason).
+const (
+	SpillAckSpool     = "ack_spool"
+	SpillNotConnected = "not_connected"
+	SpillKafkaSlow    = "kafka_slow"
+	SpillKafkaError   = "kafka_error"
+)
 
-// String returns the reason's log label.
+var spillReasonNames = [numSpillReasons]string{SpillAckSpool, SpillNotConnected, SpillKafkaSlow, SpillKafkaError}
+
+// String returns one of the Spill constants.
 func (r spillReason) String() string { return spillReasonNames[r] }
 
 // kafkaTrouble reports whether the spill says something about Kafka's
-// health, so that the drainer must probe Kafka before it sends. A full
-// window or an AckSpool record only says something about the load.
+// health, so that the drainer must probe Kafka before it sends. An AckSpool
+// record says nothing about Kafka.
 func (r spillReason) kafkaTrouble() bool {
-	return r != spillWindowFull && r != spillAckSpool
+	return r != spillAckSpool
+}
+
+// spillCounters counts spills by reason.
+type spillCounters [numSpillReasons]atomic.Uint64
+
+func (c *spillCounters) add(r spillReason) { c[r].Add(1) }
+
+// snapshot returns the counts by label, every reason present.
+func (c *spillCounters) snapshot() map[string]uint64 {
+	m := make(map[string]uint64, numSpillReasons)
+	for r := range numSpillReasons {
+		m[r.String()] = c[r].Load()
+	}
+	return m
 }
 
 // Drop reasons (ProducerStats.Dropped).

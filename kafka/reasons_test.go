@@ -13,7 +13,6 @@ func TestSpillReasonKafkaTrouble(t *testing.T) {
 		{spillAckSpool, "ack_spool", false},
 		{spillNotConnected, "not_connected", true},
 		{spillKafkaSlow, "kafka_slow", true},
-		{spillWindowFull, "window_full", false},
 		{spillKafkaError, "kafka_error", true},
 	}
 	for _, tt := range tests {

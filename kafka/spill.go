@@ -65,8 +65,12 @@ type spill struct {
 	backlog                []*envelope   // direct records to copy, in acceptance order
 	blocked                int           // Produce calls waiting for room
 	room                   chan struct{} // closed (and replaced) by the monitor and maybeDirect to wake blocked Produce calls
+	leave                  chan struct{} // closed when the route leaves direct (wakes Produce calls waiting for a window slot); replaced when it returns
 	direct                 chan struct{} // closed (and replaced) when the route returns to direct or the drain stalls: ends the catching-up holds
 	converge               int64         // the drainer has caught up when at most this many records are unacked
+	appended               int64         // new records appended to the spool (copies not counted)
+	drainIn, drainOut      int64         // appended and s.drained when the drain began (drainThrottledLocked)
+	throttled              int           // Produce calls waiting for the drain to catch up
 	backoffMin, backoffMax time.Duration // the drainer's back-off bounds (drainBackoffMin/Max; tests shorten them)
 
 	st         atomic.Uint32 // spillState; for State() without a lock
@@ -86,6 +90,8 @@ type spill struct {
 	otherFails map[uint64]int
 
 	spills, spilled, drained, replayed atomic.Uint64
+	spillsBy                           spillCounters
+	lastReason                         atomic.Int32 // the latest spill's reason; -1 before the first
 	dropped                            dropCounters
 	spoolFailed                        kindCounters
 }
@@ -106,6 +112,7 @@ func newSpill(cfg Config, w *window, log *zap.Logger, closing <-chan struct{}) (
 		spillAfter: ms(cfg.Producer.SpillAfterMs),
 		blockQoS0:  cfg.Producer.QoS0WhenFull == QoS0Block,
 		room:       make(chan struct{}),
+		leave:      make(chan struct{}),
 		direct:     make(chan struct{}),
 		converge:   int64(cfg.Producer.BufferRecords),
 		kick:       make(chan struct{}, 1),
@@ -114,6 +121,7 @@ func newSpill(cfg Config, w *window, log *zap.Logger, closing <-chan struct{}) (
 		backoffMax: drainBackoffMax,
 	}
 	s.tick = min(max(s.spillAfter/10, 5*time.Millisecond), 50*time.Millisecond)
+	s.lastReason.Store(-1)
 	s.backoff.Store(int64(drainBackoffMin))
 	pc := *w.scfg
 	pc.Net.DialTimeout, pc.Net.ReadTimeout, pc.Net.WriteTimeout = probeTimeout, probeTimeout, probeTimeout
@@ -121,6 +129,7 @@ func newSpill(cfg Config, w *window, log *zap.Logger, closing <-chan struct{}) (
 	s.check = func() error { return probe(addrs, &pc) }
 	if st := sp.Stats(); st.Records > 0 {
 		s.route = routeSpool
+		close(s.leave)
 		s.needProbe = true
 		s.replayLeft = st.Records
 		log.Info("kafka producer: spool holds records from an earlier run; replaying them before any new record",
@@ -155,6 +164,10 @@ func (s *spill) onPermanentFailure(f func(Record, error)) { s.onPerm = f }
 func (s *spill) stats(st *ProducerStats) {
 	s.w.stats(st)
 	st.Spills = s.spills.Load()
+	st.SpillReasons = s.spillsBy.snapshot()
+	if r := s.lastReason.Load(); r >= 0 {
+		st.SpillReason = spillReason(r).String()
+	}
 	st.Spilled = s.spilled.Load()
 	st.Drained = s.drained.Load()
 	st.Replayed = s.replayed.Load()
@@ -212,11 +225,12 @@ func (s *spill) answerAll(l []lateAnswer) {
 // keeps up, else to the spool's tail. Caller holds the front's gate (R).
 func (s *spill) produce(ctx context.Context, r *Record) (*envelope, error) {
 	held := false // waited once for the route to return to direct
+	slot := false // holds a window slot taken while waiting (awaitSlot)
 	for {
 		s.rmu.Lock()
 		var late []lateAnswer
 		if s.route == routeDirect {
-			e, reason, ok := s.tryDirectLocked(r)
+			e, reason, ok := s.tryDirectLocked(r, slot)
 			if ok {
 				s.rmu.Unlock()
 				if r.Mode == AckNone {
@@ -224,7 +238,26 @@ func (s *spill) produce(ctx context.Context, r *Record) (*envelope, error) {
 				}
 				return nil, nil
 			}
+			if slot {
+				s.w.freeSlot()
+				slot = false
+			}
+			if reason == noSpill {
+				// The window is full but Kafka answers: overload, not an
+				// outage. Wait for a slot, as without the spool; the
+				// device's ack waits and the bridge stops reading it.
+				leave := s.leave
+				s.rmu.Unlock()
+				var err error
+				if slot, err = s.awaitSlot(ctx, leave); err != nil {
+					return nil, err
+				}
+				continue
+			}
 			late = s.startSpillLocked(reason)
+		} else if slot {
+			s.w.freeSlot()
+			slot = false
 		}
 		if r.Mode == AckNone {
 			s.rmu.Unlock()
@@ -241,6 +274,18 @@ func (s *spill) produce(ctx context.Context, r *Record) (*envelope, error) {
 			s.rmu.Unlock()
 			s.answerAll(late)
 			if err := s.hold(ctx, direct); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if s.drainThrottledLocked(r) {
+			// Kafka is healthy again and draining: a new record may not grow
+			// the spool faster than it drains (overload, not an outage).
+			s.throttled++
+			room := s.room
+			s.rmu.Unlock()
+			s.answerAll(late)
+			if err := s.waitDrain(ctx, room); err != nil {
 				return nil, err
 			}
 			continue
@@ -280,21 +325,85 @@ func (s *spill) produce(ctx context.Context, r *Record) (*envelope, error) {
 	}
 }
 
+// noSpill is tryDirectLocked's answer when r may not go direct yet but
+// must not spill either: the window is full while Kafka answers (overload).
+// Whether Kafka stalled is the monitor's to decide (every tick, at most
+// 50 ms): checking it per record took the pending list's lock, contended
+// by the drainers, on every Produce.
+const noSpill = numSpillReasons
+
 // tryDirectLocked sends r through the window if it may go direct, or says
-// why it may not. Caller holds rmu; the route is direct.
-func (s *spill) tryDirectLocked(r *Record) (*envelope, spillReason, bool) {
+// why it may not: a spill reason, or noSpill for a full window while Kafka
+// is healthy. slot says that the caller holds a window slot for r already
+// (it is used, or left to the caller to free). Caller holds rmu; the route
+// is direct.
+func (s *spill) tryDirectLocked(r *Record, slot bool) (*envelope, spillReason, bool) {
 	switch {
 	case r.Mode == AckSpool:
 		return nil, spillAckSpool, false
 	case !s.w.connect.Load():
 		return nil, spillNotConnected, false
-	case s.w.oldestAge() > s.spillAfter:
-		return nil, spillKafkaSlow, false
-	case !s.w.tryAcquire():
-		return nil, spillWindowFull, false
+	case !slot && !s.w.tryAcquire():
+		return nil, noSpill, false
 	}
 	s.directHeld.Add(1)
 	return s.w.enqueue(r), 0, true
+}
+
+// awaitSlot waits for a window slot while the route stays direct (leave is
+// closed when it leaves: a spill started meanwhile). It reports whether it
+// took a slot; counted as backpressure (ProducerStats.WindowFull, Waiting).
+func (s *spill) awaitSlot(ctx context.Context, leave <-chan struct{}) (bool, error) {
+	s.w.fullWaits.Add(1)
+	s.w.waiting.Add(1)
+	defer s.w.waiting.Add(-1)
+	select {
+	case s.w.slots <- struct{}{}:
+		return true, nil
+	case <-leave:
+		return false, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-s.closing:
+		return false, ErrClosed
+	}
+}
+
+// drainThrottledLocked reports whether r must wait before it is appended
+// because the spool is draining into a healthy Kafka and the records
+// appended since the drain began exceed half of those drained (plus one
+// window of slack for bursts). So the spool shrinks at least at half the
+// drain rate and the route returns to direct, however fast the load: the
+// spool is for outages, not for a healthy Kafka's backlog. A drain that
+// stalls ends draining, and with it the throttle. AckSpool records are
+// write-ahead by choice and never wait here. Caller holds rmu.
+func (s *spill) drainThrottledLocked(r *Record) bool {
+	if !s.draining || r.Mode == AckSpool {
+		return false
+	}
+	in := s.appended - s.drainIn
+	out := int64(s.drained.Load()) - s.drainOut
+	return 2*in > out+s.converge
+}
+
+// waitDrain waits, counted as backpressure, until the monitor or
+// maybeDirect signals room (every monitor tick while anyone waits).
+func (s *spill) waitDrain(ctx context.Context, room <-chan struct{}) error {
+	s.w.fullWaits.Add(1)
+	s.w.waiting.Add(1)
+	defer s.w.waiting.Add(-1)
+	var err error
+	select {
+	case <-room:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-s.closing:
+		err = ErrClosed
+	}
+	s.rmu.Lock()
+	s.throttled--
+	s.rmu.Unlock()
+	return err
 }
 
 // hold waits, at most spill_after_ms, for the route to return to direct.
@@ -335,12 +444,16 @@ func (s *spill) waitRoom(ctx context.Context, room <-chan struct{}) error {
 func (s *spill) appendLocked(r *Record) error {
 	e := &envelope{rec: r, accepted: time.Now(), kind: envSpooled}
 	data := encodeSpoolRecord(make([]byte, 0, spoolRecordSize(r)), r, e.accepted)
-	return s.sp.Append(data, func(_ uint64, err error) {
+	err := s.sp.Append(data, func(_ uint64, err error) {
 		if err == nil {
 			s.spilled.Add(1)
 		}
 		s.w.answer(e, err)
 	})
+	if err == nil {
+		s.appended++
+	}
+	return err
 }
 
 // startSpillLocked switches the route to the spool. Every direct record
@@ -350,9 +463,12 @@ func (s *spill) appendLocked(r *Record) error {
 // unlocking.
 func (s *spill) startSpillLocked(reason spillReason) []lateAnswer {
 	s.route = routeSpool
+	close(s.leave)
 	s.draining = false
 	s.needProbe = s.needProbe || !s.w.connect.Load() || reason.kafkaTrouble()
 	s.spills.Add(1)
+	s.spillsBy.add(reason)
+	s.lastReason.Store(int32(reason))
 	s.w.eachPending(func(e *envelope) {
 		s.cmu.Lock()
 		if e.copy == copyNone && waiting(e) {
@@ -376,8 +492,9 @@ func (s *spill) kickDrainer() {
 	}
 }
 
-// monitor detects a Kafka that stopped answering (the oldest direct record
-// waited longer than spill_after_ms: a hang that sarama reports only after
+// monitor detects a Kafka that stopped answering (window.stalled: the oldest
+// direct record waited longer than spill_after_ms with no answer since, or
+// while later records were answered; a hang that sarama reports only after
 // request_timeout_ms), retries the copy backlog, wakes blocked Produce calls
 // and switches back to direct once the spool is drained.
 func (s *spill) monitor(stop <-chan struct{}) {
@@ -392,7 +509,7 @@ func (s *spill) monitor(stop <-chan struct{}) {
 		s.rmu.Lock()
 		var late []lateAnswer
 		if s.route == routeDirect {
-			if s.w.oldestAge() > s.spillAfter {
+			if s.w.stalled(s.spillAfter) {
 				late = s.startSpillLocked(spillKafkaSlow)
 			}
 		} else {
@@ -401,7 +518,7 @@ func (s *spill) monitor(stop <-chan struct{}) {
 			}
 			s.drainStalledLocked()
 		}
-		if s.blocked > 0 {
+		if s.blocked > 0 || s.throttled > 0 {
 			s.wakeLocked()
 		}
 		s.rmu.Unlock()
@@ -411,8 +528,11 @@ func (s *spill) monitor(stop <-chan struct{}) {
 }
 
 // drainStalledLocked takes the producer from draining back to spilling when
-// the oldest drained record with sarama waited longer than spill_after_ms: a
-// Kafka that died (or hangs) after the drainer's probe passed. sarama keeps
+// Kafka stalled on the oldest drained record with sarama (window.stuck: it
+// waited longer than spill_after_ms with no answer since, or while later
+// records were answered): a Kafka that died (or hangs) after the drainer's
+// probe passed. A drain that fills the window while Kafka answers is not
+// stalled. sarama keeps
 // such records, retrying, until delivery_timeout_ms, so without this the
 // state would stay draining and every new AckKafka record would wait in the
 // catching-up hold for a switch to direct that cannot come. It ends those
@@ -426,10 +546,12 @@ func (s *spill) drainStalledLocked() {
 	}
 	s.dmu.Lock()
 	var age time.Duration
+	stalled := false
 	if !s.rewind && s.dInflight > 0 && len(s.dq) > 0 {
-		age = time.Since(s.dq[0].accepted) // dq[0] is the oldest unresolved, so with sarama
+		now := time.Now()
+		age = now.Sub(s.dq[0].accepted) // dq[0] is the oldest unresolved, so with sarama
+		stalled = s.w.stuck(s.dq[0].accepted, now, s.spillAfter)
 	}
-	stalled := age > s.spillAfter
 	if stalled {
 		s.rewind, s.stalled = true, true
 		s.wakeNextLocked()
@@ -462,6 +584,7 @@ func (s *spill) maybeDirect() {
 		return
 	}
 	s.route = routeDirect
+	s.leave = make(chan struct{})
 	s.draining = false
 	s.setStateLocked()
 	s.wakeLocked()

@@ -42,8 +42,19 @@ type window struct {
 	// closing is closed when the producer stops accepting records.
 	closing <-chan struct{}
 
-	connect  atomic.Bool
-	onAck    func(latency time.Duration, err error)
+	connect atomic.Bool
+	onAck   func(latency time.Duration, err error)
+
+	// Kafka's answers, the health signal (stalled): when sarama last handed
+	// a record back (success or error), and the latest acceptance time of
+	// the records it handed back. Unix ns.
+	lastAnswer     atomic.Int64
+	newestAnswered atomic.Int64
+	// Backpressure: Produce calls that found every slot taken and waited
+	// (fullWaits), and those waiting now (waiting).
+	fullWaits atomic.Uint64
+	waiting   atomic.Int64
+
 	mu       sync.Mutex
 	pending  list.List // direct *envelope not yet returned or expired, in acceptance order
 	produced atomic.Uint64
@@ -135,12 +146,21 @@ func probe(addrs []string, cfg *sarama.Config) error {
 
 // produce blocks for a slot and enqueues r. Caller holds the front's gate (R).
 func (w *window) produce(ctx context.Context, r *Record) (*envelope, error) {
-	select {
-	case w.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-w.closing:
-		return nil, ErrClosed
+	if !w.tryAcquire() {
+		w.fullWaits.Add(1)
+		w.waiting.Add(1)
+		var err error
+		select {
+		case w.slots <- struct{}{}:
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-w.closing:
+			err = ErrClosed
+		}
+		w.waiting.Add(-1)
+		if err != nil {
+			return nil, err
+		}
 	}
 	e := w.enqueue(r)
 	if r.Mode == AckNone {
@@ -160,6 +180,8 @@ func (w *window) stats(s *ProducerStats) {
 	s.Failed = w.failed.snapshot()
 	s.InFlight = len(w.slots)
 	s.Queued = len(w.queue)
+	s.WindowFull = w.fullWaits.Load()
+	s.Waiting = int(w.waiting.Load())
 }
 
 func (w *window) setFsyncHook(func(time.Duration))       {}
@@ -231,14 +253,46 @@ func (w *window) eachPending(f func(e *envelope)) {
 	}
 }
 
-// oldestAge is the age of the oldest direct record still with Kafka.
-func (w *window) oldestAge() time.Duration {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if el := w.pending.Front(); el != nil {
-		return time.Since(el.Value.(*envelope).accepted)
+// Kafka's health.
+
+// noteAnswer records that sarama handed e back (with success or an error).
+// Called by the drainers for every record.
+func (w *window) noteAnswer(e *envelope, now time.Time) {
+	w.lastAnswer.Store(now.UnixNano())
+	acc := e.accepted.UnixNano()
+	for {
+		old := w.newestAnswered.Load()
+		if acc <= old || w.newestAnswered.CompareAndSwap(old, acc) {
+			return
+		}
 	}
-	return 0
+}
+
+// stuck reports whether Kafka stalled on a record accepted at oldest and
+// still with it: it waited longer than after, and either Kafka answered
+// nothing for that long (a hang: no response, success or error) or it
+// answered records accepted more than after later (the record's partition
+// or broker does not answer while the others do). A record that waits long
+// while answers keep coming in acceptance order is overload, not a stall.
+func (w *window) stuck(oldest, now time.Time, after time.Duration) bool {
+	if now.Sub(oldest) <= after {
+		return false
+	}
+	return now.UnixNano()-w.lastAnswer.Load() > int64(after) ||
+		w.newestAnswered.Load()-oldest.UnixNano() > int64(after)
+}
+
+// stalled reports whether Kafka stalled on the oldest direct record still
+// with it (stuck).
+func (w *window) stalled(after time.Duration) bool {
+	w.mu.Lock()
+	el := w.pending.Front()
+	var oldest time.Time
+	if el != nil {
+		oldest = el.Value.(*envelope).accepted
+	}
+	w.mu.Unlock()
+	return el != nil && w.stuck(oldest, time.Now(), after)
 }
 
 // Outcomes.
@@ -329,7 +383,9 @@ func (w *window) serve(ctx context.Context, h windowHooks) error {
 	drainers.Go(func() {
 		for m := range ap.Successes() {
 			w.connect.Store(true)
-			w.settle(m.Metadata.(*envelope), nil)
+			e := m.Metadata.(*envelope)
+			w.noteAnswer(e, time.Now())
+			w.settle(e, nil)
 		}
 	})
 	drainers.Go(func() {
@@ -337,7 +393,9 @@ func (w *window) serve(ctx context.Context, h windowHooks) error {
 			if kindOf(pe.Err) == kindUnreachable {
 				w.connect.Store(false)
 			}
-			w.settle(pe.Msg.Metadata.(*envelope), pe.Err)
+			e := pe.Msg.Metadata.(*envelope)
+			w.noteAnswer(e, time.Now())
+			w.settle(e, pe.Err)
 		}
 	})
 	if h.connected != nil {

@@ -153,7 +153,7 @@ type overviewJSON struct {
 	Kafka struct {
 		Reachable       bool              `json:"reachable"`
 		State           string            `json:"state"`  // unknown, up, degraded or down
-		Reason          string            `json:"reason"` // ok, starting, no_leader, unreachable, timeout, not_authorized, other
+		Reason          string            `json:"reason"` // ok, starting, no_leader, unreachable, timeout, not_authorized, authentication, tls, other
 		Error           string            `json:"error,omitempty"`
 		Since           time.Time         `json:"since"`      // when state and reason took their values
 		CheckedAt       time.Time         `json:"checked_at"` // the last probe round
@@ -166,6 +166,10 @@ type overviewJSON struct {
 		Produced        uint64            `json:"produced"`
 		InFlight        int               `json:"in_flight"`
 		Failed          map[string]uint64 `json:"failed"`
+		// Backpressure: Produce calls wait for the producer's window
+		// (Kafka answers, slower than the load); nothing spills for it.
+		Backpressure bool   `json:"backpressure"`
+		WindowFull   uint64 `json:"window_full_total"`
 	} `json:"kafka"`
 	Parts []Part `json:"parts"` // every part's state and reason (Bridge.Parts)
 	Spool struct {
@@ -175,6 +179,7 @@ type overviewJSON struct {
 		Bytes            int64   `json:"bytes"`
 		QuotaBytes       int64   `json:"quota_bytes"`
 		OldestAgeSeconds float64 `json:"oldest_age_seconds"`
+		SpillReason      string  `json:"spill_reason"` // the latest spill's reason (kafka_slow, kafka_error, not_connected, ack_spool); "" before the first
 	} `json:"spool"`
 	Downlink struct {
 		Enabled       bool      `json:"enabled"`
@@ -219,6 +224,8 @@ func (a *api) overview(w http.ResponseWriter, _ *http.Request) {
 	o.Kafka.Produced = ps.Produced
 	o.Kafka.InFlight = ps.InFlight
 	o.Kafka.Failed = ps.Failed
+	o.Kafka.Backpressure = ps.Waiting > 0
+	o.Kafka.WindowFull = ps.WindowFull
 	o.Spool.State = "disabled"
 	if k.Spool {
 		o.Spool.Enabled = true
@@ -227,6 +234,7 @@ func (a *api) overview(w http.ResponseWriter, _ *http.Request) {
 		o.Spool.Bytes = ps.Spool.Bytes
 		o.Spool.QuotaBytes = ps.Spool.QuotaBytes
 		o.Spool.OldestAgeSeconds = ps.Spool.OldestAge.Seconds()
+		o.Spool.SpillReason = ps.SpillReason
 	}
 	o.Downlink.Partitions = []string{}
 	if k.Downlink {

@@ -1,5 +1,6 @@
 // Command mqttbench loads an MQTT broker or bridge and measures it, optionally
-// end to end into Kafka. Modes: pub, conn, sub, kafka-produce. See README.md.
+// end to end into Kafka. Modes: pub, conn, sub, kafka-produce, forward. See
+// README.md.
 package main
 
 import (
@@ -26,6 +27,7 @@ modes:
   conn           N idle connections; connect rate, target memory per connection
   sub            N subscribers; delivery rate and latency
   kafka-produce  bare sarama async producer: the Kafka limit
+  forward        the do-it-yourself route: paho subscriber -> sarama, MQTT ack after Kafka's (runs until SIGTERM)
 
 mqttbench <mode> --help lists the mode's flags.
 `
@@ -152,6 +154,8 @@ func run(ctx context.Context, mode string, args []string) (*benchkit.Summary, st
 		idem := fs.Bool("idempotent", true, "idempotent producer (one request in flight), as the bridge")
 		linger := fs.Duration("linger", 5*time.Millisecond, "sarama Flush.Frequency (the bridge's kafka.producer.linger_ms)")
 		window := fs.Int("inflight", 0, "records awaiting Kafka's ack at most (0 = unlimited); conns x inflight of a pub run gives the same window as the devices")
+		producers := fs.Int("producers", 1, "sarama AsyncProducers, each with its own client, each owning a fixed share of the partitions (key -> partition -> producer)")
+		maxOpen := fs.Int("max-open-requests", 0, "sarama Net.MaxOpenRequests when not idempotent (0: sarama's default, 5)")
 		run = func() (*benchkit.Summary, error) {
 			if *ktopic == "" {
 				return nil, errors.New("--kafka-topic is required")
@@ -164,6 +168,28 @@ func run(ctx context.Context, mode string, args []string) (*benchkit.Summary, st
 			return benchkit.RunProduce(ctx, benchkit.ProduceConfig{
 				Bootstrap: *bootstrap, Topic: *ktopic, Records: *records, Size: *size, Keys: *keys,
 				Compression: *comp, Acks: *acks, Idempotent: *idem, Inflight: *window, Linger: *linger,
+				Producers: *producers, MaxOpenRequests: *maxOpen,
+			}, progressOut)
+		}
+	case "forward":
+		bootstrap := fs.StringSlice("kafka-bootstrap", []string{"127.0.0.1:9092"}, "Kafka bootstrap servers")
+		ktopic := fs.String("kafka-topic", "", "topic to write (key: the MQTT topic's last level)")
+		filter := fs.String("filter", "bench/#", "MQTT subscription (QoS 1)")
+		clientID := fs.String("client-id", "mqttbench-forward", "MQTT client id and Kafka client.id")
+		linger := fs.Duration("linger", 5*time.Millisecond, "sarama Flush.Frequency (linger.ms)")
+		maxOpen := fs.Int("max-open-requests", 5, "sarama Net.MaxOpenRequests (max.in.flight.requests.per.connection); not idempotent")
+		run = func() (*benchkit.Summary, error) {
+			if *ktopic == "" {
+				return nil, errors.New("--kafka-topic is required")
+			}
+			if *partitions > 0 {
+				if err := benchkit.EnsureTopic(*bootstrap, *ktopic, *partitions); err != nil {
+					return nil, err
+				}
+			}
+			return benchkit.RunForward(ctx, benchkit.ForwardConfig{
+				Addr: *addr, ClientID: *clientID, Filter: *filter, Bootstrap: *bootstrap, Topic: *ktopic,
+				Linger: *linger, MaxOpenRequests: *maxOpen,
 			}, progressOut)
 		}
 	default:

@@ -2,14 +2,22 @@
 # The benchmark scenarios S1-S6 of issue 6 against a real Kafka
 # (integration/kafka.sh), the built bridge binary, a bare sarama producer
 # (mqttbench kafka-produce: the Kafka limit) and Mosquitto (broker-only
-# reference). Results: one JSON per run and a summary.md under $OUT.
+# reference); and the comparisons C1-C3 of issue 14 against the
+# do-it-yourself route (Mosquitto + mqttbench forward: a paho subscriber that
+# produces with sarama and acks Mosquitto after Kafka). Results: one JSON per
+# run and a summary.md under $OUT.
 #
-#   integration/bench/run.sh [S1 S2 S3 S4 S5 S6]   (default: all)
+#   integration/bench/run.sh [S1 S2 S3 S4 S5 S6 C1 C2 C3]   (default: S1-S6)
 #
 # Environment: OUT (default integration/bench/out/<timestamp>), RUNS (1),
 # S1_CONNS (1000), S1_SECS (20), S2_RATES ("50 100 250 500 1000 1500 2000 3000 4000 5000",
 # per connection), S3_SECS (10), S4_CONNS (10000), S5_OUTAGE (30),
-# S6_SECS (20), MOSQUITTO (mosquitto), SOURCE_IPS (127.0.0.1-127.0.0.8).
+# S6_SECS (20), MOSQUITTO (mosquitto), SOURCE_IPS (127.0.0.1-127.0.0.8),
+# BENCH_BRIDGE_BASE (shipped: the repository's config.yaml with the bench mapping,
+# spool on; defaults: the built-in defaults, spool off), C1_RATES (per
+# connection, "250 500 750 1000 1250 1500 2000 2500 3000 4000"), C3_SECS (10),
+# C3_SYSTEMS ("bridge bridge-nospool diy", in this order),
+# FWD_LINGER (5ms), BENCH_BRIDGE_BIN (a prebuilt bridge binary to measure instead).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -28,7 +36,10 @@ summary="$OUT/summary.md"
 note() { echo "bench: $*" >&2; }
 row() { echo "$*" | tee -a "$summary"; }
 
+command -v "$MOSQUITTO" >/dev/null || { note "no $MOSQUITTO broker: apt-get install -y mosquitto (S1-S4, S6 and C1-C3 need it)"; exit 1; }
 (cd "$repo" && go build -o "$bin/mqttbench" ./cmd/mqttbench && CGO_ENABLED=0 go build -trimpath -o "$bin/bridge" ./cmd/mqtt-kafka-bridge)
+# BENCH_BRIDGE_BIN: measure another build of the bridge (e.g. a "before" commit).
+[[ -z "${BENCH_BRIDGE_BIN:-}" ]] || cp "$BENCH_BRIDGE_BIN" "$bin/bridge"
 BOOTSTRAP="$("$repo/integration/kafka.sh" start)"
 CLK_TCK="$(getconf CLK_TCK)"
 runid="$(date +%s)"
@@ -45,26 +56,33 @@ cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 hwm_kb() { awk '/VmHWM/{print $2}' "/proc/$1/status"; }
 rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 
-# bridge_start TOPIC BOOTSTRAP [KEY=VALUE...]: the built binary (built-in
-# defaults: spool off, acks=all, lz4, linger 5 ms) with a bench mapping
-# (bench/{device} -> TOPIC, key {device}); ports, data and Kafka by --set.
+# bridge_start TOPIC BOOTSTRAP [KEY=VALUE...]: the built binary with a bench
+# mapping (bench/{device} -> TOPIC, key {device}); ports, data and Kafka by
+# --set. BENCH_BRIDGE_BASE=shipped (the default) starts from the repository's
+# config.yaml (spool on, fsync always, acks=all, lz4, linger 5 ms);
+# BENCH_BRIDGE_BASE=defaults from the built-in defaults (spool off).
 BRIDGE_PID=""
+BENCH_BRIDGE_BASE="${BENCH_BRIDGE_BASE:-shipped}"
 bridge_start() {
 	local topic="$1" bs="$2" dir="$work/bridge-$topic"
 	shift 2
 	local sets=()
 	for kv in "$@"; do sets+=(--set "$kv"); done
 	mkdir -p "$dir"
-	cat >"$dir/config.yaml" <<YAML
-log: {level: warn, format: console}
-mqtt:
-  listeners: {tcp: {enabled: true}, ws: {enabled: false}}
-  auth: {allow_anonymous: true}
-mapping:
-  uplink:
-    - {name: bench, mqtt_topic: "bench/{device}", kafka_topic: "$topic", key: "{device}"}
-  downlink: []
-YAML
+	python3 - "$repo/config.yaml" "$topic" "$BENCH_BRIDGE_BASE" >"$dir/config.yaml" <<'PY'
+import sys, yaml
+shipped, topic, base = sys.argv[1:4]
+c = yaml.safe_load(open(shipped)) if base == "shipped" else {}
+c.pop("cluster", None)
+c["log"] = {"level": "warn", "format": "console"}
+m = c.setdefault("mqtt", {})
+m.setdefault("listeners", {})["tcp"] = {"enabled": True}
+m["listeners"]["ws"] = {"enabled": False}
+m.setdefault("auth", {})["allow_anonymous"] = True
+c["mapping"] = {"uplink": [{"name": "bench", "mqtt_topic": "bench/{device}", "kafka_topic": topic, "key": "{device}"}],
+                "downlink": [], "unmatched": {"action": "drop"}, "dead_letter_topic": ""}
+yaml.safe_dump(c, sys.stdout, sort_keys=False)
+PY
 	GODEBUG=gctrace=1 "$bin/bridge" --config "$dir/config.yaml" \
 		--set "mqtt.listeners.tcp.address=127.0.0.1:$MQTT_PORT" \
 		--set "admin.address=127.0.0.1:$ADMIN_PORT" \
@@ -107,12 +125,45 @@ mosq_start() {
 	note "mosquitto not listening"; return 1
 }
 mosq_stop() { [[ -z "$MOSQ_PID" ]] || { kill "$MOSQ_PID"; wait "$MOSQ_PID" 2>/dev/null || true; MOSQ_PID=""; }; }
-trap 'bridge_stop; mosq_stop' EXIT
+# diy_start TOPIC BOOTSTRAP: the do-it-yourself route, Mosquitto plus the
+# forwarder (mqttbench forward: paho subscriber on bench/#, sarama with
+# acks=all, lz4, FWD_LINGER linger, 5 requests in flight, not idempotent;
+# Mosquitto is acked after Kafka).
+FWD_PID=""
+diy_start() {
+	local topic="$1" bs="$2"
+	mosq_start
+	# The binary itself, not the bench function: $! must be the forwarder's
+	# pid (for its CPU and for the SIGTERM), not a subshell's.
+	"$bin/mqttbench" forward --addr "127.0.0.1:$MOSQ_PORT" --filter 'bench/#' --client-id "fwd-$runid" \
+		--kafka-bootstrap "$bs" --kafka-topic "$topic" --kafka-partitions 6 --linger "${FWD_LINGER:-5ms}" \
+		--json "$OUT/fwd-$topic.json" >"$OUT/fwd-$topic.txt" 2>"$OUT/fwd-$topic.progress" &
+	FWD_PID=$!
+	for _ in $(seq 1 300); do
+		grep -q "forwarded/s" "$OUT/fwd-$topic.progress" 2>/dev/null && return 0
+		kill -0 "$FWD_PID" 2>/dev/null || { cat "$OUT/fwd-$topic.progress" >&2; return 1; }
+		sleep 0.1
+	done
+	note "forwarder not ready"; return 1
+}
+diy_stop() {
+	[[ -z "$FWD_PID" ]] || { kill -TERM "$FWD_PID" 2>/dev/null || true; wait "$FWD_PID" 2>/dev/null || true; FWD_PID=""; }
+	mosq_stop
+}
+diy_ticks() { echo $(($(cpu_ticks "$MOSQ_PID") + $(cpu_ticks "$FWD_PID"))); }
+trap 'bridge_stop; diy_stop' EXIT
 
 # pub_bridge NAME TOPIC BOOTSTRAP ARGS...: mqttbench pub against the bridge, read back from Kafka.
 pub_bridge() {
 	local name="$1" topic="$2" bs="$3"; shift 3
 	bench pub --addr "127.0.0.1:$MQTT_PORT" --topic 'bench/d%d' --client-prefix "$name-" --source-ips "$SOURCE_IPS" \
+		--kafka-bootstrap "$bs" --kafka-topic "$topic" --kafka-partitions 6 --json "$OUT/$name.json" "$@" \
+		>"$OUT/$name.txt" 2>"$OUT/$name.progress"
+}
+# pub_diy NAME TOPIC BOOTSTRAP ARGS...: mqttbench pub against Mosquitto, read back from Kafka.
+pub_diy() {
+	local name="$1" topic="$2" bs="$3"; shift 3
+	bench pub --addr "127.0.0.1:$MOSQ_PORT" --topic 'bench/d%d' --client-prefix "$name-" --source-ips "$SOURCE_IPS" \
 		--kafka-bootstrap "$bs" --kafka-topic "$topic" --kafka-partitions 6 --json "$OUT/$name.json" "$@" \
 		>"$OUT/$name.txt" 2>"$OUT/$name.progress"
 }
@@ -280,6 +331,88 @@ S6() {
 	row "| S6 mosquitto run $r | same, no Kafka | $(python3 -c "print('%.1f' % ($(j "$OUT/s6-mosq-$r.json" .client.acked_per_sec)*4096/1e6))") MB/s acked; peak RSS $((mh / 1024)) MB; PUBACK p99 $(j "$OUT/s6-mosq-$r.json" .client.puback_latency.p99_ms) ms |"
 	produce_ref "s6-sarama-$r" "$(j "$f" .kafka.landed)" 4096 100
 	row "| S6 sarama run $r | same records | $(j "$OUT/s6-sarama-$r.json" .kafka_produce.mb_per_sec) MB/s |"
+}
+
+# cpu10k TICKS RECORDS: CPU seconds per 10k records.
+cpu10k() { python3 -c "import sys; t, n = float(sys.argv[1]), float(sys.argv[2] or 0); print('%.3f' % (t / $CLK_TCK / n * 10000) if n else 'n/a')" "$1" "$2"; }
+# e2e_line FILE: the Kafka-side figures of a pub run.
+e2e_line() {
+	echo "sent/s $(j "$1" .client.sent_per_sec | cut -d. -f1); landed/s $(j "$1" .kafka.landed_per_sec | cut -d. -f1); e2e p50 $(j "$1" .kafka.publish_to_kafka_latency.p50_ms) ms, p99 $(j "$1" .kafka.publish_to_kafka_latency.p99_ms) ms; lost $(j "$1" .kafka.accounting.lost); dups $(j "$1" .kafka.accounting.duplicates); disorder $(j "$1" .kafka.accounting.order_violations)"
+}
+
+# C1: QoS 1, 20 publishers x 32 in flight, 128 B: a rate sweep per system;
+# the bounded rate is the highest step whose publish -> Kafka p99 is <= 50 ms
+# with no growing backlog (landed >= 95 % of sent in the window) and no loss.
+# CPU per 10k at that step: the bridge process; Mosquitto + forwarder.
+C1() {
+	local r="$1" sys
+	for sys in bridge diy; do
+		local topic="bench.c1.$runid.$r.$sys" best=0 bestrate=0 bestcpu=n/a
+		if [[ $sys == bridge ]]; then bridge_start "$topic" "$BOOTSTRAP" || return 1; else diy_start "$topic" "$BOOTSTRAP" || return 1; fi
+		for rate in ${C1_RATES:-250 500 750 1000 1250 1500 2000 2500 3000 4000}; do
+			local name="c1-$sys-$r-$rate" t0 t1
+			if [[ $sys == bridge ]]; then t0=$(cpu_ticks "$BRIDGE_PID"); else t0=$(diy_ticks); fi
+			"pub_$sys" "$name" "$topic" "$BOOTSTRAP" --conns 20 --inflight 32 --qos 1 --size 128 --rate "$rate" --duration 8s --warmup 2s --drain-idle 5s
+			if [[ $sys == bridge ]]; then t1=$(cpu_ticks "$BRIDGE_PID"); else t1=$(diy_ticks); fi
+			local f="$OUT/$name.json" cpu
+			cpu=$(cpu10k $((t1 - t0)) "$(j "$f" .kafka.landed)")
+			row "| C1 $sys run $r step | 20x${rate}/s QoS1 128B 8s | $(e2e_line "$f"); CPU $cpu s/10k |"
+			if python3 - "$f" <<'PY'
+import json, sys
+k = json.load(open(sys.argv[1]))
+c, ka = k["client"], k["kafka"]
+p99 = ka["publish_to_kafka_latency"]["p99_ms"]
+ok = p99 is not None and p99 <= 50 and ka["accounting"]["lost"] == 0 and ka["landed_per_sec"] >= 0.95 * c["sent_per_sec"]
+sys.exit(0 if ok else 1)
+PY
+			then
+				local landed; landed=$(j "$f" .kafka.landed_per_sec | cut -d. -f1)
+				[[ "$landed" -gt "$best" ]] && best=$landed bestrate=$rate bestcpu=$cpu
+			else
+				break
+			fi
+		done
+		if [[ $sys == bridge ]]; then bridge_stop; else diy_stop; fi
+		row "| C1 $sys run $r | bounded rate (e2e p99 <= 50 ms, landed >= 95 % of sent) | $best/s (20x${bestrate}/s); CPU $bestcpu s/10k |"
+	done
+}
+
+# C2: 1,000 devices x 10 msg/s, QoS 1, 256 B, 20 s: publish -> Kafka p99 and CPU.
+C2() {
+	local r="$1" conns="${S1_CONNS:-1000}" secs="${S1_SECS:-20}" sys
+	for sys in bridge diy; do
+		local topic="bench.c2.$runid.$r.$sys" name="c2-$sys-$r" t0 t1
+		if [[ $sys == bridge ]]; then bridge_start "$topic" "$BOOTSTRAP" || return 1; t0=$(cpu_ticks "$BRIDGE_PID"); else diy_start "$topic" "$BOOTSTRAP" || return 1; t0=$(diy_ticks); fi
+		"pub_$sys" "$name" "$topic" "$BOOTSTRAP" --conns "$conns" --rate 10 --qos 1 --size 256 --inflight 32 \
+			--duration "${secs}s" --warmup 5s --connect-rate 500
+		if [[ $sys == bridge ]]; then t1=$(cpu_ticks "$BRIDGE_PID"); bridge_stop; else t1=$(diy_ticks); diy_stop; fi
+		local f="$OUT/$name.json"
+		row "| C2 $sys run $r | ${conns}x10/s QoS1 256B ${secs}s | $(e2e_line "$f"); CPU $(cpu10k $((t1 - t0)) "$(j "$f" .kafka.landed)") s/10k |"
+	done
+}
+
+# C3: the QoS 0 firehose, 10 publishers, 128 B, unlimited: the bridge as
+# configured by BENCH_BRIDGE_BASE, the bridge with the spool off, and the DIY route.
+# Spooled records are read from the bridge's /metrics before it stops.
+C3() {
+	local r="$1" secs="${C3_SECS:-10}" sys
+	for sys in ${C3_SYSTEMS:-bridge bridge-nospool diy}; do
+		local topic="bench.c3.$runid.$r.$sys" name="c3-$sys-$r" t0 t1 spilled=""
+		case $sys in
+		bridge) bridge_start "$topic" "$BOOTSTRAP" || return 1; t0=$(cpu_ticks "$BRIDGE_PID") ;;
+		bridge-nospool) bridge_start "$topic" "$BOOTSTRAP" kafka.spool.enabled=false || return 1; t0=$(cpu_ticks "$BRIDGE_PID") ;;
+		diy) diy_start "$topic" "$BOOTSTRAP" || return 1; t0=$(diy_ticks) ;;
+		esac
+		local target=bridge; [[ $sys == diy ]] && target=diy
+		"pub_$target" "$name" "$topic" "$BOOTSTRAP" --conns 10 --qos 0 --size 128 --inflight 32 --duration "${secs}s" --warmup 2s --drain-idle 10s
+		if [[ $sys == diy ]]; then t1=$(diy_ticks); diy_stop; else
+			t1=$(cpu_ticks "$BRIDGE_PID")
+			spilled="; spooled $(curl -s "127.0.0.1:$ADMIN_PORT/metrics" | awk '/^mqtt_bridge_spool_spilled_total /{print $2}'); window-full waits $(curl -s "127.0.0.1:$ADMIN_PORT/metrics" | awk '/^mqtt_bridge_produce_window_full_total /{print $2}')"
+			bridge_stop
+		fi
+		local f="$OUT/$name.json"
+		row "| C3 $sys run $r | 10 conns QoS0 128B unlimited ${secs}s | $(e2e_line "$f"); loss $(j "$f" .kafka.loss_percent)%; CPU $(cpu10k $((t1 - t0)) "$(j "$f" .kafka.landed)") s/10k$spilled |"
+	done
 }
 
 for s in "${scenarios[@]}"; do

@@ -68,9 +68,11 @@ async function loadOverview() {
     card("To Kafka/s", fmtNum(o.rates.produced_per_s, 1)),
     // Kafka's liveness (the probe, every second); the spool card is the
     // uplink's route, which with the spool on still accepts while Kafka is away.
-    card("Kafka", o.kafka.reachable ? "reachable" : o.kafka.state + " · " + o.kafka.reason,
-      o.kafka.reachable ? "good" : "bad"),
-    card("Spool", o.spool.state + (o.spool.enabled ? " · " + fmtNum(o.spool.records) + " rec" : ""),
+    // Backpressure: the window is full while Kafka answers (overload, no spill).
+    card("Kafka", (o.kafka.reachable ? "reachable" : o.kafka.state + " · " + o.kafka.reason) + (o.kafka.backpressure ? " · backpressure" : ""),
+      !o.kafka.reachable ? "bad" : o.kafka.backpressure ? "" : "good"),
+    card("Spool", o.spool.state + (o.spool.state !== "direct" && o.spool.spill_reason ? " (" + o.spool.spill_reason + ")" : "") +
+      (o.spool.enabled ? " · " + fmtNum(o.spool.records) + " rec" : ""),
       o.spool.state === "spilling" || o.spool.state === "blocked" ? "bad" : ""),
     card("Downlink lag", o.downlink.enabled ? fmtNum(o.downlink.lag) : "no downlink"),
     card("Unmatched publishes", fmtNum(o.messages.unmatched)),

@@ -3,7 +3,9 @@ package benchkit
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +32,15 @@ type ProduceConfig struct {
 	// Linger is sarama's Flush.Frequency (0: send at once, batching only
 	// while a request is in flight), as the bridge's linger_ms.
 	Linger time.Duration
+	// Producers is the number of sarama AsyncProducers, each with its own
+	// client (connections, producer id), each owning the partitions p with
+	// p % Producers == its index; records are partitioned here (FNV-1a of
+	// the key), so a key always goes through the same producer. 0 or 1:
+	// one producer, sarama's hash partitioner.
+	Producers int
+	// MaxOpenRequests is sarama's Net.MaxOpenRequests when not idempotent
+	// (0: sarama's default, 5).
+	MaxOpenRequests int
 }
 
 // ProduceSummary is what `kafka-produce` measured.
@@ -73,11 +84,35 @@ func RunProduce(ctx context.Context, cfg ProduceConfig, progressW io.Writer) (*S
 		sc.Producer.Idempotent = true
 		sc.Net.MaxOpenRequests = 1
 		sc.Producer.Retry.Max = 10
+	} else if cfg.MaxOpenRequests > 0 {
+		sc.Net.MaxOpenRequests = cfg.MaxOpenRequests
 	}
 	sc.Version = sarama.V3_0_0_0
-	p, err := sarama.NewAsyncProducer(cfg.Bootstrap, sc)
-	if err != nil {
-		return nil, fmt.Errorf("producer: %w", err)
+	n := max(cfg.Producers, 1)
+	var nparts int32
+	if n > 1 {
+		sc.Producer.Partitioner = sarama.NewManualPartitioner
+		c, err := sarama.NewClient(cfg.Bootstrap, sc)
+		if err != nil {
+			return nil, fmt.Errorf("client: %w", err)
+		}
+		parts, err := c.Partitions(cfg.Topic)
+		c.Close()
+		if err != nil {
+			return nil, fmt.Errorf("partitions of %s: %w", cfg.Topic, err)
+		}
+		nparts = int32(len(parts))
+	}
+	aps := make([]sarama.AsyncProducer, n)
+	for i := range aps {
+		p, err := sarama.NewAsyncProducer(cfg.Bootstrap, sc)
+		if err != nil {
+			for _, q := range aps[:i] {
+				q.AsyncClose()
+			}
+			return nil, fmt.Errorf("producer: %w", err)
+		}
+		aps[i] = p
 	}
 	sum := &Summary{Mode: "kafka-produce", Started: time.Now(), Config: cfg}
 	var lat Hist
@@ -92,30 +127,31 @@ func RunProduce(ctx context.Context, cfg ProduceConfig, progressW io.Writer) (*S
 			<-window
 		}
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		succ, fail := p.Successes(), p.Errors()
-		for succ != nil || fail != nil {
-			select {
-			case m, ok := <-succ:
-				if !ok {
-					succ = nil
-					continue
+	var returns sync.WaitGroup
+	for _, p := range aps {
+		returns.Go(func() {
+			succ, fail := p.Successes(), p.Errors()
+			for succ != nil || fail != nil {
+				select {
+				case m, ok := <-succ:
+					if !ok {
+						succ = nil
+						continue
+					}
+					lat.RecordDuration(time.Since(m.Metadata.(time.Time)))
+					acked.Add(1)
+					release()
+				case e, ok := <-fail:
+					if !ok {
+						fail = nil
+						continue
+					}
+					errs.Add(reason(e.Err))
+					release()
 				}
-				lat.RecordDuration(time.Since(m.Metadata.(time.Time)))
-				acked.Add(1)
-				release()
-			case e, ok := <-fail:
-				if !ok {
-					fail = nil
-					continue
-				}
-				errs.Add(reason(e.Err))
-				release()
 			}
-		}
-	}()
+		})
+	}
 	var last uint64
 	stop := progress(ctx, progressW, func(el time.Duration) string {
 		n := acked.Load()
@@ -125,8 +161,13 @@ func RunProduce(ctx context.Context, cfg ProduceConfig, progressW io.Writer) (*S
 	})
 	start := time.Now()
 	keys := make([]sarama.Encoder, cfg.Keys)
+	parts := make([]int32, cfg.Keys) // FNV-1a of the key, for Producers > 1
 	for i := range keys {
-		keys[i] = sarama.StringEncoder(fmt.Sprintf("bench%d", i))
+		k := fmt.Sprintf("bench%d", i)
+		keys[i] = sarama.StringEncoder(k)
+		h := fnv.New32a()
+		h.Write([]byte(k))
+		parts[i] = int32(h.Sum32() & 0x7fffffff)
 	}
 	sent := 0
 	for ; sent < cfg.Records && ctx.Err() == nil; sent++ {
@@ -139,8 +180,14 @@ func RunProduce(ctx context.Context, cfg ProduceConfig, progressW io.Writer) (*S
 		}
 		now := time.Now()
 		v := EncodePayload(nil, fmt.Sprintf("bench%d", sent%cfg.Keys), uint64(sent/cfg.Keys), now, cfg.Size)
+		m := &sarama.ProducerMessage{Topic: cfg.Topic, Key: keys[sent%cfg.Keys], Value: sarama.ByteEncoder(v), Metadata: now}
+		p := aps[0]
+		if n > 1 {
+			m.Partition = parts[sent%cfg.Keys] % nparts
+			p = aps[m.Partition%int32(n)]
+		}
 		select {
-		case p.Input() <- &sarama.ProducerMessage{Topic: cfg.Topic, Key: keys[sent%cfg.Keys], Value: sarama.ByteEncoder(v), Metadata: now}:
+		case p.Input() <- m:
 		case <-ctx.Done():
 		}
 	}
@@ -149,8 +196,10 @@ func RunProduce(ctx context.Context, cfg ProduceConfig, progressW io.Writer) (*S
 	for acked.Load()+errs.Total() < uint64(sent) && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
-	p.AsyncClose()
-	<-done
+	for _, p := range aps {
+		p.AsyncClose()
+	}
+	returns.Wait()
 	el := time.Since(start)
 	stop()
 	ps := &ProduceSummary{Records: uint64(sent), Acked: acked.Load(), Seconds: el.Seconds(), AckLatency: lat.Summary(), Errors: errs.Snapshot()}

@@ -85,6 +85,7 @@ type Summary struct {
 	Conn    *ConnSummary    `json:"conn,omitempty"`
 	Sub     *SubSummary     `json:"sub,omitempty"`
 	Produce *ProduceSummary `json:"kafka_produce,omitempty"`
+	Forward *ForwardSummary `json:"forward,omitempty"`
 }
 
 type pubStats struct {

@@ -45,6 +45,10 @@ func (s *Summary) WriteText(w io.Writer) {
 			c.Subscribed, c.Received, c.ReceivedRate, c.Accounting.Lost, c.Accounting.Duplicates, c.Accounting.OrderViolations)
 		q("latency", c.Latency)
 	}
+	if f := s.Forward; f != nil {
+		fmt.Fprintf(w, "forward: received %d, acked by Kafka %d in %.1fs\n", f.Received, f.Acked, f.Seconds)
+		errs(f.Errors)
+	}
 	if p := s.Produce; p != nil {
 		fmt.Fprintf(w, "kafka-produce: %d/%d acked in %.2fs: %.0f records/s, %.2f MB/s\n", p.Acked, p.Records, p.Seconds, p.PerSec, p.MBPerSec)
 		q("ack", p.AckLatency)
