@@ -3,6 +3,7 @@ package bridge
 import (
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 
 	"go.uber.org/zap"
@@ -49,6 +50,12 @@ func (b *Bridge) Reload() error {
 	}
 	if cfg.MQTT.Auth.FailureBackoff != b.cfg.MQTT.Auth.FailureBackoff {
 		b.log.Warn("reload: mqtt.auth.failure_backoff changed; it applies after a restart")
+	}
+	if !reflect.DeepEqual(cfg.Kafka.TLS, b.cfg.Kafka.TLS) || !reflect.DeepEqual(cfg.Kafka.SASL, b.cfg.Kafka.SASL) {
+		// Names the keys only, never their values. Rotated secrets in
+		// kafka.sasl.password_file, oauthbearer.token_file and the client
+		// certificate files need no reload: each new connection reads them.
+		b.log.Warn("reload: kafka.tls or kafka.sasl changed; it applies after a restart (rotated password_file, token_file and client certificate files are picked up without one)")
 	}
 	b.adminHTTP.Reload(cfg.Admin)
 	b.metrics.reloads.WithLabelValues("applied").Inc()

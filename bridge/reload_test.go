@@ -7,11 +7,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
@@ -244,5 +248,52 @@ mqtt:
 	publish("public/a", "2")
 	if m := next(); m != "public/a 2" {
 		t.Fatalf("after the reload watch received %q; want \"public/a 2\" (secret/# is now denied to it)", m)
+	}
+}
+
+// TestReloadWarnsKafkaSecurityNeedsRestart: a SIGHUP that changes
+// kafka.sasl says that it applies after a restart, and the warning holds
+// no secret.
+func TestReloadWarnsKafkaSecurityNeedsRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	write := func(password string) {
+		body := fmt.Sprintf(`
+admin: {address: ""}
+kafka:
+  bootstrap_servers: ["127.0.0.1:1"]
+  spool: {enabled: false}
+  sasl: {mechanism: SCRAM-SHA-256, username: bridge, password: %q}
+mqtt:
+  data_dir: ""
+  listeners: {tcp: {address: "127.0.0.1:0"}, ws: {enabled: false}}
+  auth: {allow_anonymous: true}
+`, password)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("first-secret")
+	cfg, err := Load(path, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.InfoLevel)
+	b, err := New(cfg, Options{Logger: zap.New(core), ConfigPath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.RunBridge(t, b)
+	write("second-secret")
+	if err := b.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if n := logs.FilterMessageSnippet("kafka.tls or kafka.sasl changed").Len(); n != 1 {
+		t.Errorf("%d warnings that kafka.sasl needs a restart; want 1", n)
+	}
+	for _, e := range logs.All() {
+		line := e.Message + fmt.Sprint(e.ContextMap())
+		if strings.Contains(line, "secret") {
+			t.Errorf("a log line holds the password: %s", line)
+		}
 	}
 }

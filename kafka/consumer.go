@@ -79,14 +79,16 @@ func NewConsumer(cfg Config, topics []string, h Handler, log *zap.Logger) (*Cons
 func (c *Consumer) Run(ctx context.Context) error {
 	backoff := 250 * time.Millisecond
 	var group sarama.ConsumerGroup
+	var cause causeLog // the join loop and the session loop below
 	for attempt := 1; group == nil; attempt++ {
 		g, err := sarama.NewConsumerGroup(c.cfg.BootstrapServers, c.cfg.Consumer.GroupID, c.scfg)
 		if err == nil {
 			group = g
+			cause.ok()
 			break
 		}
 		c.health.noteError(err)
-		c.log.Warn("kafka unreachable, retrying", zap.Int("attempt", attempt),
+		c.log.Log(cause.level(ErrorKind(err)), "kafka unreachable, retrying", zap.Int("attempt", attempt),
 			zap.Duration("backoff", backoff), zap.String("kind", ErrorKind(err)), zap.Error(err))
 		if !sleepCtx(ctx, backoff) {
 			return nil
@@ -95,9 +97,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
+		var errCause causeLog
 		for err := range group.Errors() {
 			c.health.noteError(err)
-			c.log.Warn("kafka consumer error", zap.String("kind", ErrorKind(err)), zap.Error(err))
+			c.log.Log(errCause.level(ErrorKind(err)), "kafka consumer error", zap.String("kind", ErrorKind(err)), zap.Error(err))
 		}
 	})
 	handler := &groupHandler{c: c}
@@ -109,10 +112,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		if err == nil {
 			backoff = 250 * time.Millisecond
+			cause.ok()
 			continue // rebalance: join again
 		}
 		c.health.noteError(err)
-		c.log.Warn("kafka consumer session ended, rejoining", zap.Duration("backoff", backoff),
+		c.log.Log(cause.level(ErrorKind(err)), "kafka consumer session ended, rejoining", zap.Duration("backoff", backoff),
 			zap.String("kind", ErrorKind(err)), zap.Error(err))
 		sleepCtx(ctx, backoff)
 		backoff = min(2*backoff, 10*time.Second)

@@ -454,13 +454,18 @@ func (w *window) awaitFlush(drainers *sync.WaitGroup, closeClient func(), bound 
 // dial opens the sarama producer, retrying with back-off until ctx ends.
 func (w *window) dial(ctx context.Context) (sarama.AsyncProducer, func() error) {
 	backoff := 250 * time.Millisecond
+	var cause causeLog
 	for attempt := 1; ; attempt++ {
 		ap, closeClient, err := w.open(w.scfg)
 		if err == nil {
+			if attempt > 1 {
+				w.log.Info("kafka producer connected", zap.Int("attempts", attempt))
+			}
 			return ap, closeClient
 		}
-		w.log.Warn("kafka unreachable, retrying", zap.Int("attempt", attempt),
-			zap.Duration("backoff", backoff), zap.Stringer("kind", kindOf(err)), zap.Error(err))
+		kind := kindOf(err)
+		w.log.Log(cause.level(kind.String()), "kafka unreachable, retrying", zap.Int("attempt", attempt),
+			zap.Duration("backoff", backoff), zap.Stringer("kind", kind), zap.Error(err))
 		t := time.NewTimer(backoff)
 		select {
 		case <-t.C:
