@@ -103,6 +103,7 @@ func (c *conn) handlePublish(p *packets.Packet) error {
 	}
 	s.route(m, c.clientID)
 	if p.QoS == 0 {
+		s.routeRemote(m, c.clientID, nil) // best effort, as the local QoS 0 deliveries
 		s.sink.Submit(m, nil)
 		return nil
 	}
@@ -111,13 +112,16 @@ func (c *conn) handlePublish(p *packets.Packet) error {
 		return closeErr(ReasonNetworkError, 0, "connection closed while waiting for acks")
 	}
 	ring := &c.ring
-	s.sink.Submit(m, func(err error) {
+	done := func(err error) {
 		if err == nil {
 			ring.complete(seq, packets.Success, "")
 			return
 		}
 		ring.complete(seq, ackCodeOf(err), err.Error())
-	})
+	}
+	// Cluster mode: the ack also waits for the copies to other replicas.
+	done = s.routeRemote(m, c.clientID, done)
+	s.sink.Submit(m, done)
 	return nil
 }
 
