@@ -24,6 +24,7 @@ func (c *Claims) reset() {
 	c.mu.Lock()
 	c.sessions = map[string]*entry{}
 	c.mu.Unlock()
+	c.routes.reset()
 }
 
 func encodeEntry(e *entry) []byte {
@@ -63,6 +64,7 @@ func (c *Claims) restore(k, v []byte) error {
 	c.mu.Lock()
 	c.sessions[string(k)] = e
 	c.mu.Unlock()
+	c.routes.set(string(k), e)
 	return nil
 }
 
@@ -150,11 +152,15 @@ func (c *Claims) apply(r *Record) ([]byte, error) {
 	c.mu.Lock()
 	c.sessions[id] = next
 	c.mu.Unlock()
+	c.routes.set(id, next)
 	if lost.Epoch != next.owner.Epoch && c.ours(lost) {
 		if c.onSuperseded != nil {
 			c.onSuperseded(id, lost, next.owner)
 		}
-		if c.onMoved != nil {
+		// A later claim of this incarnation (the device back here) is no
+		// move: the front end resumes or takes over its local session
+		// itself, queue included, as on one node.
+		if c.onMoved != nil && !c.ours(next.owner) {
 			c.onMoved(id, lost, clean)
 		}
 	}
@@ -203,6 +209,7 @@ func (c *Claims) applyTombstone(id string, e *entry) []byte {
 		c.mu.Lock()
 		delete(c.sessions, id)
 		c.mu.Unlock()
+		c.routes.set(id, nil)
 		return nil
 	}
 	c.fenced(id, e, "tombstone", -1)
