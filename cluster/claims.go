@@ -62,6 +62,8 @@ type Claims struct {
 	repairSet map[string]struct{}
 	repairSig chan struct{} // 1: a repair is pending
 	repairs   atomic.Uint64
+
+	counts claimCounts // this replica's claims by outcome (view.go)
 }
 
 // entry is one session as the log says it is.
@@ -118,9 +120,11 @@ func (c *Claims) claim(ctx context.Context, clientID string, rec claimRecord) (O
 	// retries and timeouts; ctx bounds the wait for the read-back.
 	_, off, err := c.producer.SendMessage(msg)
 	if err != nil {
+		c.counts.failed.Add(1)
 		return Owner{}, entry{}, fmt.Errorf("produce claim: %w", err)
 	}
 	if err := c.table.WaitApplied(ctx, p, off); err != nil {
+		c.counts.failed.Add(1)
 		return Owner{}, entry{}, fmt.Errorf("read back claim: %w", err)
 	}
 	c.mu.Lock()
@@ -131,10 +135,13 @@ func (c *Claims) claim(ctx context.Context, clientID string, rec claimRecord) (O
 	c.mu.Unlock()
 	switch {
 	case e.refused == off && e.owner.Epoch != off:
+		c.counts.refused.Add(1)
 		return e.owner, e, ErrOwnerMismatch
 	case e.owner.Epoch != off:
+		c.counts.lost.Add(1)
 		return e.owner, e, ErrSuperseded
 	}
+	c.counts.won.Add(1)
 	return e.owner, e, nil
 }
 

@@ -151,6 +151,7 @@ func (c *Claims) apply(r *Record) ([]byte, error) {
 	c.sessions[id] = next
 	c.mu.Unlock()
 	if lost.Epoch != next.owner.Epoch && c.ours(lost) {
+		c.counts.superseded.Add(1)
 		if c.onSuperseded != nil {
 			c.onSuperseded(id, lost, next.owner)
 		}
