@@ -41,7 +41,8 @@ func (b *Bridge) newCluster() error {
 	b.front.SetSessionClaimer(cluster.NewSessions(node, b.front))
 	node.Retained().Attach(b.front)
 	b.front.SetRetainedStore(node.Retained())
-	b.metrics.reg.MustRegister(clusterCollector{node})
+	b.metrics.reg.MustRegister(clusterCollector{node}, clusterOpsCollector{node})
+	node.Advertise(b.advertised) // clusterview.go
 	return nil
 }
 
