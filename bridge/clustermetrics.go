@@ -34,9 +34,9 @@ var (
 		nil, nil)
 )
 
-// clusterOpsCollector exports the node's view (Node.View) at scrape time.
-// A scrape counts the sessions table once (about a millisecond per 100k
-// sessions).
+// clusterOpsCollector exports the node's view (Node.View) at scrape time;
+// a view costs O(replicas) (the sessions per owner are kept as the table
+// is applied).
 type clusterOpsCollector struct{ node *cluster.Node }
 
 func (c clusterOpsCollector) Describe(ch chan<- *prometheus.Desc) {

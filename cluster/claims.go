@@ -52,6 +52,7 @@ type Claims struct {
 
 	mu       sync.Mutex
 	sessions map[string]*entry
+	ownedBy  map[string]*ownedCount // live sessions per owner replica, kept by putLocked (view.go)
 
 	// writeMu serializes the state writes of one client id (a stripe per
 	// hash): a repair never lands between a front end's write and its
@@ -84,7 +85,7 @@ type entry struct {
 
 func newClaims(replica string, incarnation uint64, topic string, partitions int32) *Claims {
 	return &Claims{replica: replica, incarnation: incarnation, topic: topic, partitions: partitions,
-		sessions: map[string]*entry{}, repairSet: map[string]struct{}{}, repairSig: make(chan struct{}, 1), log: zap.NewNop()}
+		sessions: map[string]*entry{}, ownedBy: map[string]*ownedCount{}, repairSet: map[string]struct{}{}, repairSig: make(chan struct{}, 1), log: zap.NewNop()}
 }
 
 // OnSuperseded sets the callback told when one of this replica's claims is

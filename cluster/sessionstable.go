@@ -23,6 +23,7 @@ import (
 func (c *Claims) reset() {
 	c.mu.Lock()
 	c.sessions = map[string]*entry{}
+	clear(c.ownedBy)
 	c.mu.Unlock()
 }
 
@@ -61,7 +62,7 @@ func (c *Claims) restore(k, v []byte) error {
 		return fmt.Errorf("client %q: cached session: %w", k, err)
 	}
 	c.mu.Lock()
-	c.sessions[string(k)] = e
+	c.putLocked(string(k), e)
 	c.mu.Unlock()
 	return nil
 }
@@ -148,7 +149,7 @@ func (c *Claims) apply(r *Record) ([]byte, error) {
 		lost = e.owner
 	}
 	c.mu.Lock()
-	c.sessions[id] = next
+	c.putLocked(id, next)
 	c.mu.Unlock()
 	if lost.Epoch != next.owner.Epoch && c.ours(lost) {
 		c.counts.superseded.Add(1)
@@ -202,7 +203,7 @@ func (c *Claims) applyClaim(id string, e *entry, cr *claimRecord, offset int64) 
 func (c *Claims) applyTombstone(id string, e *entry) []byte {
 	if e == nil || e.state == nil {
 		c.mu.Lock()
-		delete(c.sessions, id)
+		c.putLocked(id, nil)
 		c.mu.Unlock()
 		return nil
 	}

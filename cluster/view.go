@@ -89,9 +89,9 @@ type View struct {
 	ReplicaTimeout time.Duration
 }
 
-// View returns the cluster as this replica sees it now. Sessions are
-// counted over the whole sessions table (one pass under its lock), so a
-// call costs about a millisecond per 100k sessions.
+// View returns the cluster as this replica sees it now. The sessions per
+// owner are kept as the table is applied, so a view costs O(replicas)
+// whatever the number of sessions.
 func (n *Node) View() View {
 	st := n.Stats()
 	v := View{ID: n.id, Incarnation: n.incarnation, State: st.State, NotReadyReason: n.NotReadyReason(),
@@ -190,20 +190,53 @@ func (c *Claims) Stats() ClaimStats {
 		Failed: c.counts.failed.Load(), Superseded: c.counts.superseded.Load()}
 }
 
-// owned counts the live sessions of the table per owner replica, online
+// ownedCount is one owner's live sessions.
+type ownedCount struct{ online, offline int }
+
+// putLocked sets clientID's entry (nil deletes it) and keeps the counts
+// of live sessions per owner, so that a view costs O(replicas), not a
+// pass over the table under c.mu. c.mu held.
+func (c *Claims) putLocked(clientID string, e *entry) {
+	c.countLocked(c.sessions[clientID], -1)
+	if e == nil {
+		delete(c.sessions, clientID)
+		return
+	}
+	c.sessions[clientID] = e
+	c.countLocked(e, 1)
+}
+
+func (c *Claims) countLocked(e *entry, d int) {
+	if e == nil || e.state == nil || e.owner.Replica == "" {
+		return
+	}
+	oc := c.ownedBy[e.owner.Replica]
+	if oc == nil {
+		oc = &ownedCount{}
+		c.ownedBy[e.owner.Replica] = oc
+	}
+	if e.state.DisconnectedAt.IsZero() {
+		oc.online += d
+	} else {
+		oc.offline += d
+	}
+	if oc.online == 0 && oc.offline == 0 {
+		delete(c.ownedBy, e.owner.Replica)
+	}
+}
+
+// owned returns the live sessions of the table per owner replica, online
 // and offline.
 func (c *Claims) owned() (online, offline map[string]int) {
 	online, offline = map[string]int{}, map[string]int{}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, e := range c.sessions {
-		if e.state == nil || e.owner.Replica == "" {
-			continue
+	for id, oc := range c.ownedBy {
+		if oc.online != 0 {
+			online[id] = oc.online
 		}
-		if e.state.DisconnectedAt.IsZero() {
-			online[e.owner.Replica]++
-		} else {
-			offline[e.owner.Replica]++
+		if oc.offline != 0 {
+			offline[id] = oc.offline
 		}
 	}
 	return online, offline

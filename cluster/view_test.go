@@ -1,10 +1,13 @@
 package cluster
 
 import (
+	"fmt"
+	"maps"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
@@ -50,6 +53,7 @@ func TestNodeView(t *testing.T) {
 	sess("b", stateRecord{Owner: "r1", Incarnation: n.incarnation, State: mqttfront.SessionState{
 		ClientID: "b", Epoch: bEpoch, Version: 5, Expiry: 60, DisconnectedAt: t0}}.encode()) // offline
 	sess("c", claimRecord{Owner: "r9", Incarnation: 9, Version: 5, Expiry: 60, At: t0}.encode())
+	cEpoch := off
 	// r2 takes "a" from r1.
 	sess("a", claimRecord{Owner: "r2", Incarnation: 2, Version: 5, Expiry: 60, At: t0}.encode())
 
@@ -95,5 +99,81 @@ func TestNodeView(t *testing.T) {
 	}
 	if o, ok := n.SessionOwner("nobody"); ok {
 		t.Errorf("SessionOwner(nobody) = %+v; want none", o)
+	}
+	recount(t, n.claims)
+
+	// b ends (ended record, then a tombstone); c goes offline.
+	sess("b", endedRecord{Epoch: bEpoch}.encode())
+	sess("b", nil)
+	sess("c", stateRecord{Owner: "r9", Incarnation: 9, State: mqttfront.SessionState{ClientID: "c", Epoch: cEpoch, Version: 5, DisconnectedAt: t0}}.encode())
+	recount(t, n.claims)
+	online, offline := n.claims.owned()
+	if len(online) != 1 || online["r2"] != 1 || len(offline) != 1 || offline["r9"] != 1 {
+		t.Errorf("owned() = %v online, %v offline; want r2: 1 online, r9: 1 offline", online, offline)
+	}
+	n.claims.reset()
+	if online, offline := n.claims.owned(); len(online)+len(offline) != 0 {
+		t.Errorf("owned() after reset = %v, %v; want none", online, offline)
+	}
+}
+
+// recount checks the kept counts of sessions per owner against a pass
+// over the whole table.
+func recount(t *testing.T, c *Claims) {
+	t.Helper()
+	want := map[string]ownedCount{}
+	c.mu.Lock()
+	for _, e := range c.sessions {
+		if e.state == nil || e.owner.Replica == "" {
+			continue
+		}
+		oc := want[e.owner.Replica]
+		if e.state.DisconnectedAt.IsZero() {
+			oc.online++
+		} else {
+			oc.offline++
+		}
+		want[e.owner.Replica] = oc
+	}
+	got := map[string]ownedCount{}
+	for id, oc := range c.ownedBy {
+		got[id] = *oc
+	}
+	c.mu.Unlock()
+	if !maps.Equal(got, want) {
+		t.Errorf("sessions per owner kept %v; a recount gives %v", got, want)
+	}
+}
+
+// BenchmarkNodeView: one view (a scrape, GET /api/v1/cluster) over a
+// sessions table of 100k sessions on 3 replicas.
+func BenchmarkNodeView(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.Enabled, cfg.ReplicaID = true, "r1"
+	n, err := New(cfg, []string{"127.0.0.1:1"}, sarama.NewConfig(), b.TempDir(), zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.UnixMilli(1_700_000_000_000)
+	for i, id := range []string{"r1", "r2", "r3"} {
+		v := heartbeatRecord{Incarnation: uint64(i), State: replicaAlive, StartedAt: t0}.encode()
+		if _, err := n.registry.apply(&Record{Key: []byte(id), Offset: int64(i), Value: v, Timestamp: t0}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	owners := []string{"r1", "r2", "r3"}
+	for i := range 100_000 {
+		st := &mqttfront.SessionState{ClientID: fmt.Sprint("d", i), Epoch: int64(i)}
+		if i%2 == 0 {
+			st.DisconnectedAt = t0
+		}
+		n.claims.putLocked(st.ClientID, &entry{owner: Owner{Replica: owners[i%3], Epoch: int64(i)}, state: st})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if v := n.View(); len(v.Replicas) != 3 {
+			b.Fatalf("%d replicas", len(v.Replicas))
+		}
 	}
 }
