@@ -41,7 +41,9 @@ func (b *Bridge) newCluster() error {
 	b.front.SetSessionClaimer(cluster.NewSessions(node, b.front))
 	node.Retained().Attach(b.front)
 	b.front.SetRetainedStore(node.Retained())
-	b.metrics.reg.MustRegister(clusterCollector{node}, clusterOpsCollector{node})
+	router := cluster.NewRouter(node, b.front)
+	b.front.SetRemoteRouter(router)
+	b.metrics.reg.MustRegister(clusterCollector{node}, clusterRoutingCollector{router}, clusterOpsCollector{node})
 	node.Advertise(b.advertised) // clusterview.go
 	return nil
 }

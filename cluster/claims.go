@@ -53,6 +53,9 @@ type Claims struct {
 	mu       sync.Mutex
 	sessions map[string]*entry
 	ownedBy  map[string]*ownedCount // live sessions per owner replica, kept by putLocked (view.go)
+	// routes is the route table kept from the entries (routes.go); nil
+	// when routing is not set up (NewRouter).
+	routes *routes
 
 	// writeMu serializes the state writes of one client id (a stripe per
 	// hash): a repair never lands between a front end's write and its

@@ -30,6 +30,7 @@ type Node struct {
 	claims   *Claims
 	registry *Registry
 	retained *Retained
+	router   *Router // nil unless NewRouter (router.go)
 	ready    chan struct{}
 	runOnce  sync.Once
 
@@ -169,6 +170,15 @@ func (n *Node) run(ctx context.Context) error {
 		defer wg.Done()
 		n.claims.repairLoop(runCtx)
 	}()
+	if n.router != nil {
+		// Routing: copies out, and this replica's inbox once Ready.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			inbox := n.cfg.inboxTopic(n.id)
+			n.router.run(runCtx, c, inbox, infos[inbox])
+		}()
+	}
 	started := time.Now()
 	n.state.Store(int32(StateCheckingID))
 	err = n.registry.start(runCtx, started)

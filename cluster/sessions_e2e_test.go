@@ -21,12 +21,19 @@ import (
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
 )
 
-// replica is one replica of a test cluster: a node and its broker.
+// replica is one replica of a test cluster: a node, its broker and its
+// router.
 type replica struct {
-	id   string
-	node *Node
-	srv  *mqttfront.Server
-	addr string
+	id     string
+	node   *Node
+	srv    *mqttfront.Server
+	router *Router
+	addr   string
+	// stop stops the broker, then the node (idempotent; also at the
+	// test's end). dirs are the data dirs of the node and the broker, for
+	// a restart (startReplica with the same dirs).
+	stop             func()
+	nodeDir, mqttDir string
 }
 
 // nopSink acks every publish.
@@ -42,7 +49,6 @@ func (nopSink) Submit(_ *mqttfront.Message, done func(error)) {
 // their mqtt config. Everything stops in t.Cleanup.
 func startReplicas(t *testing.T, n int, ccfg func(*Config), mod func(*mqttfront.Config)) []*replica {
 	t.Helper()
-	_, bootstrap := testAdmin(t)
 	base := testConfig(t, "")
 	if ccfg != nil {
 		ccfg(&base)
@@ -51,55 +57,73 @@ func startReplicas(t *testing.T, n int, ccfg func(*Config), mod func(*mqttfront.
 	for i := 1; i <= n; i++ {
 		cfg := base
 		cfg.ReplicaID = fmt.Sprintf("r%d", i)
-		node, err := New(cfg, []string{bootstrap}, saramaTestConfig(), t.TempDir(), zaptest.NewLogger(t).Named(cfg.ReplicaID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		mc := mqttfront.DefaultConfig()
-		mc.DataDir = t.TempDir()
-		mc.Auth.AllowAnonymous = true
-		mc.Listeners.TCP = mqttfront.ListenerConfig{Enabled: true, Address: "127.0.0.1:0"}
-		mc.SysInterval = 0
-		if mod != nil {
-			mod(&mc)
-		}
-		srv, err := mqttfront.New(mc, nopSink{}, zaptest.NewLogger(t).Named(cfg.ReplicaID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv.SetSessionClaimer(NewSessions(node, srv))
+		rs = append(rs, startReplica(t, cfg, t.TempDir(), t.TempDir(), mod))
+	}
+	return rs
+}
 
-		ctx, cancel := context.WithCancel(context.Background())
-		nodeDone, srvDone := make(chan error, 1), make(chan error, 1)
-		go func() { nodeDone <- node.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			// The broker first: its last session writes need the node.
+// startReplica starts one replica with its node's and broker's data dirs
+// (the same ones again: a restart) and returns once both serve.
+func startReplica(t *testing.T, cfg Config, nodeDir, mqttDir string, mod func(*mqttfront.Config)) *replica {
+	t.Helper()
+	_, bootstrap := testAdmin(t)
+	node, err := New(cfg, []string{bootstrap}, saramaTestConfig(), nodeDir, zaptest.NewLogger(t).Named(cfg.ReplicaID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc := mqttfront.DefaultConfig()
+	mc.DataDir = mqttDir
+	mc.Auth.AllowAnonymous = true
+	mc.Listeners.TCP = mqttfront.ListenerConfig{Enabled: true, Address: "127.0.0.1:0"}
+	mc.SysInterval = 0
+	if mod != nil {
+		mod(&mc)
+	}
+	srv, err := mqttfront.New(mc, nopSink{}, zaptest.NewLogger(t).Named(cfg.ReplicaID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetSessionClaimer(NewSessions(node, srv))
+	router := NewRouter(node, srv)
+	srv.SetRemoteRouter(router)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	srvCtx, srvCancel := context.WithCancel(context.Background())
+	nodeDone, srvDone := make(chan error, 1), make(chan error, 1)
+	srvStarted := false
+	go func() { nodeDone <- node.Run(ctx) }()
+	stop := sync.OnceFunc(func() {
+		// The broker first: its last session writes need the node.
+		srvCancel()
+		if srvStarted {
 			if err := <-srvDone; err != nil {
 				t.Errorf("%s: mqtt Run: %v", cfg.ReplicaID, err)
 			}
-			if err := <-nodeDone; err != nil {
-				t.Errorf("%s: node Run: %v", cfg.ReplicaID, err)
-			}
-		})
-		select {
-		case <-node.Ready():
-		case err := <-nodeDone:
-			t.Fatalf("%s: node stopped before ready: %v", cfg.ReplicaID, err)
-		case <-time.After(defaultWait):
-			t.Fatalf("%s: node not ready after %v", cfg.ReplicaID, defaultWait)
 		}
-		srvCtx, srvCancel := context.WithCancel(context.Background())
-		go func() { srvDone <- srv.Run(srvCtx) }()
-		t.Cleanup(srvCancel)
-		select {
-		case <-srv.Ready():
-		case err := <-srvDone:
-			t.Fatalf("%s: mqtt stopped before ready: %v", cfg.ReplicaID, err)
+		cancel()
+		if err := <-nodeDone; err != nil {
+			t.Errorf("%s: node Run: %v", cfg.ReplicaID, err)
 		}
-		rs = append(rs, &replica{id: cfg.ReplicaID, node: node, srv: srv, addr: srv.Addr("tcp").String()})
+	})
+	t.Cleanup(stop)
+	select {
+	case <-node.Ready():
+	case err := <-nodeDone:
+		nodeDone <- err
+		t.Fatalf("%s: node stopped before ready: %v", cfg.ReplicaID, err)
+	case <-time.After(defaultWait):
+		t.Fatalf("%s: node not ready after %v", cfg.ReplicaID, defaultWait)
 	}
-	return rs
+	srvStarted = true
+	go func() { srvDone <- srv.Run(srvCtx) }()
+	select {
+	case <-srv.Ready():
+	case err := <-srvDone:
+		srvDone <- err
+		t.Fatalf("%s: mqtt stopped before ready: %v", cfg.ReplicaID, err)
+	}
+	return &replica{id: cfg.ReplicaID, node: node, srv: srv, router: router, addr: srv.Addr("tcp").String(),
+		stop: stop, nodeDir: nodeDir, mqttDir: mqttDir}
 }
 
 // client is a paho.golang v5 client with what the tests watch.
@@ -120,7 +144,7 @@ func dialClient(t *testing.T, addr, id, user string, clean bool) (*client, error
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
-	c := &client{disconnects: make(chan *paho.Disconnect, 1), got: make(chan *paho.Publish, 16)}
+	c := &client{disconnects: make(chan *paho.Disconnect, 1), got: make(chan *paho.Publish, 1024)}
 	c.Client = paho.NewClient(paho.ClientConfig{
 		ClientID: id,
 		Conn:     nc,
@@ -441,5 +465,28 @@ func TestClusterSubscribeRecordTooLarge(t *testing.T) {
 	}
 	if st, _, _ := rs[0].node.Claims().State(d.ClientID()); len(st.Subscriptions) != 1 {
 		t.Fatalf("the log's state has %d subscriptions; want 1", len(st.Subscriptions))
+	}
+}
+
+// TestClusterSessionReconnectSameReplica: a persistent session that goes
+// offline and reconnects at the replica that owns it keeps the messages
+// queued for it meanwhile: its own new claim is no takeover by another
+// replica (the local session is resumed, as on one node).
+func TestClusterSessionReconnectSameReplica(t *testing.T) {
+	rs := startReplicas(t, 1, nil, nil)
+	id := clientName("back")
+	d := connectClient(t, rs[0].addr, id, "", true)
+	d.subscribe(t, "same/#", 1)
+	d.close()
+	pub := connectClient(t, rs[0].addr, clientName("pub"), "", true)
+	for i := range 5 {
+		pub.publish(t, "same/t", fmt.Sprint(i))
+	}
+	back := connectClient(t, rs[0].addr, id, "", false)
+	if !back.connack.SessionPresent {
+		t.Fatalf("reconnect at r1: Session Present 0; want 1")
+	}
+	for i := range 5 {
+		back.expect(t, "same/t", fmt.Sprint(i))
 	}
 }

@@ -25,6 +25,7 @@ func (c *Claims) reset() {
 	c.sessions = map[string]*entry{}
 	clear(c.ownedBy)
 	c.mu.Unlock()
+	c.routes.reset()
 }
 
 func encodeEntry(e *entry) []byte {
@@ -64,6 +65,7 @@ func (c *Claims) restore(k, v []byte) error {
 	c.mu.Lock()
 	c.putLocked(string(k), e)
 	c.mu.Unlock()
+	c.routes.set(string(k), e)
 	return nil
 }
 
@@ -151,12 +153,16 @@ func (c *Claims) apply(r *Record) ([]byte, error) {
 	c.mu.Lock()
 	c.putLocked(id, next)
 	c.mu.Unlock()
+	c.routes.set(id, next)
 	if lost.Epoch != next.owner.Epoch && c.ours(lost) {
 		c.counts.superseded.Add(1)
 		if c.onSuperseded != nil {
 			c.onSuperseded(id, lost, next.owner)
 		}
-		if c.onMoved != nil {
+		// A later claim of this incarnation (the device back here) is no
+		// move: the front end resumes or takes over its local session
+		// itself, queue included, as on one node.
+		if c.onMoved != nil && !c.ours(next.owner) {
 			c.onMoved(id, lost, clean)
 		}
 	}
@@ -205,6 +211,7 @@ func (c *Claims) applyTombstone(id string, e *entry) []byte {
 		c.mu.Lock()
 		c.putLocked(id, nil)
 		c.mu.Unlock()
+		c.routes.set(id, nil)
 		return nil
 	}
 	c.fenced(id, e, "tombstone", -1)

@@ -110,6 +110,7 @@ func (c *conn) handlePublish(p *packets.Packet) error {
 		if sharedRetain {
 			s.produceRetained(m, nil)
 		}
+		s.routeRemote(m, c.clientID, nil) // best effort, as the local QoS 0 deliveries
 		s.sink.Submit(m, nil)
 		return nil
 	}
@@ -129,6 +130,8 @@ func (c *conn) handlePublish(p *packets.Packet) error {
 		// The ack also waits for the retained record (cluster mode).
 		done = s.produceRetained(m, done)
 	}
+	// Cluster mode: the ack also waits for the copies to other replicas.
+	done = s.routeRemote(m, c.clientID, done)
 	s.sink.Submit(m, done)
 	return nil
 }

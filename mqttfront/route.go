@@ -221,7 +221,9 @@ func fromStore(sm *store.Message) *Message {
 // routed to subscribers and retained if m.Retain. done(nil) fires once
 // every matching session has it in its inflight window, write queue, or
 // durable offline queue; done(err) if some could not queue it. done is
-// called before Publish returns; it must not block.
+// called before Publish returns, except in cluster mode (a RemoteRouter
+// set), where it waits for the copies to other replicas to be durable
+// and may run later, on another goroutine. It must not block.
 func (s *Server) Publish(m *Message, done func(error)) {
 	if s.closing.Load() || !s.runOnce.Load() {
 		if done != nil {
@@ -243,6 +245,9 @@ func (s *Server) Publish(m *Message, done func(error)) {
 		}
 		if err == nil {
 			err = s.route(m, "")
+			// Cluster mode: done also waits for the copies to other
+			// replicas (it may then run after Publish returned).
+			done = s.routeRemote(m, "", done)
 		}
 	}
 	if done != nil {

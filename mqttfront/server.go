@@ -85,6 +85,9 @@ type Server struct {
 	// claimer makes sessions cluster-wide; nil on one replica
 	// (cluster_sessions.go). Set before Run.
 	claimer SessionClaimer
+	// clusterRouting: the remote router and the inbox marks; its router
+	// is nil on one replica (cluster_routing.go).
+	clusterRouting
 	// logRate limits per-client log lines (lograte.go).
 	logRate *logLimiter
 	// limitLog limits the "limit reached" lines, per limit (limits.go).

@@ -28,7 +28,7 @@ func (s *Server) publishWill(m *Message) {
 			}
 		}
 	}
-	s.sink.Submit(m, done)
+	s.sink.Submit(m, s.routeRemote(m, m.ClientID, done))
 }
 
 // publishWillOnRestore: a will whose session expired while the server was

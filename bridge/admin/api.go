@@ -617,8 +617,16 @@ func (a *api) publish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, err.Error())
 		return
 	}
+	// In cluster mode done comes once the copies to other replicas are
+	// in Kafka, possibly after Publish returned.
+	res := make(chan error, 1)
+	a.front.Publish(m, func(err error) { res <- err })
 	var pubErr error
-	a.front.Publish(m, func(err error) { pubErr = err })
+	select {
+	case pubErr = <-res:
+	case <-r.Context().Done():
+		pubErr = r.Context().Err()
+	}
 	if pubErr != nil {
 		status := http.StatusServiceUnavailable
 		if errors.Is(pubErr, mqttfront.ErrTopicInvalid) {

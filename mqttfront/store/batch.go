@@ -27,6 +27,7 @@ const (
 	deleteMessage
 	putRetained
 	deleteRetained
+	putMark
 )
 
 // mutation is one encoded write.
@@ -109,6 +110,8 @@ func (m *mutation) apply(tx *bolt.Tx, d *delta) error {
 			d.retained--
 			err = b.Delete(m.name)
 		}
+	case putMark:
+		err = tx.Bucket(bucketMarks).Put(m.name, m.val)
 	}
 	if err != nil && m.label != "" { // single-op callers add their own context
 		return fmt.Errorf("%s %s: %w", m.kind, m.label, err)
@@ -136,6 +139,8 @@ func (k mutationKind) String() string {
 		return "put retained"
 	case deleteRetained:
 		return "delete retained"
+	case putMark:
+		return "put mark"
 	}
 	return "unknown mutation"
 }

@@ -37,6 +37,7 @@ var (
 	bucketMessages = []byte("messages")
 	bucketRetained = []byte("retained")
 	bucketSubs     = []byte("subscriptions")
+	bucketMarks    = []byte("marks")
 	keyVersion     = []byte("version")
 )
 
@@ -247,7 +248,7 @@ func (s *Store) init() error {
 		case v > FormatVersion:
 			return fmt.Errorf("%w: file has version %d, this release reads up to %d", ErrNewerVersion, v, FormatVersion)
 		}
-		for _, name := range [][]byte{bucketSessions, bucketMessages, bucketRetained, bucketSubs} {
+		for _, name := range [][]byte{bucketSessions, bucketMessages, bucketRetained, bucketSubs, bucketMarks} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

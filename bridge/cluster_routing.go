@@ -1,0 +1,51 @@
+package bridge
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/cluster"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
+)
+
+// Cluster routing's metrics (cluster/README.md, "Routing"), registered by
+// newCluster (cluster.go), which builds the router before the front end
+// runs.
+
+var _ mqttfront.RemoteRouter = (*cluster.Router)(nil)
+
+var (
+	dClusterCopies   = prometheus.NewDesc(ns+"_cluster_copies_total", "Copies of messages this replica produced to other replicas' inboxes (forwards included): at most one per replica owning matching sessions per publish, never one per replica.", nil, nil)
+	dClusterRouted   = prometheus.NewDesc(ns+"_cluster_routed_publishes_total", "Publishes at this replica that needed at least one copy for another replica; copies / routed publishes is the fan-out across replicas.", nil, nil)
+	dClusterCopyErrs = prometheus.NewDesc(ns+"_cluster_copy_errors_total", "Copies Kafka did not take (the publish was answered with the error, or the downlink record not committed).", nil, nil)
+	dClusterInbox    = prometheus.NewDesc(ns+"_cluster_inbox_copies_total", "Copies applied from this replica's inbox (delivered or queued here, or forwarded).", nil, nil)
+	dClusterForwards = prometheus.NewDesc(ns+"_cluster_forwards_total", "Copies this replica forwarded to a session's current owner (the source's route table was stale).", nil, nil)
+	dClusterDropped  = prometheus.NewDesc(ns+"_cluster_inbox_dropped_total", "Targets of inbox copies dropped, by reason: no_session (the session ended), hops (forwarded too often).", []string{"reason"}, nil)
+	dClusterDelivErr = prometheus.NewDesc(ns+"_cluster_inbox_store_errors_total", "Inbox copies whose durable queueing failed (store error; queued in memory only).", nil, nil)
+	dClusterRoutes   = prometheus.NewDesc(ns+"_cluster_route_sessions", "Sessions in this replica's route table, by owning replica.", []string{"replica"}, nil)
+)
+
+// clusterRoutingCollector turns the router's counters into metrics at
+// scrape time.
+type clusterRoutingCollector struct{ r *cluster.Router }
+
+func (c clusterRoutingCollector) Describe(ch chan<- *prometheus.Desc) {
+	prometheus.DescribeByCollect(c, ch)
+}
+
+func (c clusterRoutingCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.r.Stats()
+	counter := func(d *prometheus.Desc, v uint64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
+	}
+	counter(dClusterCopies, st.Copies)
+	counter(dClusterRouted, st.RoutedPublishes)
+	counter(dClusterCopyErrs, st.CopyErrors)
+	counter(dClusterInbox, st.Received)
+	counter(dClusterForwards, st.Forwarded)
+	counter(dClusterDropped, st.DroppedNoSession, "no_session")
+	counter(dClusterDropped, st.DroppedHops, "hops")
+	counter(dClusterDelivErr, st.DeliverErrors)
+	for replica, n := range st.Sessions {
+		ch <- prometheus.MustNewConstMetric(dClusterRoutes, prometheus.GaugeValue, float64(n), replica)
+	}
+}

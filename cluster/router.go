@@ -1,0 +1,279 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/IBM/sarama"
+	"go.uber.org/zap"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/topics"
+)
+
+// Front is what the router needs of the MQTT front end
+// (*mqttfront.Server): delivery of the copies read from this replica's
+// inbox, once it serves.
+type Front interface {
+	Deliver(m *mqttfront.Message, from string, clientIDs []string, mark mqttfront.InboxMark) (missing []string, err error)
+	Ready() <-chan struct{}
+}
+
+// ErrNoRoute completes the copies of a publish that needs them while the
+// router cannot produce (before the node runs, or after it stopped):
+// mqttfront.ErrUnavailable, so a v5 publisher gets 0x80 and a v3 one a
+// closed connection, and resends.
+var ErrNoRoute = fmt.Errorf("cluster routing not running: %w", mqttfront.ErrUnavailable)
+
+// Router is the front end's mqttfront.RemoteRouter in cluster mode (one
+// copy per other replica owning matching sessions, in that replica's
+// inbox) and the reader of this replica's own inbox (README.md,
+// "Routing"). NewRouter builds it; the node runs it.
+type Router struct {
+	node  *Node
+	self  string
+	front Front
+	log   *zap.Logger
+
+	matchBuf sync.Pool // *[]topics.Sub
+
+	// mu guards producer against its close: Route sends under the read
+	// lock, the node's Run closes it under the write lock.
+	mu       sync.RWMutex
+	producer sarama.AsyncProducer // nil until the node runs it and after
+	client   sarama.Client
+	parts    sync.Map // inbox topic -> int32 partition count
+
+	stats routerStats
+}
+
+var _ mqttfront.RemoteRouter = (*Router)(nil)
+
+// routerStats are the router's counters (RouterStats).
+type routerStats struct {
+	routed, copies, copyErrors                   atomic.Uint64
+	received, forwarded, dropNoSession, dropHops atomic.Uint64
+	deliverErrors                                atomic.Uint64
+}
+
+// RouterStats are the router's counters since start, for metrics.
+type RouterStats struct {
+	// RoutedPublishes: publishes that needed at least one copy.
+	RoutedPublishes uint64
+	// Copies produced to other replicas' inboxes (forwards included):
+	// at most the replicas owning matching sessions per publish, never one
+	// per replica.
+	Copies uint64
+	// CopyErrors: copies Kafka did not take (the publish was answered
+	// with the error).
+	CopyErrors uint64
+	// Received: copies applied from this replica's inbox.
+	Received uint64
+	// Forwarded: copies this replica sent on to a session's current owner
+	// (its route table was stale at the source).
+	Forwarded uint64
+	// DroppedNoSession: targets of a copy whose session ended (nobody owns
+	// it): dropped, as a publish to an ended session on one node.
+	DroppedNoSession uint64
+	// DroppedHops: targets forwarded maxForwardHops times without
+	// reaching an owner that holds them.
+	DroppedHops uint64
+	// DeliverErrors: copies whose durable queueing failed (store error).
+	DeliverErrors uint64
+	// Sessions: sessions in the route table per owning replica.
+	Sessions map[string]int
+}
+
+// NewRouter builds the router of node n delivering to front (the MQTT
+// server) and keeps the route table from n's sessions table. Call it
+// before n.Run, then set it as the front end's router:
+//
+//	srv.SetRemoteRouter(cluster.NewRouter(node, srv))
+func NewRouter(n *Node, front Front) *Router {
+	r := &Router{node: n, self: n.id, front: front, log: n.log.Named("routing")}
+	r.matchBuf.New = func() any { b := make([]topics.Sub, 0, 16); return &b }
+	n.claims.routes = newRoutes()
+	n.router = r
+	return r
+}
+
+// Stats returns the router's counters.
+func (r *Router) Stats() RouterStats {
+	s := &r.stats
+	return RouterStats{
+		RoutedPublishes:  s.routed.Load(),
+		Copies:           s.copies.Load(),
+		CopyErrors:       s.copyErrors.Load(),
+		Received:         s.received.Load(),
+		Forwarded:        s.forwarded.Load(),
+		DroppedNoSession: s.dropNoSession.Load(),
+		DroppedHops:      s.dropHops.Load(),
+		DeliverErrors:    s.deliverErrors.Load(),
+		Sessions:         r.node.claims.routes.sessions(),
+	}
+}
+
+// Route sends one copy of m to each other replica owning sessions that
+// match m.Topic; done (nil for QoS 0) once Kafka acked them all (acks=all,
+// idempotent producer: per-source order in each target's inbox).
+func (r *Router) Route(m *mqttfront.Message, from string, done func(error)) {
+	bp := r.matchBuf.Get().(*[]topics.Sub)
+	targets, buf := r.node.claims.routes.remote(m.Topic, from, r.self, *bp)
+	clear(buf)
+	*bp = buf[:0]
+	r.matchBuf.Put(bp)
+	if len(targets) == 0 {
+		if done != nil {
+			done(nil)
+		}
+		return
+	}
+	r.stats.routed.Add(1)
+	w := newCopyWait(len(targets), done)
+	for replica, ids := range targets {
+		r.send(replica, copyRecord{Source: r.self, Targets: ids, Msg: m}, w)
+	}
+}
+
+// send produces one copy to replica's inbox; w learns the outcome.
+func (r *Router) send(replica string, rec copyRecord, w *copyWait) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.producer == nil {
+		r.stats.copyErrors.Add(1)
+		w.complete(ErrNoRoute)
+		return
+	}
+	topic := r.node.cfg.inboxTopic(replica)
+	n, err := r.partitions(topic)
+	if err != nil {
+		r.stats.copyErrors.Add(1)
+		w.complete(fmt.Errorf("copy to replica %s: %w", replica, err))
+		return
+	}
+	r.stats.copies.Add(1)
+	// Blocks while the producer's buffer is full: the publisher waits.
+	r.producer.Input() <- &sarama.ProducerMessage{Topic: topic, Partition: kafka.Partition([]byte(r.self), n),
+		Key: sarama.StringEncoder(r.self), Value: sarama.ByteEncoder(rec.encode()), Metadata: w}
+}
+
+// partitions is the partition count of an inbox topic (r.mu read-held).
+func (r *Router) partitions(topic string) (int32, error) {
+	if v, ok := r.parts.Load(topic); ok {
+		return v.(int32), nil
+	}
+	ps, err := r.client.Partitions(topic)
+	if err != nil {
+		return 0, fmt.Errorf("inbox %s: %w", topic, err)
+	}
+	if len(ps) == 0 {
+		return 0, fmt.Errorf("inbox %s has no partitions", topic)
+	}
+	r.parts.Store(topic, int32(len(ps)))
+	return int32(len(ps)), nil
+}
+
+// copyWait completes a publish's copies: done once all of them are acked,
+// with the first error.
+type copyWait struct {
+	left atomic.Int32
+	mu   sync.Mutex
+	err  error
+	done func(error) // nil: best effort
+}
+
+func newCopyWait(n int, done func(error)) *copyWait {
+	w := &copyWait{done: done}
+	w.left.Store(int32(n))
+	return w
+}
+
+func (w *copyWait) complete(err error) {
+	if err != nil {
+		w.mu.Lock()
+		if w.err == nil {
+			w.err = err
+		}
+		w.mu.Unlock()
+	}
+	if w.left.Add(-1) != 0 || w.done == nil {
+		return
+	}
+	w.mu.Lock()
+	err = w.err
+	w.mu.Unlock()
+	w.done(err)
+}
+
+// run produces copies and reads the inbox until ctx ends; the node runs
+// it once its tables exist. Every copy in flight is completed before it
+// returns.
+//
+// The copies and the inbox each have a Kafka client of their own: Kafka
+// answers the requests of one connection in order, so on the node's
+// shared client a produce (and the inbox's fetch) waited behind the
+// tables' long-polling fetches (up to Consumer.MaxWaitTime each): ~200 ms
+// per copy, measured.
+func (r *Router) run(ctx context.Context, c *cache, inbox string, info topicInfo) {
+	client, err := sarama.NewClient(r.node.brokers, r.node.sc)
+	if err != nil {
+		r.log.Error("cluster: routing client; publishes with remote subscribers are refused", zap.Error(err))
+		return
+	}
+	defer client.Close()
+	prod, err := sarama.NewAsyncProducerFromClient(client)
+	if err != nil {
+		r.log.Error("cluster: routing producer; publishes with remote subscribers are refused", zap.Error(err))
+		return
+	}
+	r.mu.Lock()
+	r.producer, r.client = prod, client
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.completions(prod)
+	}()
+	select {
+	case <-r.node.ready:
+		select {
+		case <-r.front.Ready():
+			r.readInbox(ctx, c, inbox, info)
+		case <-ctx.Done():
+		}
+	case <-ctx.Done():
+	}
+	r.mu.Lock()
+	r.producer = nil
+	r.mu.Unlock()
+	prod.AsyncClose()
+	wg.Wait()
+}
+
+// completions gives every produced copy its outcome until the producer is
+// closed.
+func (r *Router) completions(prod sarama.AsyncProducer) {
+	succ, errs := prod.Successes(), prod.Errors()
+	for succ != nil || errs != nil {
+		select {
+		case m, ok := <-succ:
+			if !ok {
+				succ = nil
+				continue
+			}
+			m.Metadata.(*copyWait).complete(nil)
+		case e, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			r.stats.copyErrors.Add(1)
+			r.log.Warn("cluster: copy not taken by Kafka", zap.String("inbox", e.Msg.Topic), zap.Error(e.Err))
+			e.Msg.Metadata.(*copyWait).complete(fmt.Errorf("copy to %s: %w (%v)", e.Msg.Topic, mqttfront.ErrUnavailable, e.Err))
+		}
+	}
+}

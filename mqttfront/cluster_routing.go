@@ -1,0 +1,213 @@
+package mqttfront
+
+// Cluster routing: the hook through which a message published here reaches
+// the sessions other replicas own (cluster/README.md, "Routing"), and the
+// entry through which copies from other replicas reach the sessions owned
+// here. The front end knows nothing of Kafka. With no router set (one
+// replica) every call site below is one nil check and today's path.
+
+import (
+	"fmt"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/store"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/topics"
+)
+
+// RemoteRouter hands a message to the sessions other replicas own.
+type RemoteRouter interface {
+	// Route is called after local delivery, on the publisher's goroutine
+	// and in its arrival order (it may block to push back). It sends one
+	// copy of m to each other replica owning a session that matches
+	// m.Topic (from is the publishing client, for No Local) and never
+	// one to a replica without such a session. done, when not nil, is
+	// called exactly once, from any goroutine, when every copy is durable
+	// where that replica reads it (nil) or one failed (err); at once when
+	// there was nothing to send. done must not block. A nil done: QoS 0,
+	// best effort.
+	Route(m *Message, from string, done func(error))
+}
+
+// InboxMark names one copy in the log it was read from: Name is the log
+// (topic and partition), Next the position after the copy. Deliver keeps
+// the highest Next per Name, durably with the messages it queued.
+type InboxMark struct {
+	Name string
+	Next uint64
+}
+
+// clusterRouting is the Server's part of cluster routing.
+type clusterRouting struct {
+	// router sends copies to other replicas; nil on one replica. Set
+	// before Run.
+	router RemoteRouter
+	// inboxMu serializes Deliver: it guards marks, held across the store
+	// write of a copy's messages and its mark.
+	inboxMu     sync.Mutex
+	marks       map[string]uint64 // InboxMark.Name -> Next applied
+	marksLoaded bool
+}
+
+// SetRemoteRouter makes publishes reach other replicas' sessions (cluster
+// mode). Call it before Run; nil (the default) is one replica.
+func (s *Server) SetRemoteRouter(r RemoteRouter) { s.router = r }
+
+// routeRemote hands m to the router after local delivery and returns the
+// completion to give the Sink (or the Publish caller) instead of done:
+// it calls done once both it and every remote copy completed, with the
+// first error. Without a router it returns done itself; $SYS stays local.
+func (s *Server) routeRemote(m *Message, from string, done func(error)) func(error) {
+	if s.router == nil || isSys(m.Topic) {
+		return done
+	}
+	if done == nil {
+		s.router.Route(m, from, nil)
+		return nil
+	}
+	j := &remoteJoin{left: 2, done: done}
+	s.router.Route(m, from, j.complete)
+	return j.complete
+}
+
+// remoteJoin calls done once left completions arrived, with the first
+// error among them.
+type remoteJoin struct {
+	mu   sync.Mutex
+	left int
+	err  error
+	done func(error)
+}
+
+func (j *remoteJoin) complete(err error) {
+	j.mu.Lock()
+	if err != nil && j.err == nil {
+		j.err = err
+	}
+	j.left--
+	fire, first := j.left == 0, j.err
+	j.mu.Unlock()
+	if fire {
+		j.done(first)
+	}
+}
+
+// Deliver hands a copy routed here by another replica to the named local
+// sessions, through the same per-delivery path as a local publish (ACL,
+// expiry, No Local for from, the options of the sessions' matching
+// subscriptions here, window or durable queue). It returns, after the
+// QoS 1/2 messages for persistent sessions are in the store, the client
+// ids this replica holds no session for, for the caller to forward.
+//
+// mark makes a copy read again (a log re-read from an older position)
+// deliver nothing: a copy whose mark.Next is not above the highest seen
+// for mark.Name is skipped, and the mark is written in the store
+// transaction of the messages it queued. err is a store failure (the
+// messages are queued in memory; the mark moved on, so a re-read does
+// not queue them twice), or ErrServerClosed.
+func (s *Server) Deliver(m *Message, from string, clientIDs []string, mark InboxMark) (missing []string, err error) {
+	if s.closing.Load() || !s.runOnce.Load() {
+		return nil, ErrServerClosed
+	}
+	s.inboxMu.Lock()
+	defer s.inboxMu.Unlock()
+	if err := s.loadMarksLocked(); err != nil {
+		return nil, err
+	}
+	here := make(map[string]*session, len(clientIDs))
+	s.mu.RLock()
+	for _, id := range clientIDs {
+		if ss := s.sessions[id]; ss != nil && !ss.movedAway() {
+			here[id] = ss
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	s.mu.RUnlock()
+	if mark.Name != "" {
+		if mark.Next <= s.marks[mark.Name] {
+			return missing, nil // applied before: delivered or queued already
+		}
+		s.marks[mark.Name] = mark.Next
+	}
+	if len(here) == 0 {
+		return missing, nil
+	}
+	if m.QoS > 2 {
+		m.QoS = 2
+	}
+	bp := s.matchBuf.Get().(*[]topics.Sub)
+	subs := s.index.Match(m.Topic, (*bp)[:0])
+	targets, _ := collectTargets(subs, m.QoS, from) // $share stays per replica
+	clear(subs)
+	*bp = subs[:0]
+	s.matchBuf.Put(bp)
+
+	var writes []*storeWrite
+	var owners []*session
+	for i := range targets {
+		t := &targets[i]
+		ss := here[t.clientID]
+		if ss == nil {
+			continue // not named in this copy: the source sent it elsewhere, or it is local there
+		}
+		w, _ := ss.deliver(s, m, t.qos, m.Retain && t.rap, t.subIDs) // a full queue is counted (queue_full), as on one node
+		if w != nil {
+			writes, owners = append(writes, w), append(owners, ss)
+		}
+	}
+	if len(writes) == 0 {
+		return missing, nil
+	}
+	var b store.Batch
+	for i, w := range writes {
+		b.PutMessage(owners[i].id, w.seq, w.m)
+	}
+	if mark.Name != "" {
+		b.PutMark(mark.Name, mark.Next)
+	}
+	err = s.store.Apply(&b)
+	for i, w := range writes {
+		ss := owners[i]
+		ss.mu.Lock()
+		w.om.putPending = false
+		del := w.om.finished
+		ss.mu.Unlock()
+		if del && err == nil {
+			if derr := s.store.DeleteMessage(ss.id, w.seq); derr != nil {
+				s.log.Error("mqtt: delete message", zap.String("client", ss.id), zap.Error(derr))
+			}
+		}
+	}
+	if err != nil {
+		return missing, fmt.Errorf("queue copy in store: %w", err)
+	}
+	return missing, nil
+}
+
+// loadMarksLocked reads the marks from the store once (s.inboxMu held).
+func (s *Server) loadMarksLocked() error {
+	if s.marksLoaded {
+		return nil
+	}
+	s.marks = map[string]uint64{}
+	if s.store != nil {
+		err := s.store.Marks(func(name string, next uint64) error {
+			s.marks[name] = next
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read inbox marks: %w", err)
+		}
+	}
+	s.marksLoaded = true
+	return nil
+}
+
+// movedAway reports whether a later claim took the session elsewhere.
+func (ss *session) movedAway() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.moved || ss.ended
+}
