@@ -52,6 +52,7 @@ type Claims struct {
 
 	mu       sync.Mutex
 	sessions map[string]*entry
+	ownedBy  map[string]*ownedCount // live sessions per owner replica, kept by putLocked (view.go)
 	// routes is the route table kept from the entries (routes.go); nil
 	// when routing is not set up (NewRouter).
 	routes *routes
@@ -65,6 +66,8 @@ type Claims struct {
 	repairSet map[string]struct{}
 	repairSig chan struct{} // 1: a repair is pending
 	repairs   atomic.Uint64
+
+	counts claimCounts // this replica's claims by outcome (view.go)
 }
 
 // entry is one session as the log says it is.
@@ -85,7 +88,7 @@ type entry struct {
 
 func newClaims(replica string, incarnation uint64, topic string, partitions int32) *Claims {
 	return &Claims{replica: replica, incarnation: incarnation, topic: topic, partitions: partitions,
-		sessions: map[string]*entry{}, repairSet: map[string]struct{}{}, repairSig: make(chan struct{}, 1), log: zap.NewNop()}
+		sessions: map[string]*entry{}, ownedBy: map[string]*ownedCount{}, repairSet: map[string]struct{}{}, repairSig: make(chan struct{}, 1), log: zap.NewNop()}
 }
 
 // OnSuperseded sets the callback told when one of this replica's claims is
@@ -121,9 +124,11 @@ func (c *Claims) claim(ctx context.Context, clientID string, rec claimRecord) (O
 	// retries and timeouts; ctx bounds the wait for the read-back.
 	_, off, err := c.producer.SendMessage(msg)
 	if err != nil {
+		c.counts.failed.Add(1)
 		return Owner{}, entry{}, fmt.Errorf("produce claim: %w", err)
 	}
 	if err := c.table.WaitApplied(ctx, p, off); err != nil {
+		c.counts.failed.Add(1)
 		return Owner{}, entry{}, fmt.Errorf("read back claim: %w", err)
 	}
 	c.mu.Lock()
@@ -134,10 +139,13 @@ func (c *Claims) claim(ctx context.Context, clientID string, rec claimRecord) (O
 	c.mu.Unlock()
 	switch {
 	case e.refused == off && e.owner.Epoch != off:
+		c.counts.refused.Add(1)
 		return e.owner, e, ErrOwnerMismatch
 	case e.owner.Epoch != off:
+		c.counts.lost.Add(1)
 		return e.owner, e, ErrSuperseded
 	}
+	c.counts.won.Add(1)
 	return e.owner, e, nil
 }
 

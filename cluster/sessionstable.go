@@ -23,6 +23,7 @@ import (
 func (c *Claims) reset() {
 	c.mu.Lock()
 	c.sessions = map[string]*entry{}
+	clear(c.ownedBy)
 	c.mu.Unlock()
 	c.routes.reset()
 }
@@ -62,7 +63,7 @@ func (c *Claims) restore(k, v []byte) error {
 		return fmt.Errorf("client %q: cached session: %w", k, err)
 	}
 	c.mu.Lock()
-	c.sessions[string(k)] = e
+	c.putLocked(string(k), e)
 	c.mu.Unlock()
 	c.routes.set(string(k), e)
 	return nil
@@ -150,10 +151,11 @@ func (c *Claims) apply(r *Record) ([]byte, error) {
 		lost = e.owner
 	}
 	c.mu.Lock()
-	c.sessions[id] = next
+	c.putLocked(id, next)
 	c.mu.Unlock()
 	c.routes.set(id, next)
 	if lost.Epoch != next.owner.Epoch && c.ours(lost) {
+		c.counts.superseded.Add(1)
 		if c.onSuperseded != nil {
 			c.onSuperseded(id, lost, next.owner)
 		}
@@ -207,7 +209,7 @@ func (c *Claims) applyClaim(id string, e *entry, cr *claimRecord, offset int64) 
 func (c *Claims) applyTombstone(id string, e *entry) []byte {
 	if e == nil || e.state == nil {
 		c.mu.Lock()
-		delete(c.sessions, id)
+		c.putLocked(id, nil)
 		c.mu.Unlock()
 		c.routes.set(id, nil)
 		return nil
