@@ -131,6 +131,7 @@ func (n *Node) run(ctx context.Context) error {
 		return fmt.Errorf("cluster: producer: %w", err)
 	}
 	defer producer.Close()
+	defer n.claims.stopWrites() // before the producer closes
 
 	retainedProducer, err := sarama.NewAsyncProducerFromClient(client)
 	if err != nil {
