@@ -42,6 +42,7 @@ func (b *Bridge) newCluster() error {
 	node.Retained().Attach(b.front)
 	b.front.SetRetainedStore(node.Retained())
 	b.metrics.reg.MustRegister(clusterCollector{node})
+	b.attachJanitor(node)
 	return nil
 }
 

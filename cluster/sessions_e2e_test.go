@@ -27,6 +27,10 @@ type replica struct {
 	node *Node
 	srv  *mqttfront.Server
 	addr string
+	sink *recSink
+
+	killOnce sync.Once
+	kill     func() // crash the node as kill -9 would, then stop the broker
 }
 
 // nopSink acks every publish.
@@ -38,14 +42,54 @@ func (nopSink) Submit(_ *mqttfront.Message, done func(error)) {
 	}
 }
 
+// recSink acks every publish and records the topic and payload of each.
+type recSink struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (s *recSink) Submit(m *mqttfront.Message, done func(error)) {
+	s.mu.Lock()
+	s.got = append(s.got, m.Topic+" "+string(m.Payload))
+	s.mu.Unlock()
+	if done != nil {
+		done(nil)
+	}
+}
+
+func (s *recSink) count(entry string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, g := range s.got {
+		if g == entry {
+			n++
+		}
+	}
+	return n
+}
+
+// replicaOpts change a test cluster: ccfg its cluster config, mod the
+// brokers' config; janitor attaches each front end to its node's janitor.
+type replicaOpts struct {
+	ccfg    func(*Config)
+	mod     func(*mqttfront.Config)
+	janitor bool
+}
+
 // startReplicas starts n replicas r1..rn of one cluster; mod changes
 // their mqtt config. Everything stops in t.Cleanup.
 func startReplicas(t *testing.T, n int, ccfg func(*Config), mod func(*mqttfront.Config)) []*replica {
 	t.Helper()
+	return startReplicasWith(t, n, replicaOpts{ccfg: ccfg, mod: mod})
+}
+
+func startReplicasWith(t *testing.T, n int, o replicaOpts) []*replica {
+	t.Helper()
 	_, bootstrap := testAdmin(t)
 	base := testConfig(t, "")
-	if ccfg != nil {
-		ccfg(&base)
+	if o.ccfg != nil {
+		o.ccfg(&base)
 	}
 	var rs []*replica
 	for i := 1; i <= n; i++ {
@@ -60,26 +104,47 @@ func startReplicas(t *testing.T, n int, ccfg func(*Config), mod func(*mqttfront.
 		mc.Auth.AllowAnonymous = true
 		mc.Listeners.TCP = mqttfront.ListenerConfig{Enabled: true, Address: "127.0.0.1:0"}
 		mc.SysInterval = 0
-		if mod != nil {
-			mod(&mc)
+		if o.mod != nil {
+			o.mod(&mc)
 		}
-		srv, err := mqttfront.New(mc, nopSink{}, zaptest.NewLogger(t).Named(cfg.ReplicaID))
+		sink := &recSink{}
+		srv, err := mqttfront.New(mc, sink, zaptest.NewLogger(t).Named(cfg.ReplicaID))
 		if err != nil {
 			t.Fatal(err)
 		}
 		srv.SetSessionClaimer(NewSessions(node, srv))
+		if o.janitor {
+			node.Janitor().Attach(srv)
+		}
 
 		ctx, cancel := context.WithCancel(context.Background())
+		srvCtx, srvCancel := context.WithCancel(context.Background())
 		nodeDone, srvDone := make(chan error, 1), make(chan error, 1)
 		go func() { nodeDone <- node.Run(ctx) }()
+		r := &replica{id: cfg.ReplicaID, node: node, srv: srv, sink: sink}
+		var nodeErr, srvErr error
+		r.kill = func() {
+			r.killOnce.Do(func() {
+				node.crash() // no write, no stopping heartbeat from now on
+				nodeErr = <-nodeDone
+				srvCancel()
+				srvErr = <-srvDone
+				cancel()
+			})
+		}
 		t.Cleanup(func() {
-			cancel()
-			// The broker first: its last session writes need the node.
-			if err := <-srvDone; err != nil {
-				t.Errorf("%s: mqtt Run: %v", cfg.ReplicaID, err)
+			r.killOnce.Do(func() {
+				// The broker first: its last session writes need the node.
+				srvCancel()
+				srvErr = <-srvDone
+				cancel()
+				nodeErr = <-nodeDone
+			})
+			if srvErr != nil {
+				t.Errorf("%s: mqtt Run: %v", cfg.ReplicaID, srvErr)
 			}
-			if err := <-nodeDone; err != nil {
-				t.Errorf("%s: node Run: %v", cfg.ReplicaID, err)
+			if nodeErr != nil {
+				t.Errorf("%s: node Run: %v", cfg.ReplicaID, nodeErr)
 			}
 		})
 		select {
@@ -89,15 +154,14 @@ func startReplicas(t *testing.T, n int, ccfg func(*Config), mod func(*mqttfront.
 		case <-time.After(defaultWait):
 			t.Fatalf("%s: node not ready after %v", cfg.ReplicaID, defaultWait)
 		}
-		srvCtx, srvCancel := context.WithCancel(context.Background())
 		go func() { srvDone <- srv.Run(srvCtx) }()
-		t.Cleanup(srvCancel)
 		select {
 		case <-srv.Ready():
 		case err := <-srvDone:
 			t.Fatalf("%s: mqtt stopped before ready: %v", cfg.ReplicaID, err)
 		}
-		rs = append(rs, &replica{id: cfg.ReplicaID, node: node, srv: srv, addr: srv.Addr("tcp").String()})
+		r.addr = srv.Addr("tcp").String()
+		rs = append(rs, r)
 	}
 	return rs
 }
@@ -115,6 +179,12 @@ func u32(v uint32) *uint32 { return &v }
 // dialClient connects a v5 client to addr with a session expiry of 300 s;
 // it returns the error of Connect (c.connack holds a CONNACK if one came).
 func dialClient(t *testing.T, addr, id, user string, clean bool) (*client, error) {
+	t.Helper()
+	return dialClientWith(t, addr, id, user, clean, nil)
+}
+
+// dialClientWith is dialClient with mod changing the CONNECT.
+func dialClientWith(t *testing.T, addr, id, user string, clean bool, mod func(*paho.Connect)) (*client, error) {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -145,6 +215,9 @@ func dialClient(t *testing.T, addr, id, user string, clean bool) (*client, error
 	if user != "" {
 		cp.Username, cp.UsernameFlag = user, true
 		cp.Password, cp.PasswordFlag = []byte(user+"-pw"), true
+	}
+	if mod != nil {
+		mod(cp)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), defaultWait)
 	defer cancel()
