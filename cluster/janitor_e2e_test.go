@@ -5,11 +5,13 @@ package cluster
 // kill -9 would (Node.crash: no stopping heartbeat, no write after it).
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/eclipse/paho.golang/paho"
 )
 
@@ -257,5 +259,50 @@ func TestJanitorReconnectCancelsWill(t *testing.T) {
 	}
 	if st := janitorStats(s, other); st.WillsFired != 0 || st.ReapsApplied != 0 {
 		t.Fatalf("janitor stats %+v; want no reap", st)
+	}
+}
+
+// TestJanitorPausedOwnerResumes: a replica taken for dead while it still
+// holds the device (paused or cut off past the timeout; here the reap is
+// written directly) applies the reap: its connection gets v5 DISCONNECT
+// 0x8E, and the will reaches the subscribers once, from the log, not a
+// second time from the owner's detach.
+func TestJanitorPausedOwnerResumes(t *testing.T) {
+	rs := startReplicasWith(t, 2, janitorOpts)
+	a, b := rs[0], rs[1]
+	subA := connectClient(t, a.addr, clientName("suba"), "", true)
+	subB := connectClient(t, b.addr, clientName("subb"), "", true)
+	subA.subscribe(t, "will/#", 1)
+	subB.subscribe(t, "will/#", 1)
+	d := clientName("d")
+	dev := connectWithWill(t, a.addr, d, "will/"+d, "gone", 0)
+	var o Owner
+	waitFor(t, defaultWait, "both replicas to see the device online with its will", func() bool {
+		st, ob, ok := b.node.Claims().State(d)
+		sa, _, okA := a.node.Claims().State(d)
+		o = ob
+		return ok && okA && st.Will != nil && sa.Will != nil
+	})
+	c := a.node.Claims()
+	p := c.Partition(d)
+	msg := c.message(d, p, reapRecord{Epoch: o.Epoch, Janitor: b.id, Incarnation: 1, At: time.Now()}.encode())
+	if err := c.write(context.Background(), p, []*sarama.ProducerMessage{msg}); err != nil {
+		t.Fatalf("write the reap: %v", err)
+	}
+	select {
+	case dp := <-dev.disconnects:
+		if dp.ReasonCode != 0x8E {
+			t.Fatalf("the device got DISCONNECT %#x; want 0x8E", dp.ReasonCode)
+		}
+	case <-time.After(defaultWait):
+		t.Fatalf("the device got no DISCONNECT within %v", defaultWait)
+	}
+	for i, got := range receiveAll(2, 3*time.Second, subA, subB) {
+		if len(got) != 1 || got[0].payload != "gone" {
+			t.Fatalf("subscriber %d got %+v; want the will once", i, got)
+		}
+	}
+	if n := a.sink.count("will/" + d + " gone"); n != 0 {
+		t.Fatalf("the owner handed the will to its Sink %d times; want 0 (the janitor's uplink does)", n)
 	}
 }
