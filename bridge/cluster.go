@@ -45,6 +45,7 @@ func (b *Bridge) newCluster() error {
 	b.front.SetRemoteRouter(router)
 	b.metrics.reg.MustRegister(clusterCollector{node}, clusterRoutingCollector{router}, clusterOpsCollector{node})
 	node.Advertise(b.advertised) // clusterview.go
+	b.attachJanitor(node)
 	return nil
 }
 

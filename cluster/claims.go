@@ -49,6 +49,18 @@ type Claims struct {
 	// onMoved is the same news for Sessions, with whether the later claim
 	// started clean. It must not block.
 	onMoved func(clientID string, lost Owner, clean bool)
+	// onReaped tells this incarnation that a reap ended its session under
+	// lost (it was taken for dead); onWill delivers a reaped session's will
+	// to the local subscribers. Both run on the table's goroutine and must
+	// not block (janitor.go sets them).
+	onReaped func(clientID string, lost Owner)
+	onWill   func(m *mqttfront.Message)
+	reaps    atomic.Uint64 // valid reaps applied
+
+	// prodMu guards producer against its Close: writes hold it for
+	// reading, stopWrites sets stopped before the node closes the producer.
+	prodMu  sync.RWMutex
+	stopped bool
 
 	mu       sync.Mutex
 	sessions map[string]*entry
@@ -84,6 +96,10 @@ type entry struct {
 	clean       bool
 	// refused is the offset of the last claim the owner binding refused.
 	refused int64
+	// unconfirmed: a reap made owner.Epoch and its janitor has not yet
+	// confirmed it with a state record; state.Will is the will it fired,
+	// whose uplink is pending (reap.go).
+	unconfirmed bool
 }
 
 func newClaims(replica string, incarnation uint64, topic string, partitions int32) *Claims {
@@ -122,7 +138,11 @@ func (c *Claims) claim(ctx context.Context, clientID string, rec claimRecord) (O
 	msg := &sarama.ProducerMessage{Topic: c.topic, Partition: p, Key: sarama.StringEncoder(clientID), Value: sarama.ByteEncoder(rec.encode())}
 	// SendMessage cannot be cancelled: it is bounded by the producer's
 	// retries and timeouts; ctx bounds the wait for the read-back.
-	_, off, err := c.producer.SendMessage(msg)
+	var off int64
+	err := c.produce(func(p sarama.SyncProducer) (err error) {
+		_, off, err = p.SendMessage(msg)
+		return err
+	})
 	if err != nil {
 		c.counts.failed.Add(1)
 		return Owner{}, entry{}, fmt.Errorf("produce claim: %w", err)

@@ -97,6 +97,14 @@ type Config struct {
 	// credentials anywhere. No equivalent elsewhere (EMQX and HiveMQ
 	// forward over their own cluster protocols).
 	AdminForward bool `koanf:"admin_forward"`
+	// JanitorSessionTimeout is session.timeout.ms of the janitor's consumer
+	// group (<prefix>janitor): when the replica holding the janitor role
+	// dies, another takes it after this long, and that comes out of the
+	// 10 s budget for the wills of dead replicas only when the janitor
+	// itself died (README.md, "Wills of dead replicas"). Default 6s, the
+	// broker's default group.min.session.timeout.ms. Kafka consumer config:
+	// session.timeout.ms.
+	JanitorSessionTimeout time.Duration `koanf:"janitor_session_timeout"`
 }
 
 // DefaultConfig is cluster mode off, with the defaults used once enabled.
@@ -114,6 +122,7 @@ func DefaultConfig() Config {
 
 		MaxSessionRecordBytes: 900 << 10,
 		AdminForward:          true,
+		JanitorSessionTimeout: 6 * time.Second,
 	}
 }
 
@@ -169,6 +178,9 @@ func (c Config) Validate() error {
 	}
 	if err := checkAdvertised(c.AdvertiseMQTT); err != nil {
 		bad("advertise_mqtt", "%v", err)
+	}
+	if c.JanitorSessionTimeout < time.Second || c.JanitorSessionTimeout > 30*time.Minute {
+		bad("janitor_session_timeout", "%v is not in 1s..30m (the broker's group.min/max.session.timeout.ms apply too)", c.JanitorSessionTimeout)
 	}
 	return errors.Join(errs...)
 }
@@ -226,6 +238,7 @@ func (c Config) sessionsTopic() string       { return c.TopicPrefix + "sessions"
 func (c Config) retainedTopic() string       { return c.TopicPrefix + "retained" }
 func (c Config) replicasTopic() string       { return c.TopicPrefix + "replicas" }
 func (c Config) inboxTopic(id string) string { return c.TopicPrefix + "inbox." + id }
+func (c Config) janitorTopic() string        { return c.TopicPrefix + "janitor" }
 
 // checkName accepts what a Kafka topic name accepts: [a-zA-Z0-9._-].
 func checkName(s string, maxLen int) error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -54,6 +55,9 @@ type Registry struct {
 	// Conflicts counts foreign heartbeats under our id while running
 	// (exported as a metric by the wiring).
 	conflicts uint64
+	// crashed: the node crashed at a failpoint (failpoint.go); no stopping
+	// heartbeat.
+	crashed atomic.Bool
 }
 
 func newRegistry(id string, incarnation uint64, topic string, interval, timeout time.Duration, log *zap.Logger) *Registry {
@@ -191,6 +195,9 @@ func (r *Registry) heartbeat(ctx context.Context, started time.Time) {
 		}
 		select {
 		case <-ctx.Done():
+			if r.crashed.Load() {
+				return
+			}
 			if _, err := r.send(replicaStopping, seq+1, started); err != nil {
 				r.log.Warn("cluster: stopping heartbeat", zap.Error(err))
 			}
