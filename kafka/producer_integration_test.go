@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -366,4 +367,70 @@ func processCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkProducerKafkaBurst is the shape of C2 (1,000 devices × 10/s,
+// whose load generator starts them in step): one op is a burst of 1,000
+// records of 256 B, one per key, produced at once, then a pause to the next
+// 100 ms tick. It reports the Produce → Done latency p50 and p99 over all
+// records, with 1 and 3 producers, on 6 partitions.
+func BenchmarkProducerKafkaBurst(b *testing.B) {
+	if testing.Short() {
+		b.Skip("needs Kafka (skipped in -short mode)")
+	}
+	bootstrap := testenv.Kafka(b)
+	topic := uniqueTopic("bench-burst")
+	testenv.CreateTopic(b, bootstrap, topic, 6)
+	for _, producers := range []int{1, 3} {
+		b.Run(fmt.Sprintf("producers=%d", producers), func(b *testing.B) {
+			cfg := DefaultConfig()
+			cfg.BootstrapServers = []string{bootstrap}
+			cfg.Producer.Producers = producers
+			p, err := NewProducer(cfg, zaptest.NewLogger(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			errc := make(chan error, 1)
+			go func() { errc <- p.Run(ctx) }()
+			defer func() { cancel(); <-errc }()
+			waitFor(b, 30*time.Second, "connected", p.Connected)
+			const burst = 1000
+			keys := make([][]byte, burst)
+			for i := range keys {
+				keys[i] = []byte(fmt.Sprintf("device-%d", i))
+			}
+			val := make([]byte, 256)
+			var mu sync.Mutex
+			lat := make([]time.Duration, 0, b.N*burst)
+			var wg sync.WaitGroup
+			cpu0 := processCPU()
+			b.ResetTimer()
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for range b.N {
+				<-tick.C
+				wg.Add(burst)
+				for k := range burst {
+					t0 := time.Now()
+					r := &Record{Topic: topic, Key: keys[k], Value: val, Done: func(err error) {
+						d := time.Since(t0)
+						mu.Lock()
+						lat = append(lat, d)
+						mu.Unlock()
+						wg.Done()
+					}}
+					if err := p.Produce(ctx, r); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			wg.Wait()
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2])/1e6, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100])/1e6, "p99-ms")
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*burst), "cpu-ns/record")
+		})
+	}
 }
