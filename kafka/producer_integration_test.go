@@ -370,9 +370,10 @@ func processCPU() time.Duration {
 }
 
 // BenchmarkProducerKafkaBurst is the shape of C2 (1,000 devices × 10/s,
-// whose load generator starts them in step): one op is a burst of 1,000
-// records of 256 B, one per key, produced at once, then a pause to the next
-// 100 ms tick. It reports the Produce → Done latency p50 and p99 over all
+// whose load generator starts them in step): one op is 100 ms in which
+// 1,000 records of 256 B, one per key, are produced, either at once at its
+// start (burst: devices in step) or 10 every millisecond (even: devices
+// not in step); even_40k is 4,000 devices, 40 records every millisecond. It reports the Produce → Done latency p50 and p99 over all
 // records, with 1 and 3 producers, on 6 partitions.
 func BenchmarkProducerKafkaBurst(b *testing.B) {
 	if testing.Short() {
@@ -381,56 +382,72 @@ func BenchmarkProducerKafkaBurst(b *testing.B) {
 	bootstrap := testenv.Kafka(b)
 	topic := uniqueTopic("bench-burst")
 	testenv.CreateTopic(b, bootstrap, topic, 6)
-	for _, producers := range []int{1, 3} {
-		b.Run(fmt.Sprintf("producers=%d", producers), func(b *testing.B) {
-			cfg := DefaultConfig()
-			cfg.BootstrapServers = []string{bootstrap}
-			cfg.Producer.Producers = producers
-			p, err := NewProducer(cfg, zaptest.NewLogger(b))
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			errc := make(chan error, 1)
-			go func() { errc <- p.Run(ctx) }()
-			defer func() { cancel(); <-errc }()
-			waitFor(b, 30*time.Second, "connected", p.Connected)
-			const burst = 1000
-			keys := make([][]byte, burst)
-			for i := range keys {
-				keys[i] = []byte(fmt.Sprintf("device-%d", i))
-			}
-			val := make([]byte, 256)
-			var mu sync.Mutex
-			lat := make([]time.Duration, 0, b.N*burst)
-			var wg sync.WaitGroup
-			cpu0 := processCPU()
-			b.ResetTimer()
-			tick := time.NewTicker(100 * time.Millisecond)
-			defer tick.Stop()
-			for range b.N {
-				<-tick.C
-				wg.Add(burst)
-				for k := range burst {
-					t0 := time.Now()
-					r := &Record{Topic: topic, Key: keys[k], Value: val, Done: func(err error) {
-						d := time.Since(t0)
-						mu.Lock()
-						lat = append(lat, d)
-						mu.Unlock()
-						wg.Done()
-					}}
-					if err := p.Produce(ctx, r); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-			wg.Wait()
-			b.StopTimer()
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2])/1e6, "p50-ms")
-			b.ReportMetric(float64(lat[len(lat)*99/100])/1e6, "p99-ms")
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*burst), "cpu-ns/record")
-		})
+	for _, c := range []struct {
+		shape   string
+		devices int // records (and keys) per 100 ms
+		every   int // records produced together, then a pause to the next slice of the 100 ms
+	}{{"burst", 1000, 1000}, {"even", 1000, 10}, {"even_40k", 4000, 40}} {
+		for _, producers := range []int{1, 3} {
+			b.Run(fmt.Sprintf("%s/producers=%d", c.shape, producers), func(b *testing.B) {
+				burstProduce(b, bootstrap, topic, producers, c.devices, c.every)
+			})
+		}
 	}
+}
+
+func burstProduce(b *testing.B, bootstrap, topic string, producers, devices, every int) {
+	cfg := DefaultConfig()
+	cfg.BootstrapServers = []string{bootstrap}
+	cfg.Producer.Producers = producers
+	p, err := NewProducer(cfg, zaptest.NewLogger(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- p.Run(ctx) }()
+	defer func() { cancel(); <-errc }()
+	waitFor(b, 30*time.Second, "connected", p.Connected)
+	keys := make([][]byte, devices)
+	for i := range keys {
+		keys[i] = []byte(fmt.Sprintf("device-%d", i))
+	}
+	val := make([]byte, 256)
+	var mu sync.Mutex
+	lat := make([]time.Duration, 0, b.N*devices)
+	failed := 0
+	var wg sync.WaitGroup
+	cpu0 := processCPU()
+	b.ResetTimer()
+	tick := time.NewTicker(100 * time.Millisecond * time.Duration(every) / time.Duration(devices))
+	defer tick.Stop()
+	wg.Add(b.N * devices)
+	for i := range b.N * devices {
+		if i%every == 0 {
+			<-tick.C
+		}
+		t0 := time.Now()
+		r := &Record{Topic: topic, Key: keys[i%devices], Value: val, Done: func(err error) {
+			d := time.Since(t0)
+			mu.Lock()
+			lat = append(lat, d)
+			if err != nil {
+				failed++
+			}
+			mu.Unlock()
+			wg.Done()
+		}}
+		if err := p.Produce(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wg.Wait()
+	b.StopTimer()
+	if failed > 0 {
+		b.Fatalf("%d records failed", failed)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2])/1e6, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100])/1e6, "p99-ms")
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*devices), "cpu-ns/record")
 }
