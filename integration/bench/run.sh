@@ -17,7 +17,8 @@
 # spool on; defaults: the built-in defaults, spool off), C1_RATES (per
 # connection, "250 500 750 1000 1250 1500 2000 2500 3000 4000"), C3_SECS (10),
 # C3_SYSTEMS ("bridge bridge-nospool diy", in this order),
-# C1_SYSTEMS and C2_SYSTEMS ("bridge diy"), FWD_LINGER (5ms),
+# C1_SYSTEMS and C2_SYSTEMS ("bridge diy"), C2_STAGGER (1: C2's devices not in
+# step, mqttbench pub --stagger; default: all 1,000 start at once), FWD_LINGER (5ms),
 # BENCH_BRIDGE_BIN (a prebuilt bridge binary to measure instead),
 # BENCH_BRIDGE_SETS (KEY=VALUE settings for every bridge start, space separated,
 # e.g. "kafka.producer.producers=1").
@@ -387,8 +388,9 @@ C2() {
 	for sys in ${C2_SYSTEMS:-bridge diy}; do
 		local topic="bench.c2.$runid.$r.$sys" name="c2-$sys-$r" t0 t1
 		if [[ $sys == bridge ]]; then bridge_start "$topic" "$BOOTSTRAP" || return 1; t0=$(cpu_ticks "$BRIDGE_PID"); else diy_start "$topic" "$BOOTSTRAP" || return 1; t0=$(diy_ticks); fi
+		# shellcheck disable=SC2046 # C2_STAGGER=1: devices not in step (mqttbench --stagger)
 		"pub_$sys" "$name" "$topic" "$BOOTSTRAP" --conns "$conns" --rate 10 --qos 1 --size 256 --inflight 32 \
-			--duration "${secs}s" --warmup 5s --connect-rate 500
+			--duration "${secs}s" --warmup 5s --connect-rate 500 $([[ -n "${C2_STAGGER:-}" ]] && echo --stagger)
 		if [[ $sys == bridge ]]; then t1=$(cpu_ticks "$BRIDGE_PID"); bridge_stop; else t1=$(diy_ticks); diy_stop; fi
 		local f="$OUT/$name.json"
 		row "| C2 $sys run $r | ${conns}x10/s QoS1 256B ${secs}s | $(e2e_line "$f"); CPU $(cpu10k $((t1 - t0)) "$(j "$f" .kafka.landed)") s/10k |"
