@@ -45,7 +45,9 @@ func TestCauseLog(t *testing.T) {
 // retry (issue 15: failures name their cause once).
 func TestDialNamesTheCauseOnce(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
-	p, err := NewProducer(DefaultConfig(), zap.New(core))
+	cfg := DefaultConfig()
+	cfg.Producer.Producers = 1 // the mock is one sarama producer
+	p, err := NewProducer(cfg, zap.New(core))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,10 @@ type envelope struct {
 	// The window: its place in the pending list (direct records only); nil
 	// once returned or expired. Guarded by window.mu.
 	elem *list.Element
+	// shard is 1 + the index of the producer the feeder handed it to, 0
+	// while it waits in the queue (and always with one producer): whose
+	// answers tell whether Kafka stalled on it (window.stuck).
+	shard atomic.Int32
 
 	// The spill's copy of a direct record; guarded by spill.cmu.
 	copy     copyState

@@ -42,13 +42,14 @@ type fakeKafka struct {
 	clientClosed bool
 	log          []string // values acked, in order
 	acked        map[string]bool
+	part         map[string]int32 // values acked: the partition sarama was given (more than one producer)
 	opens        atomic.Int32
 	pace         time.Duration // up: the time to answer one record
 	stuck        bool          // up: hold records on topic "stuck"
 }
 
 func newFakeKafka(mode string) *fakeKafka {
-	return &fakeKafka{mode: mode, acked: map[string]bool{}}
+	return &fakeKafka{mode: mode, acked: map[string]bool{}, part: map[string]int32{}}
 }
 
 // factory opens a fresh fake producer each time (one per Run).
@@ -161,6 +162,7 @@ func (f *fakeKafka) loop(in chan *sarama.ProducerMessage, succ chan *sarama.Prod
 				f.mu.Lock()
 				f.log = append(f.log, string(v))
 				f.acked[string(v)] = true
+				f.part[string(v)] = m.Partition
 				f.mu.Unlock()
 				succ <- m
 			}
@@ -169,6 +171,23 @@ func (f *fakeKafka) loop(in chan *sarama.ProducerMessage, succ chan *sarama.Prod
 	}
 	close(succ)
 	close(errs)
+}
+
+// fakePartitions is how many partitions every topic of the fake has.
+const fakePartitions = 6
+
+// Partitions is the fake client's metadata (for the feeder of more than
+// one producer): every topic has fakePartitions partitions, except
+// "missing", which does not exist.
+func (f *fakeKafka) Partitions(topic string) ([]int32, error) {
+	if topic == "missing" {
+		return nil, sarama.ErrUnknownTopicOrPartition
+	}
+	parts := make([]int32, fakePartitions)
+	for i := range parts {
+		parts[i] = int32(i)
+	}
+	return parts, nil
 }
 
 func (f *fakeKafka) Input() chan<- *sarama.ProducerMessage     { return f.in }
@@ -197,6 +216,7 @@ func hybridConfig(dir string) Config {
 	cfg.Spool.QuotaBytes = 4 << 20
 	cfg.Producer.SpillAfterMs = 100
 	cfg.Producer.BufferRecords = 64
+	cfg.Producer.Producers = 1 // one fake; sharded_test.go runs several
 	return cfg
 }
 
@@ -216,7 +236,7 @@ func newHybrid(t *testing.T, cfg Config, f *fakeKafka) *Producer {
 // Produce; every acked record in Kafka; per-key order.
 type book struct {
 	t      *testing.T
-	f      *fakeKafka
+	f      interface{ has(id string) bool } // the fake Kafka (or the fakes of several producers)
 	fsyncs atomic.Uint64
 	mu     sync.Mutex
 	next   map[string]int
@@ -228,7 +248,7 @@ type book struct {
 	total  int
 }
 
-func newBook(t *testing.T, f *fakeKafka, p *Producer) *book {
+func newBook(t *testing.T, f interface{ has(id string) bool }, p *Producer) *book {
 	b := &book{t: t, f: f, next: map[string]int{}, acked: map[string]bool{}, failed: map[string]error{}, calls: map[string]int{}, atMost: map[string]bool{}}
 	p.SetFsyncHook(func(time.Duration) { b.fsyncs.Add(1) })
 	return b

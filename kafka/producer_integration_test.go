@@ -3,10 +3,12 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -293,18 +295,33 @@ func firstErrs(l *ledger) []string {
 	return out
 }
 
-// BenchmarkProducerKafka produces 128-byte keyed records with the default
-// config (acks=all, idempotent, lz4) to the shared test broker and waits
-// for every Done.
+// BenchmarkProducerKafka produces 128-byte keyed records (64 keys) with the
+// default config (acks=all, idempotent, lz4) to the shared test broker, on a
+// topic of 6 partitions, and waits for every Done: with 1 and 3 producers
+// (kafka.producer.producers), each with the default window (10,000) and with
+// the devices' window of S2 (20 connections × 32 in flight: 640). cpu-ns/op
+// is the test process's CPU time (user + system) per record.
 func BenchmarkProducerKafka(b *testing.B) {
 	if testing.Short() {
 		b.Skip("needs Kafka (skipped in -short mode)")
 	}
 	bootstrap := testenv.Kafka(b)
 	topic := uniqueTopic("bench")
-	testenv.CreateTopic(b, bootstrap, topic, 3)
+	testenv.CreateTopic(b, bootstrap, topic, 6)
+	for _, window := range []int{10000, 640} {
+		for _, producers := range []int{1, 3} {
+			b.Run(fmt.Sprintf("window=%d/producers=%d", window, producers), func(b *testing.B) {
+				benchProduce(b, bootstrap, topic, producers, window)
+			})
+		}
+	}
+}
+
+func benchProduce(b *testing.B, bootstrap, topic string, producers, window int) {
 	cfg := DefaultConfig()
 	cfg.BootstrapServers = []string{bootstrap}
+	cfg.Producer.Producers = producers
+	cfg.Producer.BufferRecords = window
 	p, err := NewProducer(cfg, zaptest.NewLogger(b))
 	if err != nil {
 		b.Fatal(err)
@@ -313,6 +330,7 @@ func BenchmarkProducerKafka(b *testing.B) {
 	errc := make(chan error, 1)
 	go func() { errc <- p.Run(ctx) }()
 	defer func() { cancel(); <-errc }()
+	waitFor(b, 30*time.Second, "connected", p.Connected)
 	keys := make([][]byte, 64)
 	for i := range keys {
 		keys[i] = []byte(fmt.Sprintf("device-%d", i))
@@ -328,6 +346,7 @@ func BenchmarkProducerKafka(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(val)))
+	cpu0 := processCPU()
 	b.ResetTimer()
 	wg.Add(b.N)
 	for i := range b.N {
@@ -337,7 +356,98 @@ func BenchmarkProducerKafka(b *testing.B) {
 	}
 	wg.Wait()
 	b.StopTimer()
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d records failed", n)
 	}
+}
+
+// processCPU is this process's user + system CPU time.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkProducerKafkaBurst is the shape of C2 (1,000 devices × 10/s,
+// whose load generator starts them in step): one op is 100 ms in which
+// 1,000 records of 256 B, one per key, are produced, either at once at its
+// start (burst: devices in step) or 10 every millisecond (even: devices
+// not in step); even_40k is 4,000 devices, 40 records every millisecond. It reports the Produce → Done latency p50 and p99 over all
+// records, with 1 and 3 producers, on 6 partitions.
+func BenchmarkProducerKafkaBurst(b *testing.B) {
+	if testing.Short() {
+		b.Skip("needs Kafka (skipped in -short mode)")
+	}
+	bootstrap := testenv.Kafka(b)
+	topic := uniqueTopic("bench-burst")
+	testenv.CreateTopic(b, bootstrap, topic, 6)
+	for _, c := range []struct {
+		shape   string
+		devices int // records (and keys) per 100 ms
+		every   int // records produced together, then a pause to the next slice of the 100 ms
+	}{{"burst", 1000, 1000}, {"even", 1000, 10}, {"even_40k", 4000, 40}} {
+		for _, producers := range []int{1, 3} {
+			b.Run(fmt.Sprintf("%s/producers=%d", c.shape, producers), func(b *testing.B) {
+				burstProduce(b, bootstrap, topic, producers, c.devices, c.every)
+			})
+		}
+	}
+}
+
+func burstProduce(b *testing.B, bootstrap, topic string, producers, devices, every int) {
+	cfg := DefaultConfig()
+	cfg.BootstrapServers = []string{bootstrap}
+	cfg.Producer.Producers = producers
+	p, err := NewProducer(cfg, zaptest.NewLogger(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- p.Run(ctx) }()
+	defer func() { cancel(); <-errc }()
+	waitFor(b, 30*time.Second, "connected", p.Connected)
+	keys := make([][]byte, devices)
+	for i := range keys {
+		keys[i] = []byte(fmt.Sprintf("device-%d", i))
+	}
+	val := make([]byte, 256)
+	var mu sync.Mutex
+	lat := make([]time.Duration, 0, b.N*devices)
+	failed := 0
+	var wg sync.WaitGroup
+	cpu0 := processCPU()
+	b.ResetTimer()
+	tick := time.NewTicker(100 * time.Millisecond * time.Duration(every) / time.Duration(devices))
+	defer tick.Stop()
+	wg.Add(b.N * devices)
+	for i := range b.N * devices {
+		if i%every == 0 {
+			<-tick.C
+		}
+		t0 := time.Now()
+		r := &Record{Topic: topic, Key: keys[i%devices], Value: val, Done: func(err error) {
+			d := time.Since(t0)
+			mu.Lock()
+			lat = append(lat, d)
+			if err != nil {
+				failed++
+			}
+			mu.Unlock()
+			wg.Done()
+		}}
+		if err := p.Produce(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wg.Wait()
+	b.StopTimer()
+	if failed > 0 {
+		b.Fatalf("%d records failed", failed)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2])/1e6, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100])/1e6, "p99-ms")
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*devices), "cpu-ns/record")
 }

@@ -47,6 +47,7 @@ func (r *result) get(i int) (error, int) {
 func testProducer(t *testing.T, mutate func(*Config), open asyncFactory) *Producer {
 	t.Helper()
 	cfg := DefaultConfig()
+	cfg.Producer.Producers = 1 // the mock is one sarama producer
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -310,6 +311,7 @@ func BenchmarkProducerMock(b *testing.B) {
 		mp.ExpectInputAndSucceed()
 	}
 	cfg := DefaultConfig()
+	cfg.Producer.Producers = 1 // the mock is one sarama producer
 	p, err := NewProducer(cfg, zaptest.NewLogger(b))
 	if err != nil {
 		b.Fatal(err)

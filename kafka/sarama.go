@@ -176,9 +176,14 @@ func (c Config) producerConfig() (*sarama.Config, error) {
 	sc.Metadata.Retry.Max = retriesWithin(first, ms(p.DeliveryTimeoutMs))
 	sc.Metadata.Retry.BackoffFunc = func(retries, _ int) time.Duration { return retryBackoff(first, retries) }
 	sc.Metadata.Timeout = ms(p.DeliveryTimeoutMs)
-	if p.Partitioner == PartitionerFNV {
+	switch {
+	case p.Producers > 1:
+		// The feeder picks the partition (PartitionWith) to choose the
+		// producer that owns it (shard.go); sarama sends it there.
+		sc.Producer.Partitioner = sarama.NewManualPartitioner
+	case p.Partitioner == PartitionerFNV:
 		sc.Producer.Partitioner = sarama.NewHashPartitioner
-	} else {
+	default:
 		sc.Producer.Partitioner = sarama.NewMurmur2Partitioner
 	}
 	sc.Producer.Return.Successes = true

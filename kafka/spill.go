@@ -550,7 +550,7 @@ func (s *spill) drainStalledLocked() {
 	if !s.rewind && s.dInflight > 0 && len(s.dq) > 0 {
 		now := time.Now()
 		age = now.Sub(s.dq[0].accepted) // dq[0] is the oldest unresolved, so with sarama
-		stalled = s.w.stuck(s.dq[0].accepted, now, s.spillAfter)
+		stalled = s.w.stuck(s.dq[0], now, s.spillAfter)
 	}
 	if stalled {
 		s.rewind, s.stalled = true, true

@@ -45,11 +45,18 @@ type window struct {
 	connect atomic.Bool
 	onAck   func(latency time.Duration, err error)
 
-	// Kafka's answers, the health signal (stalled): when sarama last handed
-	// a record back (success or error), and the latest acceptance time of
-	// the records it handed back. Unix ns.
-	lastAnswer     atomic.Int64
-	newestAnswered atomic.Int64
+	// The producers (shard.go): how many, the partitioner the feeder uses
+	// when there is more than one, and the partition metadata it asks
+	// (feeder goroutine only).
+	producers   int
+	partitioner string
+	parts       partitionLister
+
+	// Kafka's answers, the health signal (stuck): from every producer
+	// (answered), and per producer when there is more than one
+	// (shardAnswers; nil with one).
+	answered     answers
+	shardAnswers []answers
 	// Backpressure: Produce calls that found every slot taken and waited
 	// (fullWaits), and those waiting now (waiting).
 	fullWaits atomic.Uint64
@@ -86,6 +93,11 @@ func newWindow(cfg Config, scfg *sarama.Config, log *zap.Logger, closing <-chan 
 		slots:           make(chan struct{}, n),
 		queue:           make(chan *envelope, n),
 		closing:         closing,
+		producers:       cfg.Producer.Producers,
+		partitioner:     cfg.Producer.Partitioner,
+	}
+	if w.producers > 1 {
+		w.shardAnswers = make([]answers, w.producers)
 	}
 	w.settle = w.settleAlone
 	w.interruptibleBackoffs()
@@ -121,7 +133,7 @@ func openAsync(addrs []string) asyncFactory {
 			_ = client.Close()
 			return nil, nil, err
 		}
-		return ap, client.Close, nil
+		return clientProducer{AsyncProducer: ap, client: client}, client.Close, nil
 	}
 }
 
@@ -255,44 +267,49 @@ func (w *window) eachPending(f func(e *envelope)) {
 
 // Kafka's health.
 
-// noteAnswer records that sarama handed e back (with success or an error).
-// Called by the drainers for every record.
-func (w *window) noteAnswer(e *envelope, now time.Time) {
-	w.lastAnswer.Store(now.UnixNano())
-	acc := e.accepted.UnixNano()
-	for {
-		old := w.newestAnswered.Load()
-		if acc <= old || w.newestAnswered.CompareAndSwap(old, acc) {
-			return
-		}
+// noteAnswer records that sarama handed e back (with success or an error)
+// through the producer whose answers src are. Called by the drainers for
+// every record.
+func (w *window) noteAnswer(src *answers, e *envelope, now time.Time) {
+	acc, t := e.accepted.UnixNano(), now.UnixNano()
+	if src != &w.answered {
+		src.note(acc, t)
 	}
+	w.answered.note(acc, t)
 }
 
-// stuck reports whether Kafka stalled on a record accepted at oldest and
-// still with it: it waited longer than after, and either Kafka answered
-// nothing for that long (a hang: no response, success or error) or it
-// answered records accepted more than after later (the record's partition
-// or broker does not answer while the others do). A record that waits long
-// while answers keep coming in acceptance order is overload, not a stall.
-func (w *window) stuck(oldest, now time.Time, after time.Duration) bool {
-	if now.Sub(oldest) <= after {
+// stuck reports whether Kafka stalled on e, which is still with it: it
+// waited longer than after, and either Kafka answered nothing for that long
+// (a hang: no response, success or error) or it answered records accepted
+// more than after later (the record's partition or broker does not answer
+// while the others do). A record that waits long while answers keep coming
+// in acceptance order is overload, not a stall.
+//
+// The answers are those of e's producer once the feeder handed it to one
+// (more than one producer): each producer answers in about acceptance order,
+// but a producer that owns the partitions of the hot keys can lag behind the
+// others by more than after under overload, and that is not a stall.
+func (w *window) stuck(e *envelope, now time.Time, after time.Duration) bool {
+	if now.Sub(e.accepted) <= after {
 		return false
 	}
-	return now.UnixNano()-w.lastAnswer.Load() > int64(after) ||
-		w.newestAnswered.Load()-oldest.UnixNano() > int64(after)
+	src := &w.answered
+	if i := e.shard.Load(); i > 0 && len(w.shardAnswers) > 0 {
+		src = &w.shardAnswers[i-1]
+	}
+	return src.stuck(e.accepted.UnixNano(), now.UnixNano(), after)
 }
 
 // stalled reports whether Kafka stalled on the oldest direct record still
 // with it (stuck).
 func (w *window) stalled(after time.Duration) bool {
 	w.mu.Lock()
-	el := w.pending.Front()
-	var oldest time.Time
-	if el != nil {
-		oldest = el.Value.(*envelope).accepted
+	var oldest *envelope
+	if el := w.pending.Front(); el != nil {
+		oldest = el.Value.(*envelope)
 	}
 	w.mu.Unlock()
-	return el != nil && w.stuck(oldest, time.Now(), after)
+	return oldest != nil && w.stuck(oldest, time.Now(), after)
 }
 
 // Outcomes.
@@ -348,11 +365,11 @@ type windowHooks struct {
 	flushBound time.Duration
 }
 
-// serve connects (retrying with back-off while Kafka is unreachable), feeds
-// the queue to sarama and completes what it hands back, until ctx ends.
-// Then it stops the feeding, hands the queued records over (or fails them
-// with ErrClosed if it never connected), flushes sarama and returns once
-// every goroutine it started has ended.
+// serve connects the producers (retrying with back-off while Kafka is
+// unreachable), feeds the queue to sarama and completes what it hands back,
+// until ctx ends. Then it stops the feeding, hands the queued records over
+// (or fails them with ErrClosed if it never connected), flushes sarama and
+// returns once every goroutine it started has ended.
 func (w *window) serve(ctx context.Context, h windowHooks) error {
 	sweepStop := make(chan struct{})
 	var sweeper sync.WaitGroup
@@ -362,63 +379,68 @@ func (w *window) serve(ctx context.Context, h windowHooks) error {
 		sweeper.Wait()
 	}()
 
-	ap, closeClient := w.dial(ctx)
-	if ap == nil { // ctx ended before we could connect
+	shards, err := w.dialShards(ctx)
+	if shards == nil { // ctx ended before we could connect
 		h.stopFeeding()
 		w.failQueued(ErrClosed)
-		return nil
+		return err
 	}
 	w.connect.Store(true)
-	w.log.Info("kafka producer connected", zap.Strings("bootstrap_servers", w.bootstrap))
+	w.log.Info("kafka producer connected", zap.Strings("bootstrap_servers", w.bootstrap), zap.Int("producers", len(shards)))
 	var clientOnce sync.Once
-	closeOnce := func() {
+	closeClients := func() {
 		clientOnce.Do(func() {
-			if err := closeClient(); err != nil {
-				w.log.Warn("kafka producer: closing client", zap.Error(err))
+			for _, s := range shards {
+				if err := s.closeClient(); err != nil {
+					w.log.Warn("kafka producer: closing client", zap.Error(err))
+				}
 			}
 		})
 	}
 
-	var drainers sync.WaitGroup
-	drainers.Go(func() {
-		for m := range ap.Successes() {
-			w.connect.Store(true)
-			e := m.Metadata.(*envelope)
-			w.noteAnswer(e, time.Now())
-			w.settle(e, nil)
-		}
-	})
-	drainers.Go(func() {
-		for pe := range ap.Errors() {
-			if kindOf(pe.Err) == kindUnreachable {
-				w.connect.Store(false)
-			}
-			e := pe.Msg.Metadata.(*envelope)
-			w.noteAnswer(e, time.Now())
-			w.settle(e, pe.Err)
-		}
-	})
+	var flush sync.WaitGroup // the drainers, and the inputs of more than one producer
+	for i, s := range shards {
+		w.startShard(&flush, i, s)
+	}
 	if h.connected != nil {
 		h.connected()
 	}
 
-	w.feed(ctx, ap)
+	w.feed(ctx, shards)
 
 	h.stopFeeding()
+	flush.Go(func() { w.handQueued(shards) })
+	w.awaitFlush(&flush, closeClients, h.flushBound)
+	w.connect.Store(false)
+	closeClients()
+	return nil
+}
+
+// handQueued hands the records still queued at shutdown to sarama, then
+// closes the producers' inputs, so that sarama flushes and closes its
+// return channels. It runs after stopFeeding: nothing enters the queue any
+// more.
+func (w *window) handQueued(shards []*shard) {
 	for {
 		select {
 		case e := <-w.queue:
-			ap.Input() <- w.message(e)
+			if len(shards) == 1 {
+				shards[0].ap.Input() <- w.message(e)
+			} else {
+				w.route(e, shards)
+			}
 			continue
 		default:
 		}
 		break
 	}
-	ap.AsyncClose() // flushes what sarama holds, then closes both channels
-	w.awaitFlush(&drainers, closeOnce, h.flushBound)
-	w.connect.Store(false)
-	closeOnce()
-	return nil
+	for _, s := range shards {
+		if s.in == nil {
+			s.ap.AsyncClose()
+		} else {
+			close(s.in)
+		}
+	}
 }
 
 // awaitFlush waits for sarama to hand back every record. With a bound (the
@@ -477,9 +499,21 @@ func (w *window) dial(ctx context.Context) (sarama.AsyncProducer, func() error) 
 	}
 }
 
-// feed moves accepted records into sarama until ctx ends. It is the only
-// goroutine that sends on Input().
-func (w *window) feed(ctx context.Context, ap sarama.AsyncProducer) {
+// feed moves accepted records into sarama until ctx ends. With one
+// producer it is the only goroutine that sends on Input(); with more it
+// routes each record to the input of the producer that owns its partition.
+func (w *window) feed(ctx context.Context, shards []*shard) {
+	if len(shards) > 1 {
+		for {
+			select {
+			case e := <-w.queue:
+				w.route(e, shards)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+	ap := shards[0].ap
 	for {
 		select {
 		case e := <-w.queue:
@@ -519,7 +553,8 @@ const headerKeyCacheMax = 256
 
 // headerKey returns k as bytes, shared between records: sarama only reads
 // header keys, and the same few keys come with every record, so this saves
-// an allocation per header. Called by the feeder goroutine only.
+// an allocation per header. Called by the feeder goroutine only (and by
+// handQueued after it).
 func (w *window) headerKey(k string) []byte {
 	if b, ok := w.hkeys[k]; ok {
 		return b

@@ -91,6 +91,7 @@ func run(ctx context.Context, mode string, args []string) (*benchkit.Summary, st
 		bootstrap := fs.StringSlice("kafka-bootstrap", nil, "Kafka bootstrap servers; with --kafka-topic, read back and account")
 		ktopic := fs.String("kafka-topic", "", "Kafka topic the bridge writes to")
 		drain := fs.Duration("drain-idle", 10*time.Second, "after publishing, wait for Kafka until nothing new lands for this long")
+		stagger := fs.Bool("stagger", false, "start each connection at a random offset within 1/rate (devices not in step); default: all in step, a burst of --conns messages per 1/rate")
 		run = func() (*benchkit.Summary, error) {
 			ips, err := benchkit.ParseSourceIPs(*srcIPs)
 			if err != nil {
@@ -111,6 +112,7 @@ func run(ctx context.Context, mode string, args []string) (*benchkit.Summary, st
 				Addr: *addr, MQTTVersion: *version, Conns: *conns, Rate: *rate, QoS: *qos, Size: *size, Topic: *topic,
 				ClientPrefix: *prefix, Inflight: *inflight, Duration: *duration, Warmup: *warmup,
 				SourceIPs: ips, KeepAlive: *keepAlive, AckTimeout: *ackTimeout, ConnectRate: *connectRate,
+				Stagger: *stagger,
 			}, reader, *drain, progressOut)
 		}
 	case "conn":

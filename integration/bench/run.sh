@@ -17,7 +17,11 @@
 # spool on; defaults: the built-in defaults, spool off), C1_RATES (per
 # connection, "250 500 750 1000 1250 1500 2000 2500 3000 4000"), C3_SECS (10),
 # C3_SYSTEMS ("bridge bridge-nospool diy", in this order),
-# FWD_LINGER (5ms), BENCH_BRIDGE_BIN (a prebuilt bridge binary to measure instead).
+# C1_SYSTEMS and C2_SYSTEMS ("bridge diy"), C2_STAGGER (1: C2's devices not in
+# step, mqttbench pub --stagger; default: all 1,000 start at once), FWD_LINGER (5ms),
+# BENCH_BRIDGE_BIN (a prebuilt bridge binary to measure instead),
+# BENCH_BRIDGE_SETS (KEY=VALUE settings for every bridge start, space separated,
+# e.g. "kafka.producer.producers=1").
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -67,7 +71,8 @@ bridge_start() {
 	local topic="$1" bs="$2" dir="$work/bridge-$topic"
 	shift 2
 	local sets=()
-	for kv in "$@"; do sets+=(--set "$kv"); done
+	# shellcheck disable=SC2086 # BENCH_BRIDGE_SETS is a space-separated list
+	for kv in ${BENCH_BRIDGE_SETS:-} "$@"; do sets+=(--set "$kv"); done
 	mkdir -p "$dir"
 	python3 - "$repo/config.yaml" "$topic" "$BENCH_BRIDGE_BASE" >"$dir/config.yaml" <<'PY'
 import sys, yaml
@@ -346,7 +351,7 @@ e2e_line() {
 # CPU per 10k at that step: the bridge process; Mosquitto + forwarder.
 C1() {
 	local r="$1" sys
-	for sys in bridge diy; do
+	for sys in ${C1_SYSTEMS:-bridge diy}; do
 		local topic="bench.c1.$runid.$r.$sys" best=0 bestrate=0 bestcpu=n/a
 		if [[ $sys == bridge ]]; then bridge_start "$topic" "$BOOTSTRAP" || return 1; else diy_start "$topic" "$BOOTSTRAP" || return 1; fi
 		for rate in ${C1_RATES:-250 500 750 1000 1250 1500 2000 2500 3000 4000}; do
@@ -380,11 +385,12 @@ PY
 # C2: 1,000 devices x 10 msg/s, QoS 1, 256 B, 20 s: publish -> Kafka p99 and CPU.
 C2() {
 	local r="$1" conns="${S1_CONNS:-1000}" secs="${S1_SECS:-20}" sys
-	for sys in bridge diy; do
+	for sys in ${C2_SYSTEMS:-bridge diy}; do
 		local topic="bench.c2.$runid.$r.$sys" name="c2-$sys-$r" t0 t1
 		if [[ $sys == bridge ]]; then bridge_start "$topic" "$BOOTSTRAP" || return 1; t0=$(cpu_ticks "$BRIDGE_PID"); else diy_start "$topic" "$BOOTSTRAP" || return 1; t0=$(diy_ticks); fi
+		# shellcheck disable=SC2046 # C2_STAGGER=1: devices not in step (mqttbench --stagger)
 		"pub_$sys" "$name" "$topic" "$BOOTSTRAP" --conns "$conns" --rate 10 --qos 1 --size 256 --inflight 32 \
-			--duration "${secs}s" --warmup 5s --connect-rate 500
+			--duration "${secs}s" --warmup 5s --connect-rate 500 $([[ -n "${C2_STAGGER:-}" ]] && echo --stagger)
 		if [[ $sys == bridge ]]; then t1=$(cpu_ticks "$BRIDGE_PID"); bridge_stop; else t1=$(diy_ticks); diy_stop; fi
 		local f="$OUT/$name.json"
 		row "| C2 $sys run $r | ${conns}x10/s QoS1 256B ${secs}s | $(e2e_line "$f"); CPU $(cpu10k $((t1 - t0)) "$(j "$f" .kafka.landed)") s/10k |"
