@@ -43,7 +43,9 @@ func (b *Bridge) newCluster() error {
 	b.front.SetRetainedStore(node.Retained())
 	router := cluster.NewRouter(node, b.front)
 	b.front.SetRemoteRouter(router)
-	b.metrics.reg.MustRegister(clusterCollector{node}, clusterRoutingCollector{router})
+	b.metrics.reg.MustRegister(clusterCollector{node}, clusterRoutingCollector{router}, clusterOpsCollector{node})
+	node.Advertise(b.advertised) // clusterview.go
+	b.attachJanitor(node)
 	return nil
 }
 

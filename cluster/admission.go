@@ -80,6 +80,9 @@ type TableStats struct {
 	Name    string
 	Behind  int64  // records not yet applied, up to the partitions' high-water marks
 	Records uint64 // records applied since start
+	// CaughtUp: the table applied every record up to the high-water marks
+	// seen at its start.
+	CaughtUp bool
 }
 
 // Stats is a snapshot of the node for metrics and the admin API.
@@ -98,7 +101,13 @@ func (n *Node) Stats() Stats {
 		LiveReplicas: len(n.registry.Live()), ReplicaIDConflicts: n.registry.Conflicts()}
 	if ts := n.tables.Load(); ts != nil {
 		for _, t := range *ts {
-			st.Tables = append(st.Tables, TableStats{Name: t.Name(), Behind: t.Behind(), Records: t.Records()})
+			ts := TableStats{Name: t.Name(), Behind: t.Behind(), Records: t.Records()}
+			select {
+			case <-t.CaughtUp():
+				ts.CaughtUp = true
+			default:
+			}
+			st.Tables = append(st.Tables, ts)
 		}
 	}
 	return st

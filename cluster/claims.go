@@ -49,9 +49,22 @@ type Claims struct {
 	// onMoved is the same news for Sessions, with whether the later claim
 	// started clean. It must not block.
 	onMoved func(clientID string, lost Owner, clean bool)
+	// onReaped tells this incarnation that a reap ended its session under
+	// lost (it was taken for dead); onWill delivers a reaped session's will
+	// to the local subscribers. Both run on the table's goroutine and must
+	// not block (janitor.go sets them).
+	onReaped func(clientID string, lost Owner)
+	onWill   func(m *mqttfront.Message)
+	reaps    atomic.Uint64 // valid reaps applied
+
+	// prodMu guards producer against its Close: writes hold it for
+	// reading, stopWrites sets stopped before the node closes the producer.
+	prodMu  sync.RWMutex
+	stopped bool
 
 	mu       sync.Mutex
 	sessions map[string]*entry
+	ownedBy  map[string]*ownedCount // live sessions per owner replica, kept by putLocked (view.go)
 	// routes is the route table kept from the entries (routes.go); nil
 	// when routing is not set up (NewRouter).
 	routes *routes
@@ -65,6 +78,8 @@ type Claims struct {
 	repairSet map[string]struct{}
 	repairSig chan struct{} // 1: a repair is pending
 	repairs   atomic.Uint64
+
+	counts claimCounts // this replica's claims by outcome (view.go)
 }
 
 // entry is one session as the log says it is.
@@ -81,11 +96,15 @@ type entry struct {
 	clean       bool
 	// refused is the offset of the last claim the owner binding refused.
 	refused int64
+	// unconfirmed: a reap made owner.Epoch and its janitor has not yet
+	// confirmed it with a state record; state.Will is the will it fired,
+	// whose uplink is pending (reap.go).
+	unconfirmed bool
 }
 
 func newClaims(replica string, incarnation uint64, topic string, partitions int32) *Claims {
 	return &Claims{replica: replica, incarnation: incarnation, topic: topic, partitions: partitions,
-		sessions: map[string]*entry{}, repairSet: map[string]struct{}{}, repairSig: make(chan struct{}, 1), log: zap.NewNop()}
+		sessions: map[string]*entry{}, ownedBy: map[string]*ownedCount{}, repairSet: map[string]struct{}{}, repairSig: make(chan struct{}, 1), log: zap.NewNop()}
 }
 
 // OnSuperseded sets the callback told when one of this replica's claims is
@@ -119,11 +138,17 @@ func (c *Claims) claim(ctx context.Context, clientID string, rec claimRecord) (O
 	msg := &sarama.ProducerMessage{Topic: c.topic, Partition: p, Key: sarama.StringEncoder(clientID), Value: sarama.ByteEncoder(rec.encode())}
 	// SendMessage cannot be cancelled: it is bounded by the producer's
 	// retries and timeouts; ctx bounds the wait for the read-back.
-	_, off, err := c.producer.SendMessage(msg)
+	var off int64
+	err := c.produce(func(p sarama.SyncProducer) (err error) {
+		_, off, err = p.SendMessage(msg)
+		return err
+	})
 	if err != nil {
+		c.counts.failed.Add(1)
 		return Owner{}, entry{}, fmt.Errorf("produce claim: %w", err)
 	}
 	if err := c.table.WaitApplied(ctx, p, off); err != nil {
+		c.counts.failed.Add(1)
 		return Owner{}, entry{}, fmt.Errorf("read back claim: %w", err)
 	}
 	c.mu.Lock()
@@ -134,10 +159,13 @@ func (c *Claims) claim(ctx context.Context, clientID string, rec claimRecord) (O
 	c.mu.Unlock()
 	switch {
 	case e.refused == off && e.owner.Epoch != off:
+		c.counts.refused.Add(1)
 		return e.owner, e, ErrOwnerMismatch
 	case e.owner.Epoch != off:
+		c.counts.lost.Add(1)
 		return e.owner, e, ErrSuperseded
 	}
+	c.counts.won.Add(1)
 	return e.owner, e, nil
 }
 

@@ -9,7 +9,9 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -70,6 +72,39 @@ type Config struct {
 	// max.request.size. No equivalent elsewhere (EMQX bounds the count of
 	// subscriptions only).
 	MaxSessionRecordBytes int `koanf:"max_session_record_bytes"`
+
+	// Operations (README.md, "Operations").
+
+	// AdvertiseAdmin is the host:port other replicas and operators reach
+	// this replica's admin listener at; every heartbeat carries it, and
+	// GET /api/v1/cluster shows it. Default "": the admin listener's bound
+	// address, an unspecified host (":8080", "0.0.0.0") replaced by this
+	// machine's first non-loopback IP address (the pod IP in Kubernetes).
+	// At most 256 bytes. Kafka: advertised.listeners.
+	AdvertiseAdmin string `koanf:"advertise_admin"`
+	// AdvertiseMQTT lists, separated by spaces, the addresses devices
+	// reach this replica's MQTT listeners at (shown in the cluster view;
+	// for v5 server references). Default "": each enabled listener as
+	// scheme://host:port (mqtt, mqtts, ws, wss), derived as for
+	// advertise_admin. At most 1024 bytes of printable ASCII.
+	// Kafka: advertised.listeners.
+	AdvertiseMQTT string `koanf:"advertise_mqtt"`
+	// AdminForward: an admin action on a client whose session another
+	// replica owns (DELETE /api/v1/clients/{id}) is forwarded to the
+	// owner's advertised admin address with the caller's Authorization
+	// header, and its answer is relayed. Default true. false: the replica
+	// answers 409 naming the owner and its admin address, and sends no
+	// credentials anywhere. No equivalent elsewhere (EMQX and HiveMQ
+	// forward over their own cluster protocols).
+	AdminForward bool `koanf:"admin_forward"`
+	// JanitorSessionTimeout is session.timeout.ms of the janitor's consumer
+	// group (<prefix>janitor): when the replica holding the janitor role
+	// dies, another takes it after this long, and that comes out of the
+	// 10 s budget for the wills of dead replicas only when the janitor
+	// itself died (README.md, "Wills of dead replicas"). Default 6s, the
+	// broker's default group.min.session.timeout.ms. Kafka consumer config:
+	// session.timeout.ms.
+	JanitorSessionTimeout time.Duration `koanf:"janitor_session_timeout"`
 }
 
 // DefaultConfig is cluster mode off, with the defaults used once enabled.
@@ -86,6 +121,8 @@ func DefaultConfig() Config {
 		ClaimTimeout:      10 * time.Second,
 
 		MaxSessionRecordBytes: 900 << 10,
+		AdminForward:          true,
+		JanitorSessionTimeout: 6 * time.Second,
 	}
 }
 
@@ -134,7 +171,51 @@ func (c Config) Validate() error {
 	if c.MaxSessionRecordBytes < 4096 || c.MaxSessionRecordBytes > 64<<20 {
 		bad("max_session_record_bytes", "%d is not in 4096..67108864 (bytes)", c.MaxSessionRecordBytes)
 	}
+	if c.AdvertiseAdmin != "" {
+		if err := checkHostPort(c.AdvertiseAdmin); err != nil {
+			bad("advertise_admin", "%q %v", c.AdvertiseAdmin, err)
+		}
+	}
+	if err := checkAdvertised(c.AdvertiseMQTT); err != nil {
+		bad("advertise_mqtt", "%v", err)
+	}
+	if c.JanitorSessionTimeout < time.Second || c.JanitorSessionTimeout > 30*time.Minute {
+		bad("janitor_session_timeout", "%v is not in 1s..30m (the broker's group.min/max.session.timeout.ms apply too)", c.JanitorSessionTimeout)
+	}
 	return errors.Join(errs...)
+}
+
+// checkHostPort accepts host:port with a non-empty host, a port in
+// 1..65535 and at most 256 bytes.
+func checkHostPort(s string) error {
+	if len(s) > 256 {
+		return errors.New("is longer than 256 bytes")
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("is not host:port")
+	}
+	if host == "" {
+		return errors.New("has no host (other replicas must be able to reach it)")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("has port %q; want 1..65535", port)
+	}
+	return nil
+}
+
+// checkAdvertised accepts addresses separated by spaces: printable ASCII,
+// at most 1024 bytes in all.
+func checkAdvertised(s string) error {
+	if len(s) > 1024 {
+		return fmt.Errorf("is %d bytes; at most 1024", len(s))
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return fmt.Errorf("has byte %#x at %d; want printable ASCII addresses separated by spaces", s[i], i)
+		}
+	}
+	return nil
 }
 
 // ResolvedReplicaID is ReplicaID, or the hostname when it is empty.
@@ -157,6 +238,7 @@ func (c Config) sessionsTopic() string       { return c.TopicPrefix + "sessions"
 func (c Config) retainedTopic() string       { return c.TopicPrefix + "retained" }
 func (c Config) replicasTopic() string       { return c.TopicPrefix + "replicas" }
 func (c Config) inboxTopic(id string) string { return c.TopicPrefix + "inbox." + id }
+func (c Config) janitorTopic() string        { return c.TopicPrefix + "janitor" }
 
 // checkName accepts what a Kafka topic name accepts: [a-zA-Z0-9._-].
 func checkName(s string, maxLen int) error {

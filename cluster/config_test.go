@@ -34,6 +34,11 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"heartbeat", func(c *Config) { c.HeartbeatInterval = 0 }, "cluster.heartbeat_interval"},
 		{"timeout", func(c *Config) { c.ReplicaTimeout = 5 * time.Second }, "cluster.replica_timeout"},
 		{"claim", func(c *Config) { c.ClaimTimeout = 0 }, "cluster.claim_timeout"},
+		{"advertise admin no port", func(c *Config) { c.AdvertiseAdmin = "10.0.0.1" }, "cluster.advertise_admin"},
+		{"advertise admin no host", func(c *Config) { c.AdvertiseAdmin = ":8080" }, "cluster.advertise_admin"},
+		{"advertise admin port", func(c *Config) { c.AdvertiseAdmin = "h:70000" }, "cluster.advertise_admin"},
+		{"advertise mqtt control", func(c *Config) { c.AdvertiseMQTT = "mqtt://h:1883\n" }, "cluster.advertise_mqtt"},
+		{"advertise mqtt long", func(c *Config) { c.AdvertiseMQTT = strings.Repeat("a", 1025) }, "cluster.advertise_mqtt"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -31,11 +31,14 @@ type Node struct {
 	registry *Registry
 	retained *Retained
 	router   *Router // nil unless NewRouter (router.go)
+	janitor  *Janitor
 	ready    chan struct{}
 	runOnce  sync.Once
 
 	state  atomic.Int32             // a State, as Run moves on
 	tables atomic.Pointer[[]*Table] // once Run built them, for Stats
+	// cancelRun stops Run's goroutines (crash, failpoint.go).
+	cancelRun atomic.Pointer[context.CancelFunc]
 }
 
 // New validates cfg and builds a node. sc carries the connection settings
@@ -74,6 +77,13 @@ func New(cfg Config, brokers []string, sc *sarama.Config, dataDir string, log *z
 	n.claims.log = log
 	n.registry = newRegistry(id, inc, cfg.replicasTopic(), cfg.HeartbeatInterval, cfg.ReplicaTimeout, log)
 	n.retained = newRetained(cfg.retainedTopic(), log)
+	n.janitor = newJanitor(cfg, id, inc, n.claims, n.registry, log)
+	n.janitor.crash = n.crash
+	if fp := envFailpoint(); fp != nil {
+		n.janitor.failpoint.Store(&fp)
+	}
+	c.Consumer.Group.Session.Timeout = cfg.JanitorSessionTimeout
+	c.Consumer.Group.Heartbeat.Interval = cfg.JanitorSessionTimeout / 3
 	return n, nil
 }
 
@@ -89,6 +99,10 @@ func (n *Node) Registry() *Registry { return n.registry }
 // Retained is the retained-messages table (mqttfront.RetainedStore); Attach
 // its target before Run.
 func (n *Node) Retained() *Retained { return n.retained }
+
+// Janitor takes the janitor role when Kafka elects this replica; Attach
+// its front end before Run.
+func (n *Node) Janitor() *Janitor { return n.janitor }
 
 // Ready is closed once the topics are verified, the replica id is known to
 // be unique and every table has caught up with the high-water marks seen
@@ -132,6 +146,7 @@ func (n *Node) run(ctx context.Context) error {
 		return fmt.Errorf("cluster: producer: %w", err)
 	}
 	defer producer.Close()
+	defer n.claims.stopWrites() // before the producer closes
 
 	retainedProducer, err := sarama.NewAsyncProducerFromClient(client)
 	if err != nil {
@@ -153,6 +168,7 @@ func (n *Node) run(ctx context.Context) error {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	n.cancelRun.Store(&cancel)
 	errs := make(chan error, len(tables))
 	var wg sync.WaitGroup
 	for _, t := range tables {
@@ -190,6 +206,13 @@ func (n *Node) run(ctx context.Context) error {
 		n.log.Info("cluster: joined", zap.Uint64("incarnation", n.incarnation), zap.Duration("catch_up", time.Since(started)))
 		n.state.Store(int32(StateReady))
 		close(n.ready)
+		if n.janitor.wills != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n.janitor.run(runCtx, client)
+			}()
+		}
 		n.registry.heartbeat(runCtx, started)
 	}
 	cancel()

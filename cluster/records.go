@@ -18,6 +18,8 @@ const (
 	kindEnded     = 3
 	kindRetained  = 4
 	kindHeartbeat = 5
+	// Kinds 6-8 are the inbox's (README.md, "Records").
+	kindReap = 9 // reap.go
 )
 
 // Heartbeat states.

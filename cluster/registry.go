@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -24,6 +25,7 @@ type Replica struct {
 	Seq         uint64
 	StartedAt   time.Time
 	LastSeen    time.Time // broker timestamp (LogAppendTime) of its last heartbeat
+	Admin, MQTT string    // the addresses it advertises (view.go); "" when it gave none
 }
 
 // Registry keeps the replicas table from heartbeats on the compacted
@@ -47,9 +49,15 @@ type Registry struct {
 	foreignAt int64     // offset of the latest alive heartbeat of another incarnation under our id; -1 none
 	foreign   string    // what it was, for the error
 	beat      chan struct{}
+	// addrs gives the addresses each heartbeat advertises (Node.Advertise);
+	// nil: none.
+	addrs func() (admin, mqtt string)
 	// Conflicts counts foreign heartbeats under our id while running
 	// (exported as a metric by the wiring).
 	conflicts uint64
+	// crashed: the node crashed at a failpoint (failpoint.go); no stopping
+	// heartbeat.
+	crashed atomic.Bool
 }
 
 func newRegistry(id string, incarnation uint64, topic string, interval, timeout time.Duration, log *zap.Logger) *Registry {
@@ -92,7 +100,11 @@ func (r *Registry) Conflicts() uint64 {
 }
 
 func (r *Registry) send(state byte, seq uint64, started time.Time) (int64, error) {
-	v := heartbeatRecord{Incarnation: r.incarnation, State: state, Seq: seq, StartedAt: started}.encode()
+	hb := heartbeatRecord{Incarnation: r.incarnation, State: state, Seq: seq, StartedAt: started}
+	if r.addrs != nil {
+		hb.Admin, hb.MQTT = r.addrs()
+	}
+	v := hb.encode()
 	_, off, err := r.producer.SendMessage(&sarama.ProducerMessage{Topic: r.topic, Partition: 0, Key: sarama.StringEncoder(r.id), Value: sarama.ByteEncoder(v)})
 	if err != nil {
 		return 0, fmt.Errorf("produce heartbeat: %w", err)
@@ -183,6 +195,9 @@ func (r *Registry) heartbeat(ctx context.Context, started time.Time) {
 		}
 		select {
 		case <-ctx.Done():
+			if r.crashed.Load() {
+				return
+			}
 			if _, err := r.send(replicaStopping, seq+1, started); err != nil {
 				r.log.Warn("cluster: stopping heartbeat", zap.Error(err))
 			}
@@ -254,7 +269,8 @@ func (r *Registry) apply(rec *Record) ([]byte, error) {
 }
 
 func (r *Registry) note(id string, hb heartbeatRecord, ts time.Time) {
-	r.replicas[id] = Replica{ID: id, Incarnation: hb.Incarnation, State: hb.State, Seq: hb.Seq, StartedAt: hb.StartedAt, LastSeen: ts}
+	r.replicas[id] = Replica{ID: id, Incarnation: hb.Incarnation, State: hb.State, Seq: hb.Seq, StartedAt: hb.StartedAt, LastSeen: ts,
+		Admin: hb.Admin, MQTT: hb.MQTT}
 	if ts.After(r.newest) {
 		r.newest = ts
 	}

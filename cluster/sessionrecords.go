@@ -17,6 +17,9 @@ type stateRecord struct {
 	Owner       string
 	Incarnation uint64
 	State       mqttfront.SessionState
+	// Unconfirmed is kept in the cache only: a reap fired State.Will and
+	// its uplink is not confirmed yet (reap.go).
+	Unconfirmed bool
 }
 
 // endedRecord says the session owned under Epoch ended.
@@ -28,6 +31,7 @@ type endedRecord struct {
 const (
 	stateDisconnected = 0x01 // disconnectedAt follows
 	stateWill         = 0x02 // the will follows the QoS 2 ids
+	stateUnconfirmed  = 0x80 // cache only: a reap fired the will, not confirmed yet
 )
 
 // Subscription flags.
@@ -66,6 +70,9 @@ func (r stateRecord) encode() []byte {
 	}
 	if st.Will != nil {
 		flags |= stateWill
+	}
+	if r.Unconfirmed {
+		flags |= stateUnconfirmed
 	}
 	b = append(b, flags)
 	if flags&stateDisconnected != 0 {
@@ -192,7 +199,8 @@ func decodeState(clientID string, v []byte) (stateRecord, error) {
 	d.check(st.Version >= 3 && st.Version <= 5, "protocol version %d", st.Version)
 	st.Expiry = uint32(d.uvMax("expiry", 0xffffffff))
 	flags := d.byte1("flags")
-	d.check(flags&^(stateDisconnected|stateWill) == 0, "unknown state flags %#x", flags)
+	d.check(flags&^(stateDisconnected|stateWill|stateUnconfirmed) == 0, "unknown state flags %#x", flags)
+	r.Unconfirmed = flags&stateUnconfirmed != 0
 	if flags&stateDisconnected != 0 {
 		st.DisconnectedAt = d.time("disconnected")
 	}

@@ -29,10 +29,12 @@ type replica struct {
 	srv    *mqttfront.Server
 	router *Router
 	addr   string
+	sink   *recSink
 	// stop stops the broker, then the node (idempotent; also at the
-	// test's end). dirs are the data dirs of the node and the broker, for
-	// a restart (startReplica with the same dirs).
-	stop             func()
+	// test's end); kill crashes the node as kill -9 would, then stops the
+	// broker. Whichever comes first wins. dirs are the data dirs of the
+	// node and the broker, for a restart (startReplica with the same dirs).
+	stop, kill       func()
 	nodeDir, mqttDir string
 }
 
@@ -45,19 +47,59 @@ func (nopSink) Submit(_ *mqttfront.Message, done func(error)) {
 	}
 }
 
+// recSink acks every publish and records the topic and payload of each.
+type recSink struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (s *recSink) Submit(m *mqttfront.Message, done func(error)) {
+	s.mu.Lock()
+	s.got = append(s.got, m.Topic+" "+string(m.Payload))
+	s.mu.Unlock()
+	if done != nil {
+		done(nil)
+	}
+}
+
+func (s *recSink) count(entry string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, g := range s.got {
+		if g == entry {
+			n++
+		}
+	}
+	return n
+}
+
+// replicaOpts change a test cluster: ccfg its cluster config, mod the
+// brokers' config; janitor attaches each front end to its node's janitor.
+type replicaOpts struct {
+	ccfg    func(*Config)
+	mod     func(*mqttfront.Config)
+	janitor bool
+}
+
 // startReplicas starts n replicas r1..rn of one cluster; mod changes
 // their mqtt config. Everything stops in t.Cleanup.
 func startReplicas(t *testing.T, n int, ccfg func(*Config), mod func(*mqttfront.Config)) []*replica {
 	t.Helper()
+	return startReplicasWith(t, n, replicaOpts{ccfg: ccfg, mod: mod})
+}
+
+func startReplicasWith(t *testing.T, n int, o replicaOpts) []*replica {
+	t.Helper()
 	base := testConfig(t, "")
-	if ccfg != nil {
-		ccfg(&base)
+	if o.ccfg != nil {
+		o.ccfg(&base)
 	}
 	var rs []*replica
 	for i := 1; i <= n; i++ {
 		cfg := base
 		cfg.ReplicaID = fmt.Sprintf("r%d", i)
-		rs = append(rs, startReplica(t, cfg, t.TempDir(), t.TempDir(), mod))
+		rs = append(rs, startReplicaWith(t, cfg, t.TempDir(), t.TempDir(), o))
 	}
 	return rs
 }
@@ -65,6 +107,11 @@ func startReplicas(t *testing.T, n int, ccfg func(*Config), mod func(*mqttfront.
 // startReplica starts one replica with its node's and broker's data dirs
 // (the same ones again: a restart) and returns once both serve.
 func startReplica(t *testing.T, cfg Config, nodeDir, mqttDir string, mod func(*mqttfront.Config)) *replica {
+	t.Helper()
+	return startReplicaWith(t, cfg, nodeDir, mqttDir, replicaOpts{mod: mod})
+}
+
+func startReplicaWith(t *testing.T, cfg Config, nodeDir, mqttDir string, o replicaOpts) *replica {
 	t.Helper()
 	_, bootstrap := testAdmin(t)
 	node, err := New(cfg, []string{bootstrap}, saramaTestConfig(), nodeDir, zaptest.NewLogger(t).Named(cfg.ReplicaID))
@@ -76,35 +123,60 @@ func startReplica(t *testing.T, cfg Config, nodeDir, mqttDir string, mod func(*m
 	mc.Auth.AllowAnonymous = true
 	mc.Listeners.TCP = mqttfront.ListenerConfig{Enabled: true, Address: "127.0.0.1:0"}
 	mc.SysInterval = 0
-	if mod != nil {
-		mod(&mc)
+	if o.mod != nil {
+		o.mod(&mc)
 	}
-	srv, err := mqttfront.New(mc, nopSink{}, zaptest.NewLogger(t).Named(cfg.ReplicaID))
+	sink := &recSink{}
+	srv, err := mqttfront.New(mc, sink, zaptest.NewLogger(t).Named(cfg.ReplicaID))
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv.SetSessionClaimer(NewSessions(node, srv))
 	router := NewRouter(node, srv)
 	srv.SetRemoteRouter(router)
+	if o.janitor {
+		node.Janitor().Attach(srv)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	srvCtx, srvCancel := context.WithCancel(context.Background())
 	nodeDone, srvDone := make(chan error, 1), make(chan error, 1)
 	srvStarted := false
 	go func() { nodeDone <- node.Run(ctx) }()
-	stop := sync.OnceFunc(func() {
-		// The broker first: its last session writes need the node.
-		srvCancel()
-		if srvStarted {
-			if err := <-srvDone; err != nil {
-				t.Errorf("%s: mqtt Run: %v", cfg.ReplicaID, err)
+	var once sync.Once
+	report := func(srvErr, nodeErr error) {
+		if srvErr != nil {
+			t.Errorf("%s: mqtt Run: %v", cfg.ReplicaID, srvErr)
+		}
+		if nodeErr != nil {
+			t.Errorf("%s: node Run: %v", cfg.ReplicaID, nodeErr)
+		}
+	}
+	stop := func() {
+		once.Do(func() {
+			// The broker first: its last session writes need the node.
+			srvCancel()
+			var srvErr error
+			if srvStarted {
+				srvErr = <-srvDone
 			}
-		}
-		cancel()
-		if err := <-nodeDone; err != nil {
-			t.Errorf("%s: node Run: %v", cfg.ReplicaID, err)
-		}
-	})
+			cancel()
+			report(srvErr, <-nodeDone)
+		})
+	}
+	kill := func() {
+		once.Do(func() {
+			node.crash() // no write, no stopping heartbeat from now on
+			nodeErr := <-nodeDone
+			srvCancel()
+			var srvErr error
+			if srvStarted {
+				srvErr = <-srvDone
+			}
+			cancel()
+			report(srvErr, nodeErr)
+		})
+	}
 	t.Cleanup(stop)
 	select {
 	case <-node.Ready():
@@ -123,7 +195,7 @@ func startReplica(t *testing.T, cfg Config, nodeDir, mqttDir string, mod func(*m
 		t.Fatalf("%s: mqtt stopped before ready: %v", cfg.ReplicaID, err)
 	}
 	return &replica{id: cfg.ReplicaID, node: node, srv: srv, router: router, addr: srv.Addr("tcp").String(),
-		stop: stop, nodeDir: nodeDir, mqttDir: mqttDir}
+		sink: sink, stop: stop, kill: kill, nodeDir: nodeDir, mqttDir: mqttDir}
 }
 
 // client is a paho.golang v5 client with what the tests watch.
@@ -139,6 +211,12 @@ func u32(v uint32) *uint32 { return &v }
 // dialClient connects a v5 client to addr with a session expiry of 300 s;
 // it returns the error of Connect (c.connack holds a CONNACK if one came).
 func dialClient(t *testing.T, addr, id, user string, clean bool) (*client, error) {
+	t.Helper()
+	return dialClientWith(t, addr, id, user, clean, nil)
+}
+
+// dialClientWith is dialClient with mod changing the CONNECT.
+func dialClientWith(t *testing.T, addr, id, user string, clean bool, mod func(*paho.Connect)) (*client, error) {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -169,6 +247,9 @@ func dialClient(t *testing.T, addr, id, user string, clean bool) (*client, error
 	if user != "" {
 		cp.Username, cp.UsernameFlag = user, true
 		cp.Password, cp.PasswordFlag = []byte(user+"-pw"), true
+	}
+	if mod != nil {
+		mod(cp)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), defaultWait)
 	defer cancel()

@@ -7,6 +7,7 @@ package cluster
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ import (
 func (c *Claims) reset() {
 	c.mu.Lock()
 	c.sessions = map[string]*entry{}
+	clear(c.ownedBy)
 	c.mu.Unlock()
 	c.routes.reset()
 }
@@ -32,7 +34,7 @@ func encodeEntry(e *entry) []byte {
 	b = binary.AppendUvarint(b, e.owner.Incarnation)
 	b = appendStr(b, e.owner.Replica)
 	if e.state != nil {
-		b = append(b, stateRecord{Owner: e.owner.Replica, Incarnation: e.owner.Incarnation, State: *e.state}.encode()...)
+		b = append(b, stateRecord{Owner: e.owner.Replica, Incarnation: e.owner.Incarnation, State: *e.state, Unconfirmed: e.unconfirmed}.encode()...)
 	}
 	return b
 }
@@ -51,7 +53,7 @@ func decodeEntry(clientID string, v []byte) (*entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		e.state = &r.State
+		e.state, e.unconfirmed = &r.State, r.Unconfirmed
 	}
 	return e, nil
 }
@@ -62,7 +64,7 @@ func (c *Claims) restore(k, v []byte) error {
 		return fmt.Errorf("client %q: cached session: %w", k, err)
 	}
 	c.mu.Lock()
-	c.sessions[string(k)] = e
+	c.putLocked(string(k), e)
 	c.mu.Unlock()
 	c.routes.set(string(k), e)
 	return nil
@@ -125,7 +127,7 @@ func (c *Claims) apply(r *Record) ([]byte, error) {
 			// the record names the owner.
 			next.owner = Owner{Replica: sr.Owner, Incarnation: sr.Incarnation, Epoch: sr.State.Epoch}
 		}
-		next.state = &sr.State
+		next.state, next.unconfirmed = &sr.State, false
 	case kindEnded:
 		er, err := decodeEnded(r.Value)
 		if err != nil {
@@ -142,7 +144,9 @@ func (c *Claims) apply(r *Record) ([]byte, error) {
 		if e == nil || er.Epoch > e.owner.Epoch {
 			next.owner = Owner{Epoch: er.Epoch} // owner unknown: its claim was compacted away
 		}
-		next.state = nil
+		next.state, next.unconfirmed = nil, false
+	case kindReap:
+		return c.applyReap(id, e, r)
 	default:
 		return nil, fmt.Errorf("%w: kind %d in the sessions topic is not handled by this build", ErrCorrupt, kind)
 	}
@@ -150,10 +154,11 @@ func (c *Claims) apply(r *Record) ([]byte, error) {
 		lost = e.owner
 	}
 	c.mu.Lock()
-	c.sessions[id] = next
+	c.putLocked(id, next)
 	c.mu.Unlock()
 	c.routes.set(id, next)
 	if lost.Epoch != next.owner.Epoch && c.ours(lost) {
+		c.counts.superseded.Add(1)
 		if c.onSuperseded != nil {
 			c.onSuperseded(id, lost, next.owner)
 		}
@@ -207,7 +212,7 @@ func (c *Claims) applyClaim(id string, e *entry, cr *claimRecord, offset int64) 
 func (c *Claims) applyTombstone(id string, e *entry) []byte {
 	if e == nil || e.state == nil {
 		c.mu.Lock()
-		delete(c.sessions, id)
+		c.putLocked(id, nil)
 		c.mu.Unlock()
 		c.routes.set(id, nil)
 		return nil
@@ -310,11 +315,33 @@ func (c *Claims) message(id string, p int32, v []byte) *sarama.ProducerMessage {
 // write produces msgs (one partition, in order) and waits until this
 // replica applied the last.
 func (c *Claims) write(ctx context.Context, p int32, msgs []*sarama.ProducerMessage) error {
-	if err := c.producer.SendMessages(msgs); err != nil {
+	if err := c.produce(func(p sarama.SyncProducer) error { return p.SendMessages(msgs) }); err != nil {
 		return fmt.Errorf("produce session record: %w", err)
 	}
 	if err := c.table.WaitApplied(ctx, p, msgs[len(msgs)-1].Offset); err != nil {
 		return fmt.Errorf("read back session record: %w", err)
 	}
 	return nil
+}
+
+// ErrNodeStopped: a session write after the node stopped (its producer
+// is closed).
+var ErrNodeStopped = errors.New("cluster node stopped")
+
+// produce runs send with the producer unless the node stopped.
+func (c *Claims) produce(send func(sarama.SyncProducer) error) error {
+	c.prodMu.RLock()
+	defer c.prodMu.RUnlock()
+	if c.stopped || c.producer == nil {
+		return ErrNodeStopped
+	}
+	return send(c.producer)
+}
+
+// stopWrites makes every later write fail with ErrNodeStopped, after the
+// writes in flight; the node calls it before closing the producer.
+func (c *Claims) stopWrites() {
+	c.prodMu.Lock()
+	c.stopped = true
+	c.prodMu.Unlock()
 }

@@ -21,6 +21,11 @@ type Record struct {
 	Key       []byte
 	Value     []byte
 	Timestamp time.Time
+	// Replayed: the partition is read from the topic's start (no
+	// checkpoint, or a rebuild) and the record is below the high-water
+	// mark seen at start, so this replica may have acted on it in an
+	// earlier life. One-off effects (a reap's will) are skipped.
+	Replayed bool
 }
 
 // applier is the state a table maintains. Its methods run on the table's
@@ -58,6 +63,7 @@ type Table struct {
 	mu       sync.Mutex
 	applied  []int64                    // next offset to apply, per partition
 	hwm      []int64                    // high-water marks seen at start
+	cold     []bool                     // per partition: read from the topic's start
 	changed  chan struct{}              // closed and replaced on every applied batch
 	caughtUp chan struct{}              // closed once applied >= hwm everywhere
 	err      error                      // set when Run stopped with an error
@@ -266,6 +272,7 @@ func (t *Table) startOffsets(client sarama.Client, n int32) ([]int64, error) {
 		}
 	}
 	start := make([]int64, n)
+	t.cold = make([]bool, n)
 	if rebuild != "" {
 		t.log.Warn("cluster: rebuilding table from the topic's start", zap.String("why", rebuild))
 		if err := t.cache.clearTable(t.name); err != nil {
@@ -273,6 +280,9 @@ func (t *Table) startOffsets(client sarama.Client, n int32) ([]int64, error) {
 		}
 		t.ap.reset()
 		copy(start, oldest)
+		for p := range t.cold {
+			t.cold[p] = true
+		}
 		return start, nil
 	}
 	if err := t.cache.load(t.name, t.ap.restore); err != nil {
@@ -282,7 +292,7 @@ func (t *Table) startOffsets(client sarama.Client, n int32) ([]int64, error) {
 		if cp, ok := cps[p]; ok {
 			start[p] = cp.Next
 		} else {
-			start[p] = oldest[p]
+			start[p], t.cold[p] = oldest[p], true
 		}
 	}
 	return start, nil
@@ -292,7 +302,8 @@ func (t *Table) applyBatch(batch []*sarama.ConsumerMessage) error {
 	changes := make([]kv, 0, len(batch))
 	next := map[int32]int64{}
 	for _, m := range batch {
-		r := Record{Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Timestamp: m.Timestamp}
+		r := Record{Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Timestamp: m.Timestamp,
+			Replayed: t.cold[m.Partition] && m.Offset < t.hwm[m.Partition]}
 		keep, err := t.ap.apply(&r)
 		if err != nil {
 			return fmt.Errorf("table %s: partition %d offset %d: %w", t.name, m.Partition, m.Offset, err)

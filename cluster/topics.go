@@ -52,6 +52,10 @@ func (c Config) specs(replicaID string) []topicSpec {
 		{name: c.inboxTopic(replicaID), partitions: int32(c.InboxPartitions),
 			create:  map[string]string{"cleanup.policy": "delete", "retention.ms": strconv.FormatInt(c.InboxRetention.Milliseconds(), 10)},
 			require: map[string]string{"cleanup.policy": "delete"}},
+		// Empty: its one partition elects the janitor (janitor.go).
+		{name: c.janitorTopic(), partitions: 1,
+			create:  map[string]string{"cleanup.policy": "delete", "retention.ms": "3600000"},
+			require: map[string]string{"cleanup.policy": "delete"}},
 	}
 }
 

@@ -487,6 +487,17 @@ var healthMetrics = []string{
 	"mqtt_bridge_downlink_assigned_partitions", "mqtt_bridge_downlink_consumer_errors_total",
 }
 
+// clusterMetrics are the cluster mode families (cluster.enabled: true):
+// not in the live scrape of the shipped config (cluster mode is off
+// there), so TestMetricNamesExist finds them in bridge/*.go, and
+// bridge/clusterops_test.go scrapes them from two running replicas.
+var clusterMetrics = []string{
+	"mqtt_bridge_cluster_live_replicas", "mqtt_bridge_cluster_ready", "mqtt_bridge_cluster_replica_state",
+	"mqtt_bridge_cluster_replica_heartbeat_age_seconds", "mqtt_bridge_cluster_replica_sessions",
+	"mqtt_bridge_cluster_sessions_owned", "mqtt_bridge_cluster_claims_total", "mqtt_bridge_cluster_sessions_superseded_total",
+	"mqtt_bridge_cluster_session_repairs_total", "mqtt_bridge_cluster_table_lag_records",
+}
+
 // TestHealthMetricsLive: the health families are scraped, every part of
 // the shipped config reports (kafka, producer, spool, downlink, and the
 // tcp and ws listeners), and with Kafka unreachable the probe says down
@@ -576,6 +587,11 @@ func TestDashboardAndAlertsCoverage(t *testing.T) {
 			t.Errorf("the dashboard has no panel on %s", n)
 		}
 	}
+	for _, n := range clusterMetrics {
+		if _, ok := dash[n]; !ok {
+			t.Errorf("the dashboard has no panel on %s (row Cluster)", n)
+		}
+	}
 	for _, n := range healthMetrics {
 		if n == "mqtt_bridge_kafka_probe_timestamp_seconds" {
 			continue // for alerting on a stuck probe by hand; no panel
@@ -598,7 +614,8 @@ func TestDashboardAndAlertsCoverage(t *testing.T) {
 		"mqtt_bridge_spool_bytes", "mqtt_bridge_spool_quota_bytes", "mqtt_bridge_spool_state",
 		"mqtt_bridge_spool_records", "mqtt_bridge_spool_oldest_age_seconds", "mqtt_bridge_spool_drained_total",
 		"mqtt_bridge_spool_corrupt_segments", "mqtt_bridge_spool_truncated_bytes", "mqtt_bridge_produce_drops_total",
-		"mqtt_bridge_part_up"} {
+		"mqtt_bridge_part_up", "mqtt_bridge_cluster_replica_heartbeat_age_seconds", "mqtt_bridge_cluster_replica_state",
+		"mqtt_bridge_cluster_ready"} {
 		if !alerted[n] {
 			t.Errorf("no alert on %s", n)
 		}

@@ -78,6 +78,44 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("explain output %q; want key d7", out)
 	}
 	wd.screenshot(t, "dashboard_explain.png")
+
+	// The cluster page with cluster mode off says so (GET cluster: 404).
+	wd.click(t, wd.find(t, "#nav-cluster"))
+	wd.waitText(t, "#cluster-summary", "cluster mode is off", 20*time.Second)
+}
+
+// TestDashboardClusterInBrowser: with cluster mode on (one replica, the
+// shared Kafka), the dashboard's Cluster page lists the replica as alive,
+// this one, with its admin address and its tables caught up.
+func TestDashboardClusterInBrowser(t *testing.T) {
+	skipShort(t)
+	driverPath, browserPath := findChromium(t)
+	bootstrap := sharedKafka(t)
+	prefix := uniq(t, "cluster") + "."
+	t.Cleanup(func() { deleteTopicsWithPrefix(t, bootstrap, prefix) })
+	cfg := testConfig(t, bootstrap)
+	cfg.Cluster.Enabled, cfg.Cluster.ReplicaID, cfg.Cluster.TopicPrefix = true, "dash-r1", prefix
+	cfg.Cluster.Partitions, cfg.Cluster.ReplicationFactor = 2, 1
+	cfg.Cluster.HeartbeatInterval, cfg.Cluster.ReplicaTimeout = 250*time.Millisecond, 3*time.Second
+	b := startBridgeNoKafka(t, cfg)
+	select {
+	case <-b.Cluster().Ready():
+	case <-time.After(kafkaWait):
+		t.Fatal("cluster node not ready")
+	}
+
+	wd := startWebDriver(t, driverPath, browserPath)
+	wd.post(t, "/window/rect", map[string]any{"width": 1280, "height": 900}, nil)
+	wd.navigate(t, "http://"+b.AdminAddr()+"/#cluster")
+	row := wd.waitText(t, "#cluster-table tbody", "dash-r1 (this one)", 20*time.Second)
+	if !strings.Contains(row, "alive") || !strings.Contains(row, b.AdminAddr()) {
+		t.Errorf("cluster table %q; want dash-r1 alive at %s", row, b.AdminAddr())
+	}
+	if txt := wd.waitText(t, "#cluster-tables tbody", "sessions", 20*time.Second); strings.Contains(txt, "no") {
+		t.Errorf("tables %q; want every table caught up", txt)
+	}
+	wd.waitText(t, "#cluster-summary", "live replicas: 1 of 1", 20*time.Second)
+	wd.screenshot(t, "dashboard_cluster.png")
 }
 
 // findChromium returns chromedriver's and chromium's paths, or skips (fails

@@ -354,9 +354,15 @@ func (c *conn) finish(err error) {
 			dp.Properties.ReasonString = ce.msg
 		}
 		// The client may still be sending (a Receive Maximum overrun is a
-		// client that keeps writing): see linger.
-		linger = c.send(dp) && !s.closing.Load()
+		// client that keeps writing): see linger. wlinger is set before the
+		// send: the writer may flush the DISCONNECT and close the socket
+		// before send returns, and must half-close it then, not close it.
+		linger = !s.closing.Load()
 		c.wlinger.Store(linger)
+		if !c.send(dp) {
+			linger = false
+			c.wlinger.Store(false)
+		}
 	} else if code != 0 && !c.connected.Load() && c.version == packets.V5 && reason != ReasonConnectTimeout && reason != ReasonNetworkError {
 		// [MQTT-4.13.1-1] before CONNACK a v5 error goes in CONNACK.
 		c.send(&packets.Packet{Type: packets.CONNACK, ReasonCode: code})

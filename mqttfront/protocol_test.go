@@ -103,15 +103,16 @@ func TestReceiveMaximumExceededWhileWriting(t *testing.T) {
 			t.Fatal(err)
 		}
 		batch := bytes.Repeat(frame, 64)
-		// The writer keeps writing until it sees the DISCONNECT, as a
-		// client does whose writes are not driven by what it reads. It stops
-		// then: the server drains for at most 2 s, and on a loaded machine
-		// a writer that never stops could outlast that and earn a reset
-		// that says nothing about the half-close.
+		// The writer keeps writing after the limit, well past what the
+		// server lets in, until it sees the DISCONNECT or has sent 4 MiB.
+		// The server drains at most 8 MiB or 2 s: over loopback an
+		// unbounded writer can fill 8 MiB before a loaded machine schedules
+		// this test's reader, and the reset that follows would say nothing
+		// about the half-close.
 		writerDone, sawDisconnect := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(writerDone)
-			for {
+			for sent := 0; sent < 4<<20; sent += len(batch) {
 				select {
 				case <-sawDisconnect:
 					return

@@ -43,11 +43,12 @@ type api struct {
 	log        *zap.Logger
 	auth       *apiAuth
 	hist       *history
+	forwarder  *http.Client // admin actions forwarded to another replica (cluster.go)
 }
 
 func (s *Server) newAPI(started time.Time, interval time.Duration) *api {
 	a := &api{front: s.front, br: s.br, cfg: s.cfg, maxPayload: s.opts.MaxPayload, version: s.opts.Version,
-		started: started, log: s.log, auth: s.auth}
+		started: started, log: s.log, auth: s.auth, forwarder: newForwarder()}
 	a.hist = newHistory(interval, historySize, a.readCounters)
 	return a
 }
@@ -90,6 +91,7 @@ func (a *api) register(mux *http.ServeMux) {
 	h("GET /api/v1/routes", a.routes)
 	h("POST /api/v1/explain", a.explain)
 	h("POST /api/v1/publish", a.publish)
+	h("GET /api/v1/cluster", a.cluster)
 	h("GET /api/v1/openapi.json", a.openapi)
 	h("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
@@ -349,6 +351,12 @@ func (a *api) client(w http.ResponseWriter, r *http.Request) {
 func (a *api) kick(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if !a.front.Kick(id) {
+		if c := a.br.Cluster(); c != nil {
+			if owner, ok := c.Owner(id); ok && !owner.Self {
+				a.kickRemote(w, r, c, id, owner)
+				return
+			}
+		}
 		writeError(w, http.StatusNotFound, fmt.Sprintf("client %q is not connected", id))
 		return
 	}

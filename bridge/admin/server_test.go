@@ -50,6 +50,7 @@ func (fakeBridge) ExplainUplink(*mapping.Publish, int32) (mapping.Explanation, i
 }
 func (fakeBridge) Mapping() mapping.Config { return mapping.Config{} }
 func (fakeBridge) Routes() Routes          { return Routes{Unmatched: 5} }
+func (fakeBridge) Cluster() Cluster        { return nil }
 
 // TestServerSeam runs the admin listener on fakes of its two interfaces:
 // New starts nothing, /readyz passes the bridge's answer through, the API

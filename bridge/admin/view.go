@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"time"
+
 	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
 	"github.com/iotbridge/mqtt-kafka-bridge/mapping"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
@@ -49,6 +51,90 @@ type Bridge interface {
 	Mapping() mapping.Config
 	// Routes are the per-rule counters.
 	Routes() Routes
+	// Cluster is cluster mode as the API reads it; nil when cluster mode
+	// is off (cluster.enabled: false).
+	Cluster() Cluster
+}
+
+// Cluster is this replica's cluster node as the admin API sees it
+// (bridge/clusterview.go). Its methods are safe for concurrent use.
+type Cluster interface {
+	// ReplicaID is this replica's id (cluster.replica_id).
+	ReplicaID() string
+	// View is the cluster as this replica sees it now, for GET
+	// /api/v1/cluster.
+	View() ClusterView
+	// Owner is the replica that owns clientID's session as the sessions
+	// table says; false when the table knows no session for it.
+	Owner(clientID string) (ClusterReplica, bool)
+	// Forward says whether an admin action on a client owned elsewhere is
+	// forwarded to the owner (cluster.admin_forward), else answered 409.
+	Forward() bool
+}
+
+// ClusterView is GET /api/v1/cluster: this replica, every replica it
+// knows, its internal tables and its claims (openapi.json, ClusterView).
+type ClusterView struct {
+	Replica        string `json:"replica"`     // this replica's id (cluster.replica_id)
+	Incarnation    string `json:"incarnation"` // this run's incarnation, hex
+	State          string `json:"state"`       // new, starting, checking_replica_id, catching_up, ready, stopped
+	Ready          bool   `json:"ready"`
+	NotReadyReason string `json:"not_ready_reason,omitempty"`
+	// ReplicaTimeoutSeconds is cluster.replica_timeout: a replica whose
+	// heartbeat age is beyond it is stale.
+	ReplicaTimeoutSeconds float64          `json:"replica_timeout_seconds"`
+	LiveReplicas          int              `json:"live_replicas"`
+	Replicas              []ClusterReplica `json:"replicas"`
+	Tables                []ClusterTable   `json:"tables"`
+	Claims                ClusterClaims    `json:"claims"`
+	// Repairs counts the session records this replica re-wrote over a
+	// fenced record or a tombstone.
+	Repairs uint64 `json:"repairs"`
+}
+
+// ClusterReplica is one replica in ClusterView.
+type ClusterReplica struct {
+	ID          string `json:"id"`
+	Incarnation string `json:"incarnation"` // hex; "" with no heartbeat
+	// State: starting, alive or stopping (its last heartbeat), stale (no
+	// heartbeat within cluster.replica_timeout), unknown (owns sessions
+	// but has no heartbeat in the replicas topic).
+	State string `json:"state"`
+	Live  bool   `json:"live"`
+	Self  bool   `json:"self"` // the replica that answered
+	// HeartbeatAgeSeconds: how far its last heartbeat is behind the
+	// newest heartbeat in the replicas topic, in the broker's clock
+	// (LogAppendTime); null with no heartbeat.
+	HeartbeatAgeSeconds *float64  `json:"heartbeat_age_seconds"`
+	LastHeartbeat       time.Time `json:"last_heartbeat,omitzero"` // broker timestamp
+	StartedAt           time.Time `json:"started_at,omitzero"`     // its own clock
+	AdminAddress        string    `json:"admin_address"`           // cluster.advertise_admin; "" when unknown
+	MQTTAddresses       []string  `json:"mqtt_addresses"`          // cluster.advertise_mqtt
+	Sessions            struct {
+		Online  int `json:"online"`
+		Offline int `json:"offline"`
+	} `json:"sessions"` // owned, as the sessions table says
+	// InboxLag is the replica's inbox records not yet applied. null:
+	// unknown (cross-replica routing does not report it yet).
+	InboxLag *int64 `json:"inbox_lag"`
+}
+
+// ClusterTable is one internal table of this replica.
+type ClusterTable struct {
+	Name           string `json:"name"` // sessions, replicas, retained
+	Lag            int64  `json:"lag"`  // records behind the partitions' high-water marks
+	RecordsApplied uint64 `json:"records_applied"`
+	CaughtUp       bool   `json:"caught_up"` // applied up to the marks seen at start
+}
+
+// ClusterClaims are this replica's session claims since start, by
+// outcome.
+type ClusterClaims struct {
+	Won        uint64 `json:"won"`
+	Lost       uint64 `json:"lost"`    // a later claim was read first (the CONNECT lost a race)
+	Refused    uint64 `json:"refused"` // the owner binding refused it (CONNACK 0x85)
+	Failed     uint64 `json:"failed"`  // not produced or not read back in time
+	Superseded uint64 `json:"superseded"`
 }
 
 // KafkaState is the Kafka side of the bridge at one instant.

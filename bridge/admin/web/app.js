@@ -3,7 +3,7 @@
 "use strict";
 
 const API = "api/v1/";
-const pages = ["overview", "clients", "subscriptions", "retained", "routes", "explain"];
+const pages = ["overview", "clients", "subscriptions", "retained", "routes", "explain", "cluster"];
 const state = { page: "overview", clientsPage: 1, subsPage: 1, retainedPage: 1, prevRoutes: null, timer: null };
 
 function $(id) { return document.getElementById(id); }
@@ -268,10 +268,49 @@ async function runExplain(ev) {
   }
 }
 
+// ------------------------------------------------------------ cluster
+
+// loadCluster lists the replicas as this replica sees them (GET cluster);
+// with cluster mode off the endpoint answers 404 and the page says so.
+async function loadCluster() {
+  const resp = await fetch(API + "cluster", { headers: { "Content-Type": "application/json" } });
+  let c = null;
+  try { c = await resp.json(); } catch (e) { c = null; }
+  if (resp.status === 404) {
+    $("cluster-summary").textContent = (c && c.error) || "cluster mode is off";
+    $("cluster-table").tBodies[0].replaceChildren();
+    $("cluster-tables").tBodies[0].replaceChildren();
+    $("cluster-claims").textContent = "";
+    setStatus("updated " + new Date().toLocaleTimeString(), false);
+    return;
+  }
+  if (!resp.ok) throw new Error((c && c.error) || (resp.status + " " + resp.statusText));
+  setStatus("updated " + new Date().toLocaleTimeString(), false);
+  $("cluster-summary").textContent = "This replica: " + c.replica + " (" + c.state + (c.ready ? "" : ": " + (c.not_ready_reason || "not ready")) +
+    ") · live replicas: " + c.live_replicas + " of " + c.replicas.length + " · stale after " + fmtNum(c.replica_timeout_seconds) + " s without a heartbeat";
+  const stateClass = r => r.state === "alive" ? "good" : r.state === "stale" || r.state === "unknown" ? "bad" : "";
+  $("cluster-table").tBodies[0].replaceChildren(...c.replicas.map(r => el("tr", { class: r.live ? "" : "offline", "data-replica": r.id },
+    el("td", { class: "mono" }, r.id + (r.self ? " (this one)" : "")),
+    el("td", { class: stateClass(r) }, r.state),
+    el("td", { class: "num" }, r.heartbeat_age_seconds == null ? "-" : fmtNum(r.heartbeat_age_seconds, 1) + " s"),
+    el("td", { class: "num" }, fmtNum(r.sessions.online)),
+    el("td", { class: "num" }, fmtNum(r.sessions.offline)),
+    el("td", { class: "num" }, r.inbox_lag == null ? "-" : fmtNum(r.inbox_lag)),
+    el("td", { class: "mono" }, r.admin_address || "-"),
+    el("td", { class: "mono" }, (r.mqtt_addresses || []).join(" ") || "-"),
+    el("td", {}, fmtTime(r.started_at)))));
+  $("cluster-tables").tBodies[0].replaceChildren(...c.tables.map(t => el("tr", {},
+    el("td", {}, t.name), el("td", { class: "num" }, fmtNum(t.lag)), el("td", { class: "num" }, fmtNum(t.records_applied)),
+    el("td", { class: t.caught_up ? "good" : "bad" }, t.caught_up ? "yes" : "no"))));
+  const k = c.claims;
+  $("cluster-claims").textContent = "Session claims here: " + fmtNum(k.won) + " won, " + fmtNum(k.lost) + " lost, " + fmtNum(k.refused) +
+    " refused, " + fmtNum(k.failed) + " failed; " + fmtNum(k.superseded) + " sessions taken over elsewhere; " + fmtNum(c.repairs) + " repairs.";
+}
+
 // ------------------------------------------------------------ routing
 
-const loaders = { overview: loadOverview, clients: loadClients, subscriptions: loadSubs, retained: loadRetained, routes: loadRoutes };
-const every = { overview: 5000, clients: 5000, subscriptions: 10000, retained: 10000, routes: 2000 };
+const loaders = { overview: loadOverview, clients: loadClients, subscriptions: loadSubs, retained: loadRetained, routes: loadRoutes, cluster: loadCluster };
+const every = { overview: 5000, clients: 5000, subscriptions: 10000, retained: 10000, routes: 2000, cluster: 2000 };
 
 async function refresh() {
   const f = loaders[state.page];
