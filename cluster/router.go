@@ -138,8 +138,25 @@ func (r *Router) Stats() RouterStats {
 // for QoS 0) once Kafka acked them all (acks=all, idempotent producer:
 // per-source order in each target's inbox).
 func (r *Router) Route(m *mqttfront.Message, from string, done func(error)) {
+	r.route(m, from, true, done)
+}
+
+// RouteShared is Route for the $share groups only (mqttfront.SharedRouter):
+// for a message every replica delivers to its own plain subscribers
+// itself (a will the janitor fired, which each replica applies from the
+// log), sent once in the cluster by the replica that fired it.
+func (r *Router) RouteShared(m *mqttfront.Message, from string, done func(error)) {
+	r.route(m, from, false, done)
+}
+
+// route is Route, with the copies for plain subscribers or not.
+func (r *Router) route(m *mqttfront.Message, from string, plain bool, done func(error)) {
 	bp := r.matchBuf.Get().(*[]topics.Sub)
-	targets, buf := r.node.claims.routes.remote(m.Topic, from, r.self, *bp)
+	buf := *bp
+	var targets map[string][]string
+	if plain {
+		targets, buf = r.node.claims.routes.remote(m.Topic, from, r.self, buf)
+	}
 	groups, buf := r.node.claims.routes.shares.match(m.Topic, buf)
 	clear(buf)
 	*bp = buf[:0]
@@ -171,9 +188,6 @@ func (r *Router) Route(m *mqttfront.Message, from string, done func(error)) {
 		}
 	}
 }
-
-// RoutesShared: Route decides the $share groups (mqttfront.SharedRouter).
-func (r *Router) RoutesShared() bool { return true }
 
 // send produces one copy to replica's inbox; w learns the outcome.
 func (r *Router) send(replica string, rec copyRecord, w *copyWait) {

@@ -286,3 +286,40 @@ func TestClusterSharedStaleCopyForwarded(t *testing.T) {
 	waitFor(t, defaultWait, "r1 to drop both", func() bool { return rs[0].router.Stats().DroppedShare == 2 })
 	m.c.expectNone(t, 300*time.Millisecond)
 }
+
+// TestClusterSharedJanitorWill: the will of a device whose replica died,
+// fired by the janitor (every replica delivers it to its own plain
+// subscribers from the log), reaches exactly one member of a $share group
+// with members at both live replicas: the replica that fired it routes
+// the group once.
+func TestClusterSharedJanitorWill(t *testing.T) {
+	rs := startReplicasWith(t, 3, janitorOpts)
+	a, r2, r3 := rs[0], rs[1], rs[2]
+	const g = "$share/w/will/#"
+	members := []shareMember{joinShare(t, r2, "w2a", g, 1), joinShare(t, r2, "w2b", g, 1), joinShare(t, r3, "w3", g, 1)}
+	plain := connectClient(t, r3.addr, clientName("plain"), "", true)
+	plain.subscribe(t, "will/#", 1)
+	for _, m := range members {
+		waitSubscribed(t, rs, m.c.ClientID(), g)
+	}
+	var want []string
+	for i := range 3 {
+		id := clientName(fmt.Sprintf("dev%d", i))
+		want = append(want, "gone-"+id)
+		connectWithWill(t, a.addr, id, "will/"+id, "gone-"+id, 0)
+		waitFor(t, defaultWait, "the live replicas to see "+id+" online with its will", func() bool {
+			for _, r := range []*replica{r2, r3} {
+				st, _, ok := r.node.Claims().State(id)
+				if !ok || st.Will == nil || !st.DisconnectedAt.IsZero() {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	a.kill()
+	drain(t, members, len(want), 1).check(t, "wills to group w", want)
+	if got := plain.arrivals(len(want)+1, time.Second); len(got) != len(want) {
+		t.Fatalf("the plain subscriber got %d wills; want %d, once each", len(got), len(want))
+	}
+}

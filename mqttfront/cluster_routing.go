@@ -57,8 +57,7 @@ type clusterRouting struct {
 // mode). Call it before Run; nil (the default) is one replica.
 func (s *Server) SetRemoteRouter(r RemoteRouter) {
 	s.router = r
-	sr, ok := r.(SharedRouter)
-	s.sharedRouted = ok && sr.RoutesShared()
+	_, s.sharedRouted = r.(SharedRouter)
 }
 
 // routeRemote hands m to the router after local delivery and returns the

@@ -14,15 +14,34 @@ import (
 )
 
 // SharedRouter is a RemoteRouter that also routes $share groups across
-// replicas. When the router set by SetRemoteRouter is one and RoutesShared
-// reports true, route leaves every shared group of a message (but $SYS) to
-// Route, which sends the message for each matching group either to one
-// other replica holding members or, when it picks this one, to
-// DeliverTargets here, never both.
+// replicas. When the router set by SetRemoteRouter is one, route leaves
+// every shared group of a message (but $SYS) to Route, which sends the
+// message for each matching group either to one other replica holding
+// members or, when it picks this one, to DeliverTargets here, never both.
 type SharedRouter interface {
 	RemoteRouter
-	// RoutesShared reports whether Route decides the $share groups.
-	RoutesShared() bool
+	// RouteShared is Route for the $share groups only, for a message
+	// that every replica delivers to its own plain subscribers itself (a
+	// will the cluster fired: DeliverWill at each, UplinkWill once). Its
+	// done is Route's.
+	RouteShared(m *Message, from string, done func(error))
+}
+
+// routeSharedOnly hands m's $share groups to the router (cluster mode,
+// UplinkWill) and returns the completion to give the Sink instead of
+// done, as routeRemote does; without a SharedRouter, done itself.
+func (s *Server) routeSharedOnly(m *Message, from string, done func(error)) func(error) {
+	if !s.sharedRouted || isSys(m.Topic) {
+		return done
+	}
+	sr := s.router.(SharedRouter)
+	if done == nil {
+		sr.RouteShared(m, from, nil)
+		return nil
+	}
+	j := &remoteJoin{left: 2, done: done}
+	sr.RouteShared(m, from, j.complete)
+	return j.complete
 }
 
 // Targets names whom a copy is for: sessions by client id, and $share

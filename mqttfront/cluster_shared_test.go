@@ -12,7 +12,9 @@ import (
 // fakeSharedRouter is a fakeRouter that routes $share groups.
 type fakeSharedRouter struct{ fakeRouter }
 
-func (*fakeSharedRouter) RoutesShared() bool { return true }
+func (r *fakeSharedRouter) RouteShared(m *Message, from string, done func(error)) {
+	r.Route(m, from, done)
+}
 
 // TestSharedRouterTakesGroups: with a SharedRouter set, a publish reaches
 // the plain subscribers here as before, but no member of a $share group:
@@ -124,4 +126,32 @@ func TestDeliverTargetsGroups(t *testing.T) {
 	}
 	m1.expectNothing(200 * time.Millisecond)
 	m2.expectNothing(0)
+}
+
+// TestUplinkWillRoutesGroups: a will the cluster fired is routed to the
+// $share groups once, by UplinkWill (DeliverWill, at every replica, leaves
+// them out), and its done waits for those copies too.
+func TestUplinkWillRoutesGroups(t *testing.T) {
+	r := &fakeSharedRouter{}
+	ts := runRouted(t, testConfig(t.TempDir()), nil, r)
+	m := dial(t, ts.addr, packets.V5)
+	m.connect("member")
+	m.subscribe(1, "$share/g/w/#", 1)
+	ts.DeliverWill(&Message{Topic: "w/dev", Payload: []byte("gone"), QoS: 1, ClientID: "dev"})
+	m.expectNothing(200 * time.Millisecond)
+	if n := r.routed(); n != 0 {
+		t.Fatalf("DeliverWill routed %d messages; want none (the firing replica's UplinkWill does)", n)
+	}
+	res := make(chan error, 1)
+	ts.UplinkWill(&Message{Topic: "w/dev", Payload: []byte("gone"), QoS: 1, ClientID: "dev"}, func(err error) { res <- err })
+	waitFor(t, 5*time.Second, "the will's groups handed to the router", func() bool { return r.routed() == 1 })
+	select {
+	case err := <-res:
+		t.Fatalf("UplinkWill done (%v) before the group copies were acked", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	r.complete(0, nil)
+	if err := <-res; err != nil {
+		t.Fatalf("UplinkWill done = %v; want nil", err)
+	}
 }
