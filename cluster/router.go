@@ -156,6 +156,7 @@ func (r *Router) route(m *mqttfront.Message, from string, plain bool, done func(
 	var targets map[string][]string
 	if plain {
 		targets, buf = r.node.claims.routes.remote(m.Topic, from, r.self, buf)
+		clear(buf)
 	}
 	groups, buf := r.node.claims.routes.shares.match(m.Topic, buf)
 	clear(buf)
