@@ -31,7 +31,8 @@ func TestClusterRoutingMetrics(t *testing.T) {
 	}
 	for _, name := range []string{"mqtt_bridge_cluster_copies_total", "mqtt_bridge_cluster_routed_publishes_total",
 		"mqtt_bridge_cluster_copy_errors_total", "mqtt_bridge_cluster_inbox_copies_total", "mqtt_bridge_cluster_forwards_total",
-		"mqtt_bridge_cluster_inbox_dropped_total", "mqtt_bridge_cluster_inbox_store_errors_total"} {
+		"mqtt_bridge_cluster_inbox_dropped_total", "mqtt_bridge_cluster_inbox_store_errors_total",
+		"mqtt_bridge_cluster_share_picks_total", "mqtt_bridge_cluster_route_share_groups"} {
 		if !got[name] {
 			t.Errorf("metric %s not exported (got %v)", name, got)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/topics"
 )
 
 // kindCopy is a copy of a message for sessions another replica owns, in
@@ -12,8 +13,15 @@ import (
 const kindCopy = 6
 
 // copyRecord: source str | hops uv | publisher str | username str |
-// receivedAt t | nTargets uv {client str} | message (the will layout of
+// receivedAt t | nTargets uv {target} | message (the will layout of
 // sessionrecords.go: topic, payload, qos, flags, properties).
+//
+// A target is a session, `client str` (never empty), or a typed target:
+// an empty string (a 0 byte) then `kind byte | fields of the kind`. Kind
+// 1 (targetShare) is a $share group: `filter str | nTried uv {replica
+// str}`. The encoder writes sessions first. A reader that predates typed
+// targets refuses the record ("empty target client id") and stops rather
+// than skips it, as it does for an unknown kind (README.md, "Upgrades").
 type copyRecord struct {
 	// Source is the replica that produced this copy: the publisher's, or
 	// one that forwarded it (stale route table). It is the record's key.
@@ -25,10 +33,28 @@ type copyRecord struct {
 	// replica: the receiver delivers to those it holds and forwards the
 	// others to their current owner.
 	Targets []string
+	// Groups are the $share groups the source chose the target replica
+	// for: it gives the message to one member of each it holds and
+	// forwards the others to another replica holding members
+	// (share.go).
+	Groups []shareTarget
 	// Msg is the message; Msg.ClientID is the publisher ("" injected),
 	// for No Local.
 	Msg *mqttfront.Message
 }
+
+// shareTarget is a copy's target naming a $share group rather than a
+// session.
+type shareTarget struct {
+	// Filter is the group's full filter, "$share/{group}/{filter}".
+	Filter string
+	// Tried are the replicas that had no member to take the message (the
+	// publisher's, forwarders): not chosen again.
+	Tried []string
+}
+
+// Typed copy targets (after an empty client id).
+const targetShare = 1
 
 // maxForwardHops bounds forwards of one copy between replicas whose views
 // of a session's owner disagree for a moment.
@@ -40,6 +66,9 @@ func (r copyRecord) encode() []byte {
 	for _, t := range r.Targets {
 		n += len(t) + 2
 	}
+	for _, g := range r.Groups {
+		n += len(g.Filter) + 4 + 8*len(g.Tried)
+	}
 	b := make([]byte, 0, n)
 	b = append(b, recordFormat, kindCopy)
 	b = appendStr(b, r.Source)
@@ -47,9 +76,17 @@ func (r copyRecord) encode() []byte {
 	b = appendStr(b, m.ClientID)
 	b = appendStr(b, m.Username)
 	b = appendTime(b, m.ReceivedAt)
-	b = binary.AppendUvarint(b, uint64(len(r.Targets)))
+	b = binary.AppendUvarint(b, uint64(len(r.Targets)+len(r.Groups)))
 	for _, t := range r.Targets {
 		b = appendStr(b, t)
+	}
+	for _, g := range r.Groups {
+		b = append(b, 0, targetShare)
+		b = appendStr(b, g.Filter)
+		b = binary.AppendUvarint(b, uint64(len(g.Tried)))
+		for _, t := range g.Tried {
+			b = appendStr(b, t)
+		}
 	}
 	return appendWill(b, m)
 }
@@ -70,11 +107,30 @@ func decodeCopy(v []byte) (copyRecord, error) {
 	username := d.str("username")
 	at := d.time("received at")
 	n := d.count("targets", 1)
-	if n > 0 {
-		r.Targets = make([]string, n)
-		for i := range r.Targets {
-			r.Targets[i] = d.str("target")
-			d.check(r.Targets[i] != "", "empty target client id")
+	for range n {
+		if d.err != nil {
+			break
+		}
+		if t := d.str("target"); t != "" {
+			r.Targets = append(r.Targets, t)
+			continue
+		}
+		switch kind := d.byte1("target kind"); kind {
+		case targetShare:
+			g := shareTarget{Filter: d.str("share filter")}
+			_, _, ok := topics.SplitShared(g.Filter)
+			d.check(ok, "share target %q is not a shared filter", g.Filter)
+			for range d.count("tried replicas", 1) {
+				rep := d.str("tried replica")
+				d.check(rep != "", "empty tried replica")
+				if d.err != nil {
+					break
+				}
+				g.Tried = append(g.Tried, rep)
+			}
+			r.Groups = append(r.Groups, g)
+		default:
+			d.check(false, "unknown copy target kind %d", kind)
 		}
 	}
 	if d.err != nil {

@@ -67,6 +67,62 @@ var copyRecordCases = []struct {
 			1, 'k', 1, 'v',
 		},
 	},
+	{
+		name: "a session and a $share group (typed target), tried at r3",
+		rec: copyRecord{Source: "r1", Hops: 1, Targets: []string{"c"}, Groups: []shareTarget{{Filter: "$share/g/t", Tried: []string{"r3"}}},
+			Msg: &mqttfront.Message{Topic: "t", Payload: []byte("x"), QoS: 1, ReceivedAt: time.UnixMilli(1)}},
+		b: []byte{
+			1, 6, // format 1, kind copy
+			2, 'r', '1', // source
+			1,      // hops 1
+			0,      // publisher ""
+			0,      // username ""
+			2,      // received at: varint 1 ms
+			2,      // 2 targets
+			1, 'c', // target: session "c"
+			0,                                                    // target: "" = a typed target follows
+			1,                                                    // target kind 1: $share group
+			10, '$', 's', 'h', 'a', 'r', 'e', '/', 'g', '/', 't', // group filter
+			1,           // 1 tried replica
+			2, 'r', '3', // r3 had no member to take it
+			1, 't', // topic
+			1, 'x', // payload
+			1,    // QoS 1
+			0x00, // flags
+			0,    // content type ""
+			0,    // response topic ""
+			0,    // correlation data none
+			0,    // 0 user properties
+		},
+	},
+	{
+		name: "groups only, none tried",
+		rec: copyRecord{Source: "r2", Groups: []shareTarget{{Filter: "$share/a/#"}, {Filter: "$share/b/t/+"}},
+			Msg: &mqttfront.Message{Topic: "t/u", QoS: 2}},
+		b: []byte{
+			1, 6, // format 1, kind copy
+			2, 'r', '2', // source
+			0,    // hops 0
+			0,    // publisher ""
+			0,    // username ""
+			0,    // received at: none
+			2,    // 2 targets
+			0, 1, // typed target, kind $share group
+			10, '$', 's', 'h', 'a', 'r', 'e', '/', 'a', '/', '#', // group filter
+			0,    // none tried
+			0, 1, // typed target, kind $share group
+			12, '$', 's', 'h', 'a', 'r', 'e', '/', 'b', '/', 't', '/', '+', // group filter
+			0,                // none tried
+			3, 't', '/', 'u', // topic
+			0,    // payload empty
+			2,    // QoS 2
+			0x00, // flags
+			0,    // content type ""
+			0,    // response topic ""
+			0,    // correlation data none
+			0,    // 0 user properties
+		},
+	},
 }
 
 func TestCopyRecordBytes(t *testing.T) {
@@ -87,7 +143,8 @@ func TestCopyRecordBytes(t *testing.T) {
 }
 
 // TestCopyRecordDecodeRefuses: a record of another kind, a newer format,
-// a truncated one or one with an empty target is refused, never skipped.
+// a truncated one, one with an empty target (a typed target cut short) or
+// a bad typed target is refused, never skipped.
 func TestCopyRecordDecodeRefuses(t *testing.T) {
 	good := copyRecordCases[0].b
 	cases := map[string][]byte{
@@ -97,6 +154,11 @@ func TestCopyRecordDecodeRefuses(t *testing.T) {
 		"trailing byte": append(append([]byte{}, good...), 0),
 		"empty target":  {1, 6, 0, 0, 0, 0, 0, 1, 0, 1, 't', 0, 0, 0, 0, 0, 0, 0},
 		"huge targets":  {1, 6, 0, 0, 0, 0, 0, 0xff, 0xff, 0x03},
+		// Typed targets: an unknown kind (a newer replica's), a group
+		// filter that is no $share filter, an empty tried replica.
+		"unknown target kind": {1, 6, 0, 0, 0, 0, 0, 1, 0, 2, 1, 't', 0, 0, 0, 0, 0, 0, 0},
+		"not a share filter":  {1, 6, 0, 0, 0, 0, 0, 1, 0, 1, 1, 't', 0, 1, 't', 0, 0, 0, 0, 0, 0, 0},
+		"empty tried replica": {1, 6, 0, 0, 0, 0, 0, 1, 0, 1, 10, '$', 's', 'h', 'a', 'r', 'e', '/', 'g', '/', 't', 1, 0, 1, 't', 0, 0, 0, 0, 0, 0, 0},
 	}
 	for name, b := range cases {
 		if _, err := decodeCopy(b); !errors.Is(err, ErrCorrupt) {

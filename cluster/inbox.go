@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -138,8 +139,13 @@ func (r *Router) apply(ctx context.Context, m *sarama.ConsumerMessage, mark stri
 	}
 	r.stats.received.Add(1)
 	local, fwd := r.split(rec.Targets)
-	if len(local) > 0 {
-		missing, err := r.front.Deliver(rec.Msg, rec.Msg.ClientID, local, mqttfront.InboxMark{Name: mark, Next: uint64(m.Offset) + 1})
+	var shares map[string][]shareTarget // $share groups to forward, by replica (share.go)
+	if len(local) > 0 || len(rec.Groups) > 0 {
+		to := mqttfront.Targets{Clients: local}
+		for _, g := range rec.Groups {
+			to.Groups = append(to.Groups, g.Filter)
+		}
+		missing, err := r.front.DeliverTargets(rec.Msg, rec.Msg.ClientID, to, mqttfront.InboxMark{Name: mark, Next: uint64(m.Offset) + 1})
 		if errors.Is(err, mqttfront.ErrServerClosed) {
 			return err
 		}
@@ -147,11 +153,16 @@ func (r *Router) apply(ctx context.Context, m *sarama.ConsumerMessage, mark stri
 			r.stats.deliverErrors.Add(1)
 			r.log.Error("cluster: copy queued in memory only", zap.String("topic", rec.Msg.Topic), zap.Error(err))
 		}
-		if len(missing) > 0 {
+		for _, g := range rec.Groups {
+			if slices.Contains(missing.Groups, g.Filter) {
+				shares = r.forwardShare(shares, rec.Msg.Topic, g) // no member here (any more) may take it
+			}
+		}
+		if len(missing.Clients) > 0 {
 			// Owned here by the log, not held by the front end: the
 			// session moved meanwhile (forward it) or its owner's claim
 			// is still being attached.
-			again, more := r.split(missing)
+			again, more := r.split(missing.Clients)
 			for replica, ids := range more {
 				fwd[replica] = append(fwd[replica], ids...)
 			}
@@ -162,18 +173,34 @@ func (r *Router) apply(ctx context.Context, m *sarama.ConsumerMessage, mark stri
 			}
 		}
 	}
-	if len(fwd) == 0 {
+	if len(fwd) == 0 && len(shares) == 0 {
 		return nil
 	}
 	if rec.Hops >= maxForwardHops {
 		for _, ids := range fwd {
 			r.stats.dropHops.Add(uint64(len(ids)))
 		}
+		for _, gs := range shares {
+			r.stats.dropHops.Add(uint64(len(gs)))
+		}
 		r.log.Error("cluster: copy forwarded too often (the replicas disagree on its sessions' owners); dropped",
-			zap.String("topic", rec.Msg.Topic), zap.Uint64("hops", rec.Hops), zap.Any("owners", fwd))
+			zap.String("topic", rec.Msg.Topic), zap.Uint64("hops", rec.Hops), zap.Any("owners", fwd), zap.Any("groups", shares))
 		return nil
 	}
-	return r.forward(ctx, rec, fwd)
+	for replica, ids := range fwd {
+		if err := r.forward(ctx, replica, copyRecord{Source: r.self, Hops: rec.Hops + 1, Targets: ids, Groups: shares[replica], Msg: rec.Msg}); err != nil {
+			return err
+		}
+	}
+	for replica, gs := range shares {
+		if _, done := fwd[replica]; done {
+			continue
+		}
+		if err := r.forward(ctx, replica, copyRecord{Source: r.self, Hops: rec.Hops + 1, Groups: gs, Msg: rec.Msg}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // split sorts client ids into those this replica owns (by the log) and,
@@ -195,32 +222,29 @@ func (r *Router) split(ids []string) (local []string, fwd map[string][]string) {
 	return local, fwd
 }
 
-// forward sends the copy on to each current owner and waits until every
-// forward is acked, retrying a refused one: never dropped, never committed
+// forward sends the copy out on to replica (a session's current owner, or
+// another holder of a $share group's members) and waits until it is
+// acked, retrying while Kafka refuses it: never dropped, never committed
 // before.
-func (r *Router) forward(ctx context.Context, rec copyRecord, fwd map[string][]string) error {
-	for replica, ids := range fwd {
-		out := copyRecord{Source: r.self, Hops: rec.Hops + 1, Targets: ids, Msg: rec.Msg}
-		for {
-			res := make(chan error, 1)
-			r.send(replica, out, newCopyWait(1, func(err error) { res <- err }))
-			var err error
-			select {
-			case err = <-res:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			if err == nil {
-				r.stats.forwarded.Add(1)
-				break
-			}
-			r.log.Warn("cluster: forward of a copy failed; retrying", zap.String("replica", replica), zap.Error(err))
-			select {
-			case <-time.After(forwardRetry):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+func (r *Router) forward(ctx context.Context, replica string, out copyRecord) error {
+	for {
+		res := make(chan error, 1)
+		r.send(replica, out, newCopyWait(1, func(err error) { res <- err }))
+		var err error
+		select {
+		case err = <-res:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err == nil {
+			r.stats.forwarded.Add(1)
+			return nil
+		}
+		r.log.Warn("cluster: forward of a copy failed; retrying", zap.String("replica", replica), zap.Error(err))
+		select {
+		case <-time.After(forwardRetry):
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
-	return nil
 }

@@ -19,6 +19,7 @@ import (
 // inbox, once it serves.
 type Front interface {
 	Deliver(m *mqttfront.Message, from string, clientIDs []string, mark mqttfront.InboxMark) (missing []string, err error)
+	DeliverTargets(m *mqttfront.Message, from string, to mqttfront.Targets, mark mqttfront.InboxMark) (missing mqttfront.Targets, err error)
 	Ready() <-chan struct{}
 }
 
@@ -50,13 +51,14 @@ type Router struct {
 	stats routerStats
 }
 
-var _ mqttfront.RemoteRouter = (*Router)(nil)
+var _ mqttfront.SharedRouter = (*Router)(nil)
 
 // routerStats are the router's counters (RouterStats).
 type routerStats struct {
 	routed, copies, copyErrors                   atomic.Uint64
 	received, forwarded, dropNoSession, dropHops atomic.Uint64
 	deliverErrors                                atomic.Uint64
+	shareLocal, shareRemote, dropShare           atomic.Uint64
 }
 
 // RouterStats are the router's counters since start, for metrics.
@@ -85,6 +87,16 @@ type RouterStats struct {
 	DeliverErrors uint64
 	// Sessions: sessions in the route table per owning replica.
 	Sessions map[string]int
+	// ShareLocal and ShareRemote: $share group deliveries this replica
+	// decided (one per matching group per publish), for a member here or
+	// another replica holding members.
+	ShareLocal, ShareRemote uint64
+	// DroppedShare: group deliveries no replica holding members could
+	// take (none of them had a member the ACL lets receive the topic,
+	// or every member left): dropped, as on one node.
+	DroppedShare uint64
+	// ShareGroups: $share group filters with members in the route table.
+	ShareGroups int
 }
 
 // NewRouter builds the router of node n delivering to front (the MQTT
@@ -113,28 +125,68 @@ func (r *Router) Stats() RouterStats {
 		DroppedHops:      s.dropHops.Load(),
 		DeliverErrors:    s.deliverErrors.Load(),
 		Sessions:         r.node.claims.routes.sessions(),
+		ShareLocal:       s.shareLocal.Load(),
+		ShareRemote:      s.shareRemote.Load(),
+		DroppedShare:     s.dropShare.Load(),
+		ShareGroups:      r.node.claims.routes.shares.len(),
 	}
 }
 
 // Route sends one copy of m to each other replica owning sessions that
-// match m.Topic; done (nil for QoS 0) once Kafka acked them all (acks=all,
-// idempotent producer: per-source order in each target's inbox).
+// match m.Topic or chosen for a $share group that matches it (share.go;
+// a group this replica is chosen for is delivered here first); done (nil
+// for QoS 0) once Kafka acked them all (acks=all, idempotent producer:
+// per-source order in each target's inbox).
 func (r *Router) Route(m *mqttfront.Message, from string, done func(error)) {
+	r.route(m, from, true, done)
+}
+
+// RouteShared is Route for the $share groups only (mqttfront.SharedRouter):
+// for a message every replica delivers to its own plain subscribers
+// itself (a will the janitor fired, which each replica applies from the
+// log), sent once in the cluster by the replica that fired it.
+func (r *Router) RouteShared(m *mqttfront.Message, from string, done func(error)) {
+	r.route(m, from, false, done)
+}
+
+// route is Route, with the copies for plain subscribers or not.
+func (r *Router) route(m *mqttfront.Message, from string, plain bool, done func(error)) {
 	bp := r.matchBuf.Get().(*[]topics.Sub)
-	targets, buf := r.node.claims.routes.remote(m.Topic, from, r.self, *bp)
+	buf := *bp
+	var targets map[string][]string
+	if plain {
+		targets, buf = r.node.claims.routes.remote(m.Topic, from, r.self, buf)
+		clear(buf)
+	}
+	groups, buf := r.node.claims.routes.shares.match(m.Topic, buf)
 	clear(buf)
 	*bp = buf[:0]
 	r.matchBuf.Put(bp)
-	if len(targets) == 0 {
+	var shares map[string][]shareTarget
+	if len(groups) > 0 {
+		shares = r.routeShares(m, from, groups)
+	}
+	if len(targets) == 0 && len(shares) == 0 {
 		if done != nil {
 			done(nil)
 		}
 		return
 	}
 	r.stats.routed.Add(1)
-	w := newCopyWait(len(targets), done)
+	n := len(targets)
+	for replica := range shares {
+		if _, ok := targets[replica]; !ok {
+			n++
+		}
+	}
+	w := newCopyWait(n, done)
 	for replica, ids := range targets {
-		r.send(replica, copyRecord{Source: r.self, Targets: ids, Msg: m}, w)
+		r.send(replica, copyRecord{Source: r.self, Targets: ids, Groups: shares[replica], Msg: m}, w)
+	}
+	for replica, gs := range shares {
+		if _, ok := targets[replica]; !ok {
+			r.send(replica, copyRecord{Source: r.self, Groups: gs, Msg: m}, w)
+		}
 	}
 }
 

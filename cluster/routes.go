@@ -11,17 +11,18 @@ import (
 // every session in the cluster, online or offline, indexed by filter, and
 // the replica owning each session. It is kept by the sessions table's
 // applier (Claims) as it applies records, so it is as current as this
-// replica's view of the sessions log. Shared subscriptions are left out:
-// $share groups are per replica until the cluster-wide pick exists.
+// replica's view of the sessions log. Shared subscriptions are kept apart,
+// by group and holding replica (routes_share.go).
 type routes struct {
-	index *topics.Index // ClientID = the session's client id
+	index  *topics.Index // ClientID = the session's client id
+	shares *shareRoutes
 
 	mu     sync.RWMutex
 	owners map[string]string // client id -> owning replica
 }
 
 func newRoutes() *routes {
-	return &routes{index: topics.NewIndex(), owners: map[string]string{}}
+	return &routes{index: topics.NewIndex(), shares: newShareRoutes(), owners: map[string]string{}}
 }
 
 // set records the session clientID as e says it is; e nil, ended (no
@@ -33,6 +34,7 @@ func (rt *routes) set(clientID string, e *entry) {
 	}
 	if e == nil || e.state == nil || e.owner.Replica == "" {
 		rt.index.RemoveClient(clientID)
+		rt.shares.set(clientID, "", false, nil)
 		rt.mu.Lock()
 		delete(rt.owners, clientID)
 		rt.mu.Unlock()
@@ -40,8 +42,10 @@ func (rt *routes) set(clientID string, e *entry) {
 	}
 	subs := e.state.Subscriptions
 	keep := make(map[string]struct{}, len(subs))
+	var shared []string
 	for _, sub := range subs {
-		if _, _, shared := topics.SplitShared(sub.Filter); shared {
+		if _, _, ok := topics.SplitShared(sub.Filter); ok {
+			shared = append(shared, sub.Filter)
 			continue
 		}
 		keep[sub.Filter] = struct{}{}
@@ -53,6 +57,7 @@ func (rt *routes) set(clientID string, e *entry) {
 			rt.index.Remove(clientID, old.Filter)
 		}
 	}
+	rt.shares.set(clientID, e.owner.Replica, e.state.DisconnectedAt.IsZero(), shared)
 	rt.mu.Lock()
 	rt.owners[clientID] = e.owner.Replica
 	rt.mu.Unlock()
@@ -63,6 +68,7 @@ func (rt *routes) reset() {
 	if rt == nil {
 		return
 	}
+	rt.shares.reset()
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	for id := range rt.owners {

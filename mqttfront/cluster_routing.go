@@ -43,6 +43,9 @@ type clusterRouting struct {
 	// router sends copies to other replicas; nil on one replica. Set
 	// before Run.
 	router RemoteRouter
+	// sharedRouted: router is a SharedRouter that routes $share groups
+	// (route leaves them to it, cluster_shared.go).
+	sharedRouted bool
 	// inboxMu serializes Deliver: it guards marks, held across the store
 	// write of a copy's messages and its mark.
 	inboxMu     sync.Mutex
@@ -52,7 +55,10 @@ type clusterRouting struct {
 
 // SetRemoteRouter makes publishes reach other replicas' sessions (cluster
 // mode). Call it before Run; nil (the default) is one replica.
-func (s *Server) SetRemoteRouter(r RemoteRouter) { s.router = r }
+func (s *Server) SetRemoteRouter(r RemoteRouter) {
+	s.router = r
+	_, s.sharedRouted = r.(SharedRouter)
+}
 
 // routeRemote hands m to the router after local delivery and returns the
 // completion to give the Sink (or the Publish caller) instead of done:
@@ -94,68 +100,90 @@ func (j *remoteJoin) complete(err error) {
 }
 
 // Deliver hands a copy routed here by another replica to the named local
-// sessions, through the same per-delivery path as a local publish (ACL,
-// expiry, No Local for from, the options of the sessions' matching
-// subscriptions here, window or durable queue). It returns, after the
-// QoS 1/2 messages for persistent sessions are in the store, the client
-// ids this replica holds no session for, for the caller to forward.
+// sessions: DeliverTargets with sessions only.
+func (s *Server) Deliver(m *Message, from string, clientIDs []string, mark InboxMark) (missing []string, err error) {
+	miss, err := s.DeliverTargets(m, from, Targets{Clients: clientIDs}, mark)
+	return miss.Clients, err
+}
+
+// DeliverTargets hands a copy routed here by another replica (or a $share
+// pick of this replica's router) to the named local sessions and to one
+// member of each named $share group held here, through the same
+// per-delivery path as a local publish (ACL, expiry, No Local for from,
+// the options of the sessions' matching subscriptions here, window or
+// durable queue). It returns, after the QoS 1/2 messages for persistent
+// sessions are in the store, what this replica could not take, for the
+// caller to forward: the client ids it holds no session for, and the
+// groups with no member here the ACL lets receive m.Topic (each such
+// denial is counted here, delivery_not_authorized).
 //
 // mark makes a copy read again (a log re-read from an older position)
 // deliver nothing: a copy whose mark.Next is not above the highest seen
 // for mark.Name is skipped, and the mark is written in the store
-// transaction of the messages it queued. err is a store failure (the
-// messages are queued in memory; the mark moved on, so a re-read does
-// not queue them twice), or ErrServerClosed.
-func (s *Server) Deliver(m *Message, from string, clientIDs []string, mark InboxMark) (missing []string, err error) {
+// transaction of the messages it queued. Calls with a mark are
+// serialized; an empty mark (the router's own pick) is not checked. err
+// is a store failure (the messages are queued in memory; the mark moved
+// on, so a re-read does not queue them twice), or ErrServerClosed.
+func (s *Server) DeliverTargets(m *Message, from string, to Targets, mark InboxMark) (missing Targets, err error) {
 	if s.closing.Load() || !s.runOnce.Load() {
-		return nil, ErrServerClosed
+		return Targets{}, ErrServerClosed
 	}
-	s.inboxMu.Lock()
-	defer s.inboxMu.Unlock()
-	if err := s.loadMarksLocked(); err != nil {
-		return nil, err
+	if mark.Name != "" {
+		s.inboxMu.Lock()
+		defer s.inboxMu.Unlock()
+		if err := s.loadMarksLocked(); err != nil {
+			return Targets{}, err
+		}
 	}
-	here := make(map[string]*session, len(clientIDs))
+	here := make(map[string]*session, len(to.Clients))
 	s.mu.RLock()
-	for _, id := range clientIDs {
+	for _, id := range to.Clients {
 		if ss := s.sessions[id]; ss != nil && !ss.movedAway() {
 			here[id] = ss
 		} else {
-			missing = append(missing, id)
+			missing.Clients = append(missing.Clients, id)
 		}
 	}
 	s.mu.RUnlock()
+	if m.QoS > 2 {
+		m.QoS = 2
+	}
+	var targets []target
+	var picks []target
+	if len(here) > 0 || len(to.Groups) > 0 {
+		bp := s.matchBuf.Get().(*[]topics.Sub)
+		subs := s.index.Match(m.Topic, (*bp)[:0])
+		var shared map[string][]topics.Sub
+		targets, shared = collectTargets(subs, m.QoS, from)
+		if len(to.Groups) > 0 {
+			picks, missing.Groups = s.pickGroups(m, to.Groups, shared)
+		}
+		clear(subs)
+		*bp = subs[:0]
+		s.matchBuf.Put(bp)
+	}
 	if mark.Name != "" {
 		if mark.Next <= s.marks[mark.Name] {
 			return missing, nil // applied before: delivered or queued already
 		}
 		s.marks[mark.Name] = mark.Next
 	}
-	if len(here) == 0 {
-		return missing, nil
-	}
-	if m.QoS > 2 {
-		m.QoS = 2
-	}
-	bp := s.matchBuf.Get().(*[]topics.Sub)
-	subs := s.index.Match(m.Topic, (*bp)[:0])
-	targets, _ := collectTargets(subs, m.QoS, from) // $share stays per replica
-	clear(subs)
-	*bp = subs[:0]
-	s.matchBuf.Put(bp)
-
 	var writes []*storeWrite
 	var owners []*session
-	for i := range targets {
-		t := &targets[i]
-		ss := here[t.clientID]
-		if ss == nil {
-			continue // not named in this copy: the source sent it elsewhere, or it is local there
-		}
+	queue := func(ss *session, t *target) {
 		w, _ := ss.deliver(s, m, t.qos, m.Retain && t.rap, t.subIDs) // a full queue is counted (queue_full), as on one node
 		if w != nil {
 			writes, owners = append(writes, w), append(owners, ss)
 		}
+	}
+	for i := range targets {
+		t := &targets[i]
+		if ss := here[t.clientID]; ss != nil {
+			queue(ss, t)
+		} // else: not named in this copy: the source sent it elsewhere, or it is local there
+	}
+	for i := range picks {
+		queue(picks[i].sess, &picks[i])
 	}
 	if len(writes) == 0 {
 		return missing, nil

@@ -66,7 +66,9 @@ func (s *Server) UplinkWill(m *Message, done func(error)) {
 			sinkDone = s.produceRetained(&w, done)
 		}
 	}
-	s.sink.Submit(&w, sinkDone)
+	// Cluster mode: each replica delivered the will to its own plain
+	// subscribers (DeliverWill); its $share groups are routed once, here.
+	s.sink.Submit(&w, s.routeSharedOnly(&w, w.ClientID, sinkDone))
 }
 
 // SupersedeReaped is Supersede for a session whose replica the cluster

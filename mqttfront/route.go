@@ -36,6 +36,11 @@ func (s *Server) route(m *Message, from string) error {
 	clear(subs)
 	*bp = subs[:0]
 	s.matchBuf.Put(bp)
+	if s.sharedRouted && !isSys(m.Topic) {
+		// Cluster mode: the router picks one member in the cluster per
+		// group, this replica's through DeliverTargets (cluster_shared.go).
+		shared = nil
+	}
 
 	s.mu.RLock()
 	for i := range targets {
@@ -49,11 +54,7 @@ func (s *Server) route(m *Message, from string) error {
 			s.deliveryDenied(strings.Clone(k), "", m.Topic)
 			continue
 		}
-		t := target{clientID: sub.ClientID, qos: min(m.QoS, sub.QoS), rap: sub.RetainAsPublished, sess: s.sessions[sub.ClientID]}
-		if sub.ID != 0 {
-			t.subIDs = []uint32{sub.ID}
-		}
-		targets = append(targets, t)
+		targets = append(targets, sharedTarget(sub, m.QoS, s.sessions[sub.ClientID]))
 	}
 	s.mu.RUnlock()
 
@@ -187,6 +188,17 @@ func (s *Server) pickShared(key string, members []topics.Sub, topic string) (sub
 		return members[int(n)%len(members)], true
 	}
 	return topics.Sub{}, false
+}
+
+// sharedTarget is the delivery to the member sub picked for a message at
+// qos: the subscription's own options, not aggregated with the session's
+// other subscriptions.
+func sharedTarget(sub topics.Sub, qos byte, ss *session) target {
+	t := target{clientID: sub.ClientID, qos: min(qos, sub.QoS), rap: sub.RetainAsPublished, sess: ss}
+	if sub.ID != 0 {
+		t.subIDs = []uint32{sub.ID}
+	}
+	return t
 }
 
 func isSys(topic string) bool { return len(topic) >= 4 && topic[:4] == "$SYS" }
