@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -82,10 +83,14 @@ func startCluster(t *testing.T, n int, opts func(id string) clusterOpts) *testCl
 // a fix).
 func skipKnownBug(t *testing.T, bug string) {
 	t.Helper()
-	if os.Getenv("CLUSTER_E2E_KNOWN_BUGS") != "1" {
+	if !knownBugs() {
 		t.Skip("fails on main: " + bug + " (CLUSTER_E2E_KNOWN_BUGS=1 runs it)")
 	}
 }
+
+// knownBugs reports whether CLUSTER_E2E_KNOWN_BUGS=1: the checks that
+// fail on main because of a known bug are then strict.
+func knownBugs() bool { return os.Getenv("CLUSTER_E2E_KNOWN_BUGS") == "1" }
 
 // replica returns the replica with id.
 func (c *testCluster) replica(id string) *clusterReplica {
@@ -339,10 +344,14 @@ func sameCounts(a, b map[string]float64) bool {
 }
 
 // checkOneOwner waits (within mqttWait) until, for every client id: the
-// log names an owner, that replica's front end is the only one holding the
-// session (online or not), and, when online is true, the client is
-// connected there and nowhere else. It then wants every running replica's
+// log names an owner, that replica's front end holds the session and,
+// when online is true, the client is connected there and nowhere else
+// (never online at two replicas). It then wants every running replica's
 // route table to agree (same owners, same counts). It returns the owners.
+//
+// Another replica still holding the session offline (a stale copy: a
+// replica that lost a CONNECT race keeps it, on main) is logged; with
+// CLUSTER_E2E_KNOWN_BUGS=1 it fails the test.
 func (c *testCluster) checkOneOwner(online bool, clientIDs ...string) map[string]string {
 	c.t.Helper()
 	owners := map[string]string{}
@@ -357,7 +366,7 @@ func (c *testCluster) checkOneOwner(online bool, clientIDs ...string) map[string
 		var err error
 		ok := poll(mqttWait, func() bool {
 			st, err = c.holdersOf(id)
-			if err != nil || len(st.Holders) != 1 || st.Holders[0] != owner {
+			if err != nil || !slices.Contains(st.Holders, owner) || (knownBugs() && len(st.Holders) != 1) {
 				return false
 			}
 			if online {
@@ -366,8 +375,10 @@ func (c *testCluster) checkOneOwner(online bool, clientIDs ...string) map[string
 			return len(st.Online) <= 1
 		})
 		if !ok {
-			c.t.Errorf("session %s: the log names %s the owner (epoch %d), but the replicas holding it are %v (online at %v, err %v); want exactly %s",
-				id, owner, epoch, st.Holders, st.Online, err, owner)
+			c.t.Errorf("session %s: the log names %s the owner (epoch %d), but the replicas holding it are %v (online at %v, err %v); want %s, online: %v",
+				id, owner, epoch, st.Holders, st.Online, err, owner, online)
+		} else if len(st.Holders) > 1 {
+			c.t.Logf("session %s: owned by %s (epoch %d), and still held offline by %v (stale copies: known bug)", id, owner, epoch, st.Holders)
 		}
 	}
 	var views map[string]map[string]float64
@@ -402,6 +413,17 @@ func metricsOf(admin, prefix string) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// durationStats is p50/p99/max of ds, for the log.
+func durationStats(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "n=0"
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	q := func(f float64) time.Duration { return s[int(f*float64(len(s)-1))].Round(time.Millisecond) }
+	return fmt.Sprintf("n=%d p50=%v p99=%v max=%v", len(s), q(0.5), q(0.99), s[len(s)-1].Round(time.Millisecond))
 }
 
 // logRouting logs each replica's routing counters (copies produced, inbox
