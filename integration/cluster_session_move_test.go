@@ -26,7 +26,6 @@ func skipPending(t *testing.T, needs string) {
 	}
 }
 
-//
 // Fails on main, twice over: the queue at r1 is not handed over (dropped,
 // session_moved), and the reconnect at r3 gets a PUBLISH before its
 // CONNACK (see TestClusterSubscriberReplicaRestart): "received unexpected
