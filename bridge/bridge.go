@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -85,7 +86,8 @@ func New(cfg Config, opts Options) (*Bridge, error) {
 	if err := b.newCluster(); err != nil {
 		return nil, err
 	}
-	b.down = &downlink{rules: &b.rules, front: b.front, producer: b.producer, log: b.log.Named("downlink"), metrics: b.metrics}
+	b.down = &downlink{rules: &b.rules, front: b.front, producer: b.producer, log: b.log.Named("downlink"), metrics: b.metrics,
+		failpoint: failpoint(os.Getenv, b.log, killSelf)}
 	if topics := rules.DownlinkTopics(); len(topics) > 0 {
 		b.consumer, err = kafka.NewConsumer(cfg.Kafka, topics, b.down, b.log.Named("kafka.consumer"))
 		if err != nil {

@@ -28,6 +28,9 @@ type downlink struct {
 	producer producer // for dead letters
 	log      *zap.Logger
 	metrics  *metrics
+	// failpoint is asked at FailpointDownlinkBeforeDeliver (failpoint.go);
+	// nil without one.
+	failpoint func(point string)
 }
 
 var _ kafka.Handler = (*downlink)(nil)
@@ -85,6 +88,9 @@ func (d *downlink) Handle(ctx context.Context, m *kafka.Message, done func(error
 	rule := msg.Rule
 	rc := d.metrics.routes.downlink(rule)
 	rc.Matched.Add(1)
+	if d.failpoint != nil {
+		d.failpoint(FailpointDownlinkBeforeDeliver)
+	}
 	start := time.Now()
 	d.front.Publish(out, func(err error) {
 		d.metrics.downlinkLatency.Observe(time.Since(start).Seconds())

@@ -24,6 +24,7 @@ type clusterReplica struct {
 	id    string
 	setup *faultSetup
 	proc  *bridgeProc
+	sets  []string // --set keys of every start
 }
 
 // newClusterReplica writes a config with cluster mode on: replica id,
@@ -31,12 +32,35 @@ type clusterReplica struct {
 // anonymous access, its own data dir, and one uplink rule to a topic the
 // test never publishes to (retained test topics are unmatched: dropped).
 func newClusterReplica(t *testing.T, bootstrap, prefix, id string) *clusterReplica {
+	return newClusterReplicaWith(t, bootstrap, prefix, id, clusterOpts{})
+}
+
+// clusterOpts are what a cluster test changes in a replica's config.
+type clusterOpts struct {
+	// mapping replaces the mapping section's body (YAML indented by two
+	// spaces); "" is one uplink rule to a topic never published to.
+	mapping string
+	sets    []string // --set keys
+	env     []string // environment (KEY=value)
+}
+
+// newClusterReplicaWith is newClusterReplica with o.
+func newClusterReplicaWith(t *testing.T, bootstrap, prefix, id string, o clusterOpts) *clusterReplica {
 	t.Helper()
 	s := &faultSetup{
 		bootstrap: bootstrap,
 		mqtt:      fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		admin:     fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		dir:       t.TempDir(),
+		env:       o.env,
+	}
+	mapping := o.mapping
+	if mapping == "" {
+		mapping = fmt.Sprintf(`  uplink:
+    - name: unused
+      mqtt_topic: "unused/{device}"
+      kafka_topic: %q
+`, uniq(t, "unused"))
 	}
 	yaml := fmt.Sprintf(`log:
   level: info
@@ -53,11 +77,7 @@ kafka:
   bootstrap_servers: [%q]
   client_id: %s
 mapping:
-  uplink:
-    - name: unused
-      mqtt_topic: "unused/{device}"
-      kafka_topic: %q
-cluster:
+%scluster:
   enabled: true
   replica_id: %s
   topic_prefix: %q
@@ -65,19 +85,33 @@ cluster:
   replication_factor: 1
   heartbeat_interval: 500ms
   replica_timeout: 5s
-`, s.admin, s.mqtt, filepath.Join(s.dir, "mqtt"), bootstrap, uniq(t, id), uniq(t, "unused"), id, prefix)
+`, s.admin, s.mqtt, filepath.Join(s.dir, "mqtt"), bootstrap, uniq(t, id), mapping, id, prefix)
 	s.config = filepath.Join(s.dir, "config.yaml")
 	if err := os.WriteFile(s.config, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return &clusterReplica{id: id, setup: s}
+	return &clusterReplica{id: id, setup: s, sets: o.sets}
 }
 
 // start runs the replica's process and waits until /readyz is 200: the
 // node caught up with the high-water marks it saw at start.
 func (r *clusterReplica) start(t *testing.T) {
 	t.Helper()
-	r.proc = startBridgeProc(t, r.setup, nil)
+	r.launch(t)
+	r.waitReady(t)
+}
+
+// launch runs the replica's process and waits for its /healthz and MQTT
+// listener only (several replicas then catch up at once).
+func (r *clusterReplica) launch(t *testing.T) {
+	t.Helper()
+	r.proc = startBridgeProc(t, r.setup, r.sets)
+}
+
+// waitReady waits until /readyz is 200: the node caught up with the
+// high-water marks it saw at start.
+func (r *clusterReplica) waitReady(t *testing.T) {
+	t.Helper()
 	waitFor(t, kafkaWait, r.id+"'s /readyz 200 (caught up)", func() bool {
 		if r.proc.exited() {
 			t.Fatalf("%s exited: %v\n%s", r.id, r.proc.err, tail(r.proc.out.String(), 40))

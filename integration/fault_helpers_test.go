@@ -56,11 +56,12 @@ func freePortPair(t testing.TB) int {
 // faultSetup is one fault test's world: its Kafka, its topic, and the
 // fixed ports and dirs its bridge keeps across restarts.
 type faultSetup struct {
-	bootstrap   string // what the bridge dials (Kafka, or the proxy in front of it)
-	topic       string // 6 partitions, created up front
-	mqtt, admin string // host:port
-	dir         string // data dir root: dir/mqtt and dir/spool
-	config      string // the YAML file
+	bootstrap   string   // what the bridge dials (Kafka, or the proxy in front of it)
+	topic       string   // 6 partitions, created up front
+	mqtt, admin string   // host:port
+	dir         string   // data dir root: dir/mqtt and dir/spool
+	config      string   // the YAML file
+	env         []string // extra environment of the process (KEY=value)
 }
 
 // spoolDir is where the bridge keeps its spool.
@@ -137,7 +138,7 @@ func startBridgeProc(t *testing.T, s *faultSetup, sets []string) *bridgeProc {
 		args = append(args, "--set", kv)
 	}
 	p := &bridgeProc{t: t, cmd: exec.Command(bridgeBinary(t), args...), out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd.Env = cleanEnv()
+	p.cmd.Env = cleanEnv(s.env...)
 	p.cmd.Dir = s.dir
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.WaitDelay = 5 * time.Second
@@ -152,6 +153,9 @@ func startBridgeProc(t *testing.T, s *faultSetup, sets []string) *bridgeProc {
 		}
 		if t.Failed() {
 			t.Logf("bridge pid %d output (last 40 lines):\n%s", p.cmd.Process.Pid, tail(p.out.String(), 40))
+			if dir := os.Getenv("IT_BRIDGE_LOGS"); dir != "" {
+				_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d.log", strings.ReplaceAll(t.Name(), "/", "_"), p.cmd.Process.Pid)), []byte(p.out.String()), 0o644)
+			}
 		}
 	})
 	waitFor(t, mqttWait, "the bridge's /healthz and MQTT listener", func() bool {

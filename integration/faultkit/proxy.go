@@ -15,10 +15,15 @@ import (
 // both directions without closing anything, and holds new connections open
 // but silent, the way a broker behind a black-holing network looks to a
 // client. Resume lets everything that was held through. EOFs are held too,
-// so a hung peer sees neither data nor a close.
+// so a hung peer sees neither data nor a close. With several targets
+// (NewRoundRobinProxy) it is also a round-robin load balancer: each new
+// connection goes to the next target that accepts a dial, the way HAProxy
+// in TCP mode with redispatch does.
 type Proxy struct {
-	ln     net.Listener
-	target string
+	ln        net.Listener
+	targets   []string
+	next      atomic.Uint64  // round-robin position
+	perTarget []atomic.Int64 // connections forwarded to each target
 
 	mu    sync.Mutex
 	open  chan struct{} // closed while forwarding; a fresh one while hung
@@ -31,9 +36,19 @@ type Proxy struct {
 // NewProxy returns a proxy that accepts on ln and forwards to target
 // (host:port). It starts nothing; Run serves.
 func NewProxy(ln net.Listener, target string) *Proxy {
+	return NewRoundRobinProxy(ln, []string{target})
+}
+
+// NewRoundRobinProxy returns a proxy that accepts on ln and forwards each
+// new connection to the next of targets in turn; a target that refuses
+// the dial is skipped for that connection (the next one is tried, each at
+// most once), so a stopped replica behind it costs a client nothing but
+// a redial. It starts nothing; Run serves.
+func NewRoundRobinProxy(ln net.Listener, targets []string) *Proxy {
 	open := make(chan struct{})
 	close(open)
-	return &Proxy{ln: ln, target: target, open: open, conns: map[net.Conn]struct{}{}}
+	return &Proxy{ln: ln, targets: append([]string(nil), targets...), perTarget: make([]atomic.Int64, len(targets)),
+		open: open, conns: map[net.Conn]struct{}{}}
 }
 
 // Addr is the address the proxy listens on.
@@ -76,6 +91,33 @@ func (p *Proxy) Hung() bool {
 // Stats returns the connections accepted and the bytes forwarded so far.
 func (p *Proxy) Stats() (accepted, forwarded int64) {
 	return p.accepted.Load(), p.forwarded.Load()
+}
+
+// PerTarget returns how many connections went to each target, in the
+// order NewRoundRobinProxy was given them.
+func (p *Proxy) PerTarget() []int64 {
+	out := make([]int64, len(p.perTarget))
+	for i := range p.perTarget {
+		out[i] = p.perTarget[i].Load()
+	}
+	return out
+}
+
+// dial connects to the next target in turn that accepts, trying each at
+// most once.
+func (p *Proxy) dial(ctx context.Context) (net.Conn, error) {
+	d := net.Dialer{Timeout: 10 * time.Second}
+	start := p.next.Add(1) - 1
+	var err error
+	for i := range uint64(len(p.targets)) {
+		n := int((start + i) % uint64(len(p.targets)))
+		var c net.Conn
+		if c, err = d.DialContext(ctx, "tcp", p.targets[n]); err == nil {
+			p.perTarget[n].Add(1)
+			return c, nil
+		}
+	}
+	return nil, err
 }
 
 // pass waits until the proxy forwards or ctx ends, and reports which.
@@ -148,8 +190,7 @@ func (p *Proxy) serve(ctx context.Context, client net.Conn) {
 	if !p.pass(ctx) {
 		return
 	}
-	d := net.Dialer{Timeout: 10 * time.Second}
-	server, err := d.DialContext(ctx, "tcp", p.target)
+	server, err := p.dial(ctx)
 	if err != nil {
 		return
 	}

@@ -44,12 +44,16 @@ func echoServer(t *testing.T) string {
 }
 
 func startProxy(t *testing.T, target string) *Proxy {
+	return startRoundRobin(t, target)
+}
+
+func startRoundRobin(t *testing.T, targets ...string) *Proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := NewProxy(ln, target)
+	p := NewRoundRobinProxy(ln, targets)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -140,5 +144,73 @@ func TestProxyPassesClose(t *testing.T) {
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
 		t.Errorf("after half close: Read = %d, %v; want EOF passed back through the proxy", n, err)
+	}
+}
+
+// namedServer writes name to every connection it accepts and closes it.
+func namedServer(t *testing.T, name string) (addr string, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte(name))
+			_ = c.Close()
+		}
+	})
+	var once sync.Once
+	stop = func() { once.Do(func() { _ = ln.Close(); wg.Wait() }) }
+	t.Cleanup(stop)
+	return ln.Addr().String(), stop
+}
+
+// whoAnswers dials the proxy and returns the name its target wrote.
+func whoAnswers(t *testing.T, p *Proxy) string {
+	t.Helper()
+	c, err := net.Dial("tcp", p.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read through the proxy: %v", err)
+	}
+	return string(b)
+}
+
+// TestProxyRoundRobin: connections go to the targets in turn; a target
+// that refuses the dial is skipped, and taken again once it is back.
+func TestProxyRoundRobin(t *testing.T) {
+	a, _ := namedServer(t, "a")
+	b, stopB := namedServer(t, "b")
+	c, _ := namedServer(t, "c")
+	p := startRoundRobin(t, a, b, c)
+	var got string
+	for range 6 {
+		got += whoAnswers(t, p)
+	}
+	if got != "abcabc" {
+		t.Fatalf("6 connections went to %q; want abcabc", got)
+	}
+	stopB()
+	got = ""
+	for range 4 {
+		got += whoAnswers(t, p)
+	}
+	// Turns: a, b (refused: c), c, a.
+	if got != "acca" {
+		t.Errorf("with b stopped 4 connections went to %q; want acca (b's turn passed to c)", got)
+	}
+	if n := p.PerTarget(); n[0] != 4 || n[1] != 2 || n[2] != 4 {
+		t.Errorf("PerTarget() = %v; want [4 2 4]", n)
 	}
 }

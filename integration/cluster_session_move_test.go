@@ -1,0 +1,90 @@
+package integration
+
+// Issue 12, proof item 3, with processes: a persistent session subscribes
+// at r1 and goes offline; messages are published from r2 (MQTT) and from
+// Kafka (downlink, consumed at r2); it reconnects at r3 and finds Session
+// Present and every queued message, in order, once.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/integration/clusterkit"
+	"github.com/iotbridge/mqtt-kafka-bridge/integration/testenv"
+)
+
+// skipPending skips a cluster test whose feature is being built on
+// another branch, unless CLUSTER_E2E_PENDING=1 (to run it against that
+// branch).
+func skipPending(t *testing.T, needs string) {
+	t.Helper()
+	if os.Getenv("CLUSTER_E2E_PENDING") != "1" {
+		t.Skip("needs " + needs + " (CLUSTER_E2E_PENDING=1 runs it)")
+	}
+}
+
+// Fails on main, twice over: the queue at r1 is not handed over (dropped,
+// session_moved), and the reconnect at r3 gets a PUBLISH before its
+// CONNACK (see TestClusterSubscriberReplicaRestart): "received unexpected
+// packet 3".
+func TestClusterSessionMovesWithQueue(t *testing.T) {
+	skipPending(t, "handover (cluster-handover) and the PUBLISH-before-CONNACK fix")
+	bootstrap := sharedKafka(t)
+	cmdTopic := uniq(t, "commands")
+	testenv.CreateTopic(t, bootstrap, cmdTopic, 1)
+	c := startCluster(t, 3, func(id string) clusterOpts {
+		if id != "r2" {
+			return clusterOpts{}
+		}
+		return clusterOpts{
+			mapping: fmt.Sprintf("  downlink:\n    - name: commands\n      kafka_topics: [%q]\n      mqtt_topic: \"p3/{key}/cmd\"\n      qos: 1\n", cmdTopic),
+			sets:    []string{"kafka.consumer.group_id=" + uniq(t, "group"), "kafka.consumer.auto_offset_reset=earliest"},
+		}
+	})
+	r1, r2, r3 := c.rs[0], c.rs[1], c.rs[2]
+	device := uniq(t, "dev")
+	addr := r1.setup.mqtt
+	sub := clusterkit.NewSubscriber(clusterkit.SubscriberConfig{ClientID: device, Addr: func() string { return addr },
+		Version: 5, Filter: "p3/" + device + "/#", QoS: 1, Persistent: true})
+	if _, err := sub.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pub := clusterkit.NewPublisher(clusterkit.PublisherConfig{Name: uniq(t, "pub"), Addr: at(r2.setup.mqtt), Version: 4,
+		QoS: 1, Topic: "p3/" + device + "/mqtt", Rate: 20})
+	pubRun := runBackground(t, pub.Run)
+	src := &commandProducer{name: uniq(t, "cmdsrc")}
+	prod := syncProducer(t, bootstrap)
+	srcRun := runBackground(t, func(ctx context.Context) { src.run(ctx, prod, cmdTopic, device, 10) })
+	waitFor(t, kafkaWait, "messages from r2 and from Kafka at r1", func() bool {
+		n := map[string]int{}
+		for _, g := range sub.Receipts() {
+			n[g.Pub]++
+		}
+		return n[pub.Name()] >= 10 && n[src.name] >= 5
+	})
+	// Offline at r1 for 3 s: the messages queue there.
+	sub.Close()
+	pause(3 * time.Second)
+	addr = r3.setup.mqtt
+	ci, err := sub.Connect(context.Background())
+	if err != nil {
+		t.Fatalf("reconnect at r3: %v", err)
+	}
+	if !ci.SessionPresent || ci.Subscribed {
+		t.Errorf("reconnect at r3: Session Present %v (subscribed again %v); want the session found", ci.SessionPresent, ci.Subscribed)
+	}
+	pause(3 * time.Second)
+	pubRun.stop()
+	srcRun.stop()
+	sent := append(pub.Sent(), src.Sent()...)
+	waitDelivered(t, sub, sent, kafkaWait)
+	checkReceipts(t, "session moved r1 → r3", sent, sub)
+	if owners := c.checkOneOwner(true, device); owners[device] != "r3" {
+		t.Errorf("the session is owned by %q; want r3", owners[device])
+	}
+	sub.Close()
+	c.logRouting()
+}
