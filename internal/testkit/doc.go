@@ -3,7 +3,8 @@
 // RunBridge) with timeouts, a recording Sink, HTTP calls to the admin API
 // (Call, Request), a bridge for the admin API's tests (APIBridge,
 // TelemetryMapping), a Recorder, MQTT clients (ConnectV3, CloseV5) and
-// setting config keys by name (Set). See README.md.
+// setting config keys by name (Set). Its subpackage mqttwire is the raw
+// MQTT client of the tests. See README.md.
 //
 // It is imported by tests only. So that every package's own tests (package
 // x, not x_test) may import it, it imports no package of this module but
