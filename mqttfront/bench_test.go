@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
@@ -64,8 +65,8 @@ func BenchmarkPublishQoS1(b *testing.B) {
 		b.Run(strconv.Itoa(size)+"B", func(b *testing.B) {
 			cfg := testConfig("")
 			ts := runServer(b, cfg, nopSink{})
-			w := dial(b, ts.addr, packets.V311)
-			w.connect("bench")
+			w := mqttwire.Dial(b, ts.addr, packets.V311)
+			w.Connect("bench")
 			payload := make([]byte, size)
 			const window = 64
 			var frames [][]byte
@@ -80,7 +81,7 @@ func BenchmarkPublishQoS1(b *testing.B) {
 			done := make(chan error, 1)
 			go func() {
 				for acked < b.N {
-					p, err := w.read(10 * time.Second)
+					p, err := w.Read(10 * time.Second)
 					if err != nil {
 						done <- err
 						return
@@ -98,7 +99,7 @@ func BenchmarkPublishQoS1(b *testing.B) {
 					out = append(out, frames[sent%window]...)
 					sent++
 				}
-				if _, err := w.nc.Write(out); err != nil {
+				if _, err := w.NetConn().Write(out); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -151,11 +152,11 @@ func BenchmarkRouteQoS0ACL(b *testing.B) {
 
 func benchRoute(b *testing.B, cfg Config) {
 	ts := runServer(b, cfg, nopSink{})
-	var subs []*wire
+	var subs []*mqttwire.Conn
 	for i := range 10 {
-		w := dial(b, ts.addr, packets.V311)
-		w.connect("s" + strconv.Itoa(i))
-		w.subscribe(1, "fan/#", 0)
+		w := mqttwire.Dial(b, ts.addr, packets.V311)
+		w.Connect("s" + strconv.Itoa(i))
+		w.Subscribe(1, "fan/#", 0)
 		subs = append(subs, w)
 	}
 	stop := make(chan struct{})
@@ -172,8 +173,8 @@ func benchRoute(b *testing.B, cfg Config) {
 					return
 				default:
 				}
-				_ = w.nc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-				_, _ = w.nc.Read(buf)
+				_ = w.NetConn().SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+				_, _ = w.NetConn().Read(buf)
 			}
 		}()
 	}

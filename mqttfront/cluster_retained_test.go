@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
@@ -79,23 +80,23 @@ func TestAdmissionRefusesConnect(t *testing.T) {
 		{packets.V311, packets.V3ServerUnavailable}, // 3.1.1 §3.2.2.3: 0x03 Server unavailable
 		{packets.V5, packets.ServerUnavailable},     // 5.0 §3.2.2.2: 0x88 Server unavailable
 	} {
-		w := dial(t, srv.addr, tc.v)
-		ack := w.connect("early-" + versionName(tc.v))
+		w := mqttwire.Dial(t, srv.addr, tc.v)
+		ack := w.Connect("early-" + versionName(tc.v))
 		if ack.ReasonCode != tc.want {
 			t.Errorf("%s: CONNACK %#x while not admitted; want %#x", versionName(tc.v), byte(ack.ReasonCode), byte(tc.want))
 		}
 		if tc.v == packets.V5 && ack.Properties.ReasonString != "" {
 			t.Logf("reason string %q", ack.Properties.ReasonString)
 		}
-		w.expectClosed(5 * time.Second)
+		w.ExpectClosed(5 * time.Second)
 	}
 	st := srv.Stats()
 	if st.Connects["server_unavailable"] != 2 || st.Disconnects["cluster_not_ready"] != 2 {
 		t.Errorf("Stats: connects %v, disconnects %v; want server_unavailable 2 and cluster_not_ready 2", st.Connects, st.Disconnects)
 	}
 	g.set(nil)
-	w := dial(t, srv.addr, packets.V5)
-	if ack := w.connect("early-v5"); ack.ReasonCode != packets.Success {
+	w := mqttwire.Dial(t, srv.addr, packets.V5)
+	if ack := w.Connect("early-v5"); ack.ReasonCode != packets.Success {
 		t.Fatalf("CONNACK %#x once admitted; want success", byte(ack.ReasonCode))
 	}
 }
@@ -133,13 +134,13 @@ func (h *heldStore) get(i int) (*Message, func(error)) {
 func TestSharedRetainedAckWaitsForStore(t *testing.T) {
 	hs := &heldStore{}
 	srv := runServerHooks(t, testConfig(t.TempDir()), nil, func(s *Server) { s.SetRetainedStore(hs) })
-	w := dial(t, srv.addr, packets.V5)
-	w.connect("pub")
-	p := pub("r/a", "A", 1, 1)
+	w := mqttwire.Dial(t, srv.addr, packets.V5)
+	w.Connect("pub")
+	p := mqttwire.Publish("r/a", "A", 1, 1)
 	p.Retain = true
-	w.send(p)
+	w.Send(p)
 	waitFor(t, 5*time.Second, "SetRetained", func() bool { return hs.n() == 1 })
-	w.expectNothing(200 * time.Millisecond) // no PUBACK before the store's confirmation
+	w.ExpectNothing(200 * time.Millisecond) // no PUBACK before the store's confirmation
 	m, done := hs.get(0)
 	if m.Topic != "r/a" || string(m.Payload) != "A" || !m.Retain {
 		t.Fatalf("SetRetained(%q, %q, retain %v); want r/a A retained", m.Topic, m.Payload, m.Retain)
@@ -148,25 +149,25 @@ func TestSharedRetainedAckWaitsForStore(t *testing.T) {
 		t.Fatalf("retained trie has %d messages before the log applied any; want 0 (never ahead of the log)", srv.Stats().Retained)
 	}
 	done(nil)
-	if ack := w.expect(packets.PUBACK); ack.ReasonCode != packets.Success || ack.PacketID != 1 {
+	if ack := w.Expect(packets.PUBACK); ack.ReasonCode != packets.Success || ack.PacketID != 1 {
 		t.Fatalf("PUBACK %d %#x; want 1 success", ack.PacketID, byte(ack.ReasonCode))
 	}
 
 	// A subscriber sees it only once applied.
-	s := dial(t, srv.addr, packets.V311)
-	s.connect("sub")
-	s.subscribe(1, "r/#", 1)
-	s.expectNothing(100 * time.Millisecond)
+	s := mqttwire.Dial(t, srv.addr, packets.V311)
+	s.Connect("sub")
+	s.Subscribe(1, "r/#", 1)
+	s.ExpectNothing(100 * time.Millisecond)
 	srv.ApplyRetained("r/a", &Message{Payload: []byte("A"), QoS: 1})
-	s.subscribe(2, "r/a", 1)
-	if got := s.expect(packets.PUBLISH); got.Topic != "r/a" || string(got.Payload) != "A" || !got.Retain {
+	s.Subscribe(2, "r/a", 1)
+	if got := s.Expect(packets.PUBLISH); got.Topic != "r/a" || string(got.Payload) != "A" || !got.Retain {
 		t.Fatalf("on subscribe after apply: %q %q retain %v; want r/a A retained", got.Topic, got.Payload, got.Retain)
 	}
 
 	// Empty payload: a clear goes to the store, the trie waits for the log.
-	p = pub("r/a", "", 1, 2)
+	p = mqttwire.Publish("r/a", "", 1, 2)
 	p.Retain = true
-	w.send(p)
+	w.Send(p)
 	waitFor(t, 5*time.Second, "SetRetained of the clear", func() bool { return hs.n() == 2 })
 	m, done = hs.get(1)
 	if len(m.Payload) != 0 {
@@ -176,20 +177,20 @@ func TestSharedRetainedAckWaitsForStore(t *testing.T) {
 		t.Fatalf("retained count %d before the clear is applied; want 1", srv.Stats().Retained)
 	}
 	done(nil)
-	w.expect(packets.PUBACK)
+	w.Expect(packets.PUBACK)
 	srv.ApplyRetained("r/a", nil)
 	if st := srv.Stats(); st.Retained != 0 || st.RetainedBytes != 0 {
 		t.Fatalf("after the clear: %d retained, %d bytes; want 0, 0", st.Retained, st.RetainedBytes)
 	}
 
 	// A store failure fails the publish: v5 PUBACK 0x80.
-	p = pub("r/b", "B", 1, 3)
+	p = mqttwire.Publish("r/b", "B", 1, 3)
 	p.Retain = true
-	w.send(p)
+	w.Send(p)
 	waitFor(t, 5*time.Second, "SetRetained r/b", func() bool { return hs.n() == 3 })
 	_, done = hs.get(2)
 	done(errors.New("kafka down"))
-	if ack := w.expect(packets.PUBACK); ack.ReasonCode != packets.UnspecifiedError {
+	if ack := w.Expect(packets.PUBACK); ack.ReasonCode != packets.UnspecifiedError {
 		t.Fatalf("PUBACK %#x after the store failed; want 0x80", byte(ack.ReasonCode))
 	}
 }
@@ -207,12 +208,12 @@ func TestSharedRetainedLimits(t *testing.T) {
 	if n := srv.Stats().Retained; n != 2 {
 		t.Fatalf("%d retained after applying 2; want 2", n)
 	}
-	w := dial(t, srv.addr, packets.V5)
-	w.connect("pub")
-	p := pub("full/3", "z", 1, 1)
+	w := mqttwire.Dial(t, srv.addr, packets.V5)
+	w.Connect("pub")
+	p := mqttwire.Publish("full/3", "z", 1, 1)
 	p.Retain = true
-	w.send(p)
-	if ack := w.expect(packets.PUBACK); ack.ReasonCode != packets.QuotaExceeded {
+	w.Send(p)
+	if ack := w.Expect(packets.PUBACK); ack.ReasonCode != packets.QuotaExceeded {
 		t.Fatalf("PUBACK %#x beyond max_retained; want 0x97", byte(ack.ReasonCode))
 	}
 	if hs.n() != 0 {
@@ -229,9 +230,9 @@ func TestSharedRetainedLimits(t *testing.T) {
 func TestSharedRetainedPublishAndWill(t *testing.T) {
 	hs := &heldStore{}
 	srv := runServerHooks(t, testConfig(t.TempDir()), nil, func(s *Server) { s.SetRetainedStore(hs) })
-	s := dial(t, srv.addr, packets.V311)
-	s.connect("sub")
-	s.subscribe(1, "dl/#", 1)
+	s := mqttwire.Dial(t, srv.addr, packets.V311)
+	s.Connect("sub")
+	s.Subscribe(1, "dl/#", 1)
 
 	res := make(chan error, 1)
 	go srv.Publish(&Message{Topic: "dl/x", Payload: []byte("X"), QoS: 1, Retain: true}, func(err error) { res <- err })
@@ -246,7 +247,7 @@ func TestSharedRetainedPublishAndWill(t *testing.T) {
 	if err := <-res; err == nil {
 		t.Fatal("Publish succeeded although the store failed")
 	}
-	s.expectNothing(100 * time.Millisecond) // refused as a whole: not routed
+	s.ExpectNothing(100 * time.Millisecond) // refused as a whole: not routed
 
 	go srv.Publish(&Message{Topic: "dl/x", Payload: []byte("X2"), QoS: 1, Retain: true}, func(err error) { res <- err })
 	waitFor(t, 5*time.Second, "second SetRetained", func() bool { return hs.n() == 2 })
@@ -255,16 +256,16 @@ func TestSharedRetainedPublishAndWill(t *testing.T) {
 	if err := <-res; err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
-	if got := s.expect(packets.PUBLISH); string(got.Payload) != "X2" {
+	if got := s.Expect(packets.PUBLISH); string(got.Payload) != "X2" {
 		t.Fatalf("routed %q; want X2", got.Payload)
 	}
 
-	wl := dial(t, srv.addr, packets.V311)
-	wl.connect("willer", func(p *packets.Packet) {
-		withWill("dl/will", "gone", 1, 0)(p)
+	wl := mqttwire.Dial(t, srv.addr, packets.V311)
+	wl.Connect("willer", func(p *packets.Packet) {
+		mqttwire.Will("dl/will", "gone", 1, 0)(p)
 		p.Connect.WillRetain = true
 	})
-	_ = wl.nc.Close() // abrupt: the will is published
+	wl.Close() // abrupt: the will is published
 	waitFor(t, 5*time.Second, "the will's SetRetained", func() bool { return hs.n() == 3 })
 	if m, done := hs.get(2); m.Topic != "dl/will" || string(m.Payload) != "gone" {
 		t.Fatalf("will SetRetained %q %q; want dl/will gone", m.Topic, m.Payload)
@@ -279,12 +280,12 @@ func TestSharedRetainedPublishAndWill(t *testing.T) {
 func TestSharedRetainedNotInStore(t *testing.T) {
 	dir := t.TempDir()
 	single := runServer(t, testConfig(dir), nil)
-	w := dial(t, single.addr, packets.V311)
-	w.connect("pub")
-	p := pub("old/r", "single", 1, 1)
+	w := mqttwire.Dial(t, single.addr, packets.V311)
+	w.Connect("pub")
+	p := mqttwire.Publish("old/r", "single", 1, 1)
 	p.Retain = true
-	w.send(p)
-	w.expect(packets.PUBACK)
+	w.Send(p)
+	w.Expect(packets.PUBACK)
 	single.stop()
 
 	hs := &heldStore{}
@@ -335,13 +336,13 @@ func TestSharedRetainedACLOnDelivery(t *testing.T) {
 	srv := runServerHooks(t, cfg, nil, func(s *Server) { s.SetRetainedStore(&heldStore{}) })
 	srv.ApplyRetained("secret/x", &Message{Payload: []byte("hidden")})
 	srv.ApplyRetained("open/x", &Message{Payload: []byte("shown")})
-	w := dial(t, srv.addr, packets.V311)
-	w.connect("sub")
-	w.subscribe(1, "#", 1)
-	if got := w.expect(packets.PUBLISH); got.Topic != "open/x" {
+	w := mqttwire.Dial(t, srv.addr, packets.V311)
+	w.Connect("sub")
+	w.Subscribe(1, "#", 1)
+	if got := w.Expect(packets.PUBLISH); got.Topic != "open/x" {
 		t.Fatalf("retained on subscribe to #: %q; want only open/x", got.Topic)
 	}
-	w.expectNothing(200 * time.Millisecond)
+	w.ExpectNothing(200 * time.Millisecond)
 	if n := srv.Stats().Drops["delivery_not_authorized"]; n != 1 {
 		t.Fatalf("delivery_not_authorized drops %d; want 1 (secret/x)", n)
 	}

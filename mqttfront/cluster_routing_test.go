@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
@@ -63,21 +64,21 @@ func runRouted(t *testing.T, cfg Config, sink Sink, r RemoteRouter) *testSrv {
 func TestRemoteRouterAckWaitsForCopies(t *testing.T) {
 	r := &fakeRouter{}
 	ts := runRouted(t, testConfig(t.TempDir()), nil, r)
-	w := dial(t, ts.addr, packets.V5)
-	w.connect("pub")
-	w.send(pub("a/1", "one", 1, 1), pub("a/2", "two", 2, 2), pub("a/3", "three", 1, 3))
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	w.Connect("pub")
+	w.Send(mqttwire.Publish("a/1", "one", 1, 1), mqttwire.Publish("a/2", "two", 2, 2), mqttwire.Publish("a/3", "three", 1, 3))
 	waitFor(t, 5*time.Second, "three publishes handed to the router", func() bool { return r.routed() == 3 })
 	for i, from := range r.froms {
 		if from != "pub" || r.msgs[i].Topic != "a/"+string(rune('1'+i)) {
 			t.Fatalf("Route call %d: topic %q from %q; want a/%d from pub (arrival order)", i, r.msgs[i].Topic, from, i+1)
 		}
 	}
-	w.expectNothing(200 * time.Millisecond) // the Sink confirmed, the copies did not
+	w.ExpectNothing(200 * time.Millisecond) // the Sink confirmed, the copies did not
 	r.complete(1, nil)
 	r.complete(2, errors.New("kafka down"))
-	w.expectNothing(200 * time.Millisecond) // the first still waits: no ack may pass it
+	w.ExpectNothing(200 * time.Millisecond) // the first still waits: no ack may pass it
 	r.complete(0, nil)
-	a1, a2, a3 := w.expect(packets.PUBACK), w.expect(packets.PUBREC), w.expect(packets.PUBACK)
+	a1, a2, a3 := w.Expect(packets.PUBACK), w.Expect(packets.PUBREC), w.Expect(packets.PUBACK)
 	if a1.PacketID != 1 || a2.PacketID != 2 || a3.PacketID != 3 {
 		t.Fatalf("acks for ids %d, %d, %d; want 1, 2, 3", a1.PacketID, a2.PacketID, a3.PacketID)
 	}
@@ -91,9 +92,9 @@ func TestRemoteRouterAckWaitsForCopies(t *testing.T) {
 func TestRemoteRouterQoS0AndSys(t *testing.T) {
 	r := &fakeRouter{}
 	ts := runRouted(t, testConfig(t.TempDir()), nil, r)
-	w := dial(t, ts.addr, packets.V5)
-	w.connect("pub")
-	w.send(pub("q0/t", "x", 0, 0))
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	w.Connect("pub")
+	w.Send(mqttwire.Publish("q0/t", "x", 0, 0))
 	waitFor(t, 5*time.Second, "the QoS 0 publish routed", func() bool { return r.routed() == 1 })
 	if r.dones[0] != nil {
 		t.Fatalf("QoS 0 publish routed with a completion; want none (best effort)")
@@ -136,20 +137,20 @@ func TestDeliverCopy(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(dir)
 	ts := runRouted(t, cfg, nil, &fakeRouter{})
-	off := dial(t, ts.addr, packets.V5)
-	off.connect("offline", persistent(300))
-	off.subscribe(1, "c/#", 1)
-	off.send(&packets.Packet{Type: packets.DISCONNECT})
-	other := dial(t, ts.addr, packets.V5)
-	other.connect("other")
-	other.subscribe(1, "c/#", 1)
+	off := mqttwire.Dial(t, ts.addr, packets.V5)
+	off.Connect("offline", mqttwire.Persistent(300))
+	off.Subscribe(1, "c/#", 1)
+	off.Send(&packets.Packet{Type: packets.DISCONNECT})
+	other := mqttwire.Dial(t, ts.addr, packets.V5)
+	other.Connect("other")
+	other.Subscribe(1, "c/#", 1)
 
 	mark := InboxMark{Name: "inbox.r1/0", Next: 5}
 	missing, err := ts.Deliver(&Message{Topic: "c/1", Payload: []byte("one"), QoS: 2}, "src", []string{"offline", "gone"}, mark)
 	if err != nil || len(missing) != 1 || missing[0] != "gone" {
 		t.Fatalf("Deliver = %v, %v; want [gone], nil", missing, err)
 	}
-	other.expectNothing(200 * time.Millisecond) // not named in the copy
+	other.ExpectNothing(200 * time.Millisecond) // not named in the copy
 	if _, err := ts.Deliver(&Message{Topic: "c/1", Payload: []byte("one"), QoS: 1}, "src", []string{"offline"}, mark); err != nil {
 		t.Fatal(err)
 	}
@@ -162,13 +163,13 @@ func TestDeliverCopy(t *testing.T) {
 	if _, err := ts.Deliver(&Message{Topic: "c/2", Payload: []byte("two"), QoS: 1}, "src", []string{"offline"}, InboxMark{Name: mark.Name, Next: 6}); err != nil {
 		t.Fatal(err)
 	}
-	back := dial(t, ts.addr, packets.V5)
-	if ack := back.connect("offline", persistent(300)); !ack.SessionPresent {
+	back := mqttwire.Dial(t, ts.addr, packets.V5)
+	if ack := back.Connect("offline", mqttwire.Persistent(300)); !ack.SessionPresent {
 		t.Fatalf("reconnect: Session Present 0; want 1")
 	}
-	p1, p2 := back.expect(packets.PUBLISH), back.expect(packets.PUBLISH)
+	p1, p2 := back.Expect(packets.PUBLISH), back.Expect(packets.PUBLISH)
 	if string(p1.Payload) != "one" || p1.QoS != 1 || string(p2.Payload) != "two" {
 		t.Fatalf("queued: %q (QoS %d), %q; want one at QoS 1 (the subscription's), then two", p1.Payload, p1.QoS, p2.Payload)
 	}
-	back.expectNothing(200 * time.Millisecond) // the copy read again was not queued twice
+	back.ExpectNothing(200 * time.Millisecond) // the copy read again was not queued twice
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
@@ -27,21 +28,21 @@ func TestSharedRouterTakesGroups(t *testing.T) {
 			r = &fakeSharedRouter{}
 		}
 		ts := runRouted(t, testConfig(t.TempDir()), nil, r)
-		m := dial(t, ts.addr, packets.V5)
-		m.connect("member")
-		m.subscribe(1, "$share/g/s/#", 1)
-		plain := dial(t, ts.addr, packets.V5)
-		plain.connect("plain")
-		plain.subscribe(1, "s/#", 1)
-		p := dial(t, ts.addr, packets.V5)
-		p.connect("pub")
-		p.send(pub("s/1", "x", 0, 0))
-		if got := plain.expect(packets.PUBLISH); string(got.Payload) != "x" {
+		m := mqttwire.Dial(t, ts.addr, packets.V5)
+		m.Connect("member")
+		m.Subscribe(1, "$share/g/s/#", 1)
+		plain := mqttwire.Dial(t, ts.addr, packets.V5)
+		plain.Connect("plain")
+		plain.Subscribe(1, "s/#", 1)
+		p := mqttwire.Dial(t, ts.addr, packets.V5)
+		p.Connect("pub")
+		p.Send(mqttwire.Publish("s/1", "x", 0, 0))
+		if got := plain.Expect(packets.PUBLISH); string(got.Payload) != "x" {
 			t.Fatalf("plain subscriber got %q; want x", got.Payload)
 		}
 		if shared {
-			m.expectNothing(200 * time.Millisecond)
-		} else if got := m.expect(packets.PUBLISH); string(got.Payload) != "x" {
+			m.ExpectNothing(200 * time.Millisecond)
+		} else if got := m.Expect(packets.PUBLISH); string(got.Payload) != "x" {
 			t.Fatalf("without a SharedRouter the member here got %q; want x (groups per replica)", got.Payload)
 		}
 		waitFor(t, 5*time.Second, "the publish handed to the router", func() bool {
@@ -67,11 +68,11 @@ func TestDeliverTargetsGroups(t *testing.T) {
 	}}
 	ts := runRouted(t, cfg, nil, &fakeSharedRouter{})
 	const g = "$share/g/s/#"
-	m1, m2 := dial(t, ts.addr, packets.V5), dial(t, ts.addr, packets.V5)
-	m1.connect("m1")
-	m1.subscribe(1, g, 1)
-	m2.connect("m2")
-	m2.subscribe(1, g, 1)
+	m1, m2 := mqttwire.Dial(t, ts.addr, packets.V5), mqttwire.Dial(t, ts.addr, packets.V5)
+	m1.Connect("m1")
+	m1.Subscribe(1, g, 1)
+	m2.Connect("m2")
+	m2.Subscribe(1, g, 1)
 
 	deliver := func(topic, payload string, mark InboxMark, groups ...string) []string {
 		t.Helper()
@@ -88,13 +89,13 @@ func TestDeliverTargetsGroups(t *testing.T) {
 		t.Fatalf("missing groups %v; want none", missing)
 	}
 	var got []string
-	for _, w := range []*wire{m1, m2} {
-		p := w.expect(packets.PUBLISH)
+	for _, w := range []*mqttwire.Conn{m1, m2} {
+		p := w.Expect(packets.PUBLISH)
 		if p.QoS != 1 {
 			t.Fatalf("member got %q at QoS %d; want 1 (its subscription's)", p.Payload, p.QoS)
 		}
 		got = append(got, string(p.Payload))
-		w.send(&packets.Packet{Type: packets.PUBACK, PacketID: p.PacketID})
+		w.Send(&packets.Packet{Type: packets.PUBACK, PacketID: p.PacketID})
 	}
 	if slices.Sort(got); !slices.Equal(got, []string{"a", "b"}) {
 		t.Fatalf("members got %v; want a and b, one each (round-robin)", got)
@@ -105,8 +106,8 @@ func TestDeliverTargetsGroups(t *testing.T) {
 		if missing := deliver("s/only-m2", "c", InboxMark{}, g); missing != nil {
 			t.Fatalf("delivery %d: missing %v; want none (m2 is allowed)", i, missing)
 		}
-		p := m2.expect(packets.PUBLISH)
-		m2.send(&packets.Packet{Type: packets.PUBACK, PacketID: p.PacketID})
+		p := m2.Expect(packets.PUBLISH)
+		m2.Send(&packets.Packet{Type: packets.PUBACK, PacketID: p.PacketID})
 	}
 	before := ts.Stats().Drops["delivery_not_authorized"]
 	if missing := deliver("s/nobody", "d", InboxMark{}, g); !slices.Equal(missing, []string{g}) {
@@ -115,17 +116,17 @@ func TestDeliverTargetsGroups(t *testing.T) {
 	if n := ts.Stats().Drops["delivery_not_authorized"] - before; n != 1 {
 		t.Fatalf("delivery_not_authorized drops +%d; want 1", n)
 	}
-	m1.expectNothing(200 * time.Millisecond)
+	m1.ExpectNothing(200 * time.Millisecond)
 
 	mark := InboxMark{Name: "inbox.r1/0", Next: 7}
 	deliver("s/3", "e", mark, g)
-	p := m1.expect(packets.PUBLISH)
-	m1.send(&packets.Packet{Type: packets.PUBACK, PacketID: p.PacketID})
+	p := m1.Expect(packets.PUBLISH)
+	m1.Send(&packets.Packet{Type: packets.PUBACK, PacketID: p.PacketID})
 	if missing := deliver("s/3", "e", mark, g, "$share/other/s/#"); !slices.Equal(missing, []string{"$share/other/s/#"}) {
 		t.Fatalf("read again: missing %v; want the group with no member here", missing)
 	}
-	m1.expectNothing(200 * time.Millisecond)
-	m2.expectNothing(0)
+	m1.ExpectNothing(200 * time.Millisecond)
+	m2.ExpectNothing(0)
 }
 
 // TestUplinkWillRoutesGroups: a will the cluster fired is routed to the
@@ -134,11 +135,11 @@ func TestDeliverTargetsGroups(t *testing.T) {
 func TestUplinkWillRoutesGroups(t *testing.T) {
 	r := &fakeSharedRouter{}
 	ts := runRouted(t, testConfig(t.TempDir()), nil, r)
-	m := dial(t, ts.addr, packets.V5)
-	m.connect("member")
-	m.subscribe(1, "$share/g/w/#", 1)
+	m := mqttwire.Dial(t, ts.addr, packets.V5)
+	m.Connect("member")
+	m.Subscribe(1, "$share/g/w/#", 1)
 	ts.DeliverWill(&Message{Topic: "w/dev", Payload: []byte("gone"), QoS: 1, ClientID: "dev"})
-	m.expectNothing(200 * time.Millisecond)
+	m.ExpectNothing(200 * time.Millisecond)
 	if n := r.routed(); n != 0 {
 		t.Fatalf("DeliverWill routed %d messages; want none (the firing replica's UplinkWill does)", n)
 	}

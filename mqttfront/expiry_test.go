@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
@@ -14,8 +15,8 @@ func TestSessionExpiryDefault(t *testing.T) {
 		t.Errorf("default max_session_expiry = %v; want 168h", got)
 	}
 	ts := runServer(t, testConfig(""), nil)
-	w := dial(t, ts.addr, packets.V311)
-	w.connect("v3-persistent", persistent(0))
+	w := mqttwire.Dial(t, ts.addr, packets.V311)
+	w.Connect("v3-persistent", mqttwire.Persistent(0))
 	ts.mu.RLock()
 	ss := ts.sessions["v3-persistent"]
 	ts.mu.RUnlock()
@@ -29,9 +30,9 @@ func TestSessionExpiryDefault(t *testing.T) {
 	cfg := testConfig("")
 	cfg.MaxSessionExpiry = time.Second
 	ts2 := runServer(t, cfg, nil)
-	w2 := dial(t, ts2.addr, packets.V311)
-	w2.connect("v3-short", persistent(0))
-	w2.send(&packets.Packet{Type: packets.DISCONNECT})
-	w2.expectClosed(5 * time.Second)
+	w2 := mqttwire.Dial(t, ts2.addr, packets.V311)
+	w2.Connect("v3-short", mqttwire.Persistent(0))
+	w2.Send(&packets.Packet{Type: packets.DISCONNECT})
+	w2.ExpectClosed(5 * time.Second)
 	waitFor(t, 5*time.Second, "the capped v3 session to expire", func() bool { return ts2.Stats().Sessions == 0 })
 }

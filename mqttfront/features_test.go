@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
@@ -23,11 +24,11 @@ func TestSubackCodes(t *testing.T) {
 		{packets.V5, packets.TopicFilterInvalid, packets.NotAuthorized, packets.NoSubscriptionExisted},
 	} {
 		t.Run(versionName(tc.v), func(t *testing.T) {
-			w := dial(t, ts.addr, tc.v)
-			w.connect("sc")
-			w.send(&packets.Packet{Type: packets.SUBSCRIBE, PacketID: 1, Subscriptions: []packets.Subscription{
+			w := mqttwire.Dial(t, ts.addr, tc.v)
+			w.Connect("sc")
+			w.Send(&packets.Packet{Type: packets.SUBSCRIBE, PacketID: 1, Subscriptions: []packets.Subscription{
 				{Filter: "ok/#", QoS: 2}, {Filter: "bad/#/x", QoS: 1}, {Filter: "secret/x", QoS: 1}, {Filter: "q1", QoS: 1}}})
-			sa := w.expect(packets.SUBACK)
+			sa := w.Expect(packets.SUBACK)
 			want := []packets.ReasonCode{2, tc.invalid, tc.denied, 1}
 			if len(sa.ReasonCodes) != 4 {
 				t.Fatalf("SUBACK codes %v; want %v", sa.ReasonCodes, want)
@@ -37,8 +38,8 @@ func TestSubackCodes(t *testing.T) {
 					t.Errorf("SUBACK code %d = %v; want %v", i, sa.ReasonCodes[i], want[i])
 				}
 			}
-			w.send(&packets.Packet{Type: packets.UNSUBSCRIBE, PacketID: 2, Subscriptions: []packets.Subscription{{Filter: "ok/#"}, {Filter: "never"}}})
-			ua := w.expect(packets.UNSUBACK)
+			w.Send(&packets.Packet{Type: packets.UNSUBSCRIBE, PacketID: 2, Subscriptions: []packets.Subscription{{Filter: "ok/#"}, {Filter: "never"}}})
+			ua := w.Expect(packets.UNSUBACK)
 			if tc.v == packets.V5 && (len(ua.ReasonCodes) != 2 || ua.ReasonCodes[0] != 0 || ua.ReasonCodes[1] != tc.unsubNoneExisted) {
 				t.Errorf("UNSUBACK codes %v; want [0 0x11]", ua.ReasonCodes)
 			}
@@ -58,15 +59,15 @@ func TestPublishDenied(t *testing.T) {
 		want packets.ReasonCode
 	}{{packets.V311, 0}, {packets.V5, packets.NotAuthorized}} {
 		t.Run(versionName(tc.v), func(t *testing.T) {
-			w := dial(t, ts.addr, tc.v)
-			w.connect("den")
-			w.send(pub("ro/x", "no", 1, 1), pub("$SYS/broker/x", "no", 1, 2), pub("rw/x", "yes", 1, 3))
+			w := mqttwire.Dial(t, ts.addr, tc.v)
+			w.Connect("den")
+			w.Send(mqttwire.Publish("ro/x", "no", 1, 1), mqttwire.Publish("$SYS/broker/x", "no", 1, 2), mqttwire.Publish("rw/x", "yes", 1, 3))
 			for _, id := range []uint16{1, 2} {
-				if p := w.expect(packets.PUBACK); p.PacketID != id || p.ReasonCode != tc.want {
+				if p := w.Expect(packets.PUBACK); p.PacketID != id || p.ReasonCode != tc.want {
 					t.Errorf("PUBACK %d code %v; want %d with %v", p.PacketID, p.ReasonCode, id, tc.want)
 				}
 			}
-			w.expect(packets.PUBACK)
+			w.Expect(packets.PUBACK)
 		})
 	}
 	for _, topic := range topicsOf(sink) {
@@ -85,20 +86,20 @@ func TestPublishDenied(t *testing.T) {
 func TestTopicAliases(t *testing.T) {
 	sink := &fakeSink{}
 	ts := runServer(t, testConfig(""), sink)
-	sub := dial(t, ts.addr, packets.V5)
-	sub.connect("as", func(p *packets.Packet) { p.Properties.TopicAliasMaximum = 1 })
-	sub.subscribe(1, "al/#", 0)
+	sub := mqttwire.Dial(t, ts.addr, packets.V5)
+	sub.Connect("as", func(p *packets.Packet) { p.Properties.TopicAliasMaximum = 1 })
+	sub.Subscribe(1, "al/#", 0)
 
-	w := dial(t, ts.addr, packets.V5)
-	w.connect("ap")
-	a := pub("al/one", "1", 0, 0)
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	w.Connect("ap")
+	a := mqttwire.Publish("al/one", "1", 0, 0)
 	a.Properties.TopicAlias = 3
-	w.send(a)
-	b := pub("", "2", 0, 0)
+	w.Send(a)
+	b := mqttwire.Publish("", "2", 0, 0)
 	b.Properties.TopicAlias = 3
-	w.send(b)
-	p1 := sub.expect(packets.PUBLISH)
-	p2 := sub.expect(packets.PUBLISH)
+	w.Send(b)
+	p1 := sub.Expect(packets.PUBLISH)
+	p2 := sub.Expect(packets.PUBLISH)
 	if p1.Topic != "al/one" || p1.Properties.TopicAlias != 1 {
 		t.Errorf("first delivery topic %q alias %d; want al/one with alias 1", p1.Topic, p1.Properties.TopicAlias)
 	}
@@ -109,10 +110,10 @@ func TestTopicAliases(t *testing.T) {
 	if ts := topicsOf(sink); ts[1] != "al/one" {
 		t.Errorf("sink topic %q; want the alias resolved to al/one", ts[1])
 	}
-	c := pub("al/x", "3", 0, 0)
+	c := mqttwire.Publish("al/x", "3", 0, 0)
 	c.Properties.TopicAlias = 65
-	w.send(c)
-	got := w.expectClosed(5 * time.Second)
+	w.Send(c)
+	got := w.ExpectClosed(5 * time.Second)
 	if len(got) != 1 || got[0].ReasonCode != packets.TopicAliasInvalid {
 		t.Errorf("alias above maximum answered %+v; want DISCONNECT 0x94", got)
 	}
@@ -122,13 +123,13 @@ func TestTopicAliases(t *testing.T) {
 // Maximum Packet Size are dropped and counted [MQTT-3.1.2-25].
 func TestClientMaximumPacketSize(t *testing.T) {
 	ts := runServer(t, testConfig(""), nil)
-	sub := dial(t, ts.addr, packets.V5)
-	sub.connect("small", func(p *packets.Packet) { p.Properties.MaximumPacketSize = 64 })
-	sub.subscribe(1, "mp/#", 1)
-	w := dial(t, ts.addr, packets.V311)
-	w.connect("big")
-	w.send(pub("mp/big", strings.Repeat("x", 200), 1, 1), pub("mp/small", "x", 1, 2))
-	p := sub.expect(packets.PUBLISH)
+	sub := mqttwire.Dial(t, ts.addr, packets.V5)
+	sub.Connect("small", func(p *packets.Packet) { p.Properties.MaximumPacketSize = 64 })
+	sub.Subscribe(1, "mp/#", 1)
+	w := mqttwire.Dial(t, ts.addr, packets.V311)
+	w.Connect("big")
+	w.Send(mqttwire.Publish("mp/big", strings.Repeat("x", 200), 1, 1), mqttwire.Publish("mp/small", "x", 1, 2))
+	p := sub.Expect(packets.PUBLISH)
 	if p.Topic != "mp/small" {
 		t.Errorf("got %s; want the oversized message dropped", p.Topic)
 	}
@@ -151,12 +152,12 @@ func TestClientMaximumPacketSizeLeavesOutReasonString(t *testing.T) {
 		{"no room for it", 24, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := dial(t, ts.addr, packets.V5)
-			w.connect("mps-"+strconv.Itoa(int(tc.max)), func(p *packets.Packet) { p.Properties.MaximumPacketSize = tc.max })
-			c := pub("mps/x", "1", 0, 0)
+			w := mqttwire.Dial(t, ts.addr, packets.V5)
+			w.Connect("mps-"+strconv.Itoa(int(tc.max)), func(p *packets.Packet) { p.Properties.MaximumPacketSize = tc.max })
+			c := mqttwire.Publish("mps/x", "1", 0, 0)
 			c.Properties.TopicAlias = 65 // above the server's maximum: DISCONNECT 0x94 with a reason string
-			w.send(c)
-			got := w.expectClosed(5 * time.Second)
+			w.Send(c)
+			got := w.ExpectClosed(5 * time.Second)
 			if len(got) != 1 || got[0].ReasonCode != packets.TopicAliasInvalid {
 				t.Fatalf("answered %+v; want DISCONNECT 0x94", got)
 			}
@@ -171,10 +172,10 @@ func TestTopicLimits(t *testing.T) {
 	cfg := testConfig("")
 	cfg.MaxTopicLevels = 3
 	ts := runServer(t, cfg, nil)
-	w := dial(t, ts.addr, packets.V5)
-	w.connect("lv")
-	w.send(pub("a/b/c/d", "x", 1, 1))
-	got := w.expectClosed(5 * time.Second)
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	w.Connect("lv")
+	w.Send(mqttwire.Publish("a/b/c/d", "x", 1, 1))
+	got := w.ExpectClosed(5 * time.Second)
 	if len(got) != 1 || got[0].ReasonCode != packets.TopicNameInvalid {
 		t.Errorf("4-level topic answered %+v; want DISCONNECT 0x90", got)
 	}
@@ -184,13 +185,13 @@ func TestMaxRetained(t *testing.T) {
 	cfg := testConfig("")
 	cfg.MaxRetained = 1
 	ts := runServer(t, cfg, nil)
-	w := dial(t, ts.addr, packets.V311)
-	w.connect("rt")
+	w := mqttwire.Dial(t, ts.addr, packets.V311)
+	w.Connect("rt")
 	for i, topic := range []string{"r/1", "r/2", "r/1"} {
-		p := pub(topic, "v", 1, uint16(i+1))
+		p := mqttwire.Publish(topic, "v", 1, uint16(i+1))
 		p.Retain = true
-		w.send(p)
-		w.expect(packets.PUBACK)
+		w.Send(p)
+		w.Expect(packets.PUBACK)
 	}
 	st := ts.Stats()
 	if st.Retained != 1 || st.Drops["retained_full"] != 1 {
@@ -215,13 +216,13 @@ func TestPublishAPI(t *testing.T) {
 	if err := call(&Message{Topic: "bad/+", Payload: []byte("x")}); err == nil {
 		t.Errorf("Publish to a wildcard topic: done(nil); want an error")
 	}
-	w := dial(t, ts.addr, packets.V311)
-	w.connect("dl")
-	w.subscribe(1, "dl/#", 1)
+	w := mqttwire.Dial(t, ts.addr, packets.V311)
+	w.Connect("dl")
+	w.Subscribe(1, "dl/#", 1)
 	if err := call(&Message{Topic: "dl/x", Payload: []byte("down"), QoS: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if p := w.expect(packets.PUBLISH); string(p.Payload) != "down" || p.QoS != 1 {
+	if p := w.Expect(packets.PUBLISH); string(p.Payload) != "down" || p.QoS != 1 {
 		t.Errorf("got %q QoS %d; want down QoS 1", p.Payload, p.QoS)
 	}
 }
@@ -252,13 +253,13 @@ func TestMaxKeepAlive(t *testing.T) {
 	cfg := testConfig("")
 	cfg.MaxKeepAlive = 30
 	ts := runServer(t, cfg, nil)
-	w := dial(t, ts.addr, packets.V5)
-	ack := w.connect("k5", func(p *packets.Packet) { p.Connect.KeepAlive = 100 })
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	ack := w.Connect("k5", func(p *packets.Packet) { p.Connect.KeepAlive = 100 })
 	if !ack.Properties.ServerKeepAliveSet || ack.Properties.ServerKeepAlive != 30 {
 		t.Errorf("CONNACK Server Keep Alive %v/%d; want 30", ack.Properties.ServerKeepAliveSet, ack.Properties.ServerKeepAlive)
 	}
-	w3 := dial(t, ts.addr, packets.V311)
-	if ack := w3.connect("k3", func(p *packets.Packet) { p.Connect.KeepAlive = 100 }); ack.ReasonCode != packets.V3IdentifierRejected {
+	w3 := mqttwire.Dial(t, ts.addr, packets.V311)
+	if ack := w3.Connect("k3", func(p *packets.Packet) { p.Connect.KeepAlive = 100 }); ack.ReasonCode != packets.V3IdentifierRejected {
 		t.Errorf("v3 CONNACK %v; want 0x02", ack.ReasonCode)
 	}
 }

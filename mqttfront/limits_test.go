@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
@@ -48,15 +49,15 @@ func TestRetainedBytesLimit(t *testing.T) {
 	ts := runServer(t, cfg, sink)
 	before := heapAlloc()
 
-	w := dial(t, ts.addr, packets.V5)
-	w.connect("big-retainer")
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	w.Connect("big-retainer")
 	payload := bytes.Repeat([]byte("r"), size)
 	accepted, refused := 0, 0
 	for i := range n {
-		p := pub(fmt.Sprintf("ret/%03d", i), "", 1, uint16(i+1))
+		p := mqttwire.Publish(fmt.Sprintf("ret/%03d", i), "", 1, uint16(i+1))
 		p.Payload, p.Retain = payload, true
-		w.send(p)
-		ack := w.expect(packets.PUBACK)
+		w.Send(p)
+		ack := w.Expect(packets.PUBACK)
 		switch ack.ReasonCode {
 		case packets.Success:
 			if refused > 0 {
@@ -95,16 +96,16 @@ func TestRetainedBytesLimit(t *testing.T) {
 	}
 	// Replacing a retained message by a smaller one, and clearing one,
 	// always work, and the room freed takes a new topic again.
-	clr := pub("ret/000", "", 1, 1)
+	clr := mqttwire.Publish("ret/000", "", 1, 1)
 	clr.Retain = true
-	w.send(clr)
-	if ack := w.expect(packets.PUBACK); ack.ReasonCode != packets.Success {
+	w.Send(clr)
+	if ack := w.Expect(packets.PUBACK); ack.ReasonCode != packets.Success {
 		t.Errorf("clearing a retained message: PUBACK %v; want success", ack.ReasonCode)
 	}
-	again := pub("ret/new", "", 1, 2)
+	again := mqttwire.Publish("ret/new", "", 1, 2)
 	again.Payload, again.Retain = payload, true
-	w.send(again)
-	if ack := w.expect(packets.PUBACK); ack.ReasonCode != packets.Success {
+	w.Send(again)
+	if ack := w.Expect(packets.PUBACK); ack.ReasonCode != packets.Success {
 		t.Errorf("retained publish after room was freed: PUBACK %v; want success", ack.ReasonCode)
 	}
 }
@@ -119,25 +120,25 @@ func TestRetainedBytesLimitV3AndPublish(t *testing.T) {
 	cfg.MaxRetainedBytes = 1024
 	sink := &fakeSink{}
 	ts := runServer(t, cfg, sink)
-	sub := dial(t, ts.addr, packets.V311)
-	sub.connect("watcher")
-	sub.subscribe(1, "v3r/#", 1)
+	sub := mqttwire.Dial(t, ts.addr, packets.V311)
+	sub.Connect("watcher")
+	sub.Subscribe(1, "v3r/#", 1)
 
-	w := dial(t, ts.addr, packets.V311)
-	w.connect("v3-retainer")
+	w := mqttwire.Dial(t, ts.addr, packets.V311)
+	w.Connect("v3-retainer")
 	big := strings.Repeat("x", 600)
 	for i, topic := range []string{"v3r/a", "v3r/b"} {
-		p := pub(topic, big, 1, uint16(i+1))
+		p := mqttwire.Publish(topic, big, 1, uint16(i+1))
 		p.Retain = true
-		w.send(p)
-		if ack := w.expect(packets.PUBACK); ack.ReasonCode != packets.Success {
+		w.Send(p)
+		if ack := w.Expect(packets.PUBACK); ack.ReasonCode != packets.Success {
 			t.Fatalf("v3 PUBACK %v; want 0x00", ack.ReasonCode)
 		}
-		d := sub.expect(packets.PUBLISH)
+		d := sub.Expect(packets.PUBLISH)
 		if d.Topic != topic {
 			t.Fatalf("subscriber got %q; want %q", d.Topic, topic)
 		}
-		sub.send(&packets.Packet{Type: packets.PUBACK, PacketID: d.PacketID})
+		sub.Send(&packets.Packet{Type: packets.PUBACK, PacketID: d.PacketID})
 	}
 	waitFor(t, 5*time.Second, "both messages at the Sink", func() bool { return sink.Len() == 2 })
 	st := ts.Stats()
@@ -150,7 +151,7 @@ func TestRetainedBytesLimitV3AndPublish(t *testing.T) {
 	if !errors.Is(got, ErrRetainedQuota) || packets.Code(got) != packets.QuotaExceeded {
 		t.Errorf("Publish over max_retained_bytes: done(%v); want ErrRetainedQuota carrying 0x97", got)
 	}
-	sub.expectNothing(200 * time.Millisecond)
+	sub.ExpectNothing(200 * time.Millisecond)
 }
 
 // TestSessionQueueBytesLimit: an offline session's queue stops at
@@ -160,11 +161,11 @@ func TestSessionQueueBytesLimit(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.MaxSessionQueueBytes = 10_000
 	ts := runServer(t, cfg, nil)
-	w := dial(t, ts.addr, packets.V5)
-	w.connect("queued", persistent(3600))
-	w.subscribe(1, "sq/t", 1)
-	w.send(&packets.Packet{Type: packets.DISCONNECT})
-	w.expectClosed(5 * time.Second)
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	w.Connect("queued", mqttwire.Persistent(3600))
+	w.Subscribe(1, "sq/t", 1)
+	w.Send(&packets.Packet{Type: packets.DISCONNECT})
+	w.ExpectClosed(5 * time.Second)
 	waitFor(t, 5*time.Second, "the session offline", func() bool { return ts.Stats().SessionsOnline == 0 })
 
 	payload := bytes.Repeat([]byte("q"), 1000)
@@ -191,16 +192,16 @@ func TestSessionQueueBytesLimit(t *testing.T) {
 	if st.Drops["queue_full"] != uint64(full) || st.Limits["max_session_queue_bytes"] != uint64(full) {
 		t.Errorf("drops %v limits %v; want queue_full and max_session_queue_bytes = %d", st.Drops, st.Limits, full)
 	}
-	w2 := dial(t, ts.addr, packets.V5)
-	if ack := w2.connect("queued", persistent(3600)); !ack.SessionPresent {
+	w2 := mqttwire.Dial(t, ts.addr, packets.V5)
+	if ack := w2.Connect("queued", mqttwire.Persistent(3600)); !ack.SessionPresent {
 		t.Fatal("session not present on reconnect")
 	}
 	for i := range ok {
-		p := w2.expect(packets.PUBLISH)
-		w2.send(&packets.Packet{Type: packets.PUBACK, PacketID: p.PacketID})
+		p := w2.Expect(packets.PUBLISH)
+		w2.Send(&packets.Packet{Type: packets.PUBACK, PacketID: p.PacketID})
 		_ = i
 	}
-	w2.expectNothing(200 * time.Millisecond)
+	w2.ExpectNothing(200 * time.Millisecond)
 }
 
 // TestMaxSubscriptions: beyond max_subscriptions a filter gets SUBACK 0x97
@@ -214,16 +215,16 @@ func TestMaxSubscriptions(t *testing.T) {
 			cfg := testConfig("")
 			cfg.MaxSubscriptions = 2
 			ts := runServer(t, cfg, nil)
-			w := dial(t, ts.addr, tc.v)
-			w.connect("subber")
-			w.send(&packets.Packet{Type: packets.SUBSCRIBE, PacketID: 1, Subscriptions: []packets.Subscription{
+			w := mqttwire.Dial(t, ts.addr, tc.v)
+			w.Connect("subber")
+			w.Send(&packets.Packet{Type: packets.SUBSCRIBE, PacketID: 1, Subscriptions: []packets.Subscription{
 				{Filter: "s/1", QoS: 1}, {Filter: "s/2", QoS: 1}, {Filter: "s/3", QoS: 1}}})
-			sa := w.expect(packets.SUBACK)
+			sa := w.Expect(packets.SUBACK)
 			want := []packets.ReasonCode{packets.GrantedQoS1, packets.GrantedQoS1, tc.fail}
 			if fmt.Sprint(sa.ReasonCodes) != fmt.Sprint(want) {
 				t.Errorf("SUBACK %v; want %v", sa.ReasonCodes, want)
 			}
-			if got := w.subscribe(2, "s/1", 0).ReasonCodes; len(got) != 1 || got[0] != packets.GrantedQoS0 {
+			if got := w.Subscribe(2, "s/1", 0).ReasonCodes; len(got) != 1 || got[0] != packets.GrantedQoS0 {
 				t.Errorf("re-subscribing an existing filter: SUBACK %v; want granted QoS 0", got)
 			}
 			st := ts.Stats()
@@ -240,25 +241,25 @@ func TestMaxSessions(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.MaxSessions = 2
 	ts := runServer(t, cfg, nil)
-	off := dial(t, ts.addr, packets.V311)
-	off.connect("kept-offline", persistent(0))
-	off.send(&packets.Packet{Type: packets.DISCONNECT})
-	off.expectClosed(5 * time.Second)
-	on := dial(t, ts.addr, packets.V5)
-	on.connect("online")
+	off := mqttwire.Dial(t, ts.addr, packets.V311)
+	off.Connect("kept-offline", mqttwire.Persistent(0))
+	off.Send(&packets.Packet{Type: packets.DISCONNECT})
+	off.ExpectClosed(5 * time.Second)
+	on := mqttwire.Dial(t, ts.addr, packets.V5)
+	on.Connect("online")
 
 	for _, tc := range []struct {
 		v    packets.Version
 		want packets.ReasonCode
 	}{{packets.V5, packets.QuotaExceeded}, {packets.V311, packets.V3ServerUnavailable}} {
-		w := dial(t, ts.addr, tc.v)
-		if ack := w.connect("one-too-many"); ack.ReasonCode != tc.want {
+		w := mqttwire.Dial(t, ts.addr, tc.v)
+		if ack := w.Connect("one-too-many"); ack.ReasonCode != tc.want {
 			t.Errorf("%s CONNACK %v for a session beyond max_sessions; want %v", versionName(tc.v), ack.ReasonCode, tc.want)
 		}
-		w.expectClosed(5 * time.Second)
+		w.ExpectClosed(5 * time.Second)
 	}
-	back := dial(t, ts.addr, packets.V311)
-	if ack := back.connect("kept-offline", persistent(0)); ack.ReasonCode != 0 || !ack.SessionPresent {
+	back := mqttwire.Dial(t, ts.addr, packets.V311)
+	if ack := back.Connect("kept-offline", mqttwire.Persistent(0)); ack.ReasonCode != 0 || !ack.SessionPresent {
 		t.Errorf("held session reconnect: CONNACK %v present=%v; want accepted with the session", ack.ReasonCode, ack.SessionPresent)
 	}
 	st := ts.Stats()
@@ -274,16 +275,16 @@ func TestMaxRetainedV5Refused(t *testing.T) {
 	cfg.MaxRetained = 1
 	sink := &fakeSink{}
 	ts := runServer(t, cfg, sink)
-	w := dial(t, ts.addr, packets.V5)
-	w.connect("rt5")
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	w.Connect("rt5")
 	for i, tc := range []struct {
 		topic string
 		want  packets.ReasonCode
 	}{{"r/1", packets.Success}, {"r/2", packets.QuotaExceeded}, {"r/1", packets.Success}} {
-		p := pub(tc.topic, "v", 1, uint16(i+1))
+		p := mqttwire.Publish(tc.topic, "v", 1, uint16(i+1))
 		p.Retain = true
-		w.send(p)
-		if ack := w.expect(packets.PUBACK); ack.ReasonCode != tc.want {
+		w.Send(p)
+		if ack := w.Expect(packets.PUBACK); ack.ReasonCode != tc.want {
 			t.Errorf("retained publish %d to %s: PUBACK %v; want %v", i, tc.topic, ack.ReasonCode, tc.want)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
@@ -106,10 +107,10 @@ func TestLogRateProtocolErrors(t *testing.T) {
 	addr := s.Addr("tcp").String()
 
 	badOnce := func(id string) {
-		w := dial(t, addr, packets.V311)
-		w.connect(id)
-		w.sendRaw([]byte{0x00, 0x00}) // packet type 0 is reserved: malformed
-		w.expectClosed(5 * time.Second)
+		w := mqttwire.Dial(t, addr, packets.V311)
+		w.Connect(id)
+		w.SendRaw([]byte{0x00, 0x00}) // packet type 0 is reserved: malformed
+		w.ExpectClosed(5 * time.Second)
 	}
 	disconnectLines := func(client string) []observer.LoggedEntry {
 		return logs.FilterMessage("mqtt: disconnect").FilterField(zap.String("client", client)).AllUntimed()

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
@@ -90,13 +91,13 @@ func TestRefusedConnectPinsNothing(t *testing.T) {
 	props := bigUserProps(1 << 20)
 	const n = 100
 	for i := range n {
-		w := dial(t, ts.addr, packets.V5)
-		ack := w.connect(fmt.Sprintf("pin-%d", i), func(p *packets.Packet) { p.Properties.User = props })
+		w := mqttwire.Dial(t, ts.addr, packets.V5)
+		ack := w.Connect(fmt.Sprintf("pin-%d", i), func(p *packets.Packet) { p.Properties.User = props })
 		if ack.ReasonCode != packets.BadUserNameOrPassword {
 			t.Fatalf("CONNACK %v; want 0x86", ack.ReasonCode)
 		}
-		w.expectClosed(5 * time.Second)
-		_ = w.nc.Close()
+		w.ExpectClosed(5 * time.Second)
+		w.Close()
 	}
 	waitFor(t, 5*time.Second, "refused connections closed", func() bool { return ts.Stats().ConnectionsCurrent == 0 })
 	heapGrowth(t, base, 20<<20, fmt.Sprintf("%d refused CONNECTs of 1 MB", n))
@@ -108,24 +109,24 @@ func TestTopicAliasDoesNotPinPayload(t *testing.T) {
 	cfg := testConfig("")
 	cfg.MaxPacketSize = 2 << 20
 	ts := runServer(t, cfg, discardSink{})
-	w := dial(t, ts.addr, packets.V5)
-	w.connect("aliases")
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	w.Connect("aliases")
 	base := liveHeap()
 	payload := make([]byte, 1<<20)
 	for a := 1; a <= cfg.TopicAliasMaximum; a++ {
-		p := pub(fmt.Sprintf("alias/%d", a), "", 0, 0)
+		p := mqttwire.Publish(fmt.Sprintf("alias/%d", a), "", 0, 0)
 		p.Payload = payload
 		p.Properties.TopicAlias = uint16(a)
-		w.send(p)
+		w.Send(p)
 	}
-	w.send(&packets.Packet{Type: packets.PINGREQ})
-	w.expect(packets.PINGRESP)
+	w.Send(&packets.Packet{Type: packets.PINGREQ})
+	w.Expect(packets.PINGRESP)
 	heapGrowth(t, base, 20<<20, fmt.Sprintf("%d aliases set by 1 MB PUBLISHes", cfg.TopicAliasMaximum))
 	// The aliases still work.
-	p := pub("", "x", 1, 1)
+	p := mqttwire.Publish("", "x", 1, 1)
 	p.Properties.TopicAlias = 7
-	w.send(p)
-	if ack := w.expect(packets.PUBACK); ack.ReasonCode != packets.Success {
+	w.Send(p)
+	if ack := w.Expect(packets.PUBACK); ack.ReasonCode != packets.Success {
 		t.Errorf("PUBACK %v for a known alias; want success", ack.ReasonCode)
 	}
 }
@@ -137,8 +138,8 @@ func TestSubscriptionFilterDoesNotPinPacket(t *testing.T) {
 	cfg := testConfig("")
 	cfg.MaxPacketSize = 2 << 20
 	ts := runServer(t, cfg, discardSink{})
-	w := dial(t, ts.addr, packets.V5)
-	w.connect("filters")
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	w.Connect("filters")
 	base := liveHeap()
 	props := bigUserProps(1 << 20)
 	const n = 40
@@ -146,8 +147,8 @@ func TestSubscriptionFilterDoesNotPinPacket(t *testing.T) {
 		p := &packets.Packet{Type: packets.SUBSCRIBE, PacketID: uint16(i + 1),
 			Subscriptions: []packets.Subscription{{Filter: fmt.Sprintf("f/%d/#", i)}}}
 		p.Properties.User = props
-		w.send(p)
-		w.expect(packets.SUBACK)
+		w.Send(p)
+		w.Expect(packets.SUBACK)
 	}
 	heapGrowth(t, base, 15<<20, fmt.Sprintf("%d subscriptions from 1 MB SUBSCRIBEs", n))
 	if got := ts.Stats().Subscriptions; got != n {
@@ -168,8 +169,8 @@ func TestWillDoesNotPinConnect(t *testing.T) {
 	props := bigUserProps(1 << 20)
 	const n = 30
 	for i := range n {
-		w := dial(t, ts.addr, packets.V5)
-		ack := w.connect(fmt.Sprintf("will-%d", i), withWill("will/t", "gone", 1, 0), func(p *packets.Packet) {
+		w := mqttwire.Dial(t, ts.addr, packets.V5)
+		ack := w.Connect(fmt.Sprintf("will-%d", i), mqttwire.Will("will/t", "gone", 1, 0), func(p *packets.Packet) {
 			p.Properties.User = props
 			p.Connect.UsernameFlag, p.Connect.Username = true, "user"
 			p.Connect.WillProperties.User = []packets.UserProperty{{Key: "k", Value: "v"}}
@@ -194,13 +195,13 @@ func TestRefusedConnectLogKeyBounded(t *testing.T) {
 	base := liveHeap()
 	const n = 300
 	for i := range n {
-		w := dial(t, ts.addr, packets.V311)
+		w := mqttwire.Dial(t, ts.addr, packets.V311)
 		id := fmt.Sprintf("%05d", i) + strings.Repeat("x", 60000)
-		if ack := w.connect(id); ack.ReasonCode != packets.V3BadUsernameOrPassword {
+		if ack := w.Connect(id); ack.ReasonCode != packets.V3BadUsernameOrPassword {
 			t.Fatalf("CONNACK %v; want 0x04", ack.ReasonCode)
 		}
-		w.expectClosed(5 * time.Second)
-		_ = w.nc.Close()
+		w.ExpectClosed(5 * time.Second)
+		w.Close()
 	}
 	waitFor(t, 5*time.Second, "refused connections closed", func() bool { return ts.Stats().ConnectionsCurrent == 0 })
 	heapGrowth(t, base, 4<<20, fmt.Sprintf("%d refused CONNECTs with 60 KB client ids", n))
@@ -295,24 +296,24 @@ func appendRemLen(b []byte, n int) []byte {
 func TestMaxConnectSize(t *testing.T) {
 	ts := runServer(t, testConfig(""), discardSink{})
 	for _, v := range []packets.Version{packets.V311, packets.V5} {
-		w := dial(t, ts.addr, v)
+		w := mqttwire.Dial(t, ts.addr, v)
 		p := &packets.Packet{Type: packets.CONNECT, Connect: packets.Connect{ProtocolName: "MQTT", ProtocolVersion: v,
 			CleanStart: true, ClientID: "big" + strings.Repeat("c", 2000), WillFlag: true, WillTopic: "w", WillPayload: make([]byte, 65000)}}
-		w.send(p)
-		if got := w.expectClosed(5 * time.Second); len(got) != 0 {
+		w.Send(p)
+		if got := w.ExpectClosed(5 * time.Second); len(got) != 0 {
 			t.Errorf("v%d: a 67 KB CONNECT got %v; want the connection closed without CONNACK", v, got[0].Type)
 		}
 	}
 	// The count follows the close (the connection's cleanup), so poll.
 	waitFor(t, 5*time.Second, "disconnects packet_too_large = 2", func() bool { return ts.Stats().Disconnects["packet_too_large"] == 2 })
 	// Under the limit: connected; then a 100 KB PUBLISH is fine.
-	w := dial(t, ts.addr, packets.V5)
-	if ack := w.connect("small", withWill("w", strings.Repeat("p", 60000), 0, 0)); ack.ReasonCode != packets.Success {
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	if ack := w.Connect("small", mqttwire.Will("w", strings.Repeat("p", 60000), 0, 0)); ack.ReasonCode != packets.Success {
 		t.Fatalf("CONNACK %v for a 60 KB CONNECT; want success", ack.ReasonCode)
 	}
-	p := pub("big/publish", strings.Repeat("x", 100000), 1, 1)
-	w.send(p)
-	if ack := w.expect(packets.PUBACK); ack.ReasonCode != packets.Success {
+	p := mqttwire.Publish("big/publish", strings.Repeat("x", 100000), 1, 1)
+	w.Send(p)
+	if ack := w.Expect(packets.PUBACK); ack.ReasonCode != packets.Success {
 		t.Errorf("PUBACK %v for a 100 KB PUBLISH; want success", ack.ReasonCode)
 	}
 }

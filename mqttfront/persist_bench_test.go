@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
@@ -20,8 +21,8 @@ func BenchmarkSubscribeLargeSession(b *testing.B) {
 			cfg := testConfig(b.TempDir())
 			cfg.MaxSubscriptions = 0 // up to 100,000 on one session
 			ts := runServer(b, cfg, nil)
-			w := dial(b, ts.addr, packets.V5)
-			w.connect("many-subs", persistent(3600))
+			w := mqttwire.Dial(b, ts.addr, packets.V5)
+			w.Connect("many-subs", mqttwire.Persistent(3600))
 			pid := uint16(0)
 			subscribe := func(filters ...string) {
 				pid++
@@ -29,9 +30,9 @@ func BenchmarkSubscribeLargeSession(b *testing.B) {
 				for _, f := range filters {
 					p.Subscriptions = append(p.Subscriptions, packets.Subscription{Filter: f, QoS: 1})
 				}
-				w.send(p, &packets.Packet{Type: packets.PINGREQ})
-				w.expect(packets.SUBACK)
-				w.expect(packets.PINGRESP)
+				w.Send(p, &packets.Packet{Type: packets.PINGREQ})
+				w.Expect(packets.SUBACK)
+				w.Expect(packets.PINGRESP)
 			}
 			for base := 0; base < n; base += 1000 {
 				fs := make([]string, 0, 1000)

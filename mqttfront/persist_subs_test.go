@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
@@ -38,20 +39,20 @@ func writtenBytes(t *testing.T) int64 {
 // subscribeMany sends one SUBSCRIBE with filters and waits for its SUBACK,
 // then for a PINGRESP: the read loop handles packets in order, so the
 // PINGRESP means the SUBSCRIBE's store write has returned.
-func subscribeMany(t *testing.T, w *wire, id uint16, filters []string) {
+func subscribeMany(t *testing.T, w *mqttwire.Conn, id uint16, filters []string) {
 	t.Helper()
 	p := &packets.Packet{Type: packets.SUBSCRIBE, PacketID: id}
 	for _, f := range filters {
 		p.Subscriptions = append(p.Subscriptions, packets.Subscription{Filter: f, QoS: 1})
 	}
-	w.send(p, &packets.Packet{Type: packets.PINGREQ})
-	ack := w.expect(packets.SUBACK)
+	w.Send(p, &packets.Packet{Type: packets.PINGREQ})
+	ack := w.Expect(packets.SUBACK)
 	for i, rc := range ack.ReasonCodes {
 		if rc != 1 {
 			t.Fatalf("SUBACK code %d = %#x; want granted QoS 1", i, rc)
 		}
 	}
-	w.expect(packets.PINGRESP)
+	w.Expect(packets.PINGRESP)
 }
 
 // TestSubscribeWritesOnlyTheChange: one more SUBSCRIBE (or UNSUBSCRIBE) on
@@ -65,8 +66,8 @@ func TestSubscribeWritesOnlyTheChange(t *testing.T) {
 	cfg := testConfig(dir)
 	cfg.MaxSubscriptions = 0 // this test holds 10,000
 	ts := runServer(t, cfg, nil)
-	w := dial(t, ts.addr, packets.V5)
-	w.connect("many-subs", persistent(3600))
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	w.Connect("many-subs", mqttwire.Persistent(3600))
 	// 35-byte filters: the whole set is about 430 KB encoded.
 	filter := func(i int) string { return fmt.Sprintf("fleet/site-%05d/device/+/telemetry/#", i) }
 	for b := 0; b < n; b += 1000 {
@@ -82,10 +83,10 @@ func TestSubscribeWritesOnlyTheChange(t *testing.T) {
 	sub := writtenBytes(t) - before
 
 	before = writtenBytes(t)
-	w.send(&packets.Packet{Type: packets.UNSUBSCRIBE, PacketID: 101, Subscriptions: []packets.Subscription{{Filter: filter(7)}}},
+	w.Send(&packets.Packet{Type: packets.UNSUBSCRIBE, PacketID: 101, Subscriptions: []packets.Subscription{{Filter: filter(7)}}},
 		&packets.Packet{Type: packets.PINGREQ})
-	w.expect(packets.UNSUBACK)
-	w.expect(packets.PINGRESP)
+	w.Expect(packets.UNSUBACK)
+	w.Expect(packets.PINGRESP)
 	unsub := writtenBytes(t) - before
 
 	// A change touches a leaf page and its parents plus bbolt's meta page:
@@ -96,8 +97,8 @@ func TestSubscribeWritesOnlyTheChange(t *testing.T) {
 	}
 	t.Logf("SUBSCRIBE %d: %d bytes written; UNSUBSCRIBE: %d bytes", n+1, sub, unsub)
 
-	w.send(&packets.Packet{Type: packets.DISCONNECT})
-	w.expectClosed(5 * time.Second)
+	w.Send(&packets.Packet{Type: packets.DISCONNECT})
+	w.ExpectClosed(5 * time.Second)
 	ts.stop()
 	ts2 := runServer(t, cfg, nil)
 	subs := ts2.index.ClientSubs("many-subs")
@@ -118,23 +119,23 @@ func TestSubscribeWritesOnlyTheChange(t *testing.T) {
 func TestExpiryZeroReconnectDeletesStoredSession(t *testing.T) {
 	dir := t.TempDir()
 	ts := runServer(t, testConfig(dir), nil)
-	w := dial(t, ts.addr, packets.V5)
-	w.connect("ghost", persistent(3600))
-	w.subscribe(1, "ghost/#", 1)
-	w.send(&packets.Packet{Type: packets.DISCONNECT})
-	w.expectClosed(5 * time.Second)
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	w.Connect("ghost", mqttwire.Persistent(3600))
+	w.Subscribe(1, "ghost/#", 1)
+	w.Send(&packets.Packet{Type: packets.DISCONNECT})
+	w.ExpectClosed(5 * time.Second)
 
-	w = dial(t, ts.addr, packets.V5)
-	if ack := w.connect("ghost", persistent(0)); !ack.SessionPresent {
+	w = mqttwire.Dial(t, ts.addr, packets.V5)
+	if ack := w.Connect("ghost", mqttwire.Persistent(0)); !ack.SessionPresent {
 		t.Fatal("Session Present = false on the reconnect; want the stored session")
 	}
-	w.send(&packets.Packet{Type: packets.DISCONNECT})
-	w.expectClosed(5 * time.Second)
+	w.Send(&packets.Packet{Type: packets.DISCONNECT})
+	w.ExpectClosed(5 * time.Second)
 	ts.stop()
 
 	ts2 := runServer(t, testConfig(dir), nil)
-	w = dial(t, ts2.addr, packets.V5)
-	if ack := w.connect("ghost", persistent(3600)); ack.SessionPresent {
+	w = mqttwire.Dial(t, ts2.addr, packets.V5)
+	if ack := w.Connect("ghost", mqttwire.Persistent(3600)); ack.SessionPresent {
 		t.Errorf("Session Present = true after restart; want the session ended at the expiry-0 disconnect")
 	}
 	if subs := ts2.index.ClientSubs("ghost"); len(subs) != 0 {

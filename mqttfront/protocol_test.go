@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
@@ -18,12 +19,12 @@ import (
 func TestPublishWithSubscriptionIdentifier(t *testing.T) {
 	sink := &fakeSink{}
 	ts := runServer(t, testConfig(""), sink)
-	w := dial(t, ts.addr, packets.V5)
-	w.connect("subid")
-	p := pub("a/b", "x", 1, 1)
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	w.Connect("subid")
+	p := mqttwire.Publish("a/b", "x", 1, 1)
 	p.Properties.SubscriptionIDs = []uint32{5}
-	w.send(p)
-	got := w.expectClosed(5 * time.Second)
+	w.Send(p)
+	got := w.ExpectClosed(5 * time.Second)
 	if len(got) != 1 || got[0].Type != packets.DISCONNECT || got[0].ReasonCode != packets.ProtocolError {
 		t.Errorf("got %+v; want DISCONNECT 0x82", got)
 	}
@@ -37,15 +38,15 @@ func TestPublishWithSubscriptionIdentifier(t *testing.T) {
 // DISCONNECT 0x94 Topic Alias invalid.
 func TestTopicAliasZero(t *testing.T) {
 	ts := runServer(t, testConfig(""), nil)
-	w := dial(t, ts.addr, packets.V5)
-	w.connect("alias0")
-	w.sendRaw([]byte{
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	w.Connect("alias0")
+	w.SendRaw([]byte{
 		0x30, 8, // PUBLISH QoS 0, remaining length
 		0, 1, 't', // topic "t"
 		3, 0x23, 0, 0, // properties: topic alias 0
 		'x', // payload
 	})
-	got := w.expectClosed(5 * time.Second)
+	got := w.ExpectClosed(5 * time.Second)
 	if len(got) != 1 || got[0].Type != packets.DISCONNECT || got[0].ReasonCode != packets.TopicAliasInvalid {
 		t.Errorf("got %+v; want DISCONNECT 0x94", got)
 	}
@@ -67,14 +68,14 @@ func TestWillTopicInvalid(t *testing.T) {
 		{packets.V31, nil},
 		{packets.V5, []packets.ReasonCode{packets.TopicNameInvalid}},
 	} {
-		w := dial(t, ts.addr, tt.v)
+		w := mqttwire.Dial(t, ts.addr, tt.v)
 		p := &packets.Packet{Type: packets.CONNECT, Connect: packets.Connect{ProtocolName: "MQTT", ProtocolVersion: tt.v,
 			CleanStart: true, ClientID: "willwild", WillFlag: true, WillTopic: "devices/+/status", WillPayload: []byte("gone")}}
 		if tt.v == packets.V31 {
 			p.Connect.ProtocolName = "MQIsdp"
 		}
-		w.send(p)
-		got := w.expectClosed(5 * time.Second)
+		w.Send(p)
+		got := w.ExpectClosed(5 * time.Second)
 		var codes []packets.ReasonCode
 		for _, g := range got {
 			codes = append(codes, g.ReasonCode)
@@ -96,9 +97,9 @@ func TestReceiveMaximumExceededWhileWriting(t *testing.T) {
 	cfg.ReceiveMaximum = 2
 	ts := runServer(t, cfg, &fakeSink{Hold: true})
 	for round := range 3 {
-		w := dial(t, ts.addr, packets.V5)
-		w.connect(fmt.Sprintf("flood-%d", round))
-		frame, err := packets.Encode(nil, pub("flood/t", strings.Repeat("x", 1000), 1, 1), packets.V5)
+		w := mqttwire.Dial(t, ts.addr, packets.V5)
+		w.Connect(fmt.Sprintf("flood-%d", round))
+		frame, err := packets.Encode(nil, mqttwire.Publish("flood/t", strings.Repeat("x", 1000), 1, 1), packets.V5)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,8 +119,8 @@ func TestReceiveMaximumExceededWhileWriting(t *testing.T) {
 					return
 				default:
 				}
-				_ = w.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-				if _, err := w.nc.Write(batch); err != nil {
+				_ = w.NetConn().SetWriteDeadline(time.Now().Add(10 * time.Second))
+				if _, err := w.NetConn().Write(batch); err != nil {
 					return
 				}
 			}
@@ -127,7 +128,7 @@ func TestReceiveMaximumExceededWhileWriting(t *testing.T) {
 		var got []*packets.Packet
 		var readErr error
 		for {
-			p, err := w.read(10 * time.Second)
+			p, err := w.Read(10 * time.Second)
 			if err != nil {
 				readErr = err
 				break
@@ -141,7 +142,7 @@ func TestReceiveMaximumExceededWhileWriting(t *testing.T) {
 				}
 			}
 		}
-		_ = w.nc.Close()
+		w.Close()
 		<-writerDone
 		if len(got) == 0 || got[len(got)-1].Type != packets.DISCONNECT || got[len(got)-1].ReasonCode != packets.ReceiveMaximumExceeded {
 			t.Fatalf("round %d: got %d packets then %v; want DISCONNECT 0x93 then EOF", round, len(got), readErr)
@@ -179,8 +180,8 @@ func TestServerKeepAliveDefault(t *testing.T) {
 		{packets.V311, 1200, packets.Success, false, 0},
 		{packets.V311, 1201, packets.V3IdentifierRejected, false, 0},
 	} {
-		w := dial(t, ts.addr, tt.v)
-		ack := w.connect(fmt.Sprintf("ka-%d", i), func(p *packets.Packet) { p.Connect.KeepAlive = tt.ask })
+		w := mqttwire.Dial(t, ts.addr, tt.v)
+		ack := w.Connect(fmt.Sprintf("ka-%d", i), func(p *packets.Packet) { p.Connect.KeepAlive = tt.ask })
 		pr := ack.Properties
 		if ack.ReasonCode != tt.code || pr.ServerKeepAliveSet != tt.told || pr.ServerKeepAlive != tt.serverK {
 			t.Errorf("v%d keepalive %d: CONNACK %v, Server Keep Alive %v/%d; want %v, %v/%d",

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
@@ -23,12 +24,12 @@ func TestReadTimeoutStalledPacket(t *testing.T) {
 			cfg := testConfig("")
 			cfg.ReadTimeout = 300 * time.Millisecond
 			ts := runServer(t, cfg, nil)
-			w := dial(t, ts.addr, tt.v)
-			w.connect("stall", func(p *packets.Packet) { p.Connect.KeepAlive = tt.keepAlive })
+			w := mqttwire.Dial(t, ts.addr, tt.v)
+			w.Connect("stall", func(p *packets.Packet) { p.Connect.KeepAlive = tt.keepAlive })
 			// A PUBLISH announcing 100 bytes, of which 5 are sent.
-			w.sendRaw([]byte{0x30, 100, 0, 3, 'a', '/', 'b'})
+			w.SendRaw([]byte{0x30, 100, 0, 3, 'a', '/', 'b'})
 			start := time.Now()
-			w.expectClosed(5 * time.Second)
+			w.ExpectClosed(5 * time.Second)
 			if el := time.Since(start); el < 250*time.Millisecond {
 				t.Errorf("closed after %v; want read_timeout (300ms)", el)
 			}
@@ -44,11 +45,11 @@ func TestReadTimeoutNotWhileIdle(t *testing.T) {
 	cfg := testConfig("")
 	cfg.ReadTimeout = 300 * time.Millisecond
 	ts := runServer(t, cfg, nil)
-	w := dial(t, ts.addr, packets.V311)
-	w.connect("idle", func(p *packets.Packet) { p.Connect.KeepAlive = 0 })
-	w.expectNothing(3 * cfg.ReadTimeout)
-	w.sendRaw([]byte{0xC0}) // PINGREQ, first byte
-	w.expectNothing(cfg.ReadTimeout / 3)
-	w.sendRaw([]byte{0x00})
-	w.expect(packets.PINGRESP)
+	w := mqttwire.Dial(t, ts.addr, packets.V311)
+	w.Connect("idle", func(p *packets.Packet) { p.Connect.KeepAlive = 0 })
+	w.ExpectNothing(3 * cfg.ReadTimeout)
+	w.SendRaw([]byte{0xC0}) // PINGREQ, first byte
+	w.ExpectNothing(cfg.ReadTimeout / 3)
+	w.SendRaw([]byte{0x00})
+	w.Expect(packets.PINGRESP)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
@@ -23,13 +24,13 @@ func TestSinkErrors(t *testing.T) {
 	} {
 		t.Run(tc.err.Error(), func(t *testing.T) {
 			ts := runServer(t, testConfig(""), &fakeSink{Fail: fmt.Errorf("kafka refused the record: %w", tc.err)})
-			w := dial(t, ts.addr, packets.V5)
-			w.connect("se")
-			w.send(pub("t", "x", 1, 9), pub("t", "y", 2, 10))
-			if p := w.expect(packets.PUBACK); p.ReasonCode != tc.want || p.PacketID != 9 {
+			w := mqttwire.Dial(t, ts.addr, packets.V5)
+			w.Connect("se")
+			w.Send(mqttwire.Publish("t", "x", 1, 9), mqttwire.Publish("t", "y", 2, 10))
+			if p := w.Expect(packets.PUBACK); p.ReasonCode != tc.want || p.PacketID != 9 {
 				t.Errorf("PUBACK %d code %v; want 9 with %v", p.PacketID, p.ReasonCode, tc.want)
 			}
-			if p := w.expect(packets.PUBREC); p.ReasonCode != tc.want {
+			if p := w.Expect(packets.PUBREC); p.ReasonCode != tc.want {
 				t.Errorf("PUBREC code %v; want %v", p.ReasonCode, tc.want)
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
@@ -46,11 +47,10 @@ func TestConnackBytes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := dial(t, ts.addr, packets.V311)
-			w.sendRaw(tt.connect)
-			got := make([]byte, len(tt.want))
-			_ = w.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-			if _, err := w.br.Read(got); err != nil {
+			w := mqttwire.Dial(t, ts.addr, packets.V311)
+			w.SendRaw(tt.connect)
+			got, err := w.ReadFrame(5 * time.Second)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(got, tt.want) {
@@ -62,8 +62,8 @@ func TestConnackBytes(t *testing.T) {
 
 func TestConnackV5Properties(t *testing.T) {
 	ts := runServer(t, testConfig(""), nil)
-	w := dial(t, ts.addr, packets.V5)
-	ack := w.connect("", func(p *packets.Packet) { p.Connect.KeepAlive = 0 })
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	ack := w.Connect("", func(p *packets.Packet) { p.Connect.KeepAlive = 0 })
 	pr := ack.Properties
 	if ack.ReasonCode != 0 || pr.ReceiveMaximum != 128 || pr.MaximumPacketSize != 1<<20 || pr.TopicAliasMaximum != 64 {
 		t.Errorf("CONNACK %+v; want success, Receive Maximum 128, Maximum Packet Size 1 MiB, Topic Alias Maximum 64", ack)
@@ -78,15 +78,15 @@ func TestConnackV5Properties(t *testing.T) {
 
 func TestFirstPacketMustBeConnect(t *testing.T) {
 	ts := runServer(t, testConfig(""), nil)
-	w := dial(t, ts.addr, packets.V311)
-	w.send(&packets.Packet{Type: packets.PINGREQ}) // [MQTT-3.1.0-1]
-	if got := w.expectClosed(5 * time.Second); len(got) != 0 {
+	w := mqttwire.Dial(t, ts.addr, packets.V311)
+	w.Send(&packets.Packet{Type: packets.PINGREQ}) // [MQTT-3.1.0-1]
+	if got := w.ExpectClosed(5 * time.Second); len(got) != 0 {
 		t.Errorf("got %v; want a close without answer", got[0].Type)
 	}
-	w2 := dial(t, ts.addr, packets.V5)
-	w2.connect("second")
-	w2.send(&packets.Packet{Type: packets.CONNECT, Connect: packets.Connect{ProtocolName: "MQTT", ProtocolVersion: packets.V5, ClientID: "x"}})
-	got := w2.expectClosed(5 * time.Second)
+	w2 := mqttwire.Dial(t, ts.addr, packets.V5)
+	w2.Connect("second")
+	w2.Send(&packets.Packet{Type: packets.CONNECT, Connect: packets.Connect{ProtocolName: "MQTT", ProtocolVersion: packets.V5, ClientID: "x"}})
+	got := w2.ExpectClosed(5 * time.Second)
 	if len(got) != 1 || got[0].Type != packets.DISCONNECT || got[0].ReasonCode != packets.ProtocolError {
 		t.Errorf("second CONNECT answered %+v; want DISCONNECT 0x82 [MQTT-3.1.0-2]", got)
 	}
@@ -94,10 +94,10 @@ func TestFirstPacketMustBeConnect(t *testing.T) {
 
 func TestAuthMethodRefused(t *testing.T) {
 	ts := runServer(t, testConfig(""), nil)
-	w := dial(t, ts.addr, packets.V5)
-	w.send(&packets.Packet{Type: packets.CONNECT, Connect: packets.Connect{ProtocolName: "MQTT", ProtocolVersion: packets.V5, CleanStart: true, ClientID: "am"},
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	w.Send(&packets.Packet{Type: packets.CONNECT, Connect: packets.Connect{ProtocolName: "MQTT", ProtocolVersion: packets.V5, CleanStart: true, ClientID: "am"},
 		Properties: packets.Properties{AuthMethod: "SCRAM-SHA-1"}})
-	if ack := w.expect(packets.CONNACK); ack.ReasonCode != packets.BadAuthenticationMethod {
+	if ack := w.Expect(packets.CONNACK); ack.ReasonCode != packets.BadAuthenticationMethod {
 		t.Errorf("CONNACK %v; want 0x8C", ack.ReasonCode)
 	}
 }
@@ -109,26 +109,26 @@ func TestAckOrder(t *testing.T) {
 		t.Run(versionName(v), func(t *testing.T) {
 			sink := &fakeSink{Hold: true}
 			ts := runServer(t, testConfig(""), sink)
-			w := dial(t, ts.addr, v)
-			w.connect("order")
-			w.send(pub("a", "1", 1, 1), pub("a", "2", 1, 2), pub("a", "3", 2, 3), pub("a", "4", 1, 4))
+			w := mqttwire.Dial(t, ts.addr, v)
+			w.Connect("order")
+			w.Send(mqttwire.Publish("a", "1", 1, 1), mqttwire.Publish("a", "2", 1, 2), mqttwire.Publish("a", "3", 2, 3), mqttwire.Publish("a", "4", 1, 4))
 			waitFor(t, 5*time.Second, "4 messages at the sink", func() bool { return sink.Len() == 4 })
 			sink.Confirm(3, nil)
 			sink.Confirm(1, nil)
-			w.expectNothing(100 * time.Millisecond)
+			w.ExpectNothing(100 * time.Millisecond)
 			sink.Confirm(0, nil)
-			if p := w.expect(packets.PUBACK); p.PacketID != 1 {
+			if p := w.Expect(packets.PUBACK); p.PacketID != 1 {
 				t.Fatalf("first ack for %d; want 1", p.PacketID)
 			}
-			if p := w.expect(packets.PUBACK); p.PacketID != 2 {
+			if p := w.Expect(packets.PUBACK); p.PacketID != 2 {
 				t.Fatalf("second ack for %d; want 2", p.PacketID)
 			}
-			w.expectNothing(50 * time.Millisecond)
+			w.ExpectNothing(50 * time.Millisecond)
 			sink.Confirm(2, nil)
-			if p := w.expect(packets.PUBREC); p.PacketID != 3 {
+			if p := w.Expect(packets.PUBREC); p.PacketID != 3 {
 				t.Fatalf("third ack PUBREC %d; want 3", p.PacketID)
 			}
-			if p := w.expect(packets.PUBACK); p.PacketID != 4 {
+			if p := w.Expect(packets.PUBACK); p.PacketID != 4 {
 				t.Fatalf("fourth ack for %d; want 4", p.PacketID)
 			}
 		})
@@ -149,10 +149,10 @@ func versionName(v packets.Version) string {
 func TestSinkError(t *testing.T) {
 	t.Run("v3 closes", func(t *testing.T) {
 		ts := runServer(t, testConfig(""), &fakeSink{Fail: errors.New("kafka down")})
-		w := dial(t, ts.addr, packets.V311)
-		w.connect("e3")
-		w.send(pub("t", "x", 1, 9))
-		if got := w.expectClosed(5 * time.Second); len(got) != 0 {
+		w := mqttwire.Dial(t, ts.addr, packets.V311)
+		w.Connect("e3")
+		w.Send(mqttwire.Publish("t", "x", 1, 9))
+		if got := w.ExpectClosed(5 * time.Second); len(got) != 0 {
 			t.Errorf("got %v before close; want no PUBACK", got[0].Type)
 		}
 		waitFor(t, 5*time.Second, "sink_error counted", func() bool { return ts.Stats().Disconnects["sink_error"] == 1 })
@@ -169,13 +169,13 @@ func TestSinkError(t *testing.T) {
 	} {
 		t.Run("v5 "+tc.err.Error(), func(t *testing.T) {
 			ts := runServer(t, testConfig(""), &fakeSink{Fail: tc.err})
-			w := dial(t, ts.addr, packets.V5)
-			w.connect("e5")
-			w.send(pub("t", "x", 1, 9), pub("t", "y", 2, 10))
-			if p := w.expect(packets.PUBACK); p.ReasonCode != tc.want || p.PacketID != 9 {
+			w := mqttwire.Dial(t, ts.addr, packets.V5)
+			w.Connect("e5")
+			w.Send(mqttwire.Publish("t", "x", 1, 9), mqttwire.Publish("t", "y", 2, 10))
+			if p := w.Expect(packets.PUBACK); p.ReasonCode != tc.want || p.PacketID != 9 {
 				t.Errorf("PUBACK %d code %v; want 9 with %v", p.PacketID, p.ReasonCode, tc.want)
 			}
-			if p := w.expect(packets.PUBREC); p.ReasonCode != tc.want {
+			if p := w.Expect(packets.PUBREC); p.ReasonCode != tc.want {
 				t.Errorf("PUBREC code %v; want %v", p.ReasonCode, tc.want)
 			}
 		})
@@ -187,22 +187,22 @@ func TestSinkError(t *testing.T) {
 func TestQoS2Dedupe(t *testing.T) {
 	sink := &fakeSink{}
 	ts := runServer(t, testConfig(""), sink)
-	w := dial(t, ts.addr, packets.V5)
-	w.connect("q2")
-	w.send(pub("q2/t", "x", 2, 7))
-	w.expect(packets.PUBREC)
-	d := pub("q2/t", "x", 2, 7)
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	w.Connect("q2")
+	w.Send(mqttwire.Publish("q2/t", "x", 2, 7))
+	w.Expect(packets.PUBREC)
+	d := mqttwire.Publish("q2/t", "x", 2, 7)
 	d.Dup = true
-	w.send(d)
-	if p := w.expect(packets.PUBREC); p.PacketID != 7 {
+	w.Send(d)
+	if p := w.Expect(packets.PUBREC); p.PacketID != 7 {
 		t.Fatalf("PUBREC for %d; want 7", p.PacketID)
 	}
-	w.send(&packets.Packet{Type: packets.PUBREL, PacketID: 7})
-	if p := w.expect(packets.PUBCOMP); p.ReasonCode != 0 {
+	w.Send(&packets.Packet{Type: packets.PUBREL, PacketID: 7})
+	if p := w.Expect(packets.PUBCOMP); p.ReasonCode != 0 {
 		t.Errorf("PUBCOMP code %v; want success", p.ReasonCode)
 	}
-	w.send(&packets.Packet{Type: packets.PUBREL, PacketID: 8})
-	if p := w.expect(packets.PUBCOMP); p.ReasonCode != packets.PacketIdentifierNotFound {
+	w.Send(&packets.Packet{Type: packets.PUBREL, PacketID: 8})
+	if p := w.Expect(packets.PUBCOMP); p.ReasonCode != packets.PacketIdentifierNotFound {
 		t.Errorf("PUBCOMP for unknown id code %v; want 0x92", p.ReasonCode)
 	}
 	if n := sink.Len(); n != 1 {
@@ -217,12 +217,12 @@ func TestReceiveMaximumExceeded(t *testing.T) {
 	cfg.ReceiveMaximum = 2
 	sink := &fakeSink{Hold: true}
 	ts := runServer(t, cfg, sink)
-	w := dial(t, ts.addr, packets.V5)
-	if ack := w.connect("rm"); ack.Properties.ReceiveMaximum != 2 {
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	if ack := w.Connect("rm"); ack.Properties.ReceiveMaximum != 2 {
 		t.Fatalf("advertised Receive Maximum %d; want 2", ack.Properties.ReceiveMaximum)
 	}
-	w.send(pub("t", "1", 1, 1), pub("t", "2", 1, 2), pub("t", "3", 1, 3))
-	got := w.expectClosed(5 * time.Second)
+	w.Send(mqttwire.Publish("t", "1", 1, 1), mqttwire.Publish("t", "2", 1, 2), mqttwire.Publish("t", "3", 1, 3))
+	got := w.ExpectClosed(5 * time.Second)
 	if len(got) == 0 || got[len(got)-1].Type != packets.DISCONNECT || got[len(got)-1].ReasonCode != packets.ReceiveMaximumExceeded {
 		t.Errorf("got %+v; want DISCONNECT 0x93", got)
 	}
@@ -235,29 +235,29 @@ func TestV3InboundFlowControl(t *testing.T) {
 	cfg.ReceiveMaximum = 2
 	sink := &fakeSink{Hold: true}
 	ts := runServer(t, cfg, sink)
-	w := dial(t, ts.addr, packets.V311)
-	w.connect("fc")
-	w.send(pub("t", "1", 1, 1), pub("t", "2", 1, 2), pub("t", "3", 1, 3))
+	w := mqttwire.Dial(t, ts.addr, packets.V311)
+	w.Connect("fc")
+	w.Send(mqttwire.Publish("t", "1", 1, 1), mqttwire.Publish("t", "2", 1, 2), mqttwire.Publish("t", "3", 1, 3))
 	waitFor(t, 5*time.Second, "2 at the sink", func() bool { return sink.Len() == 2 })
 	time.Sleep(50 * time.Millisecond)
 	if n := sink.Len(); n != 2 {
 		t.Fatalf("sink got %d; want 2 while the ring is full", n)
 	}
 	sink.Confirm(0, nil)
-	w.expect(packets.PUBACK)
+	w.Expect(packets.PUBACK)
 	waitFor(t, 5*time.Second, "the third read after an ack", func() bool { return sink.Len() == 3 })
 	sink.Confirm(1, nil)
 	sink.Confirm(2, nil)
-	w.expect(packets.PUBACK)
-	w.expect(packets.PUBACK)
+	w.Expect(packets.PUBACK)
+	w.Expect(packets.PUBACK)
 }
 
 func TestKeepAliveExpiry(t *testing.T) {
 	ts := runServer(t, testConfig(""), nil)
-	w := dial(t, ts.addr, packets.V5)
-	w.connect("ka", func(p *packets.Packet) { p.Connect.KeepAlive = 1 })
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	w.Connect("ka", func(p *packets.Packet) { p.Connect.KeepAlive = 1 })
 	start := time.Now()
-	got := w.expectClosed(5 * time.Second)
+	got := w.ExpectClosed(5 * time.Second)
 	if el := time.Since(start); el < 1400*time.Millisecond {
 		t.Errorf("closed after %v; want 1.5 x keepalive [MQTT-3.1.2-22]", el)
 	}
@@ -270,8 +270,8 @@ func TestConnectTimeout(t *testing.T) {
 	cfg := testConfig("")
 	cfg.ConnectTimeout = 200 * time.Millisecond
 	ts := runServer(t, cfg, nil)
-	w := dial(t, ts.addr, packets.V311)
-	w.expectClosed(5 * time.Second)
+	w := mqttwire.Dial(t, ts.addr, packets.V311)
+	w.ExpectClosed(5 * time.Second)
 	waitFor(t, 5*time.Second, "connect_timeout counted", func() bool { return ts.Stats().Disconnects["connect_timeout"] == 1 })
 }
 
@@ -279,16 +279,16 @@ func TestConnectTimeout(t *testing.T) {
 // with DISCONNECT 0x8E [MQTT-3.1.4-3].
 func TestTakeover(t *testing.T) {
 	ts := runServer(t, testConfig(""), nil)
-	a := dial(t, ts.addr, packets.V5)
-	a.connect("same")
-	b := dial(t, ts.addr, packets.V5)
-	b.connect("same")
-	got := a.expectClosed(5 * time.Second)
+	a := mqttwire.Dial(t, ts.addr, packets.V5)
+	a.Connect("same")
+	b := mqttwire.Dial(t, ts.addr, packets.V5)
+	b.Connect("same")
+	got := a.ExpectClosed(5 * time.Second)
 	if len(got) != 1 || got[0].Type != packets.DISCONNECT || got[0].ReasonCode != packets.SessionTakenOver {
 		t.Errorf("old connection got %+v; want DISCONNECT 0x8E", got)
 	}
-	b.send(&packets.Packet{Type: packets.PINGREQ})
-	b.expect(packets.PINGRESP)
+	b.Send(&packets.Packet{Type: packets.PINGREQ})
+	b.Expect(packets.PINGRESP)
 }
 
 // TestWill: published (also to the Sink) on an abrupt close, not after a
@@ -296,48 +296,48 @@ func TestTakeover(t *testing.T) {
 func TestWill(t *testing.T) {
 	sink := &fakeSink{}
 	ts := runServer(t, testConfig(""), sink)
-	sub := dial(t, ts.addr, packets.V311)
-	sub.connect("watcher")
-	sub.subscribe(1, "will/#", 0)
+	sub := mqttwire.Dial(t, ts.addr, packets.V311)
+	sub.Connect("watcher")
+	sub.Subscribe(1, "will/#", 0)
 
-	a := dial(t, ts.addr, packets.V311)
-	a.connect("dies", withWill("will/dies", "gone", 1, 0))
-	_ = a.nc.Close()
-	if p := sub.expect(packets.PUBLISH); p.Topic != "will/dies" || string(p.Payload) != "gone" {
+	a := mqttwire.Dial(t, ts.addr, packets.V311)
+	a.Connect("dies", mqttwire.Will("will/dies", "gone", 1, 0))
+	a.Close()
+	if p := sub.Expect(packets.PUBLISH); p.Topic != "will/dies" || string(p.Payload) != "gone" {
 		t.Errorf("got %s %q; want the will", p.Topic, p.Payload)
 	}
 	waitFor(t, 5*time.Second, "will at the sink", func() bool { return sink.Len() == 1 })
 
-	b := dial(t, ts.addr, packets.V311)
-	b.connect("leaves", withWill("will/leaves", "gone", 0, 0))
-	b.send(&packets.Packet{Type: packets.DISCONNECT})
-	b.expectClosed(5 * time.Second)
-	sub.expectNothing(200 * time.Millisecond)
+	b := mqttwire.Dial(t, ts.addr, packets.V311)
+	b.Connect("leaves", mqttwire.Will("will/leaves", "gone", 0, 0))
+	b.Send(&packets.Packet{Type: packets.DISCONNECT})
+	b.ExpectClosed(5 * time.Second)
+	sub.ExpectNothing(200 * time.Millisecond)
 }
 
 // TestWillDelayCancelled: a reconnect within the v5 Will Delay Interval
 // cancels the will [MQTT-3.1.3-9].
 func TestWillDelayCancelled(t *testing.T) {
 	ts := runServer(t, testConfig(""), nil)
-	sub := dial(t, ts.addr, packets.V5)
-	sub.connect("watcher")
-	sub.subscribe(1, "wd/#", 0)
+	sub := mqttwire.Dial(t, ts.addr, packets.V5)
+	sub.Connect("watcher")
+	sub.Subscribe(1, "wd/#", 0)
 
-	a := dial(t, ts.addr, packets.V5)
-	a.connect("wd", persistent(60), withWill("wd/a", "gone", 0, 1))
-	_ = a.nc.Close()
-	a2 := dial(t, ts.addr, packets.V5)
-	if ack := a2.connect("wd", persistent(60)); !ack.SessionPresent {
+	a := mqttwire.Dial(t, ts.addr, packets.V5)
+	a.Connect("wd", mqttwire.Persistent(60), mqttwire.Will("wd/a", "gone", 0, 1))
+	a.Close()
+	a2 := mqttwire.Dial(t, ts.addr, packets.V5)
+	if ack := a2.Connect("wd", mqttwire.Persistent(60)); !ack.SessionPresent {
 		t.Errorf("session not present after reconnect")
 	}
-	sub.expectNothing(1500 * time.Millisecond)
+	sub.ExpectNothing(1500 * time.Millisecond)
 
 	// Without a reconnect the will goes out after the delay.
-	b := dial(t, ts.addr, packets.V5)
-	b.connect("wd2", persistent(60), withWill("wd/b", "gone", 0, 1))
+	b := mqttwire.Dial(t, ts.addr, packets.V5)
+	b.Connect("wd2", mqttwire.Persistent(60), mqttwire.Will("wd/b", "gone", 0, 1))
 	start := time.Now()
-	_ = b.nc.Close()
-	p := sub.expect(packets.PUBLISH)
+	b.Close()
+	p := sub.Expect(packets.PUBLISH)
 	if p.Topic != "wd/b" || time.Since(start) < 900*time.Millisecond {
 		t.Errorf("will %s after %v; want wd/b after ~1s", p.Topic, time.Since(start))
 	}
@@ -347,44 +347,44 @@ func TestWillDelayCancelled(t *testing.T) {
 // matching subscription identifier (v5) [MQTT-3.3.5-1].
 func TestOverlappingSubscriptions(t *testing.T) {
 	ts := runServer(t, testConfig(""), nil)
-	w := dial(t, ts.addr, packets.V5)
-	w.connect("ov")
-	w.send(&packets.Packet{Type: packets.SUBSCRIBE, PacketID: 1, Subscriptions: []packets.Subscription{{Filter: "ov/+", QoS: 1}},
+	w := mqttwire.Dial(t, ts.addr, packets.V5)
+	w.Connect("ov")
+	w.Send(&packets.Packet{Type: packets.SUBSCRIBE, PacketID: 1, Subscriptions: []packets.Subscription{{Filter: "ov/+", QoS: 1}},
 		Properties: packets.Properties{SubscriptionIDs: []uint32{5}}})
-	w.expect(packets.SUBACK)
-	w.send(&packets.Packet{Type: packets.SUBSCRIBE, PacketID: 2, Subscriptions: []packets.Subscription{{Filter: "ov/#", QoS: 0}},
+	w.Expect(packets.SUBACK)
+	w.Send(&packets.Packet{Type: packets.SUBSCRIBE, PacketID: 2, Subscriptions: []packets.Subscription{{Filter: "ov/#", QoS: 0}},
 		Properties: packets.Properties{SubscriptionIDs: []uint32{6}}})
-	w.expect(packets.SUBACK)
-	p0 := dial(t, ts.addr, packets.V311)
-	p0.connect("pub")
-	p0.send(pub("ov/x", "m", 2, 1))
-	p := w.expect(packets.PUBLISH)
+	w.Expect(packets.SUBACK)
+	p0 := mqttwire.Dial(t, ts.addr, packets.V311)
+	p0.Connect("pub")
+	p0.Send(mqttwire.Publish("ov/x", "m", 2, 1))
+	p := w.Expect(packets.PUBLISH)
 	if p.QoS != 1 || len(p.Properties.SubscriptionIDs) != 2 {
 		t.Errorf("delivered QoS %d ids %v; want QoS 1 with ids [5 6]", p.QoS, p.Properties.SubscriptionIDs)
 	}
-	w.send(&packets.Packet{Type: packets.PUBACK, PacketID: p.PacketID})
-	w.expectNothing(100 * time.Millisecond)
+	w.Send(&packets.Packet{Type: packets.PUBACK, PacketID: p.PacketID})
+	w.ExpectNothing(100 * time.Millisecond)
 }
 
 // TestSharedSubscription: each message goes to one member of the group.
 func TestSharedSubscription(t *testing.T) {
 	ts := runServer(t, testConfig(""), nil)
-	var members []*wire
+	var members []*mqttwire.Conn
 	for _, id := range []string{"m1", "m2"} {
-		w := dial(t, ts.addr, packets.V311)
-		w.connect(id)
-		w.subscribe(1, "$share/g/sh/#", 0)
+		w := mqttwire.Dial(t, ts.addr, packets.V311)
+		w.Connect(id)
+		w.Subscribe(1, "$share/g/sh/#", 0)
 		members = append(members, w)
 	}
-	p0 := dial(t, ts.addr, packets.V311)
-	p0.connect("pub")
+	p0 := mqttwire.Dial(t, ts.addr, packets.V311)
+	p0.Connect("pub")
 	for range 4 {
-		p0.send(pub("sh/t", "m", 0, 0))
+		p0.Send(mqttwire.Publish("sh/t", "m", 0, 0))
 	}
 	for i, w := range members {
-		w.expect(packets.PUBLISH)
-		w.expect(packets.PUBLISH)
-		if p, err := w.read(100 * time.Millisecond); err == nil {
+		w.Expect(packets.PUBLISH)
+		w.Expect(packets.PUBLISH)
+		if p, err := w.Read(100 * time.Millisecond); err == nil {
 			t.Errorf("member %d got a third message %+v; want round-robin 2/2", i, p)
 		}
 	}
