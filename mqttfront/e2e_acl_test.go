@@ -8,8 +8,10 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
 // The per-delivery ACL check (issue 10, item 1): the subscribe permission is
@@ -261,11 +263,10 @@ func TestE2EACLWill(t *testing.T) {
 	subV3(t, bob, "#", 1, in)
 
 	for _, topic := range []string{"secret/will", "public/will"} {
-		dev := dialRaw(t, addr)
-		user, pw := "alice", "alice-pw"
-		dev.connectOK(rawConnect{level: 4, clientID: clientID(t, "dev"), clean: true, keepAlive: 30,
-			willTopic: topic, willPayload: "gone", willQoS: 1, username: &user, password: &pw})
-		_ = dev.c.Close() // no DISCONNECT: the will is published
+		dev := mqttwire.Dial(t, addr, packets.V311)
+		dev.ConnectOK(clientID(t, "dev"), mqttwire.KeepAlive(30),
+			mqttwire.Will(topic, "gone", 1, 0), mqttwire.Login("alice", "alice-pw"))
+		dev.Close() // no DISCONNECT: the will is published
 		waitFor(t, e2eTimeout, "will of "+topic+" at the sink", func() bool { return len(byTopic(sink, topic)) == 1 })
 	}
 	in.waitMsg(t, "public/will", "gone")

@@ -8,7 +8,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -17,8 +16,10 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
 // connectOnce dials addr from local (nil = any), sends CONNECT as user with
@@ -34,19 +35,20 @@ func connectOnce(ctx context.Context, addr string, local net.Addr, level byte, u
 	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
 	defer stop()
 	_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
-	c := rawConnect{level: level, clientID: fmt.Sprintf("flood-%d", idSeq.Add(1)), clean: true, keepAlive: 30, username: &user, password: &password}
-	if _, err := nc.Write(c.encode()); err != nil {
+	v := packets.Version(level)
+	c := mqttwire.ConnectPacket(v, fmt.Sprintf("flood-%d", idSeq.Add(1)), mqttwire.KeepAlive(30), mqttwire.Login(user, password))
+	if _, err := nc.Write(mqttwire.Encode(v, c)); err != nil {
 		return 0, err
 	}
-	// CONNACK: 0x20, remaining length, flags, code (v3 and v5 alike).
-	var hdr [4]byte
-	if _, err := io.ReadFull(bufio.NewReader(nc), hdr[:]); err != nil {
+	// CONNACK: 0x20, remaining length, then flags, code (v3 and v5 alike).
+	f, err := mqttwire.ReadFrame(bufio.NewReader(nc))
+	if err != nil {
 		return 0, err
 	}
-	if hdr[0] != 0x20 {
-		return 0, fmt.Errorf("first byte 0x%02X; want CONNACK", hdr[0])
+	if f[0] != 0x20 || len(f.Body()) < 2 {
+		return 0, fmt.Errorf("frame % X; want CONNACK", f)
 	}
-	return hdr[3], nil
+	return f.Body()[1], nil
 }
 
 // TestE2EAuthFlood: 150 connections loop on a wrong password for alice

@@ -1,17 +1,14 @@
 package mqttfront_test
 
 // Shared harness of the end-to-end tests: a real server on 127.0.0.1:0, a
-// recording sink, poll helpers, real-client constructors (paho v3, paho.golang
-// v5) and a tiny hand-written MQTT encoder for the cases a client library
-// cannot express (abrupt close with a will, silent keepalive, ack order).
+// recording sink, poll helpers and real-client constructors (paho v3,
+// paho.golang v5). For the cases a client library cannot express (abrupt
+// close with a will, silent keepalive, ack order) the tests drive the test
+// kit's raw client, internal/testkit/mqttwire, as the package's own tests do.
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -25,7 +22,6 @@ import (
 
 	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
-	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
 // e2eTimeout bounds every wait of the end-to-end tests.
@@ -411,195 +407,3 @@ func (c *v5Client) pubOK(t testing.TB, topic string, qos byte, retain bool, payl
 
 func u32(v uint32) *uint32 { return &v }
 func u16(v uint16) *uint16 { return &v }
-
-// ---------------------------------------------------------------- raw wire
-
-// rawConn is a hand-driven MQTT connection.
-type rawConn struct {
-	t testing.TB
-	c net.Conn
-	r *bufio.Reader
-}
-
-// rawPacket is one packet read off the wire: the first byte and the body.
-type rawPacket struct {
-	first byte
-	body  []byte
-}
-
-func (p rawPacket) typ() byte { return p.first >> 4 }
-
-func dialRaw(t testing.TB, addr string) *rawConn {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return &rawConn{t: t, c: c, r: bufio.NewReader(c)}
-}
-
-func (rc *rawConn) send(b []byte) {
-	rc.t.Helper()
-	_ = rc.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if _, err := rc.c.Write(b); err != nil {
-		rc.t.Fatalf("raw write: %v", err)
-	}
-}
-
-// read reads one packet within d.
-func (rc *rawConn) read(d time.Duration) (rawPacket, error) {
-	_ = rc.c.SetReadDeadline(time.Now().Add(d))
-	first, err := rc.r.ReadByte()
-	if err != nil {
-		return rawPacket{}, err
-	}
-	n, mul := 0, 1
-	for i := 0; ; i++ {
-		b, err := rc.r.ReadByte()
-		if err != nil {
-			return rawPacket{}, err
-		}
-		n += int(b&0x7f) * mul
-		mul *= 128
-		if b&0x80 == 0 {
-			break
-		}
-		if i == 3 {
-			return rawPacket{}, errors.New("bad remaining length")
-		}
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(rc.r, body); err != nil {
-		return rawPacket{}, err
-	}
-	return rawPacket{first: first, body: body}, nil
-}
-
-// expect reads one packet of type typ (skipping PINGRESP) or fails.
-func (rc *rawConn) expect(typ byte) rawPacket {
-	rc.t.Helper()
-	for {
-		p, err := rc.read(e2eTimeout)
-		if err != nil {
-			rc.t.Fatalf("raw read waiting for packet type %d: %v", typ, err)
-		}
-		if p.typ() == 13 && typ != 13 {
-			continue
-		}
-		if p.typ() != typ {
-			rc.t.Fatalf("raw read: got packet type %d (first 0x%02X body % X); want type %d", p.typ(), p.first, p.body, typ)
-		}
-		return p
-	}
-}
-
-// expectClosed waits up to d for the server to close the connection,
-// discarding packets meanwhile; it returns how long that took.
-func (rc *rawConn) expectClosed(d time.Duration) time.Duration {
-	rc.t.Helper()
-	start := time.Now()
-	deadline := start.Add(d)
-	for {
-		_ = rc.c.SetReadDeadline(deadline)
-		_, err := rc.r.ReadByte()
-		if err == nil {
-			continue
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			rc.t.Fatalf("connection still open after %v; want closed by server", d)
-		}
-		return time.Since(start)
-	}
-}
-
-// connectOK sends CONNECT and requires CONNACK success; it returns the
-// CONNACK body.
-func (rc *rawConn) connectOK(c rawConnect) []byte {
-	rc.t.Helper()
-	rc.send(c.encode())
-	p := rc.expect(2)
-	if len(p.body) < 2 || p.body[1] != 0 {
-		rc.t.Fatalf("CONNACK body % X; want success", p.body)
-	}
-	return p.body
-}
-
-// encode frames p with the codec, or fails the test.
-func encode(p *packets.Packet, v packets.Version) []byte {
-	b, err := packets.Encode(nil, p, v)
-	if err != nil {
-		panic(fmt.Sprintf("encode %v: %v", p.Type, err)) // a test's own packet: a bug in the test
-	}
-	return b
-}
-
-// rawConnect describes a CONNECT. Level 3 uses "MQIsdp", others "MQTT".
-type rawConnect struct {
-	level       byte
-	clientID    string
-	clean       bool
-	keepAlive   uint16
-	willTopic   string // "" = no will
-	willPayload string
-	willQoS     byte
-	username    *string
-	password    *string
-}
-
-// encode frames the CONNECT with the codec. A level the codec does not
-// speak (not 3, 4 or 5) makes a malformed frame, the one this file writes
-// by hand: level 4's frame with its protocol level byte replaced.
-func (c rawConnect) encode() []byte {
-	level := c.level
-	if level < 3 || level > 5 {
-		level = 4
-	}
-	cp := packets.Connect{ProtocolName: "MQTT", ProtocolVersion: packets.Version(level), CleanStart: c.clean,
-		KeepAlive: c.keepAlive, ClientID: c.clientID}
-	if level == 3 {
-		cp.ProtocolName = "MQIsdp"
-	}
-	if c.willTopic != "" {
-		cp.WillFlag, cp.WillTopic, cp.WillPayload, cp.WillQoS = true, c.willTopic, []byte(c.willPayload), c.willQoS
-	}
-	if c.username != nil {
-		cp.UsernameFlag, cp.Username = true, *c.username
-	}
-	if c.password != nil {
-		cp.PasswordFlag, cp.Password = true, []byte(*c.password)
-	}
-	b := encode(&packets.Packet{Type: packets.CONNECT, Connect: cp}, packets.Version(level))
-	if level != c.level {
-		// 0x10, one length byte (a short CONNECT), 0x00 0x04 "MQTT", then the level.
-		b[8] = c.level
-	}
-	return b
-}
-
-func version(v5 bool) packets.Version {
-	if v5 {
-		return packets.V5
-	}
-	return packets.V311
-}
-
-// rawPublish encodes a PUBLISH (v5 with empty properties when v5).
-func rawPublish(v5 bool, topic string, qos byte, id uint16, payload []byte) []byte {
-	return encode(&packets.Packet{Type: packets.PUBLISH, Topic: topic, QoS: qos, PacketID: id, Payload: payload}, version(v5))
-}
-
-// rawSubscribe encodes a SUBSCRIBE of one filter.
-func rawSubscribe(v5 bool, id uint16, filter string, qos byte) []byte {
-	return encode(&packets.Packet{Type: packets.SUBSCRIBE, PacketID: id,
-		Subscriptions: []packets.Subscription{{Filter: filter, QoS: qos}}}, version(v5))
-}
-
-// rawDisconnect encodes a DISCONNECT (v5 with a reason code when v5).
-func rawDisconnect(v5 bool, reason byte) []byte {
-	return encode(&packets.Packet{Type: packets.DISCONNECT, ReasonCode: packets.ReasonCode(reason)}, version(v5))
-}
-
-// packetID returns the packet id of an ack-like body.
-func packetID(body []byte) uint16 { return binary.BigEndian.Uint16(body) }

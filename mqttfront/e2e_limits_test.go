@@ -10,7 +10,9 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
 // TestE2EPublishRateLimit: a client over max_publish_rate is slowed down,
@@ -49,13 +51,12 @@ func TestE2ESlowConsumer(t *testing.T) {
 		testkit.Set(t, c, "max_queued_messages", 100)
 		testkit.Set(t, c, "write_timeout", 500*time.Millisecond)
 	}, nil)
-	slow := dialRaw(t, addr)
-	if tc, ok := slow.c.(*net.TCPConn); ok {
+	slow := mqttwire.Dial(t, addr, packets.V311)
+	if tc, ok := slow.NetConn().(*net.TCPConn); ok {
 		_ = tc.SetReadBuffer(4096)
 	}
-	slow.connectOK(rawConnect{level: 4, clientID: clientID(t, "slow"), clean: true, keepAlive: 60})
-	slow.send(rawSubscribe(false, 1, "slow/#", 0))
-	slow.expect(9) // SUBACK; from now on the slow client reads nothing
+	slow.ConnectOK(clientID(t, "slow"))
+	slow.Subscribe(1, "slow/#", 0) // SUBACK; from now on the slow client reads nothing
 
 	var fast inbox
 	fc := connectV3(t, v3Opts(t, addr))

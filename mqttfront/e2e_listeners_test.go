@@ -20,8 +20,10 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
 // roundTripV3 checks that a message published by pub reaches sub.
@@ -196,7 +198,7 @@ func TestE2EListenerWebSocket(t *testing.T) {
 			t.Errorf("Sec-WebSocket-Protocol = %q; want mqtt", got)
 		}
 		// A CONNECT in one binary frame gets a CONNACK back.
-		if err := ws.WriteMessage(websocket.BinaryMessage, rawConnect{level: 4, clientID: clientID(t, "ws"), clean: true, keepAlive: 30}.encode()); err != nil {
+		if err := ws.WriteMessage(websocket.BinaryMessage, mqttwire.Encode(packets.V311, mqttwire.ConnectPacket(packets.V311, clientID(t, "ws"), mqttwire.KeepAlive(30)))); err != nil {
 			t.Fatal(err)
 		}
 		_ = ws.SetReadDeadline(time.Now().Add(e2eTimeout))
@@ -245,9 +247,10 @@ func TestE2EConnectTimeout(t *testing.T) {
 	_, addr := startServer(t, func(c *mqttfront.Config) {
 		testkit.Set(t, c, "connect_timeout", 300*time.Millisecond)
 	}, nil)
-	rc := dialRaw(t, addr)
-	took := rc.expectClosed(5 * time.Second)
-	if took < 200*time.Millisecond {
+	rc := mqttwire.Dial(t, addr, packets.V311)
+	start := time.Now()
+	rc.ExpectClosed(5 * time.Second)
+	if took := time.Since(start); took < 200*time.Millisecond {
 		t.Errorf("silent socket closed after %v; want about connect_timeout (300ms)", took)
 	}
 }

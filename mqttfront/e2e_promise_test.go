@@ -13,6 +13,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
@@ -39,30 +40,30 @@ func TestE2EPromisePahoTokenWaitsForSink(t *testing.T) {
 func TestE2EPromiseAckOrder(t *testing.T) {
 	for _, tc := range []struct {
 		qos     byte
-		ackType byte
-	}{{1, 4}, {2, 5}} {
+		ackType packets.Type
+	}{{1, packets.PUBACK}, {2, packets.PUBREC}} {
 		t.Run(fmt.Sprintf("qos%d", tc.qos), func(t *testing.T) {
 			sink := newHoldingSink()
 			_, addr := startServer(t, nil, sink)
-			rc := dialRaw(t, addr)
-			rc.connectOK(rawConnect{level: 4, clientID: clientID(t, "ord"), clean: true, keepAlive: 60})
+			rc := mqttwire.Dial(t, addr, packets.V311)
+			rc.ConnectOK(clientID(t, "ord"))
 			const n = 5
 			for id := uint16(1); id <= n; id++ {
-				rc.send(rawPublish(false, "ord/t", tc.qos, id, []byte{byte(id)}))
+				rc.Send(mqttwire.Publish("ord/t", string([]byte{byte(id)}), tc.qos, id))
 			}
 			waitFor(t, e2eTimeout, "5 held messages", func() bool { return sink.Pending() == n })
 
 			sink.Confirm(3, nil) // id 4
 			sink.Confirm(1, nil) // id 2
-			if p, err := rc.read(300 * time.Millisecond); err == nil {
-				t.Fatalf("got packet type %d body % X while id 1 is unconfirmed; want nothing", p.typ(), p.body)
+			if f, err := rc.ReadFrame(300 * time.Millisecond); err == nil {
+				t.Fatalf("got %v (% X) while id 1 is unconfirmed; want nothing", f.Type(), f)
 			}
 			sink.Confirm(0, nil) // id 1: releases 1 and 2
 			sink.Confirm(4, nil) // id 5
 			sink.Confirm(2, nil) // id 3: releases 3, 4, 5
 			for want := uint16(1); want <= n; want++ {
-				p := rc.expect(tc.ackType)
-				if got := packetID(p.body); got != want {
+				p := rc.Expect(tc.ackType)
+				if got := p.PacketID; got != want {
 					t.Fatalf("ack %d has packet id %d; want %d (arrival order)", want, got, want)
 				}
 			}
@@ -95,15 +96,15 @@ func TestE2EPromiseSinkErrorV5(t *testing.T) {
 // TestE2EPromiseSinkErrorV3 closes a v3 connection without the ack.
 func TestE2EPromiseSinkErrorV3(t *testing.T) {
 	_, addr := startServer(t, nil, newFailingSink(errors.New("boom")))
-	rc := dialRaw(t, addr)
-	rc.connectOK(rawConnect{level: 4, clientID: clientID(t, "f3"), clean: true, keepAlive: 60})
-	rc.send(rawPublish(false, "fail/v3", 1, 7, []byte("x")))
+	rc := mqttwire.Dial(t, addr, packets.V311)
+	rc.ConnectOK(clientID(t, "f3"))
+	rc.Send(mqttwire.Publish("fail/v3", "x", 1, 7))
 	for {
-		p, err := rc.read(e2eTimeout)
+		f, err := rc.ReadFrame(e2eTimeout)
 		if err != nil {
 			break // closed: the device will resend
 		}
-		if p.typ() == 4 {
+		if f.Type() == packets.PUBACK {
 			t.Fatalf("v3 PUBACK sent for a message the sink failed")
 		}
 	}

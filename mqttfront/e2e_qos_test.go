@@ -9,6 +9,9 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
 func TestE2EVersions(t *testing.T) {
@@ -38,18 +41,27 @@ func TestE2EVersions(t *testing.T) {
 	})
 	t.Run("unsupported level", func(t *testing.T) {
 		for _, level := range []byte{2, 6} {
-			rc := dialRaw(t, addr)
-			rc.send(rawConnect{level: level, clientID: clientID(t, "lvl"), clean: true, keepAlive: 30}.encode())
-			p := rc.expect(2)
+			rc := mqttwire.Dial(t, addr, packets.V311)
+			rc.SendRaw([]byte{ // a level the codec does not speak: written by hand
+				0x10, 15, // CONNECT, remaining length
+				0, 4, 'M', 'Q', 'T', 'T', // protocol name
+				level, 0x02, 0, 30, // protocol level, flags: clean session, keepalive 30 s
+				0, 3, 'l', 'v', 'l', // client id
+			})
+			f, err := rc.ReadFrame(e2eTimeout)
+			if err != nil || f.Type() != packets.CONNACK {
+				t.Fatalf("level %d: got % X, %v; want a CONNACK", level, f, err)
+			}
 			// [MQTT-3.1.2-2]: 0x01 in the v3 form, 0x84 in the v5 form.
-			code := p.body[len(p.body)-1]
-			if len(p.body) >= 2 {
-				code = p.body[1]
+			body := f.Body()
+			code := body[len(body)-1]
+			if len(body) >= 2 {
+				code = body[1]
 			}
 			if code != 0x01 && code != 0x84 {
-				t.Errorf("level %d: CONNACK body % X; want return code 0x01 or 0x84", level, p.body)
+				t.Errorf("level %d: CONNACK body % X; want return code 0x01 or 0x84", level, body)
 			}
-			rc.expectClosed(e2eTimeout)
+			rc.ExpectClosed(e2eTimeout)
 		}
 	})
 }

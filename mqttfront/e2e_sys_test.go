@@ -9,7 +9,9 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
 func TestE2ESys(t *testing.T) {
@@ -50,9 +52,11 @@ func TestE2ESys(t *testing.T) {
 func TestE2EKeepalive(t *testing.T) {
 	_, addr := startServer(t, nil, nil)
 	for _, level := range []byte{4, 5} {
-		rc := dialRaw(t, addr)
-		rc.connectOK(rawConnect{level: level, clientID: clientID(t, "ka"), clean: true, keepAlive: 1})
-		took := rc.expectClosed(8 * time.Second)
+		rc := mqttwire.Dial(t, addr, packets.Version(level))
+		rc.ConnectOK(clientID(t, "ka"), mqttwire.KeepAlive(1))
+		start := time.Now()
+		rc.ExpectClosed(8 * time.Second)
+		took := time.Since(start)
 		// [MQTT-3.1.2-22]: one and a half times the keepalive. The upper
 		// bound leaves room for a loaded CI machine running every package.
 		if took < 1200*time.Millisecond || took > 4*time.Second {
@@ -60,12 +64,12 @@ func TestE2EKeepalive(t *testing.T) {
 		}
 	}
 	t.Run("pinging client stays", func(t *testing.T) {
-		rc := dialRaw(t, addr)
-		rc.connectOK(rawConnect{level: 4, clientID: clientID(t, "ka"), clean: true, keepAlive: 1})
+		rc := mqttwire.Dial(t, addr, packets.V311)
+		rc.ConnectOK(clientID(t, "ka"), mqttwire.KeepAlive(1))
 		for range 5 {
 			time.Sleep(500 * time.Millisecond) // the client's own keepalive rhythm
-			rc.send([]byte{0xC0, 0})
-			rc.expect(13)
+			rc.Send(&packets.Packet{Type: packets.PINGREQ})
+			rc.Expect(packets.PINGRESP)
 		}
 	})
 }

@@ -5,6 +5,9 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
 // willWatcher subscribes to will/# and returns the inbox.
@@ -21,11 +24,10 @@ func TestE2EWillOnAbruptClose(t *testing.T) {
 	_, addr := startServer(t, nil, sink)
 	in := willWatcher(t, addr)
 	for _, level := range []byte{4, 5} {
-		rc := dialRaw(t, addr)
+		rc := mqttwire.Dial(t, addr, packets.Version(level))
 		topic := "will/abrupt/" + string('0'+level)
-		rc.connectOK(rawConnect{level: level, clientID: clientID(t, "w"), clean: true, keepAlive: 60,
-			willTopic: topic, willPayload: "gone", willQoS: 1})
-		_ = rc.c.Close() // no DISCONNECT: network close
+		rc.ConnectOK(clientID(t, "w"), mqttwire.Will(topic, "gone", 1, 0))
+		rc.Close() // no DISCONNECT: network close
 		in.waitMsg(t, topic, "gone")
 		// Wills are publishes from that client, so the sink sees them too.
 		waitFor(t, e2eTimeout, "will in the sink", func() bool { return len(byTopic(sink, topic)) == 1 })
@@ -35,9 +37,8 @@ func TestE2EWillOnAbruptClose(t *testing.T) {
 func TestE2EWillOnKeepaliveExpiry(t *testing.T) {
 	_, addr := startServer(t, nil, nil)
 	in := willWatcher(t, addr)
-	rc := dialRaw(t, addr)
-	rc.connectOK(rawConnect{level: 4, clientID: clientID(t, "w"), clean: true, keepAlive: 1,
-		willTopic: "will/ka", willPayload: "timeout", willQoS: 0})
+	rc := mqttwire.Dial(t, addr, packets.V311)
+	rc.ConnectOK(clientID(t, "w"), mqttwire.KeepAlive(1), mqttwire.Will("will/ka", "timeout", 0, 0))
 	start := time.Now()
 	in.waitMsg(t, "will/ka", "timeout") // the socket stays open, silent
 	if d := time.Since(start); d < 900*time.Millisecond {
@@ -50,11 +51,10 @@ func TestE2ENoWillOnNormalDisconnect(t *testing.T) {
 	in := willWatcher(t, addr)
 
 	t.Run("raw v3", func(t *testing.T) {
-		rc := dialRaw(t, addr)
-		rc.connectOK(rawConnect{level: 4, clientID: clientID(t, "w"), clean: true, keepAlive: 60,
-			willTopic: "will/raw", willPayload: "bad", willQoS: 1})
-		rc.send(rawDisconnect(false, 0))
-		rc.expectClosed(e2eTimeout) // the server has processed DISCONNECT
+		rc := mqttwire.Dial(t, addr, packets.V311)
+		rc.ConnectOK(clientID(t, "w"), mqttwire.Will("will/raw", "bad", 1, 0))
+		rc.Send(&packets.Packet{Type: packets.DISCONNECT})
+		rc.ExpectClosed(e2eTimeout) // the server has processed DISCONNECT
 	})
 	t.Run("paho v3", func(t *testing.T) {
 		o := v3Opts(t, addr)

@@ -14,7 +14,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit/mqttwire"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
 // wsServer runs a server with only the plain WebSocket listener on
@@ -71,7 +73,7 @@ func TestE2EWebSocketOrigin(t *testing.T) {
 		}
 		if ws != nil && tt.status == http.StatusSwitchingProtocols {
 			// The session works: CONNECT, CONNACK.
-			if err := ws.WriteMessage(websocket.BinaryMessage, rawConnect{level: 4, clientID: clientID(t, "ws"), clean: true, keepAlive: 30}.encode()); err != nil {
+			if err := ws.WriteMessage(websocket.BinaryMessage, mqttwire.Encode(packets.V311, mqttwire.ConnectPacket(packets.V311, clientID(t, "ws"), mqttwire.KeepAlive(30)))); err != nil {
 				t.Fatal(err)
 			}
 			_ = ws.SetReadDeadline(time.Now().Add(e2eTimeout))
@@ -160,7 +162,7 @@ func TestE2EWebSocketHTTPTimeouts(t *testing.T) {
 		if code != http.StatusSwitchingProtocols {
 			t.Fatalf("dial = %d; want 101", code)
 		}
-		if err := ws.WriteMessage(websocket.BinaryMessage, rawConnect{level: 4, clientID: clientID(t, "ws"), clean: true, keepAlive: 30}.encode()); err != nil {
+		if err := ws.WriteMessage(websocket.BinaryMessage, mqttwire.Encode(packets.V311, mqttwire.ConnectPacket(packets.V311, clientID(t, "ws"), mqttwire.KeepAlive(30)))); err != nil {
 			t.Fatal(err)
 		}
 		_ = ws.SetReadDeadline(time.Now().Add(e2eTimeout))
