@@ -34,22 +34,25 @@ type Options struct {
 
 // Bridge is one running MQTT-to-Kafka bridge.
 type Bridge struct {
-	cfg       Config
-	opts      Options
-	log       *zap.Logger
-	rules     atomic.Pointer[mapping.Rules]
-	metrics   *metrics
-	front     *mqttfront.Server
-	producer  *kafka.Producer
-	consumer  *kafka.Consumer // nil without downlink rules
-	probe     *kafka.Prober   // Kafka's liveness, traffic or none (parts.go)
-	dialed    atomic.Bool     // the producer has connected once (parts.go)
-	up        *uplink
-	down      *downlink
-	cluster   *cluster.Node  // nil unless cluster.enabled (cluster.go)
-	bg        sync.WaitGroup // dead-letter hand-offs
-	adminHTTP *admin.Server  // the admin listener (admin/); Reload hands it the admin section
-	running   atomic.Bool
+	cfg      Config
+	opts     Options
+	log      *zap.Logger
+	rules    atomic.Pointer[mapping.Rules]
+	metrics  *metrics
+	front    *mqttfront.Server
+	producer *kafka.Producer
+	consumer *kafka.Consumer // nil without downlink rules
+	probe    *kafka.Prober   // Kafka's liveness, traffic or none (parts.go)
+	dialed   atomic.Bool     // the producer has connected once (parts.go)
+	up       *uplink
+	down     *downlink
+	cluster  *cluster.Node // nil unless cluster.enabled (cluster.go)
+	// readBarrier is the downlink's wait for the cluster's sessions log
+	// (cluster.Router.Synced); nil unless cluster.enabled.
+	readBarrier func(context.Context) error
+	bg          sync.WaitGroup // dead-letter hand-offs
+	adminHTTP   *admin.Server  // the admin listener (admin/); Reload hands it the admin section
+	running     atomic.Bool
 }
 
 // New validates cfg and builds every part. It starts nothing.
@@ -87,7 +90,7 @@ func New(cfg Config, opts Options) (*Bridge, error) {
 		return nil, err
 	}
 	b.down = &downlink{rules: &b.rules, front: b.front, producer: b.producer, log: b.log.Named("downlink"), metrics: b.metrics,
-		failpoint: failpoint(os.Getenv, b.log, killSelf)}
+		failpoint: failpoint(os.Getenv, b.log, killSelf), barrier: b.readBarrier}
 	if topics := rules.DownlinkTopics(); len(topics) > 0 {
 		b.consumer, err = kafka.NewConsumer(cfg.Kafka, topics, b.down, b.log.Named("kafka.consumer"))
 		if err != nil {

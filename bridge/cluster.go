@@ -43,6 +43,7 @@ func (b *Bridge) newCluster() error {
 	b.front.SetRetainedStore(node.Retained())
 	router := cluster.NewRouter(node, b.front)
 	b.front.SetRemoteRouter(router)
+	b.readBarrier = router.Synced
 	b.metrics.reg.MustRegister(clusterCollector{node}, clusterRoutingCollector{router}, clusterOpsCollector{node})
 	node.Advertise(b.advertised) // clusterview.go
 	b.attachJanitor(node)

@@ -31,6 +31,11 @@ type downlink struct {
 	// failpoint is asked at FailpointDownlinkBeforeDeliver (failpoint.go);
 	// nil without one.
 	failpoint func(point string)
+	// barrier, in cluster mode, returns once this replica's route table
+	// holds every subscription acknowledged before the call (cluster
+	// Router.Synced): a command produced after a device's SUBACK at
+	// another replica finds its route. nil on one node.
+	barrier func(ctx context.Context) error
 }
 
 var _ kafka.Handler = (*downlink)(nil)
@@ -92,6 +97,18 @@ func (d *downlink) Handle(ctx context.Context, m *kafka.Message, done func(error
 		d.failpoint(FailpointDownlinkBeforeDeliver)
 	}
 	start := time.Now()
+	if d.barrier != nil {
+		if err := d.barrier(ctx); err != nil {
+			rc.Failed.Add(1)
+			if ctx.Err() == nil {
+				d.metrics.downlinkDrops.WithLabelValues("cluster_sync_failed").Inc()
+				d.log.Warn("downlink record not delivered: the cluster's route table could not be brought up to date; the record will be consumed again",
+					zap.String("rule", rule), zap.String("kafka_topic", m.Topic), zap.Int32("partition", m.Partition), zap.Int64("offset", m.Offset), zap.Error(err))
+			}
+			done(err)
+			return
+		}
+	}
 	d.front.Publish(out, func(err error) {
 		d.metrics.downlinkLatency.Observe(time.Since(start).Seconds())
 		if err != nil {

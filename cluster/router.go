@@ -49,6 +49,7 @@ type Router struct {
 	parts    sync.Map // inbox topic -> int32 partition count
 
 	stats routerStats
+	sync  barrier // the downlink's read barrier (barrier.go)
 }
 
 var _ mqttfront.SharedRouter = (*Router)(nil)
