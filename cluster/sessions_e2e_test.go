@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
 )
@@ -267,15 +268,7 @@ func connectClient(t *testing.T, addr, id, user string, clean bool) *client {
 	return c
 }
 
-func (c *client) close() {
-	select {
-	case <-c.Done():
-		return
-	default:
-	}
-	_ = c.Disconnect(&paho.Disconnect{ReasonCode: 0})
-	<-c.Done()
-}
+func (c *client) close() { testkit.CloseV5(c.Client) }
 
 func (c *client) alive() bool {
 	select {

@@ -185,12 +185,8 @@ func findSeries(body, series string) (float64, bool) {
 // session reach it too. The client is disconnected at cleanup.
 func dialV3(t testing.TB, addr, clientID string, clean bool, onMsg mqtt.MessageHandler) mqtt.Client {
 	t.Helper()
-	o := mqtt.NewClientOptions().AddBroker("tcp://" + addr)
-	o.SetClientID(clientID)
-	o.SetProtocolVersion(4)
+	o := testkit.V3Options(addr, clientID)
 	o.SetCleanSession(clean)
-	o.SetAutoReconnect(false)
-	o.SetConnectRetry(false)
 	o.SetConnectTimeout(10 * time.Second)
 	o.SetWriteTimeout(10 * time.Second)
 	o.SetKeepAlive(60 * time.Second)

@@ -194,19 +194,7 @@ func (b *inbox) v5Handler() func(paho.PublishReceived) (bool, error) {
 // v3Opts returns client options for addr (a host:port, or a full URL) with
 // auto reconnect off, a unique client id and a clean session.
 func v3Opts(t testing.TB, addr string) *mqtt.ClientOptions {
-	if !strings.Contains(addr, "://") {
-		addr = "tcp://" + addr
-	}
-	o := mqtt.NewClientOptions().AddBroker(addr)
-	o.SetClientID(clientID(t, "v3"))
-	o.SetProtocolVersion(4)
-	o.SetCleanSession(true)
-	o.SetAutoReconnect(false)
-	o.SetConnectRetry(false)
-	o.SetConnectTimeout(5 * time.Second)
-	o.SetWriteTimeout(5 * time.Second)
-	o.SetKeepAlive(30 * time.Second)
-	return o
+	return testkit.V3Options(addr, clientID(t, "v3"))
 }
 
 // tryConnectV3 connects a paho v3 client; the client is disconnected in

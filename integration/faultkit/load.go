@@ -9,6 +9,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
 )
 
 // LoadConfig describes an open-loop QoS 1 (or 0/2) publishing load from
@@ -209,14 +211,7 @@ func (l *Load) wait(f inflight, settled <-chan struct{}) {
 // connect dials until it succeeds or ctx ends (nil).
 func (l *Load) connect(ctx context.Context, id string) mqtt.Client {
 	for {
-		o := mqtt.NewClientOptions().AddBroker("tcp://" + l.cfg.Addr)
-		o.SetClientID(id)
-		o.SetProtocolVersion(4)
-		o.SetCleanSession(true)
-		o.SetAutoReconnect(false)
-		o.SetConnectRetry(false)
-		o.SetConnectTimeout(5 * time.Second)
-		o.SetKeepAlive(30 * time.Second)
+		o := testkit.V3Options(l.cfg.Addr, id)
 		o.SetWriteTimeout(30 * time.Second)
 		c := mqtt.NewClient(o)
 		tok := c.Connect()

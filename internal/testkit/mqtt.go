@@ -1,12 +1,34 @@
 package testkit
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
+
+// V3Options are a paho MQTT 3.1.1 client's options for tests: the
+// broker at addr (host:port, or a URL with its scheme), client id id, a
+// clean session, no automatic reconnect or connect retry, 5 s connect and
+// write timeouts and a 30 s keepalive. Callers change what their test
+// needs (the session, longer timeouts, handlers).
+func V3Options(addr, id string) *mqtt.ClientOptions {
+	if !strings.Contains(addr, "://") {
+		addr = "tcp://" + addr
+	}
+	o := mqtt.NewClientOptions().AddBroker(addr)
+	o.SetClientID(id)
+	o.SetProtocolVersion(4)
+	o.SetCleanSession(true)
+	o.SetAutoReconnect(false)
+	o.SetConnectRetry(false)
+	o.SetConnectTimeout(5 * time.Second)
+	o.SetWriteTimeout(5 * time.Second)
+	o.SetKeepAlive(30 * time.Second)
+	return o
+}
 
 // ConnectV3 connects a paho v3 client with client id id to addr (host:port
 // of a TCP listener), auto reconnect off, or fails the test within 5 s.
