@@ -506,6 +506,7 @@ var clusterMetrics = []string{
 var pendingMetrics = map[string]string{
 	"mqtt_bridge_cluster_handover_timeouts_total":       "cluster-handover",
 	"mqtt_bridge_cluster_handover_fence_timeouts_total": "cluster-handover",
+	"mqtt_bridge_cluster_handovers_total":               "cluster-handover",
 }
 
 // TestHealthMetricsLive: the health families are scraped, every part of
