@@ -37,6 +37,10 @@ const root = ".."
 // hostPorts are the ports the local stack publishes on the host.
 var hostPorts = []int{1883, 8083, 8080, 9092, 9090, 3000}
 
+// clusterHostPorts are the ports the cluster profile adds (haproxy: MQTT,
+// WebSocket, stats); they differ from hostPorts, so both run at once.
+var clusterHostPorts = []int{1884, 8093, 8404}
+
 // --- docker-compose.yml ------------------------------------------------------
 
 type composeFile struct {
@@ -46,6 +50,8 @@ type composeFile struct {
 
 type composeService struct {
 	Image       string         `yaml:"image"`
+	Profiles    []string       `yaml:"profiles"`
+	Hostname    string         `yaml:"hostname"`
 	Build       *composeBuild  `yaml:"build"`
 	Environment stringMap      `yaml:"environment"`
 	Volumes     []string       `yaml:"volumes"`
@@ -299,23 +305,37 @@ func TestComposeReferencedFilesExist(t *testing.T) {
 
 func TestComposePorts(t *testing.T) {
 	c := loadCompose(t)
-	var got []int
+	// By profile: "" is the default stack (services without profiles).
+	got := map[string][]int{}
 	containerPorts := map[string][]int{}
+	seen := map[int]string{}
 	for name, s := range c.Services {
+		profile := strings.Join(s.Profiles, ",")
 		for _, p := range s.Ports {
 			h, ctr, err := publishedPort(p)
 			if err != nil {
 				t.Fatalf("service %s: %v", name, err)
 			}
-			got = append(got, h)
+			if other, dup := seen[h]; dup {
+				t.Errorf("host port %d is published by %s and %s", h, other, name)
+			}
+			seen[h] = name
+			got[profile] = append(got[profile], h)
 			containerPorts[name] = append(containerPorts[name], ctr)
 		}
 	}
-	sort.Ints(got)
-	want := slices.Clone(hostPorts)
-	sort.Ints(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("published host ports = %v; want exactly %v", got, want)
+	for profile, want := range map[string][]int{"": hostPorts, "cluster": clusterHostPorts} {
+		g := got[profile]
+		sort.Ints(g)
+		want = slices.Clone(want)
+		sort.Ints(want)
+		if !slices.Equal(g, want) {
+			t.Errorf("host ports published by profile %q = %v; want exactly %v", profile, g, want)
+		}
+		delete(got, profile)
+	}
+	for profile, g := range got {
+		t.Errorf("profile %q publishes host ports %v; only the default stack and profile cluster are expected", profile, g)
 	}
 
 	// The bridge publishes the ports config.yaml listens on.

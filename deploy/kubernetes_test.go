@@ -52,7 +52,7 @@ type container struct {
 	Env   []struct {
 		Name      string     `yaml:"name"`
 		Value     *string    `yaml:"value"`
-		ValueFrom *yaml.Node `yaml:"valueFrom"`
+		ValueFrom *envSource `yaml:"valueFrom"`
 	} `yaml:"env"`
 	Ports []struct {
 		Name          string `yaml:"name"`
@@ -79,15 +79,19 @@ type volumeMount struct {
 }
 
 type statefulSetSpec struct {
-	Replicas    int    `yaml:"replicas"`
-	ServiceName string `yaml:"serviceName"`
-	Selector    struct {
+	Replicas       int    `yaml:"replicas"`
+	ServiceName    string `yaml:"serviceName"`
+	UpdateStrategy struct {
+		Type string `yaml:"type"`
+	} `yaml:"updateStrategy"`
+	Selector struct {
 		MatchLabels map[string]string `yaml:"matchLabels"`
 	} `yaml:"selector"`
 	Template struct {
 		Metadata k8sMeta `yaml:"metadata"`
 		Spec     struct {
-			TerminationGracePeriodSeconds int `yaml:"terminationGracePeriodSeconds"`
+			TerminationGracePeriodSeconds int       `yaml:"terminationGracePeriodSeconds"`
+			Affinity                      *affinity `yaml:"affinity"`
 			SecurityContext               struct {
 				RunAsNonRoot bool `yaml:"runAsNonRoot"`
 				RunAsUser    int  `yaml:"runAsUser"`
@@ -110,6 +114,40 @@ type statefulSetSpec struct {
 			} `yaml:"resources"`
 		} `yaml:"spec"`
 	} `yaml:"volumeClaimTemplates"`
+}
+
+type affinity struct {
+	PodAntiAffinity *struct {
+		Preferred []struct {
+			Weight int          `yaml:"weight"`
+			Term   affinityTerm `yaml:"podAffinityTerm"`
+		} `yaml:"preferredDuringSchedulingIgnoredDuringExecution"`
+		Required []affinityTerm `yaml:"requiredDuringSchedulingIgnoredDuringExecution"`
+	} `yaml:"podAntiAffinity"`
+}
+
+type affinityTerm struct {
+	TopologyKey   string `yaml:"topologyKey"`
+	LabelSelector struct {
+		MatchLabels map[string]string `yaml:"matchLabels"`
+	} `yaml:"labelSelector"`
+}
+
+// envSource is an env entry's valueFrom; only the downward API's fieldRef
+// is read (secretKeyRef, resourceFieldRef: present, not read).
+type envSource struct {
+	FieldRef *struct {
+		FieldPath string `yaml:"fieldPath"`
+	} `yaml:"fieldRef"`
+}
+
+// fieldPath is the downward API field the value comes from ("" when it
+// comes from elsewhere).
+func (e *envSource) fieldPath() string {
+	if e == nil || e.FieldRef == nil {
+		return ""
+	}
+	return e.FieldRef.FieldPath
 }
 
 type serviceSpec struct {
@@ -234,8 +272,9 @@ func TestKubernetesManifests(t *testing.T) {
 	if !selects(ss.Selector.MatchLabels, podLabels) {
 		t.Errorf("StatefulSet selector %v does not select its pods %v", ss.Selector.MatchLabels, podLabels)
 	}
-	if ss.Replicas != 1 {
-		t.Errorf("replicas = %d; want 1 by default (see deploy/README.md on scaling)", ss.Replicas)
+	// Issue 13: three replicas in cluster mode by default.
+	if ss.Replicas != 3 {
+		t.Errorf("replicas = %d; want 3 by default (cluster mode; see deploy/README.md, \"Scaling\")", ss.Replicas)
 	}
 	if len(pod.Containers) != 1 {
 		t.Fatalf("%d containers; want 1", len(pod.Containers))
@@ -267,11 +306,19 @@ func TestKubernetesManifests(t *testing.T) {
 	if err := os.WriteFile(cfgFile, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The env as the first pod sees it: values, and the pod name where a
+	// variable takes it from the downward API.
+	podName := sts[0].Metadata.Name + "-0"
+	replicaIDFromPodName := false
 	var envNames, env []string
 	for _, e := range c.Env {
 		envNames = append(envNames, e.Name)
 		if strings.HasPrefix(e.Name, bridge.EnvPrefix) && e.Value != nil {
 			env = append(env, e.Name+"="+*e.Value)
+		}
+		if strings.HasPrefix(e.Name, bridge.EnvPrefix) && e.ValueFrom.fieldPath() == "metadata.name" {
+			env = append(env, e.Name+"="+podName)
+			replicaIDFromPodName = replicaIDFromPodName || e.Name == bridge.EnvPrefix+"CLUSTER_REPLICA_ID"
 		}
 		if e.Value == nil && e.ValueFrom == nil {
 			t.Errorf("env %s has neither value nor valueFrom", e.Name)
@@ -291,6 +338,7 @@ func TestKubernetesManifests(t *testing.T) {
 	if cfg.Log.Format != "json" {
 		t.Errorf("production log.format = %q; want json", cfg.Log.Format)
 	}
+	checkClusterMode(t, cfg, ss, podLabels, podName, replicaIDFromPodName)
 
 	// Data on the volumeClaimTemplate.
 	if len(ss.VolumeClaimTemplates) == 0 {
@@ -461,6 +509,54 @@ func TestKubernetesManifests(t *testing.T) {
 		if p.MaxUnavailable == nil || *p.MaxUnavailable != 1 || p.MinAvailable != nil {
 			t.Errorf("PodDisruptionBudget %s: want maxUnavailable 1 only (minAvailable with one replica blocks node drains)", o.Metadata.Name)
 		}
+		if p.MaxUnavailable != nil && ss.Replicas-*p.MaxUnavailable < 2 {
+			t.Errorf("PodDisruptionBudget %s: maxUnavailable %d of %d replicas leaves fewer than 2 serving during a drain", o.Metadata.Name, *p.MaxUnavailable, ss.Replicas)
+		}
+	}
+}
+
+// checkClusterMode checks what running several replicas needs (issue 13,
+// cluster/README.md): cluster mode on, each pod's replica id its stable
+// pod name, state on the pod's own volume, the pods spread over nodes, and
+// one pod replaced at a time.
+func checkClusterMode(t *testing.T, cfg bridge.Config, ss statefulSetSpec, podLabels map[string]string, podName string, idFromPodName bool) {
+	t.Helper()
+	if !cfg.Cluster.Enabled {
+		t.Error("cluster.enabled is false in the ConfigMap; with several replicas sessions, retained messages and routing must be shared")
+	}
+	// The replica id names the replica's inbox topic and owns its
+	// sessions: it must survive a restart with the volume, as the pod name
+	// does. The pod's hostname is the same name, but only when nothing sets
+	// hostname in the pod spec; the env makes it explicit.
+	if !idFromPodName {
+		t.Error("no BRIDGE_CLUSTER_REPLICA_ID from the downward API (fieldRef metadata.name): cluster.replica_id must be the StatefulSet pod name")
+	}
+	if id, err := cfg.Cluster.ResolvedReplicaID(); err != nil || id != podName {
+		t.Errorf("cluster.replica_id of pod %s resolves to %q (%v); want the pod name", podName, id, err)
+	}
+	if cfg.Cluster.ReplicationFactor != -1 && cfg.Cluster.ReplicationFactor < 3 {
+		t.Errorf("cluster.replication_factor %d; production wants 3 (or -1, the broker's default)", cfg.Cluster.ReplicationFactor)
+	}
+	if ss.UpdateStrategy.Type != "" && ss.UpdateStrategy.Type != "RollingUpdate" {
+		t.Errorf("updateStrategy %q; want RollingUpdate (one pod at a time, the next once the new one is ready, i.e. caught up)", ss.UpdateStrategy.Type)
+	}
+	// Anti-affinity: preferred (a smaller cluster still runs every
+	// replica), on the node, selecting the bridge's own pods.
+	a := ss.Template.Spec.Affinity
+	if a == nil || a.PodAntiAffinity == nil || len(a.PodAntiAffinity.Preferred) == 0 {
+		t.Fatal("no preferred podAntiAffinity: replicas may all land on one node")
+	}
+	if len(a.PodAntiAffinity.Required) > 0 {
+		t.Error("required podAntiAffinity: a cluster with fewer nodes than replicas could not schedule them all; use preferred")
+	}
+	ok := false
+	for _, p := range a.PodAntiAffinity.Preferred {
+		if p.Term.TopologyKey == "kubernetes.io/hostname" && selects(p.Term.LabelSelector.MatchLabels, podLabels) && p.Weight > 0 {
+			ok = true
+		}
+	}
+	if !ok {
+		t.Errorf("podAntiAffinity %+v; want a preferred term with weight > 0 on topologyKey kubernetes.io/hostname selecting the pods %v", a.PodAntiAffinity.Preferred, podLabels)
 	}
 }
 

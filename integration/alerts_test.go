@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -123,7 +124,18 @@ type promServer struct {
 // evaluation interval, job mqtt-kafka-bridge on target, and rules.
 func startPrometheus(t *testing.T, bin, target, rules string) *promServer {
 	t.Helper()
+	return startPrometheusTargets(t, bin, []string{target}, rules)
+}
+
+// startPrometheusTargets is startPrometheus with several targets in the
+// job (a cluster's replicas).
+func startPrometheusTargets(t *testing.T, bin string, targets []string, rules string) *promServer {
+	t.Helper()
 	dir := t.TempDir()
+	quoted := make([]string, len(targets))
+	for i, tg := range targets {
+		quoted[i] = strconv.Quote(tg)
+	}
 	cfg := fmt.Sprintf(`global:
   scrape_interval: 1s
   evaluation_interval: 1s
@@ -131,8 +143,8 @@ rule_files: [%q]
 scrape_configs:
   - job_name: mqtt-kafka-bridge
     static_configs:
-      - targets: [%q]
-`, rules, target)
+      - targets: [%s]
+`, rules, strings.Join(quoted, ", "))
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

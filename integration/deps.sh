@@ -17,7 +17,10 @@
 # Optional locally, required under CI=true (their tests skip locally, fail in CI):
 #   mosquitto_pub, mosquitto_sub (mosquitto-clients), kcat (kcat),
 #   chromium and chromedriver (chromium, chromium-driver),
-#   prometheus and promtool (prometheus): integration/alerts_test.go.
+#   prometheus and promtool (prometheus): integration/alerts_test.go,
+#   deploy/alerts_cluster_test.go;
+#   haproxy (haproxy): integration/cluster_haproxy_test.go runs the compose
+#   cluster profile's deploy/haproxy/haproxy.cfg with it.
 #
 # It installs only as root with apt-get (apt-get update once, then
 # apt-get install); otherwise it prints the apt-get command to run.
@@ -40,6 +43,10 @@ java_ok() {
 
 have() { command -v "$1" >/dev/null; }
 
+# have_haproxy: Debian installs it in /usr/sbin, which a non-root PATH may
+# lack; the test looks there too.
+have_haproxy() { have haproxy || [[ -x /usr/sbin/haproxy ]]; }
+
 # check fills required_missing and optional_missing with "what (package)".
 check() {
 	required_missing=()
@@ -55,6 +62,7 @@ check() {
 	have chromedriver || optional_missing+=("chromedriver (chromium-driver)")
 	have prometheus || optional_missing+=("prometheus (prometheus)")
 	have promtool || optional_missing+=("promtool (prometheus)")
+	have_haproxy || optional_missing+=("haproxy (haproxy)")
 }
 
 # packages prints the apt packages for what check found missing.
@@ -68,6 +76,7 @@ packages() {
 	have chromium || have chromium-browser || pkgs+=(chromium)
 	have chromedriver || pkgs+=(chromium-driver)
 	{ have prometheus && have promtool; } || pkgs+=(prometheus)
+	have_haproxy || pkgs+=(haproxy)
 	echo "${pkgs[*]}"
 }
 
