@@ -85,7 +85,7 @@ func (c *Claims) applyReap(id string, e *entry, r *Record) ([]byte, error) {
 	next.state, next.unconfirmed = &st, true
 	next.before, next.beforeOwner, next.clean = nil, Owner{}, false
 	c.mu.Lock()
-	c.sessions[id] = &next
+	c.putLocked(id, &next) // the view's counts follow (view.go)
 	c.mu.Unlock()
 	c.reaps.Add(1)
 	if c.ours(e.owner) && c.onReaped != nil {

@@ -78,6 +78,11 @@ func TestReapApply(t *testing.T) {
 	if len(wills) != 1 || len(reaped) != 1 || reaped[0] != 10 {
 		t.Fatalf("wills %q, reaped epochs %v; want one will and epoch 10 reaped", wills, reaped)
 	}
+	// The view's per-owner counts follow: the session is offline now
+	// (a reap that bypassed putLocked left it counted online for ever).
+	if on, off := c.owned(); on["r1"] != 0 || off["r1"] != 1 {
+		t.Fatalf("after the reap: r1 owns %d online, %d offline; want 0 and 1", on["r1"], off["r1"])
+	}
 	// A second janitor's reap of epoch 10, and the paused owner's late
 	// write under it, are fenced.
 	apply(13, reap(10), false)

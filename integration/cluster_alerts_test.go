@@ -25,9 +25,8 @@ import (
 //     the session online (its `for`, 3m, is 6 s here; the will is not due
 //     yet, as the rule's comment warns for long delays); the janitor fires
 //     the will after its delay, which a subscriber on another replica
-//     receives once, and the alert resolves (on main it does not: the
-//     reap leaves the session counted online, a known bug logged unless
-//     CLUSTER_E2E_KNOWN_BUGS=1);
+//     receives once, and the alert resolves (the reap takes the session
+//     out of the dead replica's online count);
 //  2. MQTTBridgeDown and MQTTBridgeClusterReplicaStale (heartbeat 30 s
 //     old) fire for the dead replica;
 //  3. MQTTBridgeClusterNoJanitor never fires (the victim is not the
@@ -113,20 +112,15 @@ func TestClusterAlertsReplicaKilled(t *testing.T) {
 
 	// The janitor took the session offline when it fired the will, so the
 	// rule's series (the dead replica's online sessions) drops to 0 and the
-	// alert resolves. On main the reap does not update that count (known
-	// bug, see below): logged, strict with CLUSTER_E2E_KNOWN_BUGS=1.
+	// alert resolves (before the fix in cluster/reap.go, the reap stored
+	// the entry without Claims.putLocked and the count stayed 1).
 	series := fmt.Sprintf(`mqtt_bridge_cluster_replica_sessions{replica=%q,state="online"}`, victim.id)
-	if poll(mqttWait, func() bool { v, ok := metricsOf(watcher.setup.admin, series)[series]; return ok && v == 0 }) {
+	if !poll(mqttWait, func() bool { v, ok := metricsOf(watcher.setup.admin, series)[series]; return ok && v == 0 }) {
+		t.Errorf("after the reap (will fired, janitor counters %v) %s at %s is still %v; want 0",
+			metricsOf(watcher.setup.admin, "mqtt_bridge_cluster_janitor_wills_fired_total"), series, watcher.id, metricsOf(watcher.setup.admin, series)[series])
+	} else {
 		ps.waitAlert(t, "MQTTBridgeClusterWillsLate", kafkaWait, "")
 		t.Logf("MQTTBridgeClusterWillsLate resolved %v after the kill", time.Since(killed).Round(100*time.Millisecond))
-	} else {
-		msg := fmt.Sprintf("known bug: after the reap (will fired, janitor counters %v) %s at %s is still %v: cluster/reap.go applyReap stores the reaped entry without Claims.putLocked, so the per-owner counts (metrics, /api/v1/cluster) keep it online and MQTTBridgeClusterWillsLate does not resolve",
-			metricsOf(watcher.setup.admin, "mqtt_bridge_cluster_janitor_wills_fired_total"), series, watcher.id, metricsOf(watcher.setup.admin, series)[series])
-		if knownBugs() {
-			t.Error(msg)
-		} else {
-			t.Log(msg)
-		}
 	}
 
 	mu.Lock()
