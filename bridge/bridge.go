@@ -92,7 +92,11 @@ func New(cfg Config, opts Options) (*Bridge, error) {
 	b.down = &downlink{rules: &b.rules, front: b.front, producer: b.producer, log: b.log.Named("downlink"), metrics: b.metrics,
 		failpoint: failpoint(os.Getenv, b.log, killSelf), barrier: b.readBarrier}
 	if topics := rules.DownlinkTopics(); len(topics) > 0 {
-		b.consumer, err = kafka.NewConsumer(cfg.Kafka, topics, b.down, b.log.Named("kafka.consumer"))
+		kcfg, err := consumerKafkaConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
+		b.consumer, err = kafka.NewConsumer(kcfg, topics, b.down, b.log.Named("kafka.consumer"))
 		if err != nil {
 			return nil, fmt.Errorf("kafka consumer: %w", err)
 		}

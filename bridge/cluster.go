@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/cluster"
+	"github.com/iotbridge/mqtt-kafka-bridge/kafka"
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront"
 )
 
@@ -133,4 +134,29 @@ func (c clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(dClusterRetProd, float64(st.Retained.Failed), "error")
 	gauge(dClusterLive, float64(st.LiveReplicas))
 	counter(dClusterConflicts, float64(st.ReplicaIDConflicts))
+}
+
+// consumerKafkaConfig is cfg.Kafka for the downlink consumer. In cluster
+// mode an empty kafka.consumer.group_instance_id becomes the replica id
+// (static membership: a rolling restart gives each replica its partitions
+// back without a rebalance) and an empty
+// kafka.consumer.partition_assignment_strategy cooperative-sticky (a
+// rebalance moves only the partitions that change owner). See
+// cluster/README.md "Rolling restart".
+func consumerKafkaConfig(cfg Config) (kafka.Config, error) {
+	k := cfg.Kafka
+	if !cfg.Cluster.Enabled {
+		return k, nil
+	}
+	if k.Consumer.GroupInstanceID == "" {
+		id, err := cfg.Cluster.ResolvedReplicaID()
+		if err != nil {
+			return k, err
+		}
+		k.Consumer.GroupInstanceID = id
+	}
+	if k.Consumer.PartitionAssignmentStrategy == "" {
+		k.Consumer.PartitionAssignmentStrategy = kafka.AssignorCooperativeSticky
+	}
+	return k, nil
 }

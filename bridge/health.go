@@ -18,6 +18,8 @@ var (
 	dPartUp         = prometheus.NewDesc(ns+"_part_up", "1 when the part does its job: kafka (probe up), producer (connected), spool (accepting: not blocked), downlink (holds partitions or is idle in its group), listener_<name> (listening).", []string{"part"}, nil)
 	dPartState      = prometheus.NewDesc(ns+"_part_state", "1 for each part's current state and reason (one series per part; see README).", []string{"part", "state", "reason"}, nil)
 	dConsumerParts  = prometheus.NewDesc(ns+"_downlink_assigned_partitions", "Partitions the downlink consumer holds now.", nil, nil)
+	dConsumerGen    = prometheus.NewDesc(ns+"_downlink_group_generation", "Generation of the downlink group's current session (-1: none); it grows by one per rebalance of the group, the same at every member.", nil, nil)
+	dConsumerAssign = prometheus.NewDesc(ns+"_downlink_partition_assignments_total", "Partitions the downlink consumer started reading since it started (a rebalance that moves nothing here adds none with cooperative-sticky).", nil, nil)
 	dConsumerErrors = prometheus.NewDesc(ns+"_downlink_consumer_errors_total", "Errors the downlink consumer group reported (joining, sessions, fetches), by kind.", []string{"kind"}, nil)
 	dInFlight       = prometheus.NewDesc(ns+"_produce_in_flight", "Records accepted by the producer and not yet acknowledged.", nil, nil)
 	dProduced       = prometheus.NewDesc(ns+"_produced_total", "Records acknowledged by Kafka.", nil, nil)
@@ -57,6 +59,8 @@ func (b *Bridge) collectKafka(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(dConsumerLag, prometheus.GaugeValue, float64(b.consumer.Lag()))
 		cons := b.consumer.Health()
 		ch <- prometheus.MustNewConstMetric(dConsumerParts, prometheus.GaugeValue, float64(len(cons.Partitions)))
+		ch <- prometheus.MustNewConstMetric(dConsumerGen, prometheus.GaugeValue, float64(cons.Generation))
+		ch <- prometheus.MustNewConstMetric(dConsumerAssign, prometheus.CounterValue, float64(cons.Assignments))
 		for kind, n := range cons.Errors {
 			ch <- prometheus.MustNewConstMetric(dConsumerErrors, prometheus.CounterValue, float64(n), kind)
 		}

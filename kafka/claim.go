@@ -12,14 +12,20 @@ import (
 
 type groupHandler struct{ c *Consumer }
 
-// Setup runs when a generation starts: the member has joined (Health).
-func (g *groupHandler) Setup(sarama.ConsumerGroupSession) error {
+// Setup runs when a session starts: the member has joined (Health). An
+// eager session is one generation; a cooperative one lasts until the
+// member leaves.
+func (g *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 	g.c.health.joined.Store(true)
+	g.c.health.setSession(sess)
 	return nil
 }
 
 // Cleanup runs after every ConsumeClaim returned: commit what they marked.
+// (A partition a cooperative rebalance revokes is committed by sarama when
+// its ConsumeClaim returned.)
 func (g *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
+	g.c.health.setSession(nil)
 	sess.Commit()
 	return nil
 }
@@ -29,6 +35,7 @@ func (g *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
 // prefix as completions arrive, re-hands failed records after a back-off,
 // and on revocation or shutdown waits (bounded) for outstanding completions.
 func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	g.c.health.assigned.Add(1)
 	pc := newPartitionClaim(g.c, sess, claim)
 	g.c.track(pc)
 	defer g.c.untrack(pc)

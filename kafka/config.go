@@ -249,6 +249,26 @@ type ConsumerConfig struct {
 	// then are delivered again later. Should stay well below the group's
 	// rebalance timeout (60 s). No Java equivalent. Default 10000.
 	DrainTimeoutMs int `koanf:"drain_timeout_ms"`
+	// GroupInstanceID makes this member a static member of the group
+	// (KIP-345, Kafka >= 2.3): a member that stops and joins again under
+	// the same id within SessionTimeoutMs gets its partitions back without
+	// a rebalance, and stopping sends no LeaveGroup, so its partitions wait
+	// (unread) until it is back or SessionTimeoutMs passed. Letters,
+	// digits, '.', '_' and '-', at most 249 bytes; unique in the group (a
+	// second member with the same id fences the first). Java:
+	// group.instance.id. Default "": a dynamic member; in cluster mode the
+	// bridge uses the replica id (cluster.replica_id) when it is empty.
+	GroupInstanceID string `koanf:"group_instance_id"`
+	// PartitionAssignmentStrategy names the assignors, most preferred
+	// first, comma-separated: range, roundrobin, sticky,
+	// cooperative-sticky. Every name must share one rebalance protocol
+	// (cooperative-sticky alone is cooperative: a rebalance moves only the
+	// partitions that change owner and the others keep being read; with
+	// an eager one, listed as "cooperative-sticky,range", it is the first
+	// step of a rolling upgrade from range). Java:
+	// partition.assignment.strategy. Default "": range; in cluster mode the
+	// bridge uses cooperative-sticky when it is empty.
+	PartitionAssignmentStrategy string `koanf:"partition_assignment_strategy"`
 }
 
 // DefaultConfig returns the defaults documented on each field.
@@ -431,6 +451,14 @@ func (c ConsumerConfig) validate() error {
 		return errors.New("kafka.consumer.max_pending_per_partition: must be >= 1")
 	case c.DrainTimeoutMs < 0:
 		return errors.New("kafka.consumer.drain_timeout_ms: must be >= 0")
+	}
+	if c.GroupInstanceID != "" {
+		if err := checkGroupInstanceID(c.GroupInstanceID); err != nil {
+			return fmt.Errorf("kafka.consumer.group_instance_id: %q %w", c.GroupInstanceID, err)
+		}
+	}
+	if _, err := balanceStrategies(c.PartitionAssignmentStrategy); err != nil {
+		return fmt.Errorf("kafka.consumer.partition_assignment_strategy: %w", err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,13 @@ func TestConfigValidate(t *testing.T) {
 		{"heartbeat too slow", func(c *Config) { c.Consumer.HeartbeatIntervalMs = 5000 }, "kafka.consumer.heartbeat_interval_ms"},
 		{"commit interval zero", func(c *Config) { c.Consumer.CommitIntervalMs = 0 }, "kafka.consumer.commit_interval_ms"},
 		{"pending zero", func(c *Config) { c.Consumer.MaxPendingPerPartition = 0 }, "kafka.consumer.max_pending_per_partition"},
+		{"instance id ok", func(c *Config) { c.Consumer.GroupInstanceID = "bridge-0.eu_1" }, ""},
+		{"instance id bad byte", func(c *Config) { c.Consumer.GroupInstanceID = "r 1" }, "kafka.consumer.group_instance_id"},
+		{"instance id dot", func(c *Config) { c.Consumer.GroupInstanceID = ".." }, "kafka.consumer.group_instance_id"},
+		{"instance id too long", func(c *Config) { c.Consumer.GroupInstanceID = strings.Repeat("r", 250) }, "kafka.consumer.group_instance_id"},
+		{"assignor unknown", func(c *Config) { c.Consumer.PartitionAssignmentStrategy = "uniform" }, "kafka.consumer.partition_assignment_strategy"},
+		{"assignor twice", func(c *Config) { c.Consumer.PartitionAssignmentStrategy = "range, range" }, "kafka.consumer.partition_assignment_strategy"},
+		{"assignor upgrade list", func(c *Config) { c.Consumer.PartitionAssignmentStrategy = "cooperative-sticky, range" }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,5 +134,54 @@ func TestConsumerConfigMapping(t *testing.T) {
 	c.Consumer.AutoOffsetReset = OffsetEarliest
 	if sc, _ = c.consumerConfig(); sc.Consumer.Offsets.Initial != sarama.OffsetOldest {
 		t.Errorf("earliest: Offsets.Initial = %d; want oldest", sc.Consumer.Offsets.Initial)
+	}
+}
+
+// Static membership and the assignors reach sarama: the instance id as
+// given, and the protocol the named assignors share (cooperative only
+// when every one is cooperative).
+func TestConsumerConfigMembership(t *testing.T) {
+	tests := []struct {
+		strategy string
+		names    []string
+		protocol string
+	}{
+		{"", []string{"range"}, "eager"},
+		{"sticky", []string{"sticky"}, "eager"},
+		{"cooperative-sticky", []string{"cooperative-sticky"}, "cooperative"},
+		{"cooperative-sticky,range", []string{"cooperative-sticky", "range"}, "eager"},
+		{"roundrobin", []string{"roundrobin"}, "eager"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.strategy, func(t *testing.T) {
+			c := DefaultConfig()
+			c.Consumer.GroupInstanceID = "r1"
+			c.Consumer.PartitionAssignmentStrategy = tt.strategy
+			sc, err := c.consumerConfig()
+			if err != nil {
+				t.Fatalf("consumerConfig() = %v", err)
+			}
+			if sc.Consumer.Group.InstanceId != "r1" {
+				t.Errorf("InstanceId = %q; want r1", sc.Consumer.Group.InstanceId)
+			}
+			var names []string
+			cooperative := true
+			for _, s := range sc.Consumer.Group.Rebalance.GroupStrategies {
+				names = append(names, s.Name())
+				p, ok := s.(sarama.RebalanceProtocolBalanceStrategy)
+				if !ok || !slices.Contains(p.SupportedProtocols(), sarama.RebalanceProtocolCooperative) {
+					cooperative = false
+				}
+			}
+			if !slices.Equal(names, tt.names) {
+				t.Errorf("strategies %v; want %v", names, tt.names)
+			}
+			if got := map[bool]string{true: "cooperative", false: "eager"}[cooperative]; got != tt.protocol {
+				t.Errorf("protocol %s; want %s", got, tt.protocol)
+			}
+			if !sc.Version.IsAtLeast(sarama.V2_4_0_0) {
+				t.Errorf("Version %v; static membership needs 2.3, cooperative 2.4", sc.Version)
+			}
+		})
 	}
 }

@@ -153,6 +153,17 @@ func TestConsumerIntegrationCommitsConfirmedPrefix(t *testing.T) {
 // A second member joining takes over a partition and gets its unconfirmed
 // records again, from the committed prefix on.
 func TestConsumerIntegrationRebalanceRedelivers(t *testing.T) {
+	testRebalanceRedelivers(t, "")
+}
+
+// The same with cooperative-sticky (cluster mode's default): the
+// partition B takes is revoked from A alone, A's claim drains and marks
+// its confirmed prefix, and sarama commits it before B reads.
+func TestConsumerIntegrationCooperativeRebalanceRedelivers(t *testing.T) {
+	testRebalanceRedelivers(t, AssignorCooperativeSticky)
+}
+
+func testRebalanceRedelivers(t *testing.T, strategy string) {
 	if testing.Short() {
 		t.Skip("integration test: needs Kafka (skipped in -short mode)")
 	}
@@ -179,6 +190,7 @@ func TestConsumerIntegrationRebalanceRedelivers(t *testing.T) {
 	cfg.Consumer.AutoOffsetReset = OffsetEarliest
 	cfg.Consumer.CommitIntervalMs = 100
 	cfg.Consumer.DrainTimeoutMs = 300
+	cfg.Consumer.PartitionAssignmentStrategy = strategy
 
 	type po struct {
 		p int32

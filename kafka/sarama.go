@@ -228,5 +228,14 @@ func (c Config) consumerConfig() (*sarama.Config, error) {
 	// The claim loop hands records to an asynchronous handler, so it only
 	// blocks while the per-partition window is full; let that take a while.
 	sc.Consumer.MaxProcessingTime = time.Second
+	// Static membership (KIP-345) needs JoinGroup v5, Kafka 2.3; the
+	// cooperative protocol (KIP-429) 2.4. sarama.DefaultVersion (2.8)
+	// speaks both. With an instance id, Close sends no LeaveGroup.
+	sc.Consumer.Group.InstanceId = k.GroupInstanceID
+	strategies, err := balanceStrategies(k.PartitionAssignmentStrategy)
+	if err != nil {
+		return nil, fmt.Errorf("kafka.consumer.partition_assignment_strategy: %w", err)
+	}
+	sc.Consumer.Group.Rebalance.GroupStrategies = strategies
 	return sc, sc.Validate()
 }

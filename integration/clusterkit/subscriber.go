@@ -42,6 +42,7 @@ type Subscriber struct {
 	failures []string // connection attempts that failed, with when and why
 	receipts []Receipt
 	topics   map[string]int // receipts per topic
+	ended    []*Client      // connections Run saw end (for ServerDisconnects)
 }
 
 // NewSubscriber returns a subscriber for cfg; it starts nothing.
@@ -146,9 +147,29 @@ func (s *Subscriber) Run(ctx context.Context) {
 		}
 		select {
 		case <-c.Done():
+			s.mu.Lock()
+			s.ended = append(s.ended, c)
+			s.mu.Unlock()
 		case <-ctx.Done():
 		}
 	}
+}
+
+// ServerDisconnects counts the v5 DISCONNECTs from the server that ended
+// a connection Run kept, by reason code (0x8B shutting down, 0x8E taken
+// over). It reads each ended connection now: paho.golang reports the
+// DISCONNECT on its own goroutine, after the connection is over.
+func (s *Subscriber) ServerDisconnects() map[byte]int {
+	s.mu.Lock()
+	ended := append([]*Client(nil), s.ended...)
+	s.mu.Unlock()
+	out := map[byte]int{}
+	for _, c := range ended {
+		if code, ok := c.ServerDisconnect(); ok {
+			out[code]++
+		}
+	}
+	return out
 }
 
 // Receipts returns every message received so far, in arrival order.
