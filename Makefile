@@ -83,7 +83,7 @@ PKGS ?= ./...
 unit:
 	@mkdir -p bin
 	@$(GO) build -o bin/testreport ./integration/testenv/cmd/testreport
-	$(GO) test -race -count=1 -timeout 30m -json $(PKGS) | bin/testreport -o $(TEST_REPORT)
+	$(GO) test -race -count=1 -timeout 45m -json $(PKGS) | bin/testreport -o $(TEST_REPORT)
 
 # Each fuzz target gets a short run; the committed corpora are replayed by
 # `unit` as ordinary tests.
