@@ -62,8 +62,10 @@ type kdWorld struct {
 func TestClusterKafkaDown(t *testing.T) {
 	skipShort(t)
 	w := startKafkaDownWorld(t)
-	w.outage(t, "hung", w.kproxy.Hang, w.kproxy.Resume)
-	w.outage(t, "stopped", w.stop, w.start)
+	w.outage(t, "hung", w.kproxy.Hang, w.kproxy.Resume, 0)
+	// Longer than replica_timeout (5 s) + the janitor group's session
+	// timeout (6 s): no replica may take another for dead afterwards.
+	w.outage(t, "stopped", w.stop, w.start, 15*time.Second)
 
 	// Recovery, whole run: every acked publish delivered once, in order,
 	// the uplink spool drained into Kafka.
@@ -102,6 +104,11 @@ func TestClusterKafkaDown(t *testing.T) {
 	}
 	for _, r := range w.c.rs {
 		t.Logf("%s cluster claims: %v", r.id, metricsOf(r.setup.admin, "mqtt_bridge_cluster_claims_total"))
+		for k, v := range metricsOf(r.setup.admin, "mqtt_bridge_cluster_janitor_sessions_reaped_total") {
+			if v != 0 {
+				t.Errorf("%s: %s = %v; want 0: a replica was taken for dead after Kafka returned", r.id, k, v)
+			}
+		}
 	}
 }
 
@@ -180,7 +187,7 @@ func startKafkaDownWorld(t *testing.T) *kdWorld {
 
 // outage applies fault, checks each case while it lasts, heals it and
 // checks the recovery.
-func (w *kdWorld) outage(t *testing.T, name string, fault, heal func()) {
+func (w *kdWorld) outage(t *testing.T, name string, fault, heal func(), hold time.Duration) {
 	t.Helper()
 	r1, r2 := w.c.rs[0], w.c.rs[1]
 	remoteTopic := w.base + "probe/" + name // outside the subscribers' filters
@@ -318,6 +325,9 @@ func (w *kdWorld) outage(t *testing.T, name string, fault, heal func()) {
 	})
 	t.Logf("%s: local publishers acked %v → %v during %v of fault", name, localBefore, acked(w.local), time.Since(faultAt).Round(time.Millisecond))
 
+	if d := hold - time.Since(faultAt); d > 0 {
+		pause(d) // the outage's length, not a wait for a condition
+	}
 	remoteBefore := acked(w.remote)
 	t.Logf("%s: Kafka comes back after %v", name, time.Since(faultAt).Round(time.Millisecond))
 	heal()
