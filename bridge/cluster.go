@@ -43,7 +43,7 @@ func (b *Bridge) newCluster() error {
 	node.Retained().Attach(b.front)
 	b.front.SetRetainedStore(node.Retained())
 	router := cluster.NewRouter(node, b.front)
-	b.front.SetRemoteRouter(router)
+	b.front.SetRemoteRouter(router.WithTimeout()) // copies bounded by cluster.copy_timeout
 	b.readBarrier = router.Synced
 	b.metrics.reg.MustRegister(clusterCollector{node}, clusterRoutingCollector{router}, clusterOpsCollector{node})
 	node.Advertise(b.advertised) // clusterview.go

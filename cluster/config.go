@@ -64,6 +64,14 @@ type Config struct {
 	// ClaimTimeout bounds a session claim (produce + read back) at CONNECT;
 	// beyond it the CONNECT is refused (v5 0x88, v3 0x03). Default 10s.
 	ClaimTimeout time.Duration `koanf:"claim_timeout"`
+	// CopyTimeout bounds how long a QoS 1/2 publish with subscribers at
+	// other replicas waits for its copies to be acknowledged by Kafka;
+	// beyond it the publish fails like a copy Kafka refused (v5 PUBACK /
+	// PUBREC 0x80, v3 connection closed: the device sends it again; the
+	// copy may still arrive, a duplicate). It also bounds a downlink
+	// record's or an admin publish's copies. Default 10s. Kafka producer:
+	// delivery.timeout.ms.
+	CopyTimeout time.Duration `koanf:"copy_timeout"`
 	// MaxSessionRecordBytes bounds one session's state record in the
 	// sessions topic (its subscriptions, will and QoS 2 ids). A SUBSCRIBE
 	// that would exceed it is refused whole: SUBACK 0x97 (v5, Quota
@@ -119,6 +127,7 @@ func DefaultConfig() Config {
 		HeartbeatInterval: 2 * time.Second,
 		ReplicaTimeout:    10 * time.Second,
 		ClaimTimeout:      10 * time.Second,
+		CopyTimeout:       10 * time.Second,
 
 		MaxSessionRecordBytes: 900 << 10,
 		AdminForward:          true,
@@ -167,6 +176,9 @@ func (c Config) Validate() error {
 	}
 	if c.ClaimTimeout <= 0 {
 		bad("claim_timeout", "%v must be positive", c.ClaimTimeout)
+	}
+	if c.CopyTimeout <= 0 {
+		bad("copy_timeout", "%v must be positive", c.CopyTimeout)
 	}
 	if c.MaxSessionRecordBytes < 4096 || c.MaxSessionRecordBytes > 64<<20 {
 		bad("max_session_record_bytes", "%d is not in 4096..67108864 (bytes)", c.MaxSessionRecordBytes)

@@ -34,6 +34,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"heartbeat", func(c *Config) { c.HeartbeatInterval = 0 }, "cluster.heartbeat_interval"},
 		{"timeout", func(c *Config) { c.ReplicaTimeout = 5 * time.Second }, "cluster.replica_timeout"},
 		{"claim", func(c *Config) { c.ClaimTimeout = 0 }, "cluster.claim_timeout"},
+		{"copy", func(c *Config) { c.CopyTimeout = 0 }, "cluster.copy_timeout"},
 		{"advertise admin no port", func(c *Config) { c.AdvertiseAdmin = "10.0.0.1" }, "cluster.advertise_admin"},
 		{"advertise admin no host", func(c *Config) { c.AdvertiseAdmin = ":8080" }, "cluster.advertise_admin"},
 		{"advertise admin port", func(c *Config) { c.AdvertiseAdmin = "h:70000" }, "cluster.advertise_admin"},

@@ -25,6 +25,7 @@ type Sessions struct {
 	claims   *Claims
 	timeout  time.Duration
 	maxBytes int
+	stuck    stuckWrites // sessionsbound.go
 }
 
 var _ mqttfront.SessionClaimer = (*Sessions)(nil)
@@ -47,8 +48,16 @@ func NewSessions(n *Node, sup Superseder) *Sessions {
 func (s *Sessions) Claim(ctx context.Context, req mqttfront.ClaimRequest) (mqttfront.ClaimResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	o, e, err := s.claims.claim(ctx, req.ClientID, claimRecord{CleanStart: req.CleanStart, Version: req.Version,
-		Expiry: req.Expiry, Username: req.Username, Bound: req.Bound})
+	var o Owner
+	var e entry
+	err := s.bounded(ctx, s.claims.Partition(req.ClientID), func(ctx context.Context) (err error) {
+		o, e, err = s.claims.claim(ctx, req.ClientID, claimRecord{CleanStart: req.CleanStart, Version: req.Version,
+			Expiry: req.Expiry, Username: req.Username, Bound: req.Bound})
+		return err
+	})
+	if errors.Is(err, ErrSessionsUnreachable) && ctx.Err() == nil {
+		s.claims.counts.failed.Add(1) // refused without producing (a stuck partition)
+	}
 	switch {
 	case errors.Is(err, ErrOwnerMismatch):
 		return mqttfront.ClaimResult{}, fmt.Errorf("claim: %w", mqttfront.ErrSessionOwner)
@@ -93,9 +102,22 @@ func (s *Sessions) write(ctx context.Context, clientID string, epoch int64, rec 
 	c := s.claims
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	return s.bounded(ctx, c.Partition(clientID), func(ctx context.Context) error {
+		return s.writeLocked(ctx, clientID, epoch, rec, tombstone)
+	})
+}
+
+// writeLocked is write under the client id's write lock, on bounded's
+// goroutine: a caller that gave up while it waited for the lock writes
+// nothing.
+func (s *Sessions) writeLocked(ctx context.Context, clientID string, epoch int64, rec []byte, tombstone bool) error {
+	c := s.claims
 	mu := c.writeLock(clientID)
 	mu.Lock()
 	defer mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("write session state: %w", err)
+	}
 	if o, _ := c.Owner(clientID); o.Epoch != epoch {
 		return fmt.Errorf("write session state: %w", mqttfront.ErrSessionMoved)
 	}
