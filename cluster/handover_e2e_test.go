@@ -212,6 +212,9 @@ func TestClusterHandoverMidStream(t *testing.T) {
 			t.Fatalf("%s sent no fence to r1", r.id)
 		}
 	}
+	if d := rs[2].router.Stats().DroppedNoSession; d != 0 {
+		t.Fatalf("r3 dropped %d copies for a session it owned but had not built yet; want 0 (the inbox waits for it)", d)
+	}
 	t.Logf("CONNECT at r3 (handover included) took %v; r1 received %d (acked %d) and handed over %d; r3 received %d, of which %d DUP redeliveries",
 		took, len(seenAtR1), len(ackedAtR1), st.HeldOut, len(got), dups)
 }
