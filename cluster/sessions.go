@@ -22,6 +22,7 @@ type Superseder interface {
 // claims, state and ended records in the sessions topic, each read back
 // before the call returns.
 type Sessions struct {
+	node     *Node
 	claims   *Claims
 	timeout  time.Duration
 	maxBytes int
@@ -33,7 +34,7 @@ var _ mqttfront.SessionClaimer = (*Sessions)(nil)
 // superseded claims to sup. Call it before n.Run; its methods work once n
 // is Ready (until then the replica refuses CONNECT anyway).
 func NewSessions(n *Node, sup Superseder) *Sessions {
-	s := &Sessions{claims: n.claims, timeout: n.cfg.ClaimTimeout, maxBytes: n.cfg.MaxSessionRecordBytes}
+	s := &Sessions{node: n, claims: n.claims, timeout: n.cfg.ClaimTimeout, maxBytes: n.cfg.MaxSessionRecordBytes}
 	if sup != nil {
 		n.claims.onMoved = func(clientID string, lost Owner, clean bool) {
 			sup.Supersede(clientID, lost.Epoch, clean)
@@ -61,6 +62,11 @@ func (s *Sessions) Claim(ctx context.Context, req mqttfront.ClaimRequest) (mqttf
 	if e.before != nil && !req.CleanStart {
 		prev := *e.before
 		res.Prev = &prev
+		if r := s.node.router; r != nil && r.hand != nil {
+			// Another live replica hands over what the session held.
+			res.Hold = r.hand.holdFor(e.beforeOwner)
+			res.HoldTimedOut = func() { r.hand.stats.holdTimeouts.Add(1) }
+		}
 	}
 	return res, nil
 }

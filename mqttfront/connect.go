@@ -196,10 +196,15 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 	}
 	c.sess = ss
 	if s.claimer != nil {
-		// The whole state under the new epoch, read back, before CONNACK.
 		ss.mu.Lock()
 		ss.epoch, ss.claimed = claimed.Epoch, true
 		ss.mu.Unlock()
+		// What the previous owner held, before CONNACK (or its timeout).
+		if claimed.Hold > 0 && s.awaitHandover(c, ss, claimed) {
+			// Claimed again elsewhere meanwhile: a lost takeover.
+			return c.claimRefused(fmt.Errorf("await handover: %w", ErrSessionMoved), refuse)
+		}
+		// The whole state under the new epoch, read back, before CONNACK.
 		ctx, cancel := s.quitContext()
 		err := s.clusterUpdate(ctx, ss)
 		cancel()
