@@ -148,7 +148,7 @@ func (ss *session) deliver(s *Server, m *Message, qos byte, retain bool, subIDs 
 	}
 	if qos == 0 {
 		c := ss.conn
-		if c == nil || !c.connected.Load() {
+		if c == nil {
 			ss.mu.Unlock()
 			s.stats.drop(DropOfflineQoS0)
 			return nil, nil
@@ -157,6 +157,9 @@ func (ss *session) deliver(s *Server, m *Message, qos byte, retain bool, subIDs 
 		p := ss.packetFor(&om0, false)
 		ss.mu.Unlock()
 		// Outside ss.mu: sendQoS0 may wait briefly for a live writer.
+		// Before the CONNACK (attached, the cluster's state write or a
+		// handover's hold under way) it waits in the write queue, which
+		// opens with the CONNACK [MQTT-3.2.0-1] (write.go).
 		c.sendQoS0(p)
 		return nil, nil
 	}

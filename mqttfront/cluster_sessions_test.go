@@ -1,0 +1,218 @@
+package mqttfront
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/iotbridge/mqtt-kafka-bridge/internal/testkit"
+	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
+)
+
+// fakeClaimer is a SessionClaimer without a log: every claim wins, with
+// the previous owner here (the local session is the session), epochs
+// count up. The first Update under the epoch of the next claim of the
+// client id hold names waits until release is closed (the state's round
+// trip through Kafka, made long), after entered is closed; updateErr, when
+// set, is what it returns after the wait.
+type fakeClaimer struct {
+	mu        sync.Mutex
+	epoch     int64
+	hold      string
+	holdEpoch int64
+	entered   chan struct{}
+	release   chan struct{}
+	updateErr error
+	offline   int // Updates of an offline state
+}
+
+func (f *fakeClaimer) Claim(_ context.Context, req ClaimRequest) (ClaimResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.epoch++
+	if req.ClientID == f.hold && f.holdEpoch < 0 {
+		f.holdEpoch = f.epoch
+	}
+	return ClaimResult{Epoch: f.epoch, PrevHere: true}, nil
+}
+
+func (f *fakeClaimer) Update(ctx context.Context, st *SessionState) error {
+	f.mu.Lock()
+	if !st.DisconnectedAt.IsZero() {
+		f.offline++
+	}
+	held := st.ClientID == f.hold && st.Epoch == f.holdEpoch
+	entered, release, err := f.entered, f.release, f.updateErr
+	if held {
+		f.hold = "" // once
+	}
+	f.mu.Unlock()
+	if !held {
+		return nil
+	}
+	close(entered)
+	select {
+	case <-release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return err
+}
+
+func (f *fakeClaimer) End(context.Context, string, int64) error { return nil }
+
+// holdNext makes the first Update under id's next claim wait for the
+// release.
+func (f *fakeClaimer) holdNext(id string, err error) (entered, release chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hold, f.holdEpoch, f.updateErr = id, -1, err
+	f.entered, f.release = make(chan struct{}), make(chan struct{})
+	return f.entered, f.release
+}
+
+// offlineWrites is the number of Updates of an offline state so far.
+func (f *fakeClaimer) offlineWrites() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.offline
+}
+
+// runClaimed starts a server with the claimer set (cluster mode's
+// sessions without a cluster).
+func runClaimed(t *testing.T, cfg Config, sc SessionClaimer) *testSrv {
+	t.Helper()
+	s, err := New(cfg, &fakeSink{}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetSessionClaimer(sc)
+	stop := testkit.Start(t, s, s.Ready())
+	t.Cleanup(stop)
+	return &testSrv{Server: s, addr: s.Addr("tcp").String(), stop: stop}
+}
+
+// waitEntered waits for a held Update.
+func waitEntered(t *testing.T, entered chan struct{}) {
+	t.Helper()
+	select {
+	case <-entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the CONNECT's state write did not start within 5 s")
+	}
+}
+
+// TestClusterConnackBeforeDeliveries: in cluster mode the connection is
+// attached to its session, then the session's state goes through the
+// claimer (a Kafka round trip) before CONNACK. Messages delivered to the
+// session meanwhile (an inbox copy, a local publish) must not reach the
+// client before its CONNACK, the first packet the server sends
+// [MQTT-3.2.0-1]; they follow it, none lost, each QoS in order
+// [MQTT-4.6.0-6].
+func TestClusterConnackBeforeDeliveries(t *testing.T) {
+	for _, v := range []packets.Version{packets.V5, packets.V311} {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
+			fc := &fakeClaimer{}
+			ts := runClaimed(t, testConfig(t.TempDir()), fc)
+			w := dial(t, ts.addr, v)
+			w.connect("dev", persistent(300))
+			w.subscribe(1, "a/#", 2)
+			w.send(&packets.Packet{Type: packets.DISCONNECT})
+			w.expectClosed(5 * time.Second)
+			waitFor(t, 5*time.Second, "the session's offline state written", func() bool { return fc.offlineWrites() == 1 })
+			ts.Publish(&Message{Topic: "a/q", Payload: []byte("queued"), QoS: 1}, nil)
+
+			entered, release := fc.holdNext("dev", nil)
+			back := dial(t, ts.addr, v)
+			cp := &packets.Packet{Type: packets.CONNECT, Connect: packets.Connect{
+				ProtocolName: "MQTT", ProtocolVersion: v, KeepAlive: 60, ClientID: "dev"}}
+			persistent(300)(cp)
+			back.send(cp)
+			waitEntered(t, entered)
+			// Attached, CONNACK not sent: deliveries at each QoS.
+			var want0, want12 []string
+			for i := range 6 {
+				q := byte(i % 3)
+				payload := fmt.Sprintf("m%d-q%d", i, q)
+				done := make(chan error, 1)
+				ts.Publish(&Message{Topic: "a/t", Payload: []byte(payload), QoS: q}, func(err error) { done <- err })
+				if err := <-done; err != nil {
+					t.Fatalf("Publish %s: %v", payload, err)
+				}
+				if q == 0 {
+					want0 = append(want0, payload)
+				} else {
+					want12 = append(want12, payload)
+				}
+			}
+			back.expectNothing(200 * time.Millisecond) // the CONNACK waits for the state write, and so does everything else
+			close(release)
+			if ack := back.expect(packets.CONNACK); !ack.SessionPresent || ack.ReasonCode != 0 {
+				t.Fatalf("CONNACK: Session Present %v, code %#x; want 1, 0", ack.SessionPresent, ack.ReasonCode)
+			}
+			want12 = append([]string{"queued"}, want12...)
+			var got0, got12 []string
+			for len(got0)+len(got12) < len(want0)+len(want12) {
+				p := back.expect(packets.PUBLISH)
+				if p.QoS == 0 {
+					got0 = append(got0, string(p.Payload))
+				} else {
+					got12 = append(got12, string(p.Payload))
+				}
+			}
+			if fmt.Sprint(got0) != fmt.Sprint(want0) || fmt.Sprint(got12) != fmt.Sprint(want12) {
+				t.Fatalf("after CONNACK: QoS 0 %v, QoS 1/2 %v; want %v and %v (all, each QoS in order)", got0, got12, want0, want12)
+			}
+			back.expectNothing(200 * time.Millisecond) // nothing twice
+		})
+	}
+}
+
+// TestClusterConnackRefusedAfterAttach: a CONNECT attached to its session
+// whose state write then fails gets its refusal as the first packet, and
+// nothing else: the deliveries made meanwhile stay with the session (QoS
+// 1/2 queued for the next connection).
+func TestClusterConnackRefusedAfterAttach(t *testing.T) {
+	fc := &fakeClaimer{}
+	ts := runClaimed(t, testConfig(t.TempDir()), fc)
+	w := dial(t, ts.addr, packets.V5)
+	w.connect("dev", persistent(300))
+	w.subscribe(1, "a/#", 1)
+	w.send(&packets.Packet{Type: packets.DISCONNECT})
+	w.expectClosed(5 * time.Second)
+	waitFor(t, 5*time.Second, "the session's offline state written", func() bool { return fc.offlineWrites() == 1 })
+
+	entered, release := fc.holdNext("dev", errors.New("kafka unreachable"))
+	back := dial(t, ts.addr, packets.V5)
+	cp := &packets.Packet{Type: packets.CONNECT, Connect: packets.Connect{
+		ProtocolName: "MQTT", ProtocolVersion: packets.V5, KeepAlive: 60, ClientID: "dev"}}
+	persistent(300)(cp)
+	back.send(cp)
+	waitEntered(t, entered)
+	for i, q := range []byte{0, 1} {
+		done := make(chan error, 1)
+		ts.Publish(&Message{Topic: "a/t", Payload: fmt.Appendf(nil, "m%d", i), QoS: q}, func(err error) { done <- err })
+		<-done
+	}
+	close(release)
+	got := back.expectClosed(5 * time.Second)
+	if len(got) != 1 || got[0].Type != packets.CONNACK || got[0].ReasonCode != packets.ServerUnavailable {
+		types := make([]string, len(got))
+		for i, p := range got {
+			types[i] = fmt.Sprintf("%v %v", p.Type, p.ReasonCode)
+		}
+		t.Fatalf("refused CONNECT got %v; want CONNACK 0x88 only", types)
+	}
+	again := dial(t, ts.addr, packets.V5)
+	if ack := again.connect("dev", persistent(300)); !ack.SessionPresent {
+		t.Fatalf("reconnect: Session Present 0; want 1")
+	}
+	if p := again.expect(packets.PUBLISH); string(p.Payload) != "m1" || p.QoS != 1 {
+		t.Fatalf("after reconnecting: %q at QoS %d; want m1 at QoS 1 (queued while the refused CONNECT was attached)", p.Payload, p.QoS)
+	}
+}
