@@ -94,7 +94,8 @@ func (s *Sessions) End(ctx context.Context, clientID string, epoch int64) error 
 // write produces one state or ended record (and a tombstone after the
 // latter) if the session is still owned under epoch, and waits until it
 // is applied. ErrSessionMoved when a later claim owns the session,
-// before or after the write (then the record was fenced).
+// before or after the write (then the record was fenced);
+// ErrSessionReclaimed when that claim is this incarnation's own.
 func (s *Sessions) write(ctx context.Context, clientID string, epoch int64, rec []byte, tombstone bool) error {
 	c := s.claims
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -103,7 +104,7 @@ func (s *Sessions) write(ctx context.Context, clientID string, epoch int64, rec 
 	mu.Lock()
 	defer mu.Unlock()
 	if o, _ := c.Owner(clientID); o.Epoch != epoch {
-		return fmt.Errorf("write session state: %w", mqttfront.ErrSessionMoved)
+		return fmt.Errorf("write session state: %w", c.movedTo(o))
 	}
 	p := c.Partition(clientID)
 	msgs := []*sarama.ProducerMessage{c.message(clientID, p, rec)}
@@ -114,7 +115,18 @@ func (s *Sessions) write(ctx context.Context, clientID string, epoch int64, rec 
 		return err
 	}
 	if o, _ := c.Owner(clientID); o.Epoch != epoch && !tombstone {
-		return fmt.Errorf("write session state: %w", mqttfront.ErrSessionMoved)
+		return fmt.Errorf("write session state: %w", c.movedTo(o))
 	}
 	return nil
+}
+
+// movedTo is the error of a write whose epoch a later claim by o
+// superseded: ErrSessionReclaimed when o is this incarnation (a newer
+// CONNECT here, which takes the local session over: no move), else
+// ErrSessionMoved.
+func (c *Claims) movedTo(o Owner) error {
+	if c.ours(o) {
+		return mqttfront.ErrSessionReclaimed
+	}
+	return mqttfront.ErrSessionMoved
 }

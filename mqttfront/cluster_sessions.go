@@ -33,7 +33,8 @@ type SessionClaimer interface {
 	Claim(ctx context.Context, req ClaimRequest) (ClaimResult, error)
 	// Update writes st as the session's whole state under st.Epoch and
 	// returns once this replica has read it back. ErrSessionMoved: a later
-	// claim owns the session (st was not taken); ErrSessionTooLarge: the
+	// claim owns the session (st was not taken), ErrSessionReclaimed when
+	// that claim is this replica's own; ErrSessionTooLarge: the
 	// record would exceed the claimer's size limit (nothing was written).
 	Update(ctx context.Context, st *SessionState) error
 	// End records that the session owned under epoch ended (expiry 0 at
@@ -46,6 +47,11 @@ var (
 	// ErrSessionMoved: a later claim (a CONNECT at another replica, or a
 	// newer one here) owns the session.
 	ErrSessionMoved = errors.New("session claimed by a later connection")
+	// ErrSessionReclaimed is the ErrSessionMoved of a later claim by this
+	// same replica (a newer CONNECT here with the client id, e.g. a device
+	// that redialed before its CONNACK): the session did not move, and
+	// that CONNECT takes it over, queue included, as on one node.
+	ErrSessionReclaimed = fmt.Errorf("%w at this replica", ErrSessionMoved)
 	// ErrSessionOwner: the client id's session belongs to another user
 	// (mqtt.auth.bind_client_id_to_user), cluster-wide.
 	ErrSessionOwner = errors.New("client id belongs to a session of another user")

@@ -216,3 +216,64 @@ func TestClusterConnackRefusedAfterAttach(t *testing.T) {
 		t.Fatalf("after reconnecting: %q at QoS %d; want m1 at QoS 1 (queued while the refused CONNECT was attached)", p.Payload, p.QoS)
 	}
 }
+
+// claims is the number of claims so far (the last epoch).
+func (f *fakeClaimer) claims() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.epoch
+}
+
+// TestClusterReclaimHereKeepsQueue: a device redials the replica that
+// owns its session before its first CONNECT there was answered (the
+// cluster's state write between attach and CONNACK is a Kafka round
+// trip). That first CONNECT's state write then finds a later claim, this
+// replica's own (the redial's): no move, but a takeover as on one node.
+// The redial resumes the session with what was queued for it (Session
+// Present 1, every message once, in order) and nothing is dropped as
+// session_moved.
+func TestClusterReclaimHereKeepsQueue(t *testing.T) {
+	fc := &fakeClaimer{}
+	ts := runClaimed(t, testConfig(t.TempDir()), fc)
+	w := dial(t, ts.addr, packets.V5)
+	w.connect("dev", persistent(300))
+	w.subscribe(1, "a/#", 1)
+	w.send(&packets.Packet{Type: packets.DISCONNECT})
+	w.expectClosed(5 * time.Second)
+	waitFor(t, 5*time.Second, "the session's offline state written", func() bool { return fc.offlineWrites() == 1 })
+	for i := range 3 {
+		ts.Publish(&Message{Topic: "a/t", Payload: fmt.Appendf(nil, "q%d", i), QoS: 1}, nil)
+	}
+
+	// What the cluster says to a state write under an epoch that a later
+	// claim of this same replica superseded.
+	entered, release := fc.holdNext("dev", fmt.Errorf("write session state: %w", ErrSessionReclaimed))
+	connect := &packets.Packet{Type: packets.CONNECT, Connect: packets.Connect{
+		ProtocolName: "MQTT", ProtocolVersion: packets.V5, KeepAlive: 60, ClientID: "dev"}}
+	persistent(300)(connect)
+	first := dial(t, ts.addr, packets.V5)
+	first.send(connect)
+	waitEntered(t, entered)
+	claimed := fc.claims()
+	second := dial(t, ts.addr, packets.V5)
+	second.send(connect)
+	waitFor(t, 5*time.Second, "the redial's claim", func() bool { return fc.claims() == claimed+1 })
+	close(release)
+
+	if got := first.expectClosed(5 * time.Second); len(got) != 0 {
+		t.Fatalf("the superseded CONNECT got %d packets (first %v); want none (it lost to the later one)", len(got), got[0].Type)
+	}
+	if ack := second.expect(packets.CONNACK); !ack.SessionPresent || ack.ReasonCode != 0 {
+		t.Fatalf("redial's CONNACK: Session Present %v, code %#x; want 1, 0", ack.SessionPresent, byte(ack.ReasonCode))
+	}
+	for i := range 3 {
+		p := second.expect(packets.PUBLISH)
+		if want := fmt.Sprintf("q%d", i); string(p.Payload) != want {
+			t.Fatalf("queued message %d = %q; want %q", i, p.Payload, want)
+		}
+		second.send(&packets.Packet{Type: packets.PUBACK, PacketID: p.PacketID})
+	}
+	if n := ts.Stats().Drops[DropSessionMoved.String()]; n != 0 {
+		t.Fatalf("drops{reason=session_moved} = %d; want 0 (the session never left this replica)", n)
+	}
+}

@@ -209,11 +209,17 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 		err := s.clusterUpdate(ctx, ss)
 		cancel()
 		if err != nil {
-			if errors.Is(err, ErrSessionMoved) {
+			if errors.Is(err, ErrSessionMoved) && !errors.Is(err, ErrSessionReclaimed) {
+				// Another replica claimed it before this CONNECT's
+				// claim was attached (the cluster's Supersede came
+				// while the session was not marked claimed yet).
 				ss.mu.Lock()
 				ss.moved = true
 				ss.mu.Unlock()
 			}
+			// ErrSessionReclaimed: a newer CONNECT here claimed it; it
+			// takes the session over from this one (attach), queue and
+			// all, as on one node: nothing moved.
 			return c.claimRefused(err, refuse)
 		}
 	}
