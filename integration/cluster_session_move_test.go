@@ -43,6 +43,21 @@ func TestClusterSessionMovesWithQueue(t *testing.T) {
 	pub := clusterkit.NewPublisher(clusterkit.PublisherConfig{Name: uniq(t, "pub"), Addr: at(r2.setup.mqtt), Version: 4,
 		QoS: 1, Topic: "p3/" + device + "/mqtt", Rate: 20})
 	pubRun := runBackground(t, pub.Run)
+	// The subscription reaches r2's route table when r2's sessions reader
+	// applies its state record: after the SUBACK at r1, by that reader's
+	// lag (2-3 s measured on the loaded 2-core VM, cluster/README.md
+	// "Routing"). A command r2 consumed before then had no subscriber there
+	// (21 of 106 in one run: #1-#21 in 2.1 s). A message published at r2
+	// that reached the subscriber proves r2 routes to it: only then do the
+	// commands start, all of which must arrive.
+	waitFor(t, kafkaWait, "r2 routing to the subscription (a message from r2 at r1)", func() bool {
+		for _, g := range sub.Receipts() {
+			if g.Pub == pub.Name() {
+				return true
+			}
+		}
+		return false
+	})
 	src := &commandProducer{name: uniq(t, "cmdsrc")}
 	prod := syncProducer(t, bootstrap)
 	srcRun := runBackground(t, func(ctx context.Context) { src.run(ctx, prod, cmdTopic, device, 10) })
