@@ -24,6 +24,14 @@ var (
 	dClusterGroups   = prometheus.NewDesc(ns+"_cluster_route_share_groups", "$share group filters with members anywhere in this replica's route table.", nil, nil)
 	dClusterDelivErr = prometheus.NewDesc(ns+"_cluster_inbox_store_errors_total", "Inbox copies whose durable queueing failed (store error; queued in memory only).", nil, nil)
 	dClusterRoutes   = prometheus.NewDesc(ns+"_cluster_route_sessions", "Sessions in this replica's route table, by owning replica.", []string{"replica"}, nil)
+
+	dClusterHandovers     = prometheus.NewDesc(ns+"_cluster_handovers_total", "Sessions handed over when their device reconnected at another replica, by direction: out (this replica was the old owner), in (the new owner).", []string{"direction"}, nil)
+	dClusterHeld          = prometheus.NewDesc(ns+"_cluster_handover_messages_total", "Queued and inflight messages in handovers, by direction (out, in).", []string{"direction"}, nil)
+	dClusterHandoverLate  = prometheus.NewDesc(ns+"_cluster_handover_late_total", "Handovers imported after their hold ended (cluster.handover_timeout): their messages follow what was delivered meanwhile.", nil, nil)
+	dClusterHoldTimeouts  = prometheus.NewDesc(ns+"_cluster_handover_timeouts_total", "CONNECTs that stopped waiting for the old owner's handover at cluster.handover_timeout.", nil, nil)
+	dClusterFenceTimeouts = prometheus.NewDesc(ns+"_cluster_handover_fence_timeouts_total", "Handovers sent without every live replica's fence (after half of cluster.handover_timeout): per-publisher order across the move is not guaranteed for them.", nil, nil)
+	dClusterFences        = prometheus.NewDesc(ns+"_cluster_fences_total", "Fences this replica sent to other replicas' inboxes.", nil, nil)
+	dClusterPassedOn      = prometheus.NewDesc(ns+"_cluster_handover_passed_on_total", "Handed over messages for a session that had moved on again, sent on to its owner as copies.", nil, nil)
 )
 
 // clusterRoutingCollector turns the router's counters into metrics at
@@ -51,6 +59,15 @@ func (c clusterRoutingCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(dClusterShare, st.ShareRemote, "remote")
 	ch <- prometheus.MustNewConstMetric(dClusterGroups, prometheus.GaugeValue, float64(st.ShareGroups))
 	counter(dClusterDelivErr, st.DeliverErrors)
+	counter(dClusterHandovers, st.HandoversOut, "out")
+	counter(dClusterHandovers, st.HandoversIn, "in")
+	counter(dClusterHeld, st.HeldOut, "out")
+	counter(dClusterHeld, st.HeldIn, "in")
+	counter(dClusterHandoverLate, st.HandoversLate)
+	counter(dClusterHoldTimeouts, st.HoldTimeouts)
+	counter(dClusterFenceTimeouts, st.FenceTimeouts)
+	counter(dClusterFences, st.FencesSent)
+	counter(dClusterPassedOn, st.HeldPassedOn)
 	for replica, n := range st.Sessions {
 		ch <- prometheus.MustNewConstMetric(dClusterRoutes, prometheus.GaugeValue, float64(n), replica)
 	}

@@ -49,6 +49,15 @@ type Claims struct {
 	// onMoved is the same news for Sessions, with whether the later claim
 	// started clean. It must not block.
 	onMoved func(clientID string, lost Owner, clean bool)
+	// onHandOff, when set (the handover, handover.go), takes the place of
+	// the route update and onMoved for a claim without clean start that
+	// takes a session of this incarnation elsewhere: it runs switchRoutes
+	// with the session's move in the front end. It must not block.
+	onHandOff func(clientID string, lost, to Owner, switchRoutes func())
+	// onOwnerMoved, when set, is told when a claim took a session from
+	// another replica (from) to a third one or this one: from gets a
+	// fence. It must not block.
+	onOwnerMoved func(from string)
 	// onReaped tells this incarnation that a reap ended its session under
 	// lost (it was taken for dead); onWill delivers a reaped session's will
 	// to the local subscribers. Both run on the table's goroutine and must
@@ -65,6 +74,9 @@ type Claims struct {
 	mu       sync.Mutex
 	sessions map[string]*entry
 	ownedBy  map[string]*ownedCount // live sessions per owner replica, kept by putLocked (view.go)
+	// seen: per partition, the next offset applied to the sessions and
+	// the route table (the table's own offsets move after a whole batch).
+	seen []int64
 	// routes is the route table kept from the entries (routes.go); nil
 	// when routing is not set up (NewRouter).
 	routes *routes

@@ -80,6 +80,17 @@ type Config struct {
 	// max.request.size. No equivalent elsewhere (EMQX bounds the count of
 	// subscriptions only).
 	MaxSessionRecordBytes int `koanf:"max_session_record_bytes"`
+	// HandoverTimeout bounds the handover of what a session held (queued
+	// and inflight messages, inbound QoS 2 ids) when a device reconnects
+	// to another replica: the CONNACK waits at most this long for the old
+	// owner's handover (not at all when the old owner's heartbeat is
+	// stale), and the old owner waits at most half of it for the other
+	// replicas' fences (README.md, "Handover"). Past it the session goes on
+	// and what comes later is delivered after (order relaxed, counted).
+	// Default 10s. 0 turns the handover off: the old owner drops what the
+	// session held (counted session_moved). No equivalent elsewhere (EMQX
+	// and HiveMQ hand sessions over inside their own cluster protocols).
+	HandoverTimeout time.Duration `koanf:"handover_timeout"`
 
 	// Operations (README.md, "Operations").
 
@@ -130,6 +141,7 @@ func DefaultConfig() Config {
 		CopyTimeout:       10 * time.Second,
 
 		MaxSessionRecordBytes: 900 << 10,
+		HandoverTimeout:       10 * time.Second,
 		AdminForward:          true,
 		JanitorSessionTimeout: 6 * time.Second,
 	}
@@ -193,6 +205,11 @@ func (c Config) Validate() error {
 	}
 	if c.JanitorSessionTimeout < time.Second || c.JanitorSessionTimeout > 30*time.Minute {
 		bad("janitor_session_timeout", "%v is not in 1s..30m (the broker's group.min/max.session.timeout.ms apply too)", c.JanitorSessionTimeout)
+	}
+	if c.HandoverTimeout < 0 || c.HandoverTimeout > 10*time.Minute {
+		bad("handover_timeout", "%v is not in 0 (off)..10m", c.HandoverTimeout)
+	} else if c.HandoverTimeout > 0 && c.HandoverTimeout < 100*time.Millisecond {
+		bad("handover_timeout", "%v is below 100ms (0 turns the handover off)", c.HandoverTimeout)
 	}
 	return errors.Join(errs...)
 }

@@ -92,14 +92,20 @@ func (r *Router) readPartition(ctx context.Context, client sarama.Client, consum
 	defer pc.Close()
 	mark := topic + "/" + strconv.Itoa(int(p))
 	saved := next
+	var ps partState
 	save := func() error {
-		if next == saved {
+		cp := next
+		if r.hand != nil {
+			// Not past a handover whose done record is still to come.
+			cp = ps.checkpoint(next, 3*r.hand.timeout)
+		}
+		if cp == saved {
 			return nil
 		}
-		if err := c.commit(inboxTable, nil, map[int32]int64{p: next}, timeNow()); err != nil {
+		if err := c.commit(inboxTable, nil, map[int32]int64{p: cp}, timeNow()); err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
-		saved = next
+		saved = cp
 		return nil
 	}
 	for {
@@ -111,7 +117,7 @@ func (r *Router) readPartition(ctx context.Context, client sarama.Client, consum
 				r.log.Warn("cluster: inbox read error", zap.Int32("partition", p), zap.Error(e.Err))
 			}
 		case m := <-pc.Messages():
-			if err := r.apply(ctx, m, mark); err != nil {
+			if err := r.apply(ctx, m, mark, &ps); err != nil {
 				if serr := save(); serr != nil {
 					r.log.Error("cluster: inbox", zap.Error(serr))
 				}
@@ -127,18 +133,58 @@ func (r *Router) readPartition(ctx context.Context, client sarama.Client, consum
 	}
 }
 
-// apply delivers one copy to the sessions it names that this replica
-// owns and forwards the others to their owners (a stale route table at
-// the source), waiting until the forwards are acked. It returns an error
-// only when the copy could not be applied (it cannot be decoded, or ctx
-// ended): the copy then stays uncommitted.
-func (r *Router) apply(ctx context.Context, m *sarama.ConsumerMessage, mark string) error {
-	rec, err := decodeCopy(m.Value)
+// apply applies one inbox record: a copy is delivered to the sessions it
+// names that this replica holds (or hands over) and forwarded to the
+// owners of the others (a stale route table at the source), waiting until
+// the forwards are acked; the handover's records are buffered (held),
+// imported (done) or noted (fence). It returns an error only when the
+// record could not be applied (it cannot be decoded, or ctx ended): it
+// then stays uncommitted.
+func (r *Router) apply(ctx context.Context, m *sarama.ConsumerMessage, mark string, ps *partState) error {
+	kind, err := inboxKind(m.Value)
 	if err != nil {
 		return err // a newer replica's format: stop rather than skip (README.md, "Upgrades")
 	}
+	if kind != kindCopy && r.hand == nil {
+		r.log.Warn("cluster: handover record in the inbox while the handover is off here; skipped", zap.Int("kind", int(kind)))
+		return nil
+	}
+	switch kind {
+	case kindFence:
+		f, err := decodeFence(m.Value)
+		if err != nil {
+			return err
+		}
+		r.hand.noteFence(f)
+		return nil
+	case kindHeld:
+		h, err := decodeHeld(m.Value)
+		if err != nil {
+			return err
+		}
+		ps.addHeld(h, m.Offset)
+		return nil
+	case kindHandoverDone:
+		d, err := decodeDone(m.Value)
+		if err != nil {
+			return err
+		}
+		return r.hand.importDone(ctx, ps, d, mqttfront.InboxMark{Name: mark, Next: uint64(m.Offset) + 1})
+	}
+	rec, err := decodeCopy(m.Value)
+	if err != nil {
+		return err
+	}
 	r.stats.received.Add(1)
-	local, fwd := r.split(rec.Targets)
+	if err := r.awaitAttached(ctx, rec.Targets); err != nil {
+		return err
+	}
+	// The route view is held from the owners' lookup to the forwards'
+	// hand-off to the producer: a session's move here, or a fence this
+	// replica sends, falls before or after the whole copy ($share groups
+	// included: their members' routes switch with the move).
+	r.front.HoldRoutes()
+	local, fwd := r.split(rec.Targets, true)
 	var shares map[string][]shareTarget // $share groups to forward, by replica (share.go)
 	if len(local) > 0 || len(rec.Groups) > 0 {
 		to := mqttfront.Targets{Clients: local}
@@ -147,6 +193,7 @@ func (r *Router) apply(ctx context.Context, m *sarama.ConsumerMessage, mark stri
 		}
 		missing, err := r.front.DeliverTargets(rec.Msg, rec.Msg.ClientID, to, mqttfront.InboxMark{Name: mark, Next: uint64(m.Offset) + 1})
 		if errors.Is(err, mqttfront.ErrServerClosed) {
+			r.front.ReleaseRoutes()
 			return err
 		}
 		if err != nil {
@@ -160,9 +207,9 @@ func (r *Router) apply(ctx context.Context, m *sarama.ConsumerMessage, mark stri
 		}
 		if len(missing.Clients) > 0 {
 			// Owned here by the log, not held by the front end: the
-			// session moved meanwhile (forward it) or its owner's claim
-			// is still being attached.
-			again, more := r.split(missing.Clients)
+			// session moved meanwhile, or was handed over (forward it),
+			// or its owner's claim did not attach.
+			again, more := r.split(missing.Clients, false)
 			for replica, ids := range more {
 				fwd[replica] = append(fwd[replica], ids...)
 			}
@@ -174,9 +221,11 @@ func (r *Router) apply(ctx context.Context, m *sarama.ConsumerMessage, mark stri
 		}
 	}
 	if len(fwd) == 0 && len(shares) == 0 {
+		r.front.ReleaseRoutes()
 		return nil
 	}
 	if rec.Hops >= maxForwardHops {
+		r.front.ReleaseRoutes()
 		for _, ids := range fwd {
 			r.stats.dropHops.Add(uint64(len(ids)))
 		}
@@ -187,17 +236,37 @@ func (r *Router) apply(ctx context.Context, m *sarama.ConsumerMessage, mark stri
 			zap.String("topic", rec.Msg.Topic), zap.Uint64("hops", rec.Hops), zap.Any("owners", fwd), zap.Any("groups", shares))
 		return nil
 	}
-	for replica, ids := range fwd {
-		if err := r.forward(ctx, replica, copyRecord{Source: r.self, Hops: rec.Hops + 1, Targets: ids, Groups: shares[replica], Msg: rec.Msg}); err != nil {
-			return err
-		}
-	}
-	for replica, gs := range shares {
-		if _, done := fwd[replica]; done {
-			continue
-		}
-		if err := r.forward(ctx, replica, copyRecord{Source: r.self, Hops: rec.Hops + 1, Groups: gs, Msg: rec.Msg}); err != nil {
-			return err
+	waits := r.startForward(rec, fwd, shares)
+	r.front.ReleaseRoutes()
+	return r.finishForward(ctx, rec, waits)
+}
+
+// attachPoll is the pause between two looks at a session whose claim here
+// is being attached.
+const attachPoll = 2 * time.Millisecond
+
+// awaitAttached waits, at most cluster.claim_timeout, until the front end
+// holds the targets this replica owns by the log: between reading its own
+// claim back and building the session, a CONNECT here does not hold it
+// yet, and a copy routed on the new view may already be here.
+func (r *Router) awaitAttached(ctx context.Context, ids []string) error {
+	var deadline time.Time
+	for _, id := range ids {
+		for {
+			o, ok := r.node.claims.Owner(id)
+			if !ok || o.Replica != r.self || r.front.Holds(id) {
+				break
+			}
+			if deadline.IsZero() {
+				deadline = timeNow().Add(r.node.cfg.ClaimTimeout)
+			} else if timeNow().After(deadline) {
+				break // dropped by apply, counted
+			}
+			select {
+			case <-time.After(attachPoll):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 	}
 	return nil
@@ -205,12 +274,15 @@ func (r *Router) apply(ctx context.Context, m *sarama.ConsumerMessage, mark stri
 
 // split sorts client ids into those this replica owns (by the log) and,
 // per other replica, those it owns; ids whose session ended are counted
-// and dropped.
-func (r *Router) split(ids []string) (local []string, fwd map[string][]string) {
+// and dropped. handing: a session this replica is handing over counts as
+// its own (copies routed here on the old view join it).
+func (r *Router) split(ids []string, handing bool) (local []string, fwd map[string][]string) {
 	fwd = map[string][]string{}
 	for _, id := range ids {
 		o, ok := r.node.claims.Owner(id)
 		switch {
+		case handing && r.hand.isHanding(id):
+			local = append(local, id)
 		case !ok:
 			r.stats.dropNoSession.Add(1)
 		case o.Replica == r.self:
@@ -222,29 +294,67 @@ func (r *Router) split(ids []string) (local []string, fwd map[string][]string) {
 	return local, fwd
 }
 
-// forward sends the copy out on to replica (a session's current owner, or
-// another holder of a $share group's members) and waits until it is
-// acked, retrying while Kafka refuses it: never dropped, never committed
-// before.
-func (r *Router) forward(ctx context.Context, replica string, out copyRecord) error {
-	for {
-		res := make(chan error, 1)
-		r.send(replica, out, newCopyWait(1, func(err error) { res <- err }))
-		var err error
-		select {
-		case err = <-res:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if err == nil {
-			r.stats.forwarded.Add(1)
-			return nil
-		}
-		r.log.Warn("cluster: forward of a copy failed; retrying", zap.String("replica", replica), zap.Error(err))
-		select {
-		case <-time.After(forwardRetry):
-		case <-ctx.Done():
-			return ctx.Err()
+// forward sends the copy on to each current owner in fwd (a session's
+// owner by the log, other than this replica) and waits until every
+// forward is acked, retrying while Kafka refuses one: never dropped,
+// never committed before.
+func (r *Router) forward(ctx context.Context, rec copyRecord, fwd map[string][]string) error {
+	return r.finishForward(ctx, rec, r.startForward(rec, fwd, nil))
+}
+
+// forwardWait is one forward handed to the producer.
+type forwardWait struct {
+	replica string
+	out     copyRecord
+	res     chan error
+}
+
+// startForward hands the producer one forward per replica: the sessions
+// it owns (fwd) and the $share groups it is to try next (shares, a
+// replica holding members: share.go), in one copy when both name it.
+func (r *Router) startForward(rec copyRecord, fwd map[string][]string, shares map[string][]shareTarget) []forwardWait {
+	waits := make([]forwardWait, 0, len(fwd)+len(shares))
+	start := func(replica string, ids []string, gs []shareTarget) {
+		fw := forwardWait{replica: replica, out: copyRecord{Source: r.self, Hops: rec.Hops + 1, Targets: ids, Groups: gs, Msg: rec.Msg}, res: make(chan error, 1)}
+		res := fw.res
+		r.send(replica, fw.out, newCopyWait(1, func(err error) { res <- err }))
+		waits = append(waits, fw)
+	}
+	for replica, ids := range fwd {
+		start(replica, ids, shares[replica])
+	}
+	for replica, gs := range shares {
+		if _, done := fwd[replica]; !done {
+			start(replica, nil, gs) // no session named there: the groups alone
 		}
 	}
+	return waits
+}
+
+// finishForward waits until every forward is acked, sending a refused one
+// again every forwardRetry.
+func (r *Router) finishForward(ctx context.Context, rec copyRecord, waits []forwardWait) error {
+	for _, fw := range waits {
+		for {
+			var err error
+			select {
+			case err = <-fw.res:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if err == nil {
+				r.stats.forwarded.Add(1)
+				break
+			}
+			r.log.Warn("cluster: forward of a copy failed; retrying", zap.String("replica", fw.replica), zap.String("topic", rec.Msg.Topic), zap.Error(err))
+			select {
+			case <-time.After(forwardRetry):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			res := fw.res
+			r.send(fw.replica, fw.out, newCopyWait(1, func(err error) { res <- err }))
+		}
+	}
+	return nil
 }

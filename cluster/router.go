@@ -21,6 +21,15 @@ type Front interface {
 	Deliver(m *mqttfront.Message, from string, clientIDs []string, mark mqttfront.InboxMark) (missing []string, err error)
 	DeliverTargets(m *mqttfront.Message, from string, to mqttfront.Targets, mark mqttfront.InboxMark) (missing mqttfront.Targets, err error)
 	Ready() <-chan struct{}
+	// The handover (handover.go).
+	Holds(clientID string) bool
+	HoldRoutes()
+	ReleaseRoutes()
+	RoutesBarrier()
+	MoveSession(clientID string, epoch int64, switchRoutes func()) bool
+	TakeHeld(ctx context.Context, clientID string, epoch int64) (*mqttfront.Handover, error)
+	HandedOver(h *mqttfront.Handover)
+	Import(h *mqttfront.Handover, mark mqttfront.InboxMark) (ok, late bool, err error)
 }
 
 // ErrNoRoute completes the copies of a publish that needs them while the
@@ -49,10 +58,14 @@ type Router struct {
 	parts    sync.Map // inbox topic -> int32 partition count
 
 	stats routerStats
-	sync  barrier // the downlink's read barrier (barrier.go)
+	hand  *handover // nil: the handover is off (cluster.handover_timeout 0)
+	sync  barrier   // the downlink's read barrier (barrier.go)
 }
 
-var _ mqttfront.SharedRouter = (*Router)(nil)
+var (
+	_ mqttfront.SharedRouter = (*Router)(nil)
+	_ Front                  = (*mqttfront.Server)(nil)
+)
 
 // routerStats are the router's counters (RouterStats).
 type routerStats struct {
@@ -98,6 +111,18 @@ type RouterStats struct {
 	DroppedShare uint64
 	// ShareGroups: $share group filters with members in the route table.
 	ShareGroups int
+
+	// The handover (handover.go). HandoversOut / HandoversIn: sessions
+	// this replica handed over to / received from another replica;
+	// HeldOut / HeldIn: their messages. HandoversLate: handovers imported
+	// after their hold ended (order with what was delivered meanwhile
+	// not kept). HoldTimeouts: CONNECTs that stopped waiting for a
+	// handover. FenceTimeouts: handovers sent without every live
+	// replica's fence. FencesSent: fences this replica sent.
+	// HeldPassedOn: handed over messages for a session that had moved on,
+	// sent on to its owner as copies.
+	HandoversOut, HandoversIn, HeldOut, HeldIn, HandoversLate uint64
+	HoldTimeouts, FenceTimeouts, FencesSent, HeldPassedOn     uint64
 }
 
 // NewRouter builds the router of node n delivering to front (the MQTT
@@ -110,13 +135,18 @@ func NewRouter(n *Node, front Front) *Router {
 	r.matchBuf.New = func() any { b := make([]topics.Sub, 0, 16); return &b }
 	n.claims.routes = newRoutes()
 	n.router = r
+	if n.cfg.HandoverTimeout > 0 {
+		r.hand = newHandover(r, n.cfg.HandoverTimeout)
+		n.claims.onHandOff = r.hand.handOff
+		n.claims.onOwnerMoved = r.hand.ownerMoved
+	}
 	return r
 }
 
 // Stats returns the router's counters.
 func (r *Router) Stats() RouterStats {
 	s := &r.stats
-	return RouterStats{
+	st := RouterStats{
 		RoutedPublishes:  s.routed.Load(),
 		Copies:           s.copies.Load(),
 		CopyErrors:       s.copyErrors.Load(),
@@ -131,6 +161,13 @@ func (r *Router) Stats() RouterStats {
 		DroppedShare:     s.dropShare.Load(),
 		ShareGroups:      r.node.claims.routes.shares.len(),
 	}
+	if h := r.hand; h != nil {
+		hs := &h.stats
+		st.HandoversOut, st.HandoversIn, st.HeldOut, st.HeldIn = hs.out.Load(), hs.in.Load(), hs.heldOut.Load(), hs.heldIn.Load()
+		st.HandoversLate, st.HoldTimeouts, st.FenceTimeouts = hs.late.Load(), hs.holdTimeouts.Load(), hs.fenceTimeouts.Load()
+		st.FencesSent, st.HeldPassedOn = hs.fencesSent.Load(), hs.passedOn.Load()
+	}
+	return st
 }
 
 // Route sends one copy of m to each other replica owning sessions that
@@ -193,6 +230,13 @@ func (r *Router) route(m *mqttfront.Message, from string, plain bool, done func(
 
 // send produces one copy to replica's inbox; w learns the outcome.
 func (r *Router) send(replica string, rec copyRecord, w *copyWait) {
+	r.stats.copies.Add(1)
+	r.produce(replica, rec.encode(), w)
+}
+
+// produce sends one record to replica's inbox, keyed by this replica (one
+// partition per source: per-source order); w learns the outcome.
+func (r *Router) produce(replica string, value []byte, w *copyWait) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.producer == nil {
@@ -207,10 +251,9 @@ func (r *Router) send(replica string, rec copyRecord, w *copyWait) {
 		w.complete(fmt.Errorf("copy to replica %s: %w", replica, err))
 		return
 	}
-	r.stats.copies.Add(1)
 	// Blocks while the producer's buffer is full: the publisher waits.
 	r.producer.Input() <- &sarama.ProducerMessage{Topic: topic, Partition: kafka.Partition([]byte(r.self), n),
-		Key: sarama.StringEncoder(r.self), Value: sarama.ByteEncoder(rec.encode()), Metadata: w}
+		Key: sarama.StringEncoder(r.self), Value: sarama.ByteEncoder(value), Metadata: w}
 }
 
 // partitions is the partition count of an inbox topic (r.mu read-held).
@@ -291,6 +334,28 @@ func (r *Router) run(ctx context.Context, c *cache, inbox string, info topicInfo
 		defer wg.Done()
 		r.completions(prod)
 	}()
+	defer func() {
+		r.mu.Lock()
+		r.producer = nil
+		r.mu.Unlock()
+		prod.AsyncClose()
+		wg.Wait()
+	}()
+	if r.hand != nil {
+		// Handovers and fences; they produce, so they end (deferred
+		// after this) before the producer closes.
+		hctx, hcancel := context.WithCancel(ctx)
+		var hwg sync.WaitGroup
+		hwg.Add(1)
+		go func() {
+			defer hwg.Done()
+			r.hand.run(hctx)
+		}()
+		defer func() {
+			hcancel()
+			hwg.Wait()
+		}()
+	}
 	select {
 	case <-r.node.ready:
 		select {
@@ -300,11 +365,6 @@ func (r *Router) run(ctx context.Context, c *cache, inbox string, info topicInfo
 		}
 	case <-ctx.Done():
 	}
-	r.mu.Lock()
-	r.producer = nil
-	r.mu.Unlock()
-	prod.AsyncClose()
-	wg.Wait()
 }
 
 // completions gives every produced copy its outcome until the producer is

@@ -22,6 +22,7 @@ type Superseder interface {
 // claims, state and ended records in the sessions topic, each read back
 // before the call returns.
 type Sessions struct {
+	node     *Node
 	claims   *Claims
 	timeout  time.Duration
 	maxBytes int
@@ -34,7 +35,7 @@ var _ mqttfront.SessionClaimer = (*Sessions)(nil)
 // superseded claims to sup. Call it before n.Run; its methods work once n
 // is Ready (until then the replica refuses CONNECT anyway).
 func NewSessions(n *Node, sup Superseder) *Sessions {
-	s := &Sessions{claims: n.claims, timeout: n.cfg.ClaimTimeout, maxBytes: n.cfg.MaxSessionRecordBytes}
+	s := &Sessions{node: n, claims: n.claims, timeout: n.cfg.ClaimTimeout, maxBytes: n.cfg.MaxSessionRecordBytes}
 	if sup != nil {
 		n.claims.onMoved = func(clientID string, lost Owner, clean bool) {
 			sup.Supersede(clientID, lost.Epoch, clean)
@@ -70,6 +71,11 @@ func (s *Sessions) Claim(ctx context.Context, req mqttfront.ClaimRequest) (mqttf
 	if e.before != nil && !req.CleanStart {
 		prev := *e.before
 		res.Prev = &prev
+		if r := s.node.router; r != nil && r.hand != nil {
+			// Another live replica hands over what the session held.
+			res.Hold = r.hand.holdFor(e.beforeOwner)
+			res.HoldTimedOut = func() { r.hand.stats.holdTimeouts.Add(1) }
+		}
 	}
 	return res, nil
 }
@@ -97,7 +103,8 @@ func (s *Sessions) End(ctx context.Context, clientID string, epoch int64) error 
 // write produces one state or ended record (and a tombstone after the
 // latter) if the session is still owned under epoch, and waits until it
 // is applied. ErrSessionMoved when a later claim owns the session,
-// before or after the write (then the record was fenced).
+// before or after the write (then the record was fenced);
+// ErrSessionReclaimed when that claim is this incarnation's own.
 func (s *Sessions) write(ctx context.Context, clientID string, epoch int64, rec []byte, tombstone bool) error {
 	c := s.claims
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -119,7 +126,7 @@ func (s *Sessions) writeLocked(ctx context.Context, clientID string, epoch int64
 		return fmt.Errorf("write session state: %w", err)
 	}
 	if o, _ := c.Owner(clientID); o.Epoch != epoch {
-		return fmt.Errorf("write session state: %w", mqttfront.ErrSessionMoved)
+		return fmt.Errorf("write session state: %w", c.movedTo(o))
 	}
 	p := c.Partition(clientID)
 	msgs := []*sarama.ProducerMessage{c.message(clientID, p, rec)}
@@ -130,7 +137,18 @@ func (s *Sessions) writeLocked(ctx context.Context, clientID string, epoch int64
 		return err
 	}
 	if o, _ := c.Owner(clientID); o.Epoch != epoch && !tombstone {
-		return fmt.Errorf("write session state: %w", mqttfront.ErrSessionMoved)
+		return fmt.Errorf("write session state: %w", c.movedTo(o))
 	}
 	return nil
+}
+
+// movedTo is the error of a write whose epoch a later claim by o
+// superseded: ErrSessionReclaimed when o is this incarnation (a newer
+// CONNECT here, which takes the local session over: no move), else
+// ErrSessionMoved.
+func (c *Claims) movedTo(o Owner) error {
+	if c.ours(o) {
+		return mqttfront.ErrSessionReclaimed
+	}
+	return mqttfront.ErrSessionMoved
 }

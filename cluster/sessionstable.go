@@ -85,6 +85,19 @@ func expiredAt(st *mqttfront.SessionState, t time.Time) bool {
 }
 
 func (c *Claims) apply(r *Record) ([]byte, error) {
+	v, err := c.applyRecord(r)
+	if err == nil {
+		c.mu.Lock()
+		if int(r.Partition) >= len(c.seen) {
+			c.seen = append(c.seen, make([]int64, int(r.Partition)+1-len(c.seen))...)
+		}
+		c.seen[r.Partition] = max(c.seen[r.Partition], r.Offset+1)
+		c.mu.Unlock()
+	}
+	return v, err
+}
+
+func (c *Claims) applyRecord(r *Record) ([]byte, error) {
 	id := string(r.Key)
 	c.mu.Lock()
 	e := c.sessions[id]
@@ -156,6 +169,19 @@ func (c *Claims) apply(r *Record) ([]byte, error) {
 	c.mu.Lock()
 	c.putLocked(id, next)
 	c.mu.Unlock()
+	if kind == kindClaim && c.onOwnerMoved != nil && lost.Replica != "" && lost.Replica != c.replica && lost.Replica != next.owner.Replica {
+		defer c.onOwnerMoved(lost.Replica) // after the route table has the new owner
+	}
+	if kind == kindClaim && !clean && c.onHandOff != nil && lost.Epoch != next.owner.Epoch && c.ours(lost) && !c.ours(next.owner) {
+		// The handover: the route switch happens with the session's move
+		// in the front end (handover.go).
+		c.onHandOff(id, lost, next.owner, func() { c.routes.set(id, next) })
+		c.counts.superseded.Add(1)
+		if c.onSuperseded != nil {
+			c.onSuperseded(id, lost, next.owner)
+		}
+		return encodeEntry(next), nil
+	}
 	c.routes.set(id, next)
 	if lost.Epoch != next.owner.Epoch && c.ours(lost) {
 		c.counts.superseded.Add(1)

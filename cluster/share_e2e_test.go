@@ -287,6 +287,34 @@ func TestClusterSharedStaleCopyForwarded(t *testing.T) {
 	m.c.expectNone(t, 300*time.Millisecond)
 }
 
+// TestClusterSharedForwardWithSessions: a stale copy at r1 naming a
+// session that r3 owns and a $share group only r3 holds is forwarded in
+// one copy carrying both (the inbox's forwards under the route view):
+// the subscriber and the member each get it once.
+func TestClusterSharedForwardWithSessions(t *testing.T) {
+	rs := startReplicas(t, 3, nil, nil)
+	const g = "$share/fs/fs/#"
+	m := joinShare(t, rs[2], "m", g, 1)
+	plain := connectClient(t, rs[2].addr, clientName("plain"), "", true)
+	if code := plain.subscribe(t, "fs/#", 1); code != 1 {
+		t.Fatalf("SUBACK fs/# = %#x; want 1", code)
+	}
+	waitSubscribed(t, rs, m.c.ClientID(), g)
+	waitSubscribed(t, rs, plain.ClientID(), "fs/#")
+
+	rec := copyRecord{Source: "r2", Targets: []string{plain.ClientID()}, Groups: []shareTarget{{Filter: g}},
+		Msg: &mqttfront.Message{Topic: "fs/x", Payload: []byte("both"), QoS: 1, ClientID: "pub", ReceivedAt: time.Now()}}
+	produceRaw(t, rs[0].node.cfg.inboxTopic("r1"), "r2", rec.encode())
+	plain.expect(t, "fs/x", "both")
+	m.c.expect(t, "fs/x", "both")
+	waitFor(t, defaultWait, "r1 to count its forward", func() bool { return rs[0].router.Stats().Forwarded == 1 })
+	if st := rs[2].router.Stats(); st.Received != 1 || st.Forwarded != 0 {
+		t.Fatalf("r3 received %d copies and forwarded %d; want 1 (sessions and group in one) and 0", st.Received, st.Forwarded)
+	}
+	plain.expectNone(t, 300*time.Millisecond)
+	m.c.expectNone(t, 100*time.Millisecond)
+}
+
 // TestClusterSharedJanitorWill: the will of a device whose replica died,
 // fired by the janitor (every replica delivers it to its own plain
 // subscribers from the log), reaches exactly one member of a $share group

@@ -159,16 +159,15 @@ func TestClusterDeviceToDevice(t *testing.T) {
 // until it is back, find their sessions (Session Present, no new
 // SUBSCRIBE) and get every acked QoS 1/2 message once, in order.
 //
-// Fails on main (found by this test): the reconnecting client gets a
-// PUBLISH before its CONNACK [MQTT-3.2.0-1] (paho.golang: "received
-// unexpected packet 3", paho v3: code 0xfe), because in cluster mode
-// connect.go attaches the connection to the session, then writes the
-// session state through Kafka, then sends CONNACK, and an inbox copy
-// delivered in between goes out first. The client redials, and the new
-// CONNECT at the same replica supersedes the first one as if the session
-// had moved: its queue is dropped (session_moved, ~500 messages).
+// It found two bugs, both fixed: the reconnecting client got a PUBLISH
+// before its CONNACK [MQTT-3.2.0-1] (paho.golang: "received unexpected
+// packet 3", paho v3: code 0xfe), because in cluster mode connect.go
+// attaches the connection to the session, then writes the session state
+// through Kafka, then sends CONNACK, and an inbox copy delivered in
+// between went out first. The client redialed, and the new CONNECT at the
+// same replica superseded the first one as if the session had moved: its
+// queue was dropped (session_moved, ~500 messages).
 func TestClusterSubscriberReplicaRestart(t *testing.T) {
-	skipKnownBug(t, "PUBLISH before CONNACK in cluster mode, and a same-replica takeover drops the queue as session_moved")
 	sc := startD2D(t)
 	r1 := sc.c.rs[0]
 	from := time.Now()

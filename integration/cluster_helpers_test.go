@@ -78,16 +78,6 @@ func startCluster(t *testing.T, n int, opts func(id string) clusterOpts) *testCl
 	return c
 }
 
-// skipKnownBug skips a cluster test that fails on main because of the
-// bug named, unless CLUSTER_E2E_KNOWN_BUGS=1 (to see it fail, or to check
-// a fix).
-func skipKnownBug(t *testing.T, bug string) {
-	t.Helper()
-	if !knownBugs() {
-		t.Skip("fails on main: " + bug + " (CLUSTER_E2E_KNOWN_BUGS=1 runs it)")
-	}
-}
-
 // knownBugs reports whether CLUSTER_E2E_KNOWN_BUGS=1: the checks that
 // fail on main because of a known bug are then strict.
 func knownBugs() bool { return os.Getenv("CLUSTER_E2E_KNOWN_BUGS") == "1" }

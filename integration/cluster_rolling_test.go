@@ -14,6 +14,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -40,7 +41,9 @@ const (
 // messages in two runs). The old owner's queue must be handed over after
 // its restart too (cluster/README.md "Rolling restart").
 func TestClusterRollingRestart(t *testing.T) {
-	skipPending(t, "the handover of a restarted old owner's queue (cluster-handover/handover2: a session that moved while its owner was down is dropped as session_moved at the owner's restart)")
+	if os.Getenv("CLUSTER_E2E_PENDING") != "1" {
+		t.Skip("needs the handover of a restarted old owner's queue: a session that moved while its owner was down is dropped as session_moved at the owner's restart (CLUSTER_E2E_PENDING=1 runs it)")
+	}
 	bootstrap := sharedKafka(t)
 	cmdTopic := uniq(t, "commands")
 	testenv.CreateTopic(t, bootstrap, cmdTopic, rollingCmdPartitions)

@@ -95,10 +95,9 @@ func TestClusterSharedSubscription(t *testing.T) {
 
 // TestClusterSharedSubscriptionRemoteMembers: members on r1 and r2 only,
 // publishers at every replica: what is published at r3 reaches a member
-// elsewhere. Fails on main: r3's publishes reach no member (161 of 643
-// lost in one run).
+// elsewhere. Failed before $share across replicas: r3's publishes
+// reached no member (161 of 643 lost in one run).
 func TestClusterSharedSubscriptionRemoteMembers(t *testing.T) {
-	skipPending(t, "$share across replicas (cluster-share)")
 	c := startCluster(t, 3, nil)
 	sent, subs := shareRun(t, c, c.rs[:2], c.rs, 8*time.Second)
 	checkShare(t, sent, subs)

@@ -51,6 +51,15 @@ type clusterRouting struct {
 	inboxMu     sync.Mutex
 	marks       map[string]uint64 // InboxMark.Name -> Next applied
 	marksLoaded bool
+	// viewMu is the route view (cluster_handover.go): read-held by a
+	// publish from its local delivery through its Route call, and by the
+	// cluster's inbox across a copy's delivery and forwards; write-held
+	// while a session's owner changes here (MoveSession) and for a fence
+	// (RoutesBarrier). Taken before s.mu and any session lock.
+	viewMu sync.RWMutex
+	// handing: sessions moved away whose held messages wait for TakeHeld
+	// (cluster_handover.go). Guarded by s.mu.
+	handing map[string]*session
 }
 
 // SetRemoteRouter makes publishes reach other replicas' sessions (cluster
@@ -77,6 +86,32 @@ func (s *Server) routeRemote(m *Message, from string, done func(error)) func(err
 	return j.complete
 }
 
+// routeRemoteLater hands m to the router now and returns the join whose
+// done attach gives later (nil without a router): a device's publish
+// routes under the route view and takes its ack slot, which may wait,
+// after releasing it.
+func (s *Server) routeRemoteLater(m *Message, from string) *remoteJoin {
+	if s.router == nil || isSys(m.Topic) {
+		return nil
+	}
+	j := &remoteJoin{left: 3} // the copies, the Sink, attach
+	s.router.Route(m, from, j.complete)
+	return j
+}
+
+// attach gives j its done (nil: nobody waits) and returns the completion
+// to give the Sink. On a nil j it returns done.
+func (j *remoteJoin) attach(done func(error)) func(error) {
+	if j == nil {
+		return done
+	}
+	j.mu.Lock()
+	j.done = done
+	j.mu.Unlock()
+	j.complete(nil)
+	return j.complete
+}
+
 // remoteJoin calls done once left completions arrived, with the first
 // error among them.
 type remoteJoin struct {
@@ -92,10 +127,10 @@ func (j *remoteJoin) complete(err error) {
 		j.err = err
 	}
 	j.left--
-	fire, first := j.left == 0, j.err
+	fire, first, done := j.left == 0, j.err, j.done
 	j.mu.Unlock()
-	if fire {
-		j.done(first)
+	if fire && done != nil {
+		done(first)
 	}
 }
 
@@ -116,6 +151,9 @@ func (s *Server) Deliver(m *Message, from string, clientIDs []string, mark Inbox
 // caller to forward: the client ids it holds no session for, and the
 // groups with no member here the ACL lets receive m.Topic (each such
 // denial is counted here, delivery_not_authorized).
+//
+// The caller holds the route view (HoldRoutes), so that a session's move
+// here (MoveSession) falls before or after the whole copy.
 //
 // mark makes a copy read again (a log re-read from an older position)
 // deliver nothing: a copy whose mark.Next is not above the highest seen
@@ -138,7 +176,7 @@ func (s *Server) DeliverTargets(m *Message, from string, to Targets, mark InboxM
 	here := make(map[string]*session, len(to.Clients))
 	s.mu.RLock()
 	for _, id := range to.Clients {
-		if ss := s.sessions[id]; ss != nil && !ss.movedAway() {
+		if ss := s.sessions[id]; ss != nil && ss.takesCopies() {
 			here[id] = ss
 		} else {
 			missing.Clients = append(missing.Clients, id)
@@ -171,7 +209,7 @@ func (s *Server) DeliverTargets(m *Message, from string, to Targets, mark InboxM
 	var writes []*storeWrite
 	var owners []*session
 	queue := func(ss *session, t *target) {
-		w, _ := ss.deliver(s, m, t.qos, m.Retain && t.rap, t.subIDs) // a full queue is counted (queue_full), as on one node
+		w, _ := ss.deliver(s, m, t.qos, m.Retain && t.rap, t.subIDs, true) // a full queue is counted (queue_full), as on one node
 		if w != nil {
 			writes, owners = append(writes, w), append(owners, ss)
 		}
@@ -233,7 +271,18 @@ func (s *Server) loadMarksLocked() error {
 	return nil
 }
 
-// movedAway reports whether a later claim took the session elsewhere.
+// takesCopies reports whether copies from other replicas go to the
+// session here: it did not end and, if a later claim took it elsewhere,
+// it is being handed over (copies routed here on the old view join it).
+func (ss *session) takesCopies() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return !ss.ended && (!ss.moved || ss.handing)
+}
+
+// movedAway reports whether a later claim took the session elsewhere (or
+// it ended): a $share member here that no longer takes new picks, even
+// while it is being handed over (the group's route names its new owner).
 func (ss *session) movedAway() bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()

@@ -33,7 +33,8 @@ type SessionClaimer interface {
 	Claim(ctx context.Context, req ClaimRequest) (ClaimResult, error)
 	// Update writes st as the session's whole state under st.Epoch and
 	// returns once this replica has read it back. ErrSessionMoved: a later
-	// claim owns the session (st was not taken); ErrSessionTooLarge: the
+	// claim owns the session (st was not taken), ErrSessionReclaimed when
+	// that claim is this replica's own; ErrSessionTooLarge: the
 	// record would exceed the claimer's size limit (nothing was written).
 	Update(ctx context.Context, st *SessionState) error
 	// End records that the session owned under epoch ended (expiry 0 at
@@ -46,6 +47,11 @@ var (
 	// ErrSessionMoved: a later claim (a CONNECT at another replica, or a
 	// newer one here) owns the session.
 	ErrSessionMoved = errors.New("session claimed by a later connection")
+	// ErrSessionReclaimed is the ErrSessionMoved of a later claim by this
+	// same replica (a newer CONNECT here with the client id, e.g. a device
+	// that redialed before its CONNACK): the session did not move, and
+	// that CONNECT takes it over, queue included, as on one node.
+	ErrSessionReclaimed = fmt.Errorf("%w at this replica", ErrSessionMoved)
 	// ErrSessionOwner: the client id's session belongs to another user
 	// (mqtt.auth.bind_client_id_to_user), cluster-wide.
 	ErrSessionOwner = errors.New("client id belongs to a session of another user")
@@ -77,6 +83,14 @@ type ClaimResult struct {
 	// PrevHere: the previous owner is this replica (any run of it), so
 	// the local session, with its queued messages, is the session.
 	PrevHere bool
+	// Hold: the previous owner, another live replica, hands over what the
+	// session held (cluster_handover.go): the session built from Prev
+	// holds its queue, and the CONNACK waits, until Import or at most
+	// Hold. 0: nothing to wait for.
+	Hold time.Duration
+	// HoldTimedOut, when not nil, is told that a hold ended at its
+	// timeout (for metrics).
+	HoldTimedOut func()
 }
 
 // SessionState is a session's state as the cluster keeps it: everything
@@ -155,12 +169,22 @@ func (s *Server) claim(c *conn, clean bool, expiry uint32) (ClaimResult, error) 
 			}
 			s.removeSessionLocked(local)
 			s.mu.Unlock()
-			s.dropMovedMessages(local)
-			s.forgetMoved(local)
+			local.mu.Lock()
+			handing := local.handing
+			local.mu.Unlock()
+			if !handing { // a handed over session's messages are TakeHeld's
+				s.dropMovedMessages(local)
+				s.forgetMoved(local)
+			}
 			continue
 		}
 		if !clean && cl.Prev != nil {
 			ss := s.sessionFromLog(cl.Prev)
+			ss.epoch = cl.Epoch // claimed once attached; Import matches it before
+			ss.seq = holdSeqBase
+			if cl.Hold > 0 {
+				ss.awaiting, ss.handed = true, make(chan struct{})
+			}
 			s.sessions[ss.id] = ss
 		}
 		s.mu.Unlock()
@@ -254,9 +278,10 @@ func (s *Server) clusterEnd(ss *session) {
 // [MQTT-3.1.3-9]; otherwise the reconnect cancelled it. Supersede does not
 // block (it is called from the cluster's log reader).
 //
-// Not yet done: the queued and inflight messages are not handed over to
-// the new owner (cluster/README.md, "Order"); they are counted as dropped
-// (session_moved) and logged.
+// The queued and inflight messages are dropped, counted (session_moved)
+// and logged: the cluster calls Supersede for a clean start, which ends
+// the session, and when the handover is off (cluster.handover_timeout
+// 0); otherwise MoveSession (cluster_handover.go) hands them over.
 func (s *Server) Supersede(clientID string, epoch int64, clean bool) {
 	s.mu.RLock()
 	ss := s.sessions[clientID]
@@ -270,6 +295,7 @@ func (s *Server) Supersede(clientID string, epoch int64, clean bool) {
 		return
 	}
 	ss.moved, ss.movedClean = true, clean
+	ss.releaseHoldLocked()
 	c := ss.conn
 	ss.mu.Unlock()
 	if c != nil {

@@ -67,8 +67,12 @@ func (s *Server) UplinkWill(m *Message, done func(error)) {
 		}
 	}
 	// Cluster mode: each replica delivered the will to its own plain
-	// subscribers (DeliverWill); its $share groups are routed once, here.
-	s.sink.Submit(&w, s.routeSharedOnly(&w, w.ClientID, sinkDone))
+	// subscribers (DeliverWill); its $share groups are routed once, here,
+	// under the route view (a member's move falls before or after).
+	held := s.holdRoutes()
+	sinkDone = s.routeSharedOnly(&w, w.ClientID, sinkDone)
+	s.releaseRoutes(held)
+	s.sink.Submit(&w, sinkDone)
 }
 
 // SupersedeReaped is Supersede for a session whose replica the cluster

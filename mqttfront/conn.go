@@ -58,6 +58,7 @@ type conn struct {
 	wclosed   bool
 	wlinger   atomic.Bool       // half-close after the flush; finish drains and closes (linger)
 	wstalled  bool              // the writer did not drain within stallWait
+	wopen     bool              // the CONNACK is queued: the writer may run (write.go, [MQTT-3.2.0-1])
 	wdrain    chan struct{}     // closed when the writer takes a batch
 	aliasOut  map[string]uint16 // writer-owned
 	aliasRev  []string

@@ -196,19 +196,30 @@ func (c *conn) handleConnect(p *packets.Packet) error {
 	}
 	c.sess = ss
 	if s.claimer != nil {
-		// The whole state under the new epoch, read back, before CONNACK.
 		ss.mu.Lock()
 		ss.epoch, ss.claimed = claimed.Epoch, true
 		ss.mu.Unlock()
+		// What the previous owner held, before CONNACK (or its timeout).
+		if claimed.Hold > 0 && s.awaitHandover(c, ss, claimed) {
+			// Claimed again elsewhere meanwhile: a lost takeover.
+			return c.claimRefused(fmt.Errorf("await handover: %w", ErrSessionMoved), refuse)
+		}
+		// The whole state under the new epoch, read back, before CONNACK.
 		ctx, cancel := s.quitContext()
 		err := s.clusterUpdate(ctx, ss)
 		cancel()
 		if err != nil {
-			if errors.Is(err, ErrSessionMoved) {
+			if errors.Is(err, ErrSessionMoved) && !errors.Is(err, ErrSessionReclaimed) {
+				// Another replica claimed it before this CONNECT's
+				// claim was attached (the cluster's Supersede came
+				// while the session was not marked claimed yet).
 				ss.mu.Lock()
 				ss.moved = true
 				ss.mu.Unlock()
 			}
+			// ErrSessionReclaimed: a newer CONNECT here claimed it; it
+			// takes the session over from this one (attach), queue and
+			// all, as on one node: nothing moved.
 			return c.claimRefused(err, refuse)
 		}
 	}

@@ -105,17 +105,25 @@ func (c *conn) handlePublish(p *packets.Packet) error {
 			return c.ackNow(p, packets.QuotaExceeded, "retained quota exceeded")
 		}
 	}
+	// Cluster mode: local delivery and the copies to other replicas under
+	// one route view (cluster_handover.go); the ring's slot, which may
+	// wait for acks, is taken after.
+	held := s.holdRoutes()
 	s.route(m, c.clientID)
 	if p.QoS == 0 {
 		if sharedRetain {
 			s.produceRetained(m, nil)
 		}
 		s.routeRemote(m, c.clientID, nil) // best effort, as the local QoS 0 deliveries
+		s.releaseRoutes(held)
 		s.sink.Submit(m, nil)
 		return nil
 	}
+	remote := s.routeRemoteLater(m, c.clientID)
+	s.releaseRoutes(held)
 	seq, ok := c.ring.push(p.PacketID, p.QoS, s.cfg.ReceiveMaximum)
 	if !ok {
+		remote.attach(nil)
 		return closeErr(ReasonNetworkError, 0, "connection closed while waiting for acks")
 	}
 	ring := &c.ring
@@ -131,7 +139,7 @@ func (c *conn) handlePublish(p *packets.Packet) error {
 		done = s.produceRetained(m, done)
 	}
 	// Cluster mode: the ack also waits for the copies to other replicas.
-	done = s.routeRemote(m, c.clientID, done)
+	done = remote.attach(done)
 	s.sink.Submit(m, done)
 	return nil
 }

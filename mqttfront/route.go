@@ -64,7 +64,7 @@ func (s *Server) route(m *Message, from string) error {
 		if t.sess == nil {
 			continue
 		}
-		w, err := t.sess.deliver(s, m, t.qos, m.Retain && t.rap, t.subIDs)
+		w, err := t.sess.deliver(s, m, t.qos, m.Retain && t.rap, t.subIDs, false)
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
@@ -256,10 +256,12 @@ func (s *Server) Publish(m *Message, done func(error)) {
 			err = s.retainPublish(m)
 		}
 		if err == nil {
+			held := s.holdRoutes()
 			err = s.route(m, "")
 			// Cluster mode: done also waits for the copies to other
 			// replicas (it may then run after Publish returned).
 			done = s.routeRemote(m, "", done)
+			s.releaseRoutes(held)
 		}
 	}
 	if done != nil {

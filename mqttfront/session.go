@@ -52,6 +52,16 @@ type session struct {
 	epoch      int64
 	moved      bool
 	movedClean bool
+	// Handover (cluster_handover.go). handing: moved without a clean
+	// start; what it holds goes to the new owner (TakeHeld), and copies
+	// routed here on the old view still join it. awaiting: a session
+	// taken from another replica that holds its messages until the old
+	// owner's handover arrives (handed is closed then, or at the timeout).
+	// importSeq numbers the messages handed over, below holdSeqBase.
+	handing   bool
+	awaiting  bool
+	handed    chan struct{}
+	importSeq uint64
 
 	// persistMu orders the writes of this session's record and
 	// subscriptions (persist.go): held from the snapshot to the end of the
@@ -112,9 +122,13 @@ type storeWrite struct {
 // storeWrite that the caller must write (outside the lock) before reporting
 // the message durable: queued messages and the inflight window survive a
 // crash.
-func (ss *session) deliver(s *Server, m *Message, qos byte, retain bool, subIDs []uint32) (*storeWrite, error) {
+//
+// inbox is a copy routed here by another replica (Deliver): it also joins
+// a session being handed over (cluster_handover.go), which local
+// publishes no longer reach (the route view sends them to the new owner).
+func (ss *session) deliver(s *Server, m *Message, qos byte, retain bool, subIDs []uint32, inbox bool) (*storeWrite, error) {
 	ss.mu.Lock()
-	if ss.ended {
+	if ss.ended || (ss.moved && !inbox) {
 		ss.mu.Unlock()
 		return nil, nil
 	}
@@ -143,6 +157,9 @@ func (ss *session) deliver(s *Server, m *Message, qos byte, retain bool, subIDs 
 		p := ss.packetFor(&om0, false)
 		ss.mu.Unlock()
 		// Outside ss.mu: sendQoS0 may wait briefly for a live writer.
+		// Before the CONNACK (attached, the cluster's state write or a
+		// handover's hold under way) it waits in the write queue, which
+		// opens with the CONNACK [MQTT-3.2.0-1] (write.go).
 		c.sendQoS0(p)
 		return nil, nil
 	}
@@ -151,7 +168,7 @@ func (ss *session) deliver(s *Server, m *Message, qos byte, retain bool, subIDs 
 	ss.seq++
 	om.seq = ss.seq
 	persist := ss.expiry > 0 && s.store != nil
-	if ss.conn != nil && len(ss.queue) == 0 && len(ss.inflight) < ss.window {
+	if ss.sendingLocked() && len(ss.queue) == 0 && len(ss.inflight) < ss.window {
 		ss.sendInflight(om)
 	} else {
 		size := msgSize(m)
@@ -185,6 +202,15 @@ func (ss *session) queueRoomLocked(s *Server, size int64) error {
 	s.stats.drop(DropQueueFull)
 	s.limitHit(l, zap.String("client", ss.id), zap.Int("queued", len(ss.queue)), zap.Int64("queued_bytes", ss.queueBytes))
 	return ErrQueueFull
+}
+
+// sendingLocked: the session sends to its connection: one is attached
+// and its CONNACK went out (the first packet a server sends
+// [MQTT-3.2.0-1]: in cluster mode the state write before it leaves time
+// for copies to arrive), the session did not move away and holds nothing
+// back for a handover (ss.mu held).
+func (ss *session) sendingLocked() bool {
+	return ss.conn != nil && ss.conn.connected.Load() && !ss.moved && !ss.awaiting
 }
 
 // sendInflight assigns a packet id and sends om. Called with ss.mu held
@@ -243,7 +269,7 @@ func (ss *session) packetFor(om *outMsg, dup bool) *packets.Packet {
 // expired or that the ACL no longer lets the client receive (rules
 // reloaded since they were queued). Called with ss.mu held.
 func (ss *session) fillLocked(s *Server) (expired []*outMsg) {
-	for ss.conn != nil && len(ss.queue) > 0 && len(ss.inflight) < ss.window {
+	for ss.sendingLocked() && len(ss.queue) > 0 && len(ss.inflight) < ss.window {
 		om := ss.queue[0]
 		ss.queue[0] = nil
 		ss.queue = ss.queue[1:]

@@ -164,7 +164,7 @@ func (s *Server) detach(c *conn, reason DisconnectReason) {
 	will, delay := ss.will, ss.willDelay
 	ss.will = nil
 	expiry := ss.expiry
-	moved, movedClean := ss.moved, ss.movedClean
+	moved, movedClean, handing := ss.moved, ss.movedClean, ss.handing
 	ss.mu.Unlock()
 	if c.graceful || reason == ReasonServerShutdown {
 		will = nil // [MQTT-3.1.2-10] a normal DISCONNECT discards the will
@@ -176,7 +176,9 @@ func (s *Server) detach(c *conn, reason DisconnectReason) {
 		if will != nil && (delay == 0 || expiry == 0 || movedClean) {
 			s.publishWill(will)
 		}
-		s.dropMoved(ss)
+		if !handing { // a handed over session waits for TakeHeld
+			s.dropMoved(ss)
+		}
 		return
 	}
 	if will != nil && delay > 0 && expiry > 0 {

@@ -96,7 +96,7 @@ func (c *conn) handleSubscribe(p *packets.Packet) error {
 				return true
 			}
 			// [MQTT-3.3.1-8] retained on subscribe: Retain flag set.
-			sw, _ := c.sess.deliver(s, m, min(m.QoS, w.qos), true, subIDs)
+			sw, _ := c.sess.deliver(s, m, min(m.QoS, w.qos), true, subIDs, false)
 			if sw != nil {
 				if err := s.writeStored(c.sess, sw); err != nil {
 					s.log.Error("mqtt: store message", zap.String("client", c.clientID), zap.Error(err))

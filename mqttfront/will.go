@@ -18,7 +18,6 @@ func (s *Server) publishWill(m *Message) {
 	if m.Retain {
 		s.retainWill(m) // beyond the limits: still published, not retained (counted, logged)
 	}
-	_ = s.route(m, m.ClientID)
 	var done func(error)
 	if m.QoS > 0 {
 		log := s.log
@@ -28,7 +27,11 @@ func (s *Server) publishWill(m *Message) {
 			}
 		}
 	}
-	s.sink.Submit(m, s.routeRemote(m, m.ClientID, done))
+	held := s.holdRoutes()
+	_ = s.route(m, m.ClientID)
+	done = s.routeRemote(m, m.ClientID, done)
+	s.releaseRoutes(held)
+	s.sink.Submit(m, done)
 }
 
 // publishWillOnRestore: a will whose session expired while the server was

@@ -18,6 +18,11 @@ type outItem struct {
 // send queues control packets (acks, CONNACK, SUBACK, DISCONNECT ...) and
 // reliable deliveries. They are never dropped for queue bounds. It reports
 // false when the connection is closing.
+//
+// The CONNACK is the first packet a server sends [MQTT-3.2.0-1]: whatever
+// is queued before it (a delivery to a session the CONNECT attached, while
+// the cluster writes its state) waits, and goes out after it. A refusal
+// (non-zero CONNACK) is followed by nothing: what waited is dropped.
 func (c *conn) send(ps ...*packets.Packet) bool {
 	c.wmu.Lock()
 	if c.wclosing {
@@ -25,11 +30,36 @@ func (c *conn) send(ps ...*packets.Packet) bool {
 		return false
 	}
 	for _, p := range ps {
+		if p.Type == packets.CONNACK && !c.wopen {
+			c.openLocked(p)
+			continue
+		}
 		c.wq = append(c.wq, outItem{p: p})
 	}
 	c.startWriterLocked()
 	c.wmu.Unlock()
 	return true
+}
+
+// openLocked queues the CONNACK ahead of the packets that waited for it
+// and lets the writer run (c.wmu held). After a refusal the connection
+// closes: the deliveries that waited are dropped (QoS 0 only: QoS 1/2
+// wait in the session until its CONNACK, see sendingLocked), counted as
+// QoS 0 for a session without a connection.
+func (c *conn) openLocked(ack *packets.Packet) {
+	c.wopen = true
+	held := c.wq
+	c.wq = append(make([]outItem, 0, 1+len(held)), outItem{p: ack})
+	if ack.ReasonCode == 0 {
+		c.wq = append(c.wq, held...)
+		return
+	}
+	for _, it := range held {
+		if it.p != nil && it.p.Type == packets.PUBLISH {
+			c.s.stats.drop(DropOfflineQoS0)
+		}
+	}
+	c.wqBytes = 0
 }
 
 // sendRaw queues packets the caller has encoded already (acks: one
@@ -76,7 +106,8 @@ func (c *conn) sendQoS0(p *packets.Packet) bool {
 			c.wmu.Unlock()
 			return true
 		}
-		if c.wstalled {
+		if c.wstalled || !c.wopen {
+			// Stalled, or full before the CONNACK: no writer drains it.
 			c.wmu.Unlock()
 			c.s.stats.drop(DropSlowConsumer)
 			return false
@@ -109,11 +140,12 @@ func (c *conn) stallWait() time.Duration {
 	return min(c.s.cfg.WriteTimeout/10, 100*time.Millisecond)
 }
 
-// startWriterLocked starts the writer goroutine if none runs. The reader
-// goroutine of this connection is alive (it closes wclosing before it
-// ends), so s.wg is above zero and Add is safe.
+// startWriterLocked starts the writer goroutine if none runs and the
+// CONNACK is queued (before it, packets wait in wq). The reader goroutine
+// of this connection is alive (it closes wclosing before it ends), so s.wg
+// is above zero and Add is safe.
 func (c *conn) startWriterLocked() {
-	if c.writing {
+	if c.writing || !c.wopen {
 		return
 	}
 	c.writing = true
