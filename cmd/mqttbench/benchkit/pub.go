@@ -89,6 +89,7 @@ type Summary struct {
 	Config  any             `json:"config"`
 	Client  *ClientSummary  `json:"client,omitempty"`
 	Kafka   *KafkaSummary   `json:"kafka,omitempty"`
+	Deliver *DeliverSummary `json:"deliver,omitempty"`
 	Conn    *ConnSummary    `json:"conn,omitempty"`
 	Sub     *SubSummary     `json:"sub,omitempty"`
 	Produce *ProduceSummary `json:"kafka_produce,omitempty"`
@@ -105,11 +106,11 @@ type pubStats struct {
 	connected         atomic.Int64
 }
 
-// RunPub runs the pub mode. With reader non-nil, records are accounted in
-// Kafka: QoS 0 publishes are expected once sent, QoS 1/2 once acked; after
+// RunPub runs the pub mode. With reader non-nil, payloads are accounted
+// where it reads them back (Kafka, or MQTT subscribers): QoS 0 publishes are expected once sent, QoS 1/2 once acked; after
 // the publishers stop, it waits up to drainIdle without progress for the rest.
 // A progress line goes to progressW every second (nil: none).
-func RunPub(ctx context.Context, cfg PubConfig, reader *KafkaReader, drainIdle time.Duration, progressW io.Writer) (*Summary, error) {
+func RunPub(ctx context.Context, cfg PubConfig, reader Reader, drainIdle time.Duration, progressW io.Writer) (*Summary, error) {
 	cfg.defaults()
 	dial := dial3
 	switch cfg.MQTTVersion {
@@ -154,8 +155,9 @@ func RunPub(ctx context.Context, cfg PubConfig, reader *KafkaReader, drainIdle t
 		lastSent, lastAcked = s, a
 		if reader != nil {
 			l := reader.Landed()
-			kh := reader.live.swap()
-			line += fmt.Sprintf(" | landed/s %8d e2e p99 %7.2fms", l-lastLanded, float64(kh.Quantile(0.99))/1e6)
+			kh := reader.swapLive()
+			count, lat := reader.progressNames()
+			line += fmt.Sprintf(" | %s %8d %s %7.2fms", count, l-lastLanded, lat, float64(kh.Quantile(0.99))/1e6)
 			lastLanded = l
 		}
 		if time.Now().Before(measureStart) {
@@ -233,7 +235,7 @@ func RunPub(ctx context.Context, cfg PubConfig, reader *KafkaReader, drainIdle t
 		if rerr != nil {
 			return sum, rerr
 		}
-		sum.Kafka = reader.Summary(window, landedAtEnd.Load()-landedAtStart.Load())
+		reader.summarize(sum, window, landedAtEnd.Load()-landedAtStart.Load())
 	}
 	return sum, nil
 }
@@ -350,7 +352,7 @@ feed:
 	return clients, err
 }
 
-func publishLoop(ctx context.Context, cfg PubConfig, n int, c publisher, st *pubStats, reader *KafkaReader, end time.Time) {
+func publishLoop(ctx context.Context, cfg PubConfig, n int, c publisher, st *pubStats, reader Reader, end time.Time) {
 	id := fmt.Sprintf("%s%d", cfg.ClientPrefix, n)
 	topic := cfg.Topic
 	if strings.Contains(topic, "%d") {
@@ -399,7 +401,7 @@ func publishLoop(ctx context.Context, cfg PubConfig, n int, c publisher, st *pub
 			st.sent.Add(1)
 		}
 		if cfg.QoS == 0 && reader != nil {
-			reader.Ledger.Expect(id, seq)
+			reader.expect(id, seq)
 		}
 		acks.Add(1)
 		go func() {
@@ -417,7 +419,7 @@ func publishLoop(ctx context.Context, cfg PubConfig, n int, c publisher, st *pub
 			}
 			st.live.Record(d)
 			if cfg.QoS > 0 && reader != nil {
-				reader.Ledger.Expect(id, seq)
+				reader.expect(id, seq)
 			}
 		}()
 	}
