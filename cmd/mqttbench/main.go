@@ -91,6 +91,7 @@ func run(ctx context.Context, mode string, args []string) (*benchkit.Summary, st
 		bootstrap := fs.StringSlice("kafka-bootstrap", nil, "Kafka bootstrap servers; with --kafka-topic, read back and account")
 		ktopic := fs.String("kafka-topic", "", "Kafka topic the bridge writes to")
 		drain := fs.Duration("drain-idle", 10*time.Second, "after publishing, wait for Kafka until nothing new lands for this long")
+		drainMax := fs.Duration("drain-max", 0, "after publishing, wait for the read-back at most this long in all (0: no bound); what is outstanding then counts as lost")
 		subAddr := fs.String("sub-addr", "", "read back by MQTT subscribers at this host:port instead of Kafka (e.g. another cluster replica): publish -> deliver latency, loss, duplicates, order")
 		subConns := fs.Int("sub-conns", 1, "subscribers with --sub-addr; subscriber i takes the topics of publishers i, i+N, ... (needs %d in --topic when above 1)")
 		subQoS := fs.Uint8("sub-qos", 1, "subscription QoS with --sub-addr")
@@ -146,7 +147,7 @@ func run(ctx context.Context, mode string, args []string) (*benchkit.Summary, st
 				Addr: *addr, MQTTVersion: *version, Conns: *conns, Rate: *rate, QoS: *qos, Size: *size, Topic: *topic,
 				ClientPrefix: *prefix, Inflight: *inflight, Duration: *duration, Warmup: *warmup,
 				SourceIPs: ips, KeepAlive: *keepAlive, AckTimeout: *ackTimeout, ConnectRate: *connectRate,
-				Stagger: *stagger,
+				Stagger: *stagger, DrainMax: *drainMax,
 			}, reader, *drain, progressOut)
 		}
 	case "conn":

@@ -203,6 +203,7 @@ pub_mosq() {
 }
 produce_ref() { # NAME RECORDS SIZE KEYS [mqttbench kafka-produce flags...]
 	local name="$1" records="$2" size="$3" keys="$4"; shift 4
+	# shellcheck disable=SC2086 # K1_SUB_FLAGS is a list of flags
 	bench kafka-produce --kafka-bootstrap "$BOOTSTRAP" --kafka-topic "bench.$name.$runid" --kafka-partitions 6 \
 		--records "$records" --size "$size" --keys "$keys" --json "$OUT/$name.json" "$@" >"$OUT/$name.txt" 2>"$OUT/$name.progress"
 }
@@ -471,6 +472,10 @@ rep_stop() { # N...
 rep_stop_all() { rep_stop 1 2 3; }
 # metric PORT NAME: the sum of a metric's samples at an admin port (0 if none).
 metric() { curl -s "127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $2 } END { printf "%d\n", s }'; }
+# jms FILE EXPR: a latency in ms, 2 decimals.
+jms() { jq -r "$2 | if . == null then \"n/a\" else . * 100 | round / 100 end" "$1"; }
+# drops PORT: the front end's drops by reason at an admin port, "reason=n ..." (none: "none").
+drops() { curl -s "127.0.0.1:$1/metrics" | awk -F'[{}"= ]+' '/^mqtt_bridge_mqtt_drops_total\{/ && $NF > 0 { printf "%s%s=%d", sep, $3, $NF; sep = " " } END { if (!sep) printf "none" }'; }
 # ready_time PID PORT LOG T0 [TENTHS]: seconds from T0 (date +%s.%N) to /readyz 200, polled every 50 ms.
 ready_time() {
 	local pid="$1" aport="$2" log="$3" t0="$4"
@@ -485,39 +490,48 @@ ready_time() {
 	note "replica $pid not ready"; return 1
 }
 # joined_catch_up LOG: the catch_up of the last "cluster: joined" line.
-joined_catch_up() { grep 'cluster: joined' "$1" | tail -1 | grep -o 'catch_up[": ]*[0-9.]*[a-zµ]*s' | sed 's/catch_up[": ]*//'; }
+joined_catch_up() {
+	grep 'cluster: joined' "$1" | tail -1 | grep -o 'catch_up[": ]*[0-9.]*[a-zµ]*s' | sed 's/catch_up[": ]*//' |
+		python3 -c "import sys; v = sys.stdin.read().strip(); u = 1e-3 if v.endswith('ms') else 1e-6 if v.endswith(('µs', 'us')) else 1; print('%.2f s' % (float(v.rstrip('mµus')) * u) if v else 'n/a')"
+}
 
-# K1: 3 replicas; K1_CONNS (100) publishers at r1 (QoS 1, 128 B, each at
-# rate/K1_CONNS msg/s, staggered), K1_SUBS (10) persistent QoS 1 subscribers
-# at r2 taking the publishers' topics (bench/d<n>); r3 runs idle. Per rate
-# of K1_RATES ("1000 10000" msg/s in total), K1_SECS (20) measured after a
-# 3 s warm-up: publish -> deliver latency at r2 and PUBACK latency at r1
-# (which waits for the Kafka uplink record and r2's inbox copy), loss
-# (acked at r1, never delivered at r2), duplicates, order, copies per
-# routed publish at r1 and CPU per replica.
+# K1: per rate of K1_RATES ("1000 10000" msg/s in total), a fresh
+# cluster of 3 replicas (its own topic prefix): K1_CONNS (100) publishers
+# at r1 (QoS 1, 128 B, each at rate/K1_CONNS msg/s, staggered), K1_SUBS
+# (50) persistent QoS 1 subscribers at r2, subscriber i taking the topics
+# bench/d<n> of publishers n = i, i+50, ...; r3 runs idle. K1_SECS (20)
+# measured after a 3 s warm-up: publish -> deliver latency at r2, PUBACK
+# latency at r1 (it waits for the Kafka uplink record and r2's inbox copy),
+# undelivered (acked at r1, not delivered at r2 within K1_DRAIN_MAX, 60 s,
+# after the publishers stop), duplicates, order, r2's drops, copies per
+# routed publish at r1 and CPU per replica. For comparisons:
+# K1_SUB_REPLICA=1 puts the subscribers at r1 (no copy), K1_SUB_FLAGS adds
+# mqttbench flags (e.g. --sub-persistent=false: clean sessions).
 K1() {
-	local r="$1" secs="${K1_SECS:-20}" conns="${K1_CONNS:-100}" subs="${K1_SUBS:-10}"
-	local prefix="bench.k1.$runid.$r." topic="bench.k1.$runid.$r" n rate
-	bench kafka-produce --kafka-bootstrap "$BOOTSTRAP" --kafka-topic "$topic" --kafka-partitions 6 --records 1 --quiet >/dev/null # the uplink topic, 6 partitions
-	for n in 1 2 3; do rep_launch "$n" "$work/k1-$r-r$n" "$topic" "$prefix"; done
-	for n in 1 2 3; do wait_ready "${REP_PID[$n]}" "$(rep_admin "$n")" "$work/k1-$r-r$n/bridge.log" || return 1; done
+	local r="$1" secs="${K1_SECS:-20}" conns="${K1_CONNS:-100}" subs="${K1_SUBS:-50}" at="${K1_SUB_REPLICA:-2}" drain="${K1_DRAIN_MAX:-60}" n rate
 	for rate in ${K1_RATES:-1000 10000}; do
-		local name="k1-$r-$rate" per t0=() t1=() c0 p0 c1 p1
-		per=$(python3 -c "print(%s / %s)" "$rate" "$conns")
+		local name="k1-$r-$rate" prefix="bench.k1.$runid.$r.$rate." topic="bench.k1.$runid.$r.$rate" per t0=() t1=() c0 p0 c1 p1
+		bench kafka-produce --kafka-bootstrap "$BOOTSTRAP" --kafka-topic "$topic" --kafka-partitions 6 --records 1 --quiet >/dev/null # the uplink topic, 6 partitions
+		for n in 1 2 3; do rep_launch "$n" "$work/$name-r$n" "$topic" "$prefix"; done
+		for n in 1 2 3; do wait_ready "${REP_PID[$n]}" "$(rep_admin "$n")" "$work/$name-r$n/bridge.log" || { rep_stop_all; return 1; }; done
+		per=$(python3 -c "import sys; print('%g' % (float(sys.argv[1]) / float(sys.argv[2])))" "$rate" "$conns")
 		for n in 1 2 3; do t0[n]=$(cpu_ticks "${REP_PID[$n]}"); done
 		c0=$(metric "$(rep_admin 1)" mqtt_bridge_cluster_copies_total); p0=$(metric "$(rep_admin 1)" mqtt_bridge_cluster_routed_publishes_total)
+		# shellcheck disable=SC2086 # K1_SUB_FLAGS is a list of flags
 		bench pub --addr "127.0.0.1:$(rep_mqtt 1)" --topic 'bench/d%d' --client-prefix "k1-$runid-$r-$rate-" --source-ips "$SOURCE_IPS" \
-			--conns "$conns" --rate "$per" --stagger --qos 1 --size 128 --inflight 32 --duration "${secs}s" --warmup 3s --drain-idle 10s \
-			--sub-addr "127.0.0.1:$(rep_mqtt 2)" --sub-conns "$subs" --sub-qos 1 \
+			--conns "$conns" --rate "$per" --stagger --qos 1 --size 128 --inflight 32 --duration "${secs}s" --warmup 3s \
+			--drain-idle 10s --drain-max "${drain}s" \
+			--sub-addr "127.0.0.1:$(rep_mqtt "$at")" --sub-conns "$subs" --sub-qos 1 ${K1_SUB_FLAGS:-} \
 			--json "$OUT/$name.json" >"$OUT/$name.txt" 2>"$OUT/$name.progress" || true
 		for n in 1 2 3; do t1[n]=$(cpu_ticks "${REP_PID[$n]}"); done
 		c1=$(metric "$(rep_admin 1)" mqtt_bridge_cluster_copies_total); p1=$(metric "$(rep_admin 1)" mqtt_bridge_cluster_routed_publishes_total)
-		local f="$OUT/$name.json"
-		[[ -s "$f" ]] || { row "| K1 run $r | ${rate}/s | FAILED (see $OUT/$name.txt) |"; continue; }
+		local f="$OUT/$name.json" dr
+		dr=$(drops "$(rep_admin "$at")")
+		rep_stop_all
+		[[ -s "$f" ]] || { row "| K1 run $r | ${rate} msg/s | FAILED (see $OUT/$name.txt) |"; continue; }
 		local d; d=$(j "$f" .deliver.delivered)
-		row "| K1 run $r | ${rate} msg/s: ${conns} pubs at r1 x ${per}/s QoS1 128B -> ${subs} persistent QoS1 subs at r2, ${secs}s | delivered/s $(j "$f" .deliver.delivered_per_sec | cut -d. -f1); publish->deliver p50 $(j "$f" .deliver.publish_to_deliver_latency.p50_ms) ms, p99 $(j "$f" .deliver.publish_to_deliver_latency.p99_ms) ms, max $(j "$f" .deliver.publish_to_deliver_latency.max_ms) ms; PUBACK p50 $(j "$f" .client.puback_latency.p50_ms) ms, p99 $(j "$f" .client.puback_latency.p99_ms) ms; acked $(j "$f" .client.acked_total); lost $(j "$f" .deliver.accounting.lost); dups $(j "$f" .deliver.accounting.duplicates); disorder $(j "$f" .deliver.accounting.order_violations); errors $(j "$f" '.client.errors|tostring'); copies/routed publish $(python3 -c "import sys; c, p = map(int, sys.argv[1:]); print('%.2f' % (c / p) if p else 'n/a')" $((c1 - c0)) $((p1 - p0))); CPU s/10k r1 $(cpu10k $((t1[1] - t0[1])) "$d"), r2 $(cpu10k $((t1[2] - t0[2])) "$d"), r3 $(cpu10k $((t1[3] - t0[3])) "$d") |"
+		row "| K1 run $r | ${rate} msg/s: ${conns} pubs at r1 x ${per}/s QoS1 128B -> ${subs} $(j "$f" 'if .deliver.persistent then "persistent" else "clean" end') QoS1 subs at r$at, ${secs}s | delivered/s $(j "$f" .deliver.delivered_per_sec | cut -d. -f1); publish->deliver p50 $(jms "$f" .deliver.publish_to_deliver_latency.p50_ms) ms, p99 $(jms "$f" .deliver.publish_to_deliver_latency.p99_ms) ms, max $(jms "$f" .deliver.publish_to_deliver_latency.max_ms) ms; PUBACK p50 $(jms "$f" .client.puback_latency.p50_ms) ms, p99 $(jms "$f" .client.puback_latency.p99_ms) ms; acked/s $(j "$f" .client.acked_per_sec | cut -d. -f1); acked $(j "$f" .client.acked_total); undelivered after ${drain}s $(j "$f" .deliver.accounting.lost); dups $(j "$f" .deliver.accounting.duplicates); disorder $(j "$f" .deliver.accounting.order_violations); errors $(j "$f" '.client.errors|tostring'); drops at r$at: $dr; copies/routed publish $(python3 -c "import sys; c, p = map(int, sys.argv[1:]); print('%.2f' % (c / p) if p else 'n/a')" $((c1 - c0)) $((p1 - p0))); CPU s/10k r1 $(cpu10k $((t1[1] - t0[1])) "$d"), r2 $(cpu10k $((t1[2] - t0[2])) "$d"), r3 $(cpu10k $((t1[3] - t0[3])) "$d") |"
 	done
-	rep_stop_all
 }
 
 # k2_sweep NAME TOPIC PID: S2's sweep against the bridge at MQTT_PORT
@@ -532,9 +546,9 @@ k2_sweep() {
 		t0=$(cpu_ticks "$pid")
 		pub_bridge "$name-$rate" "$topic" "$BOOTSTRAP" --conns 20 --inflight 32 --qos 1 --size 128 --rate "$rate" --duration 8s --warmup 2s
 		t1=$(cpu_ticks "$pid")
-		p99=$(j "$f" .client.puback_latency.p99_ms); lost=$(j "$f" .kafka.accounting.lost); acked=$(j "$f" .client.acked_per_sec | cut -d. -f1)
-		row "| K2 $name step | 20x${rate}/s QoS1 128B 8s | acked/s $acked; landed/s $(j "$f" .kafka.landed_per_sec | cut -d. -f1); PUBACK p99 $p99 ms; e2e p99 $(j "$f" .kafka.publish_to_kafka_latency.p99_ms) ms; lost $lost; CPU $(cpu10k $((t1 - t0)) "$(j "$f" .kafka.landed)") s/10k |"
-		if [[ -n "$p99" && "$p99" != null ]] && python3 -c "import sys; sys.exit(0 if $p99 <= 50 and $lost == 0 else 1)"; then
+		p99=$(jms "$f" .client.puback_latency.p99_ms); lost=$(j "$f" .kafka.accounting.lost); acked=$(j "$f" .client.acked_per_sec | cut -d. -f1)
+		row "| K2 $name step | 20x${rate}/s QoS1 128B 8s | acked/s $acked; landed/s $(j "$f" .kafka.landed_per_sec | cut -d. -f1); PUBACK p99 $p99 ms; e2e p99 $(jms "$f" .kafka.publish_to_kafka_latency.p99_ms) ms; lost $lost; CPU $(cpu10k $((t1 - t0)) "$(j "$f" .kafka.landed)") s/10k |"
+		if [[ -n "$p99" && "$p99" != n/a ]] && python3 -c "import sys; sys.exit(0 if $p99 <= 50 and $lost == 0 else 1)"; then
 			[[ "$acked" -gt "$K2_BEST" ]] && K2_BEST=$acked K2_BESTRATE=$rate
 		else
 			break

@@ -53,3 +53,32 @@ func TestOpenMQTTReaderRefuses(t *testing.T) {
 		t.Errorf("OpenMQTTReader with 2 subscribers of one topic: no error; want one")
 	}
 }
+
+// blackHole is a Reader that never reads anything back.
+type blackHole struct{ readBack }
+
+func (b *blackHole) Run(ctx context.Context) error   { <-ctx.Done(); return nil }
+func (b *blackHole) progressNames() (string, string) { return "read/s", "p99" }
+func (b *blackHole) summarize(sum *Summary, _ time.Duration, _ uint64) {
+	sum.Deliver = &DeliverSummary{Accounting: b.Ledger.Report()}
+}
+
+// TestRunPubDrainMax: with nothing read back, RunPub waits DrainMax, not
+// drainIdle, and counts every acked publish as lost.
+func TestRunPubDrainMax(t *testing.T) {
+	_, addr := startBroker(t, &recordSink{}, nil)
+	r := &blackHole{readBack: newReadBack()}
+	start := time.Now()
+	sum, err := RunPub(context.Background(), PubConfig{
+		Addr: addr, Conns: 2, Rate: 50, QoS: 1, Duration: 300 * time.Millisecond, DrainMax: 300 * time.Millisecond,
+	}, r, time.Minute, nil)
+	if err != nil {
+		t.Fatalf("RunPub: %v", err)
+	}
+	if el := time.Since(start); el > 20*time.Second {
+		t.Errorf("RunPub took %v; want about Duration + DrainMax, far below drainIdle (1m)", el)
+	}
+	if a := sum.Deliver.Accounting; a.Lost == 0 || a.Lost != sum.Client.AckedTotal {
+		t.Errorf("lost %d; want every acked publish (%d, > 0)", a.Lost, sum.Client.AckedTotal)
+	}
+}

@@ -34,6 +34,11 @@ type PubConfig struct {
 	KeepAlive    time.Duration
 	AckTimeout   time.Duration // a publish not acked within it counts as error "timeout"
 	ConnectRate  float64       // connections/s while connecting, 0 = unlimited
+	// DrainMax bounds the wait for the reader after the publishers stop
+	// (0: no bound; the wait also ends after drainIdle without progress).
+	// What is still outstanding then counts as lost: "not read back
+	// within DrainMax".
+	DrainMax time.Duration
 	// Stagger starts each connection's schedule at a random offset within
 	// one interval (1/Rate), so that devices are not in step. Without it
 	// every connection starts at once and the load is a burst of Conns
@@ -218,7 +223,13 @@ func RunPub(ctx context.Context, cfg PubConfig, reader Reader, drainIdle time.Du
 		if landedAtEnd.Load() == 0 {
 			landedAtEnd.Store(reader.Landed())
 		}
-		reader.WaitDrained(ctx, drainIdle)
+		dctx := ctx
+		if cfg.DrainMax > 0 {
+			var dcancel context.CancelFunc
+			dctx, dcancel = context.WithTimeout(ctx, cfg.DrainMax)
+			defer dcancel()
+		}
+		reader.WaitDrained(dctx, drainIdle)
 	}
 	stopProgress()
 
