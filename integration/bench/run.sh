@@ -4,10 +4,12 @@
 # (mqttbench kafka-produce: the Kafka limit) and Mosquitto (broker-only
 # reference); and the comparisons C1-C3 of issue 14 against the
 # do-it-yourself route (Mosquitto + mqttbench forward: a paho subscriber that
-# produces with sarama and acks Mosquitto after Kafka). Results: one JSON per
-# run and a summary.md under $OUT.
+# produces with sarama and acks Mosquitto after Kafka); and the cluster
+# scenarios K1-K3 of issue 12 (replicas of the built bridge with
+# cluster.enabled, sessiongen for K3's sessions; no Mosquitto needed).
+# Results: one JSON per run and a summary.md under $OUT.
 #
-#   integration/bench/run.sh [S1 S2 S3 S4 S5 S6 C1 C2 C3]   (default: S1-S6)
+#   integration/bench/run.sh [S1 S2 S3 S4 S5 S6 C1 C2 C3 K1 K2 K3]   (default: S1-S6)
 #
 # Environment: OUT (default integration/bench/out/<timestamp>), RUNS (1),
 # S1_CONNS (1000), S1_SECS (20), S2_RATES ("50 100 250 500 1000 1500 2000 3000 4000 5000",
@@ -21,7 +23,11 @@
 # step, mqttbench pub --stagger; default: all 1,000 start at once), FWD_LINGER (5ms),
 # BENCH_BRIDGE_BIN (a prebuilt bridge binary to measure instead),
 # BENCH_BRIDGE_SETS (KEY=VALUE settings for every bridge start, space separated,
-# e.g. "kafka.producer.producers=1").
+# e.g. "kafka.producer.producers=1"). Cluster: K1_RATES ("1000 10000" msg/s
+# in total), K1_CONNS (100), K1_SUBS (50), K1_SECS (20), K1_DRAIN_MAX (60),
+# K1_SUB_REPLICA (2), K1_SUB_FLAGS; K2_MODES ("off on on3"), K2_RATES
+# (S2_RATES), K2_STOP_MS (200); K3_SESSIONS (100000), K3_DELTA
+# (K3_SESSIONS/10), K3_SETS. Each is described above its scenario.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -597,11 +603,15 @@ K2() {
 # delta), and warm after K3_DELTA (K3_SESSIONS/10) more sessions were
 # written while it was down. The start includes the replica id check, 2
 # heartbeat intervals (4 s with the shipped 2 s heartbeat); the log's
-# catch_up is from the check's start to ready.
+# catch_up is from the check's start to ready. K3_SETS adds replica
+# settings, e.g. "cluster.heartbeat_interval=500ms" (a 1 s id check) to see
+# the catch-up below the shipped 4 s floor.
 K3() {
 	local r="$1" n="${K3_SESSIONS:-100000}" prefix="bench.k3.$runid.$r." topic="bench.k3.$runid.$r" dir="$work/k3-$r-r1"
 	local delta="${K3_DELTA:-$((${K3_SESSIONS:-100000} / 10))}" t0 secs
 	local sets=(log.level=info)
+	# shellcheck disable=SC2206 # K3_SETS is a space-separated list of KEY=VALUE
+	sets+=(${K3_SETS:-})
 	# First start: creates the cluster's topics (and an empty cache).
 	rep_launch 1 "$dir" "$topic" "$prefix" "${sets[@]}"
 	wait_ready "${REP_PID[1]}" "$(rep_admin 1)" "$dir/bridge.log" || return 1
