@@ -91,28 +91,63 @@ func run(ctx context.Context, mode string, args []string) (*benchkit.Summary, st
 		bootstrap := fs.StringSlice("kafka-bootstrap", nil, "Kafka bootstrap servers; with --kafka-topic, read back and account")
 		ktopic := fs.String("kafka-topic", "", "Kafka topic the bridge writes to")
 		drain := fs.Duration("drain-idle", 10*time.Second, "after publishing, wait for Kafka until nothing new lands for this long")
+		drainMax := fs.Duration("drain-max", 0, "after publishing, wait for the read-back at most this long in all (0: no bound); what is outstanding then counts as lost")
+		subAddr := fs.String("sub-addr", "", "read back by MQTT subscribers at this host:port instead of Kafka (e.g. another cluster replica): publish -> deliver latency, loss, duplicates, order")
+		subConns := fs.Int("sub-conns", 1, "subscribers with --sub-addr; subscriber i takes the topics of publishers i, i+N, ... (needs %d in --topic when above 1)")
+		subQoS := fs.Uint8("sub-qos", 1, "subscription QoS with --sub-addr")
+		subPersistent := fs.Bool("sub-persistent", true, "subscribers with clean session false (persistent sessions)")
+		subPrefix := fs.String("sub-client-prefix", "", "subscriber client id prefix (default: --client-prefix + \"sub\")")
+		subSettle := fs.Duration("sub-settle", 2*time.Second, "wait after the subscribers' SUBACKs before publishing (a cluster's other replicas learn the subscriptions from the log)")
 		stagger := fs.Bool("stagger", false, "start each connection at a random offset within 1/rate (devices not in step); default: all in step, a burst of --conns messages per 1/rate")
 		run = func() (*benchkit.Summary, error) {
 			ips, err := benchkit.ParseSourceIPs(*srcIPs)
 			if err != nil {
 				return nil, err
 			}
-			var reader *benchkit.KafkaReader
-			if len(*bootstrap) > 0 && *ktopic != "" {
+			var reader benchkit.Reader // an interface: never a typed nil
+			switch {
+			case *subAddr != "" && *ktopic != "":
+				return nil, errors.New("--sub-addr and --kafka-topic: one read-back at a time")
+			case len(*bootstrap) > 0 && *ktopic != "":
 				if *partitions > 0 {
 					if err := benchkit.EnsureTopic(*bootstrap, *ktopic, *partitions); err != nil {
 						return nil, err
 					}
 				}
-				if reader, err = benchkit.OpenKafkaReader(*bootstrap, *ktopic); err != nil {
+				kr, err := benchkit.OpenKafkaReader(*bootstrap, *ktopic)
+				if err != nil {
 					return nil, err
 				}
+				reader = kr
+			case *subAddr != "":
+				topics := []string{*topic}
+				if strings.Contains(*topic, "%d") {
+					topics = make([]string, *conns)
+					for i := range topics {
+						topics[i] = fmt.Sprintf(*topic, i)
+					}
+				}
+				sp := *subPrefix
+				if sp == "" {
+					sp = *prefix + "sub"
+					if *prefix == "" {
+						sp = "benchsub" // the publishers' default prefix is "bench"
+					}
+				}
+				mr, err := benchkit.OpenMQTTReader(ctx, benchkit.MQTTReaderConfig{
+					Addr: *subAddr, Conns: *subConns, Topics: topics, QoS: *subQoS, Persistent: *subPersistent,
+					ClientPrefix: sp, SourceIPs: ips, KeepAlive: *keepAlive, Settle: *subSettle,
+				})
+				if err != nil {
+					return nil, err
+				}
+				reader = mr
 			}
 			return benchkit.RunPub(ctx, benchkit.PubConfig{
 				Addr: *addr, MQTTVersion: *version, Conns: *conns, Rate: *rate, QoS: *qos, Size: *size, Topic: *topic,
 				ClientPrefix: *prefix, Inflight: *inflight, Duration: *duration, Warmup: *warmup,
 				SourceIPs: ips, KeepAlive: *keepAlive, AckTimeout: *ackTimeout, ConnectRate: *connectRate,
-				Stagger: *stagger,
+				Stagger: *stagger, DrainMax: *drainMax,
 			}, reader, *drain, progressOut)
 		}
 	case "conn":

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -15,17 +14,14 @@ import (
 // decodes bench payloads and feeds the Ledger, the publish→Kafka latency
 // histogram (read time minus the payload's send time) and the landed count.
 type KafkaReader struct {
-	Ledger   *Ledger
-	Latency  Hist
-	live     *intervalHist
-	landed   atomic.Uint64
-	foreign  atomic.Uint64
-	measured atomic.Int64 // Unix ns: payloads sent before it are not in Latency
+	readBack
 	client   sarama.Client
 	consumer sarama.Consumer
 	topic    string
 	starts   map[int32]int64
 }
+
+var _ Reader = (*KafkaReader)(nil)
 
 // OpenKafkaReader connects and notes the newest offset of every partition of topic.
 func OpenKafkaReader(bootstrap []string, topic string) (*KafkaReader, error) {
@@ -65,14 +61,8 @@ func OpenKafkaReader(bootstrap []string, topic string) (*KafkaReader, error) {
 		cl.Close()
 		return nil, fmt.Errorf("kafka consumer: %w", err)
 	}
-	return &KafkaReader{Ledger: NewLedger(), live: newIntervalHist(), client: cl, consumer: co, topic: topic, starts: starts}, nil
+	return &KafkaReader{readBack: newReadBack(), client: cl, consumer: co, topic: topic, starts: starts}, nil
 }
-
-// MeasureFrom excludes payloads sent before t from the latency histogram.
-func (r *KafkaReader) MeasureFrom(t time.Time) { r.measured.Store(t.UnixNano()) }
-
-// Landed is the number of bench records read so far.
-func (r *KafkaReader) Landed() uint64 { return r.landed.Load() }
 
 // Run consumes until ctx ends, then closes the Kafka client.
 func (r *KafkaReader) Run(ctx context.Context) error {
@@ -102,41 +92,6 @@ func (r *KafkaReader) Run(ctx context.Context) error {
 	return nil
 }
 
-func (r *KafkaReader) handle(v []byte, now time.Time) {
-	client, seq, sent, err := DecodePayload(v)
-	if err != nil {
-		r.foreign.Add(1)
-		return
-	}
-	r.landed.Add(1)
-	r.Ledger.Observe(client, seq)
-	d := now.Sub(sent).Nanoseconds()
-	r.live.Record(d)
-	if sent.UnixNano() >= r.measured.Load() {
-		r.Latency.Record(d)
-	}
-}
-
-// WaitDrained waits until every expected record has been seen, nothing new
-// has landed for idle, or ctx ends.
-func (r *KafkaReader) WaitDrained(ctx context.Context, idle time.Duration) {
-	last, lastChange := r.Landed(), time.Now()
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for r.Ledger.Outstanding() > 0 {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if n := r.Landed(); n != last {
-			last, lastChange = n, time.Now()
-		} else if time.Since(lastChange) > idle {
-			return
-		}
-	}
-}
-
 // KafkaSummary is what the reader measured.
 type KafkaSummary struct {
 	Topic        string     `json:"topic"`
@@ -159,6 +114,12 @@ func (r *KafkaReader) Summary(window time.Duration, landedInWindow uint64) *Kafk
 		s.LossPercent = 100 * float64(a.Lost) / float64(a.Expected)
 	}
 	return s
+}
+
+func (r *KafkaReader) progressNames() (string, string) { return "landed/s", "e2e p99" }
+
+func (r *KafkaReader) summarize(sum *Summary, window time.Duration, landedInWindow uint64) {
+	sum.Kafka = r.Summary(window, landedInWindow)
 }
 
 // EnsureTopic creates topic with partitions (replication 1) unless it exists.

@@ -34,6 +34,11 @@ type PubConfig struct {
 	KeepAlive    time.Duration
 	AckTimeout   time.Duration // a publish not acked within it counts as error "timeout"
 	ConnectRate  float64       // connections/s while connecting, 0 = unlimited
+	// DrainMax bounds the wait for the reader after the publishers stop
+	// (0: no bound; the wait also ends after drainIdle without progress).
+	// What is still outstanding then counts as lost: "not read back
+	// within DrainMax".
+	DrainMax time.Duration
 	// Stagger starts each connection's schedule at a random offset within
 	// one interval (1/Rate), so that devices are not in step. Without it
 	// every connection starts at once and the load is a burst of Conns
@@ -89,6 +94,7 @@ type Summary struct {
 	Config  any             `json:"config"`
 	Client  *ClientSummary  `json:"client,omitempty"`
 	Kafka   *KafkaSummary   `json:"kafka,omitempty"`
+	Deliver *DeliverSummary `json:"deliver,omitempty"`
 	Conn    *ConnSummary    `json:"conn,omitempty"`
 	Sub     *SubSummary     `json:"sub,omitempty"`
 	Produce *ProduceSummary `json:"kafka_produce,omitempty"`
@@ -105,11 +111,11 @@ type pubStats struct {
 	connected         atomic.Int64
 }
 
-// RunPub runs the pub mode. With reader non-nil, records are accounted in
-// Kafka: QoS 0 publishes are expected once sent, QoS 1/2 once acked; after
+// RunPub runs the pub mode. With reader non-nil, payloads are accounted
+// where it reads them back (Kafka, or MQTT subscribers): QoS 0 publishes are expected once sent, QoS 1/2 once acked; after
 // the publishers stop, it waits up to drainIdle without progress for the rest.
 // A progress line goes to progressW every second (nil: none).
-func RunPub(ctx context.Context, cfg PubConfig, reader *KafkaReader, drainIdle time.Duration, progressW io.Writer) (*Summary, error) {
+func RunPub(ctx context.Context, cfg PubConfig, reader Reader, drainIdle time.Duration, progressW io.Writer) (*Summary, error) {
 	cfg.defaults()
 	dial := dial3
 	switch cfg.MQTTVersion {
@@ -154,8 +160,9 @@ func RunPub(ctx context.Context, cfg PubConfig, reader *KafkaReader, drainIdle t
 		lastSent, lastAcked = s, a
 		if reader != nil {
 			l := reader.Landed()
-			kh := reader.live.swap()
-			line += fmt.Sprintf(" | landed/s %8d e2e p99 %7.2fms", l-lastLanded, float64(kh.Quantile(0.99))/1e6)
+			kh := reader.swapLive()
+			count, lat := reader.progressNames()
+			line += fmt.Sprintf(" | %s %8d %s %7.2fms", count, l-lastLanded, lat, float64(kh.Quantile(0.99))/1e6)
 			lastLanded = l
 		}
 		if time.Now().Before(measureStart) {
@@ -216,7 +223,13 @@ func RunPub(ctx context.Context, cfg PubConfig, reader *KafkaReader, drainIdle t
 		if landedAtEnd.Load() == 0 {
 			landedAtEnd.Store(reader.Landed())
 		}
-		reader.WaitDrained(ctx, drainIdle)
+		dctx := ctx
+		if cfg.DrainMax > 0 {
+			var dcancel context.CancelFunc
+			dctx, dcancel = context.WithTimeout(ctx, cfg.DrainMax)
+			defer dcancel()
+		}
+		reader.WaitDrained(dctx, drainIdle)
 	}
 	stopProgress()
 
@@ -233,7 +246,7 @@ func RunPub(ctx context.Context, cfg PubConfig, reader *KafkaReader, drainIdle t
 		if rerr != nil {
 			return sum, rerr
 		}
-		sum.Kafka = reader.Summary(window, landedAtEnd.Load()-landedAtStart.Load())
+		reader.summarize(sum, window, landedAtEnd.Load()-landedAtStart.Load())
 	}
 	return sum, nil
 }
@@ -350,7 +363,7 @@ feed:
 	return clients, err
 }
 
-func publishLoop(ctx context.Context, cfg PubConfig, n int, c publisher, st *pubStats, reader *KafkaReader, end time.Time) {
+func publishLoop(ctx context.Context, cfg PubConfig, n int, c publisher, st *pubStats, reader Reader, end time.Time) {
 	id := fmt.Sprintf("%s%d", cfg.ClientPrefix, n)
 	topic := cfg.Topic
 	if strings.Contains(topic, "%d") {
@@ -399,7 +412,7 @@ func publishLoop(ctx context.Context, cfg PubConfig, n int, c publisher, st *pub
 			st.sent.Add(1)
 		}
 		if cfg.QoS == 0 && reader != nil {
-			reader.Ledger.Expect(id, seq)
+			reader.expect(id, seq)
 		}
 		acks.Add(1)
 		go func() {
@@ -417,7 +430,7 @@ func publishLoop(ctx context.Context, cfg PubConfig, n int, c publisher, st *pub
 			}
 			st.live.Record(d)
 			if cfg.QoS > 0 && reader != nil {
-				reader.Ledger.Expect(id, seq)
+				reader.expect(id, seq)
 			}
 		}()
 	}
