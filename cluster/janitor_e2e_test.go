@@ -19,10 +19,11 @@ import (
 // 100 ms (testConfig), replica_timeout 3 s (a replica of the loaded test
 // machine can miss heartbeats for over a second, and would be taken for
 // dead), claim_timeout, the grace left to another janitor's unconfirmed
-// reap, 5 s.
+// reap and the bound of a CONNECT's claim (produce and read back), 10 s:
+// with 5 s a claim on the loaded CI machine (load ~13) was refused (0x88).
 var janitorOpts = replicaOpts{janitor: true, ccfg: func(c *Config) {
 	c.ReplicaTimeout = 3 * time.Second
-	c.ClaimTimeout = 5 * time.Second
+	c.ClaimTimeout = 10 * time.Second
 }}
 
 // janitorStats sums the janitor stats of replicas: the role may move

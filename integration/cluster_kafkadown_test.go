@@ -338,11 +338,15 @@ func (w *kdWorld) outage(t *testing.T, name string, fault, heal func(), hold tim
 		t.Logf("%s: first CONNECT accepted at %s %v after Kafka returned", name, r.id, time.Since(healAt).Round(time.Millisecond))
 		cl.Close()
 	}
-	// The subscription refused during the fault is accepted now.
-	waitFor(t, mqttWait, name+": SUBSCRIBE accepted again", func() bool {
+	// The subscription refused during the fault is accepted now. After a
+	// hang its sessions partition may refuse until the produce stuck on
+	// the hung connection ends (sarama's read timeout: 35 s with the
+	// defaults; cluster/README.md "Kafka unreachable"), hence kafkaWait.
+	waitFor(t, kafkaWait, name+": SUBSCRIBE accepted again", func() bool {
 		sa, err := v5sub.Subscribe(context.Background(), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: w.base + "sub/" + name, QoS: 1}}})
 		return err == nil && len(sa.Reasons) == 1 && sa.Reasons[0] == 1
 	})
+	t.Logf("%s: SUBSCRIBE accepted again %v after Kafka returned", name, time.Since(healAt).Round(time.Millisecond))
 	// Remote deliveries resume.
 	waitFor(t, kafkaWait, name+": remote publishers acked again", func() bool {
 		for i, p := range w.remote {
