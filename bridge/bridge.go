@@ -102,7 +102,7 @@ func New(cfg Config, opts Options) (*Bridge, error) {
 		}
 	}
 	b.metrics.reg.MustRegister(&frontCollector{stats: b.front.Stats, extra: b.collectKafka})
-	b.adminHTTP, err = admin.New(cfg.Admin, b.front, adminView{b}, admin.Options{Logger: b.log, Level: opts.Level,
+	b.adminHTTP, err = admin.New(cfg.Admin, b.adminFront(), adminView{b}, admin.Options{Logger: b.log, Level: opts.Level,
 		Version: opts.Version, Metrics: promhttp.HandlerFor(b.metrics.reg, promhttp.HandlerOpts{}),
 		Refused: b.metrics.adminRefused, MaxPayload: cfg.MQTT.MaxPacketSize})
 	if err != nil {
