@@ -270,6 +270,7 @@ func (s *Server) writeCopies(w *copyWrites) error {
 		b.PutMark(name, next)
 	}
 	err := s.store.Apply(&b)
+	var dels store.Batch // acked meanwhile: deleted together
 	for i, sw := range w.writes {
 		ss := w.owners[i]
 		ss.mu.Lock()
@@ -277,9 +278,12 @@ func (s *Server) writeCopies(w *copyWrites) error {
 		del := sw.om.finished
 		ss.mu.Unlock()
 		if del && err == nil {
-			if derr := s.store.DeleteMessage(ss.id, sw.seq); derr != nil {
-				s.log.Error("mqtt: delete message", zap.String("client", ss.id), zap.Error(derr))
-			}
+			dels.DeleteMessage(ss.id, sw.seq)
+		}
+	}
+	if dels.Len() > 0 {
+		if derr := s.store.Apply(&dels); derr != nil {
+			s.log.Error("mqtt: delete messages", zap.Int("messages", dels.Len()), zap.Error(derr))
 		}
 	}
 	if err != nil {
