@@ -26,6 +26,14 @@ const inboxTable = "inbox"
 // while copies keep coming; an idle partition is checkpointed at once.
 const inboxCheckpointEvery = 1000
 
+// inboxBatchCopies and inboxBatchBytes bound the copies already buffered
+// from one partition that are applied together (applyCopies): one store
+// transaction for their queued messages and the last mark.
+const (
+	inboxBatchCopies = 256
+	inboxBatchBytes  = 1 << 20
+)
+
 // forwardRetry is the pause before a forward Kafka refused is sent again:
 // a copy is never committed before its forwards are acked.
 const forwardRetry = time.Second
@@ -117,13 +125,17 @@ func (r *Router) readPartition(ctx context.Context, client sarama.Client, consum
 				r.log.Warn("cluster: inbox read error", zap.Int32("partition", p), zap.Error(e.Err))
 			}
 		case m := <-pc.Messages():
-			if err := r.apply(ctx, m, mark, &ps); err != nil {
+			ms := gather(m, pc.Messages())
+			n, err := r.applyAll(ctx, ms, mark, &ps)
+			if n > 0 {
+				next = ms[n-1].Offset + 1
+			}
+			if err != nil {
 				if serr := save(); serr != nil {
 					r.log.Error("cluster: inbox", zap.Error(serr))
 				}
-				return fmt.Errorf("offset %d: %w", m.Offset, err)
+				return fmt.Errorf("offset %d: %w", ms[n].Offset, err)
 			}
-			next = m.Offset + 1
 			if len(pc.Messages()) == 0 || next-saved >= inboxCheckpointEvery {
 				if err := save(); err != nil {
 					return err
@@ -133,7 +145,186 @@ func (r *Router) readPartition(ctx context.Context, client sarama.Client, consum
 	}
 }
 
-// apply applies one inbox record: a copy is delivered to the sessions it
+// gather returns m and the records after it already buffered in ms,
+// without waiting: at most inboxBatchCopies, and no more once their
+// values reach inboxBatchBytes.
+func gather(m *sarama.ConsumerMessage, ms <-chan *sarama.ConsumerMessage) []*sarama.ConsumerMessage {
+	out := []*sarama.ConsumerMessage{m}
+	size := len(m.Value)
+	for len(out) < inboxBatchCopies && size < inboxBatchBytes {
+		select {
+		case m, ok := <-ms:
+			if !ok {
+				return out
+			}
+			out = append(out, m)
+			size += len(m.Value)
+		default:
+			return out
+		}
+	}
+	return out
+}
+
+// applyAll applies records read in offset order: each run of copies
+// through applyCopies (one store transaction per batch), any other record
+// alone through apply. It returns how many records, from the first, were
+// applied, and the error that stopped it at the next one.
+func (r *Router) applyAll(ctx context.Context, ms []*sarama.ConsumerMessage, mark string, ps *partState) (int, error) {
+	done := 0
+	for done < len(ms) {
+		run := 0
+		for done+run < len(ms) {
+			if kind, err := inboxKind(ms[done+run].Value); err != nil || kind != kindCopy {
+				break
+			}
+			run++
+		}
+		if run == 0 {
+			if err := r.apply(ctx, ms[done], mark, ps); err != nil {
+				return done, err
+			}
+			done++
+			continue
+		}
+		n, err := r.applyCopies(ctx, ms[done:done+run], mark)
+		done += n
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// applyCopies applies consecutive copy records as apply does, but
+// delivers them under one hold of the route view and one mqttfront
+// InboxBatch: their messages for persistent sessions and the last mark
+// are written in one store transaction, before any forward of theirs is
+// handed to the producer. A copy that needs forwards ends its batch: its
+// forwards are acked before the next copy is delivered, as in apply.
+// It returns how many copies were applied and the error that stopped it
+// (a record that does not decode, ctx, or ErrServerClosed).
+func (r *Router) applyCopies(ctx context.Context, ms []*sarama.ConsumerMessage, mark string) (int, error) {
+	recs := make([]copyRecord, 0, len(ms))
+	var decodeErr error
+	for _, m := range ms {
+		rec, err := decodeCopy(m.Value)
+		if err != nil {
+			decodeErr = err // the copies before it are applied first
+			break
+		}
+		recs = append(recs, rec)
+	}
+	i := 0
+	for i < len(recs) {
+		// Every target of the batch held here before the route view is.
+		for _, rec := range recs[i:] {
+			if err := r.awaitAttached(ctx, rec.Targets); err != nil {
+				return i, err
+			}
+		}
+		r.front.HoldRoutes()
+		ib, err := r.front.BeginInbox()
+		if err != nil {
+			r.front.ReleaseRoutes()
+			return i, err
+		}
+		var fwd map[string][]string
+		var shares map[string][]shareTarget
+		var closed error
+		for i < len(recs) {
+			r.stats.received.Add(1)
+			fwd, shares, closed = r.deliverCopy(ib, recs[i], mqttfront.InboxMark{Name: mark, Next: uint64(ms[i].Offset) + 1})
+			if closed != nil {
+				break
+			}
+			i++
+			if len(fwd) > 0 || len(shares) > 0 {
+				break // forwarded before the next copy is delivered
+			}
+		}
+		if err := ib.Commit(); err != nil {
+			r.stats.deliverErrors.Add(uint64(ib.Copies()))
+			r.log.Error("cluster: copies queued in memory only", zap.Int("copies", ib.Copies()), zap.Error(err))
+		}
+		if closed != nil {
+			r.front.ReleaseRoutes()
+			return i, closed
+		}
+		if len(fwd) == 0 && len(shares) == 0 {
+			r.front.ReleaseRoutes()
+			continue
+		}
+		rec := recs[i-1]
+		if rec.Hops >= maxForwardHops {
+			r.front.ReleaseRoutes()
+			r.dropHops(rec, fwd, shares)
+			continue
+		}
+		waits := r.startForward(rec, fwd, shares)
+		r.front.ReleaseRoutes()
+		if err := r.finishForward(ctx, rec, waits); err != nil {
+			return i - 1, err
+		}
+	}
+	if decodeErr != nil {
+		return len(recs), decodeErr
+	}
+	return len(recs), nil
+}
+
+// deliverCopy delivers one copy within an inbox batch (the route view
+// held) and returns the forwards it needs: the sessions other replicas
+// own (a stale route table at the source, or a session that moved) and
+// the $share groups no member here may take. closed is ErrServerClosed.
+func (r *Router) deliverCopy(ib *mqttfront.InboxBatch, rec copyRecord, mark mqttfront.InboxMark) (fwd map[string][]string, shares map[string][]shareTarget, closed error) {
+	local, fwd := r.split(rec.Targets, true)
+	if len(local) == 0 && len(rec.Groups) == 0 {
+		return fwd, nil, nil
+	}
+	to := mqttfront.Targets{Clients: local}
+	for _, g := range rec.Groups {
+		to.Groups = append(to.Groups, g.Filter)
+	}
+	missing, err := ib.Deliver(rec.Msg, rec.Msg.ClientID, to, mark)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, g := range rec.Groups {
+		if slices.Contains(missing.Groups, g.Filter) {
+			shares = r.forwardShare(shares, rec.Msg.Topic, g) // no member here (any more) may take it
+		}
+	}
+	if len(missing.Clients) > 0 {
+		// Owned here by the log, not held by the front end: the session
+		// moved meanwhile, or was handed over (forward it), or its
+		// owner's claim did not attach.
+		again, more := r.split(missing.Clients, false)
+		for replica, ids := range more {
+			fwd[replica] = append(fwd[replica], ids...)
+		}
+		if len(again) > 0 {
+			r.stats.dropNoSession.Add(uint64(len(again)))
+			r.log.Warn("cluster: copy for sessions owned here but not held; dropped",
+				zap.Strings("clients", again), zap.String("topic", rec.Msg.Topic))
+		}
+	}
+	return fwd, shares, nil
+}
+
+// dropHops counts and logs a copy forwarded too often.
+func (r *Router) dropHops(rec copyRecord, fwd map[string][]string, shares map[string][]shareTarget) {
+	for _, ids := range fwd {
+		r.stats.dropHops.Add(uint64(len(ids)))
+	}
+	for _, gs := range shares {
+		r.stats.dropHops.Add(uint64(len(gs)))
+	}
+	r.log.Error("cluster: copy forwarded too often (the replicas disagree on its sessions' owners); dropped",
+		zap.String("topic", rec.Msg.Topic), zap.Uint64("hops", rec.Hops), zap.Any("owners", fwd), zap.Any("groups", shares))
+}
+
+// apply applies one inbox record: a copy (applyCopies, alone) is delivered to the sessions it
 // names that this replica holds (or hands over) and forwarded to the
 // owners of the others (a stale route table at the source), waiting until
 // the forwards are acked; the handover's records are buffered (held),
@@ -171,74 +362,8 @@ func (r *Router) apply(ctx context.Context, m *sarama.ConsumerMessage, mark stri
 		}
 		return r.hand.importDone(ctx, ps, d, mqttfront.InboxMark{Name: mark, Next: uint64(m.Offset) + 1})
 	}
-	rec, err := decodeCopy(m.Value)
-	if err != nil {
-		return err
-	}
-	r.stats.received.Add(1)
-	if err := r.awaitAttached(ctx, rec.Targets); err != nil {
-		return err
-	}
-	// The route view is held from the owners' lookup to the forwards'
-	// hand-off to the producer: a session's move here, or a fence this
-	// replica sends, falls before or after the whole copy ($share groups
-	// included: their members' routes switch with the move).
-	r.front.HoldRoutes()
-	local, fwd := r.split(rec.Targets, true)
-	var shares map[string][]shareTarget // $share groups to forward, by replica (share.go)
-	if len(local) > 0 || len(rec.Groups) > 0 {
-		to := mqttfront.Targets{Clients: local}
-		for _, g := range rec.Groups {
-			to.Groups = append(to.Groups, g.Filter)
-		}
-		missing, err := r.front.DeliverTargets(rec.Msg, rec.Msg.ClientID, to, mqttfront.InboxMark{Name: mark, Next: uint64(m.Offset) + 1})
-		if errors.Is(err, mqttfront.ErrServerClosed) {
-			r.front.ReleaseRoutes()
-			return err
-		}
-		if err != nil {
-			r.stats.deliverErrors.Add(1)
-			r.log.Error("cluster: copy queued in memory only", zap.String("topic", rec.Msg.Topic), zap.Error(err))
-		}
-		for _, g := range rec.Groups {
-			if slices.Contains(missing.Groups, g.Filter) {
-				shares = r.forwardShare(shares, rec.Msg.Topic, g) // no member here (any more) may take it
-			}
-		}
-		if len(missing.Clients) > 0 {
-			// Owned here by the log, not held by the front end: the
-			// session moved meanwhile, or was handed over (forward it),
-			// or its owner's claim did not attach.
-			again, more := r.split(missing.Clients, false)
-			for replica, ids := range more {
-				fwd[replica] = append(fwd[replica], ids...)
-			}
-			if len(again) > 0 {
-				r.stats.dropNoSession.Add(uint64(len(again)))
-				r.log.Warn("cluster: copy for sessions owned here but not held; dropped",
-					zap.Strings("clients", again), zap.String("topic", rec.Msg.Topic))
-			}
-		}
-	}
-	if len(fwd) == 0 && len(shares) == 0 {
-		r.front.ReleaseRoutes()
-		return nil
-	}
-	if rec.Hops >= maxForwardHops {
-		r.front.ReleaseRoutes()
-		for _, ids := range fwd {
-			r.stats.dropHops.Add(uint64(len(ids)))
-		}
-		for _, gs := range shares {
-			r.stats.dropHops.Add(uint64(len(gs)))
-		}
-		r.log.Error("cluster: copy forwarded too often (the replicas disagree on its sessions' owners); dropped",
-			zap.String("topic", rec.Msg.Topic), zap.Uint64("hops", rec.Hops), zap.Any("owners", fwd), zap.Any("groups", shares))
-		return nil
-	}
-	waits := r.startForward(rec, fwd, shares)
-	r.front.ReleaseRoutes()
-	return r.finishForward(ctx, rec, waits)
+	_, err = r.applyCopies(ctx, []*sarama.ConsumerMessage{m}, mark)
+	return err
 }
 
 // attachPoll is the pause between two looks at a session whose claim here

@@ -20,6 +20,9 @@ import (
 type Front interface {
 	Deliver(m *mqttfront.Message, from string, clientIDs []string, mark mqttfront.InboxMark) (missing []string, err error)
 	DeliverTargets(m *mqttfront.Message, from string, to mqttfront.Targets, mark mqttfront.InboxMark) (missing mqttfront.Targets, err error)
+	// BeginInbox starts a batch of inbox copies written in one store
+	// transaction (inbox.go, applyCopies).
+	BeginInbox() (*mqttfront.InboxBatch, error)
 	Ready() <-chan struct{}
 	// The handover (handover.go).
 	Holds(clientID string) bool

@@ -167,12 +167,33 @@ func (s *Server) DeliverTargets(m *Message, from string, to Targets, mark InboxM
 		return Targets{}, ErrServerClosed
 	}
 	if mark.Name != "" {
-		s.inboxMu.Lock()
-		defer s.inboxMu.Unlock()
-		if err := s.loadMarksLocked(); err != nil {
+		ib, err := s.BeginInbox()
+		if err != nil {
 			return Targets{}, err
 		}
+		missing, err = ib.Deliver(m, from, to, mark)
+		if cerr := ib.Commit(); err == nil {
+			err = cerr
+		}
+		return missing, err
 	}
+	var w copyWrites
+	missing = s.deliverCopy(m, from, to, InboxMark{}, &w)
+	return missing, s.writeCopies(&w)
+}
+
+// copyWrites are the store writes of copies delivered in memory, and the
+// highest inbox mark per name among them, for one store transaction.
+type copyWrites struct {
+	writes []*storeWrite
+	owners []*session
+	marks  map[string]uint64
+}
+
+// deliverCopy is DeliverTargets' delivery in memory: it adds the store
+// writes of the messages queued for persistent sessions, and mark, to w.
+// With a mark, s.inboxMu is held and the marks are loaded.
+func (s *Server) deliverCopy(m *Message, from string, to Targets, mark InboxMark, w *copyWrites) (missing Targets) {
 	here := make(map[string]*session, len(to.Clients))
 	s.mu.RLock()
 	for _, id := range to.Clients {
@@ -202,16 +223,16 @@ func (s *Server) DeliverTargets(m *Message, from string, to Targets, mark InboxM
 	}
 	if mark.Name != "" {
 		if mark.Next <= s.marks[mark.Name] {
-			return missing, nil // applied before: delivered or queued already
+			return missing // applied before: delivered or queued already
 		}
 		s.marks[mark.Name] = mark.Next
 	}
-	var writes []*storeWrite
-	var owners []*session
+	queued := false
 	queue := func(ss *session, t *target) {
-		w, _ := ss.deliver(s, m, t.qos, m.Retain && t.rap, t.subIDs, true) // a full queue is counted (queue_full), as on one node
-		if w != nil {
-			writes, owners = append(writes, w), append(owners, ss)
+		sw, _ := ss.deliver(s, m, t.qos, m.Retain && t.rap, t.subIDs, true) // a full queue is counted (queue_full), as on one node
+		if sw != nil {
+			w.writes, w.owners = append(w.writes, sw), append(w.owners, ss)
+			queued = true
 		}
 	}
 	for i := range targets {
@@ -223,33 +244,52 @@ func (s *Server) DeliverTargets(m *Message, from string, to Targets, mark InboxM
 	for i := range picks {
 		queue(picks[i].sess, &picks[i])
 	}
-	if len(writes) == 0 {
-		return missing, nil
+	if queued && mark.Name != "" {
+		// The mark goes with the messages it covers; a copy that queued
+		// nothing durable needs none (a re-read of it queues nothing).
+		if w.marks == nil {
+			w.marks = map[string]uint64{}
+		}
+		w.marks[mark.Name] = max(w.marks[mark.Name], mark.Next)
+	}
+	return missing
+}
+
+// writeCopies writes w's messages and marks in one store transaction,
+// then deletes those acked meanwhile. An error leaves the messages queued
+// in memory only.
+func (s *Server) writeCopies(w *copyWrites) error {
+	if len(w.writes) == 0 {
+		return nil
 	}
 	var b store.Batch
-	for i, w := range writes {
-		b.PutMessage(owners[i].id, w.seq, w.m)
+	for i, sw := range w.writes {
+		b.PutMessage(w.owners[i].id, sw.seq, sw.m)
 	}
-	if mark.Name != "" {
-		b.PutMark(mark.Name, mark.Next)
+	for name, next := range w.marks {
+		b.PutMark(name, next)
 	}
-	err = s.store.Apply(&b)
-	for i, w := range writes {
-		ss := owners[i]
+	err := s.store.Apply(&b)
+	var dels store.Batch // acked meanwhile: deleted together
+	for i, sw := range w.writes {
+		ss := w.owners[i]
 		ss.mu.Lock()
-		w.om.putPending = false
-		del := w.om.finished
+		sw.om.putPending = false
+		del := sw.om.finished
 		ss.mu.Unlock()
 		if del && err == nil {
-			if derr := s.store.DeleteMessage(ss.id, w.seq); derr != nil {
-				s.log.Error("mqtt: delete message", zap.String("client", ss.id), zap.Error(derr))
-			}
+			dels.DeleteMessage(ss.id, sw.seq)
+		}
+	}
+	if dels.Len() > 0 {
+		if derr := s.store.Apply(&dels); derr != nil {
+			s.log.Error("mqtt: delete messages", zap.Int("messages", dels.Len()), zap.Error(derr))
 		}
 	}
 	if err != nil {
-		return missing, fmt.Errorf("queue copy in store: %w", err)
+		return fmt.Errorf("queue copy in store: %w", err)
 	}
-	return missing, nil
+	return nil
 }
 
 // loadMarksLocked reads the marks from the store once (s.inboxMu held).
