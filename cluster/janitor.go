@@ -183,6 +183,14 @@ func (j *Janitor) hold(ctx context.Context, msgs <-chan *sarama.ConsumerMessage)
 func (j *Janitor) detect(now time.Time) {
 	owners := j.claims.owners()
 	timeout := j.cfg.ReplicaTimeout
+	// After a silence of the whole log (Kafka away for everyone), a
+	// replica's last heartbeat before it proves nothing: it gets a
+	// timeout from the log's return, plus one more for its producer to
+	// reconnect (sarama's circuit breaker holds a failed partition ~10 s).
+	var grace time.Time
+	if resumed := j.registry.logResumed(); !resumed.IsZero() {
+		grace = resumed.Add(timeout)
+	}
 	for o, n := range owners {
 		if o.Replica == j.id && o.Incarnation == j.inc {
 			continue
@@ -194,10 +202,14 @@ func (j *Janitor) detect(now time.Time) {
 		var from time.Time
 		if ok && rep.Incarnation == o.Incarnation {
 			delete(j.suspects, o)
-			if rep.State == replicaStopping || now.Sub(rep.LastSeen) <= timeout {
+			last := rep.LastSeen
+			if grace.After(last) {
+				last = grace
+			}
+			if rep.State == replicaStopping || now.Sub(last) <= timeout {
 				continue
 			}
-			from = rep.LastSeen.Add(timeout)
+			from = last.Add(timeout)
 		} else {
 			first, seen := j.suspects[o]
 			if !seen {

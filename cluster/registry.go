@@ -44,6 +44,10 @@ type Registry struct {
 	mu        sync.Mutex
 	replicas  map[string]Replica
 	newest    time.Time // newest broker timestamp seen: the broker's "now"
+	// resumed is the broker timestamp that ended the latest silence of the
+	// whole log longer than the timeout (no replica, this one included,
+	// could write a heartbeat: Kafka was away); zero before any.
+	resumed time.Time
 	startAt   int64     // offset of our starting record; -1 before it
 	conflict  string    // a live foreign incarnation seen after startAt
 	foreignAt int64     // offset of the latest alive heartbeat of another incarnation under our id; -1 none
@@ -272,6 +276,19 @@ func (r *Registry) note(id string, hb heartbeatRecord, ts time.Time) {
 	r.replicas[id] = Replica{ID: id, Incarnation: hb.Incarnation, State: hb.State, Seq: hb.Seq, StartedAt: hb.StartedAt, LastSeen: ts,
 		Admin: hb.Admin, MQTT: hb.MQTT}
 	if ts.After(r.newest) {
+		if !r.newest.IsZero() && ts.Sub(r.newest) > r.timeout {
+			r.resumed = ts
+		}
 		r.newest = ts
 	}
+}
+
+// logResumed is when, in the broker's clock, the replicas log last came
+// back after a silence longer than the replica timeout (zero: never). The
+// janitor does not count a replica's silence within such a gap against
+// it: nobody could be heard then.
+func (r *Registry) logResumed() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.resumed
 }
