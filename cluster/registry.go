@@ -41,17 +41,17 @@ type Registry struct {
 	table       *Table
 	log         *zap.Logger
 
-	mu        sync.Mutex
-	replicas  map[string]Replica
-	newest    time.Time // newest broker timestamp seen: the broker's "now"
+	mu       sync.Mutex
+	replicas map[string]Replica
+	newest   time.Time // newest broker timestamp seen: the broker's "now"
 	// resumed is the broker timestamp that ended the latest silence of the
 	// whole log longer than the timeout (no replica, this one included,
 	// could write a heartbeat: Kafka was away); zero before any.
-	resumed time.Time
-	startAt   int64     // offset of our starting record; -1 before it
-	conflict  string    // a live foreign incarnation seen after startAt
-	foreignAt int64     // offset of the latest alive heartbeat of another incarnation under our id; -1 none
-	foreign   string    // what it was, for the error
+	resumed   time.Time
+	startAt   int64  // offset of our starting record; -1 before it
+	conflict  string // a live foreign incarnation seen after startAt
+	foreignAt int64  // offset of the latest alive heartbeat of another incarnation under our id; -1 none
+	foreign   string // what it was, for the error
 	beat      chan struct{}
 	// addrs gives the addresses each heartbeat advertises (Node.Advertise);
 	// nil: none.
