@@ -11,6 +11,7 @@ package mqttfront
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -338,6 +339,9 @@ func (s *Server) Import(h *Handover, mark InboxMark) (ok, late bool, err error) 
 		}
 	}
 	s.forget(ss, expired)
+	if errors.Is(err, store.ErrClosed) {
+		return false, false, ErrServerClosed // stopping: read again at the restart
+	}
 	if err != nil {
 		return true, late, fmt.Errorf("import handover in store: %w", err)
 	}

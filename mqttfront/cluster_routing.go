@@ -7,6 +7,7 @@ package mqttfront
 // replica) every call site below is one nil check and today's path.
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -245,6 +246,12 @@ func (s *Server) DeliverTargets(m *Message, from string, to Targets, mark InboxM
 				s.log.Error("mqtt: delete message", zap.String("client", ss.id), zap.Error(derr))
 			}
 		}
+	}
+	if errors.Is(err, store.ErrClosed) {
+		// The server is stopping: the caller must not count the copy as
+		// applied (its mark is not in the store), so that it is read
+		// again at the restart.
+		return missing, ErrServerClosed
 	}
 	if err != nil {
 		return missing, fmt.Errorf("queue copy in store: %w", err)
