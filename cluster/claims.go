@@ -58,6 +58,12 @@ type Claims struct {
 	// another replica (from) to a third one or this one: from gets a
 	// fence. It must not block.
 	onOwnerMoved func(from string)
+	// onRestoredMoved, when set (handover.go), takes the place of the
+	// route update for a claim without clean start that takes to another
+	// replica a session an earlier run of this replica owned: the front
+	// end may hold it, restored from its store, and hands it over. It
+	// must not block.
+	onRestoredMoved func(clientID string, to Owner, switchRoutes func())
 	// onReaped tells this incarnation that a reap ended its session under
 	// lost (it was taken for dead); onWill delivers a reaped session's will
 	// to the local subscribers. Both run on the table's goroutine and must

@@ -82,6 +82,46 @@ func (h *handover) handOff(id string, lost, to Owner, switchRoutes func()) {
 	signal(h.jobSig)
 }
 
+// restoredMoved is called by the sessions table's applier when a claim
+// without clean start takes to another replica a session an earlier run
+// of this replica owned: if the front end restored it from its store, it
+// is handed over (late at the new owner, whose claim had no hold). The
+// route switch happens with the move. It does not block.
+func (h *handover) restoredMoved(id string, to Owner, switchRoutes func()) {
+	h.mu.Lock()
+	h.handing[id] = mqttfront.RestoredEpoch
+	h.mu.Unlock()
+	held := h.r.front.MoveRestored(id, switchRoutes)
+	h.mu.Lock()
+	if held {
+		h.jobs = append(h.jobs, handOffJob{client: id, lost: Owner{Replica: h.r.self, Epoch: mqttfront.RestoredEpoch}, to: to, partition: h.r.node.claims.Partition(id)})
+	} else if h.handing[id] == mqttfront.RestoredEpoch {
+		delete(h.handing, id)
+	}
+	h.mu.Unlock()
+	if held {
+		signal(h.jobSig)
+	}
+}
+
+// handOffRestored hands over, once the node is ready and the front end
+// serves, before the inbox is read, every session the front end restored
+// from its store that the log says another replica owns now: a claim took
+// it while this replica was down (a rolling restart). Without it, what
+// the session held here stayed, or was dropped (session_moved) when its
+// device came back here.
+func (h *handover) handOffRestored() {
+	for _, id := range h.r.front.Restored() {
+		o, ok := h.r.node.claims.Owner(id)
+		if !ok || o.Replica == h.r.self {
+			continue // ended, or still this replica's: the local session is the session
+		}
+		h.r.log.Info("cluster: a session restored from the store moved while this replica was down; handing it over",
+			zap.String("client", id), zap.String("to", o.Replica), zap.Int64("epoch", o.Epoch))
+		h.restoredMoved(id, o, nil)
+	}
+}
+
 // isHanding: copies for id still join its session here (it is being
 // handed over).
 func (h *handover) isHanding(id string) bool {

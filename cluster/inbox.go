@@ -232,6 +232,7 @@ func (r *Router) applyCopies(ctx context.Context, ms []*sarama.ConsumerMessage, 
 		var fwd map[string][]string
 		var shares map[string][]shareTarget
 		var closed error
+		start := i
 		for i < len(recs) {
 			r.stats.received.Add(1)
 			fwd, shares, closed = r.deliverCopy(ib, recs[i], mqttfront.InboxMark{Name: mark, Next: uint64(ms[i].Offset) + 1})
@@ -243,7 +244,13 @@ func (r *Router) applyCopies(ctx context.Context, ms []*sarama.ConsumerMessage, 
 				break // forwarded before the next copy is delivered
 			}
 		}
-		if err := ib.Commit(); err != nil {
+		if err := ib.Commit(); errors.Is(err, mqttfront.ErrServerClosed) {
+			// The store closed under the batch (the server stops first):
+			// none of its copies counts as applied, so that the restart
+			// reads them again (their marks are not in the store).
+			r.front.ReleaseRoutes()
+			return start, err
+		} else if err != nil {
 			r.stats.deliverErrors.Add(uint64(ib.Copies()))
 			r.log.Error("cluster: copies queued in memory only", zap.Int("copies", ib.Copies()), zap.Error(err))
 		}

@@ -30,6 +30,8 @@ type Front interface {
 	ReleaseRoutes()
 	RoutesBarrier()
 	MoveSession(clientID string, epoch int64, switchRoutes func()) bool
+	Restored() []string
+	MoveRestored(clientID string, switchRoutes func()) bool
 	TakeHeld(ctx context.Context, clientID string, epoch int64) (*mqttfront.Handover, error)
 	HandedOver(h *mqttfront.Handover)
 	Import(h *mqttfront.Handover, mark mqttfront.InboxMark) (ok, late bool, err error)
@@ -142,6 +144,7 @@ func NewRouter(n *Node, front Front) *Router {
 		r.hand = newHandover(r, n.cfg.HandoverTimeout)
 		n.claims.onHandOff = r.hand.handOff
 		n.claims.onOwnerMoved = r.hand.ownerMoved
+		n.claims.onRestoredMoved = r.hand.restoredMoved
 	}
 	return r
 }
@@ -363,6 +366,11 @@ func (r *Router) run(ctx context.Context, c *cache, inbox string, info topicInfo
 	case <-r.node.ready:
 		select {
 		case <-r.front.Ready():
+			if r.hand != nil {
+				// Before the inbox: copies routed here before the move
+				// join what is handed over.
+				r.hand.handOffRestored()
+			}
 			r.readInbox(ctx, c, inbox, info)
 		case <-ctx.Done():
 		}

@@ -182,6 +182,13 @@ func (c *Claims) applyRecord(r *Record) ([]byte, error) {
 		}
 		return encodeEntry(next), nil
 	}
+	if kind == kindClaim && !clean && c.onRestoredMoved != nil && lost.Epoch != next.owner.Epoch &&
+		lost.Replica == c.replica && !c.ours(lost) && next.owner.Replica != c.replica {
+		// Taken from an earlier run of this replica: what the front end
+		// restored of it goes to the new owner (handover.go).
+		c.onRestoredMoved(id, next.owner, func() { c.routes.set(id, next) })
+		return encodeEntry(next), nil
+	}
 	c.routes.set(id, next)
 	if lost.Epoch != next.owner.Epoch && c.ours(lost) {
 		c.counts.superseded.Add(1)

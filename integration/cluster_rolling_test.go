@@ -30,19 +30,19 @@ const (
 	rollingSessionTimeoutMs = 30000
 )
 
-// Fails on main and with handover2 merged (run 2026-12-03): the static
-// membership part holds (generation unchanged, 2 assignments per
-// replica), v5 subscribers get 0x8B, but acknowledged messages of the
-// moved sessions are lost. The stopped replica r1 held the session when
-// its device left (0x8B); the device's claim at r2 waits for r1's
-// handover, which cannot come while r1 is down (timeout 10 s); r1, back
-// on its store, queues the inbox copies routed to it before the claim,
-// then drops them with the restored queue as session_moved (229 and 691
-// messages in two runs). The old owner's queue must be handed over after
-// its restart too (cluster/README.md "Rolling restart").
+// Fails (run 2026-12-03, branch late-handover): before it, acknowledged
+// messages of moved sessions were lost at the stopped replica's restart
+// (its restored queue and the inbox copies routed to it before the claim
+// dropped as session_moved, 229 and 691 in two runs); the restarted
+// owner now hands them over (cluster/README.md "Handover"). Still 2 lost
+// in each of two runs, counted nowhere: downlink commands published
+// within a few hundred ms of a SIGTERM while the subscriber redialed
+// (suspected: a local publish at the new owner between its claim applied
+// and the session built from the log), and 20 messages reordered behind
+// a late handover (cluster/README.md "Rolling restart").
 func TestClusterRollingRestart(t *testing.T) {
 	if os.Getenv("CLUSTER_E2E_PENDING") != "1" {
-		t.Skip("needs the handover of a restarted old owner's queue: a session that moved while its owner was down is dropped as session_moved at the owner's restart (CLUSTER_E2E_PENDING=1 runs it)")
+		t.Skip("acked downlink commands published while a subscriber redials after a SIGTERM are lost (2 per run), see the comment (CLUSTER_E2E_PENDING=1 runs it)")
 	}
 	bootstrap := sharedKafka(t)
 	cmdTopic := uniq(t, "commands")

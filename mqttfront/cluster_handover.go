@@ -11,6 +11,7 @@ package mqttfront
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -338,6 +339,9 @@ func (s *Server) Import(h *Handover, mark InboxMark) (ok, late bool, err error) 
 		}
 	}
 	s.forget(ss, expired)
+	if errors.Is(err, store.ErrClosed) {
+		return false, false, ErrServerClosed // stopping: read again at the restart
+	}
 	if err != nil {
 		return true, late, fmt.Errorf("import handover in store: %w", err)
 	}
@@ -384,4 +388,61 @@ func (s *Server) awaitHandover(c *conn, ss *session, cl ClaimResult) (moved bool
 		}
 	}
 	return moved
+}
+
+// RestoredEpoch is the epoch under which a session restored from the
+// store, and handed over by MoveRestored, is taken (TakeHeld): no claim
+// of this run holds it.
+const RestoredEpoch int64 = -1
+
+// Restored lists the sessions restored from the store at start that no
+// claim of this run has taken: an earlier run of this replica owned them,
+// and the log may name another owner now (the device reconnected there
+// while this replica was down).
+func (s *Server) Restored() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var ids []string
+	for id, ss := range s.sessions {
+		ss.mu.Lock()
+		if ss.restored && !ss.claimed && !ss.moved && !ss.ended {
+			ids = append(ids, id)
+		}
+		ss.mu.Unlock()
+	}
+	return ids
+}
+
+// MoveRestored is MoveSession for a session restored from the store that
+// a claim took to another replica while this replica was down (or whose
+// owner by the log was an earlier run of this replica): what it holds
+// goes to the new owner, a late handover there (cluster/README.md,
+// "Handover"), instead of being dropped. It moves the session under
+// RestoredEpoch, for TakeHeld; switchRoutes as for MoveSession. It
+// reports whether this replica held such a session. It does not block.
+func (s *Server) MoveRestored(clientID string, switchRoutes func()) bool {
+	s.viewMu.Lock()
+	defer s.viewMu.Unlock()
+	if switchRoutes != nil {
+		switchRoutes()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.sessions[clientID]
+	if ss == nil {
+		return false
+	}
+	ss.mu.Lock()
+	ok := ss.restored && !ss.claimed && !ss.moved && !ss.ended && ss.conn == nil
+	if ok {
+		ss.moved, ss.handing, ss.epoch = true, true, RestoredEpoch
+	}
+	ss.mu.Unlock()
+	if ok {
+		if s.handing == nil {
+			s.handing = map[string]*session{}
+		}
+		s.handing[clientID] = ss
+	}
+	return ok
 }

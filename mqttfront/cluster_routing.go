@@ -7,6 +7,7 @@ package mqttfront
 // replica) every call site below is one nil check and today's path.
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -285,6 +286,12 @@ func (s *Server) writeCopies(w *copyWrites) error {
 		if derr := s.store.Apply(&dels); derr != nil {
 			s.log.Error("mqtt: delete messages", zap.Int("messages", dels.Len()), zap.Error(derr))
 		}
+	}
+	if errors.Is(err, store.ErrClosed) {
+		// The server is stopping: the caller must not count the copy as
+		// applied (its mark is not in the store), so that it is read
+		// again at the restart.
+		return ErrServerClosed
 	}
 	if err != nil {
 		return fmt.Errorf("queue copy in store: %w", err)

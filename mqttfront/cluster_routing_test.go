@@ -173,3 +173,27 @@ func TestDeliverCopy(t *testing.T) {
 	}
 	back.ExpectNothing(200 * time.Millisecond) // the copy read again was not queued twice
 }
+
+// TestDeliverCopyStoreClosed: a copy whose store write finds the store
+// closed (the server stopping while the cluster's inbox still applies
+// copies) is reported ErrServerClosed, so that the inbox does not count
+// it applied and reads it again at the restart; before, it was "queued in
+// memory only" and the inbox checkpointed past it: lost.
+func TestDeliverCopyStoreClosed(t *testing.T) {
+	ts := runRouted(t, testConfig(t.TempDir()), nil, &fakeRouter{})
+	off := mqttwire.Dial(t, ts.addr, packets.V5)
+	off.Connect("offline", mqttwire.Persistent(300))
+	off.Subscribe(1, "c/#", 1)
+	off.Send(&packets.Packet{Type: packets.DISCONNECT})
+
+	if _, err := ts.Deliver(&Message{Topic: "c/0", Payload: []byte("zero"), QoS: 1}, "src", []string{"offline"}, InboxMark{Name: "inbox.r1/0", Next: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.store.Close(); err != nil { // as Run's shutdown does, racing the inbox
+		t.Fatal(err)
+	}
+	_, err := ts.Deliver(&Message{Topic: "c/1", Payload: []byte("one"), QoS: 1}, "src", []string{"offline"}, InboxMark{Name: "inbox.r1/0", Next: 5})
+	if !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Deliver with the store closed = %v; want ErrServerClosed", err)
+	}
+}

@@ -229,6 +229,7 @@ func (s *Server) restore() error {
 	for _, st := range sessions {
 		ss := newSession(st.ClientID)
 		ss.stored = true // record and subscriptions as read
+		ss.restored = true
 		ss.version = packets.Version(st.Version)
 		ss.username = st.Username
 		ss.expiry = s.capExpiry(st.ExpiryInterval)

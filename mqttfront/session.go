@@ -52,6 +52,10 @@ type session struct {
 	epoch      int64
 	moved      bool
 	movedClean bool
+	// restored: read from the store at start (an earlier run of this
+	// replica owned it); until a claim of this run takes it, the log may
+	// name another owner (it moved while this replica was down).
+	restored bool
 	// Handover (cluster_handover.go). handing: moved without a clean
 	// start; what it holds goes to the new owner (TakeHeld), and copies
 	// routed here on the old view still join it. awaiting: a session
