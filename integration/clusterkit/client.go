@@ -126,8 +126,14 @@ func (c *Client) connectV3(ctx context.Context) error {
 	if err := waitV3(ctx, tok, c.opts.Timeout); err != nil {
 		c.v3.Disconnect(0)
 		c.end(err)
-		if ct, ok := tok.(*mqtt.ConnectToken); ok && ct.ReturnCode() != 0 {
-			return &RefusedError{Code: ct.ReturnCode()}
+		// The return code is read only from a completed token: after a
+		// timeout paho's connect goroutine may still write it.
+		select {
+		case <-tok.Done():
+			if ct, ok := tok.(*mqtt.ConnectToken); ok && ct.ReturnCode() != 0 {
+				return &RefusedError{Code: ct.ReturnCode()}
+			}
+		default:
 		}
 		return fmt.Errorf("connect %s at %s: %w", c.opts.ClientID, c.opts.Addr, err)
 	}
