@@ -283,6 +283,18 @@ func (s *Server) clusterEnd(ss *session) {
 // the session, and when the handover is off (cluster.handover_timeout
 // 0); otherwise MoveSession (cluster_handover.go) hands them over.
 func (s *Server) Supersede(clientID string, epoch int64, clean bool) {
+	s.moveAway(clientID, epoch, func(ss *session) {
+		ss.movedClean = clean
+		ss.releaseHoldLocked()
+	})
+}
+
+// moveAway marks the session of clientID claimed under epoch as moved
+// (mark, with ss.mu held, sets what else the caller needs), then closes
+// its connection with v5 DISCONNECT 0x8E (detach drops the session) or,
+// offline, drops it. Nothing happens when the session is gone, was not
+// claimed under epoch, or already moved or ended. It does not block.
+func (s *Server) moveAway(clientID string, epoch int64, mark func(ss *session)) {
 	s.mu.RLock()
 	ss := s.sessions[clientID]
 	s.mu.RUnlock()
@@ -294,8 +306,8 @@ func (s *Server) Supersede(clientID string, epoch int64, clean bool) {
 		ss.mu.Unlock()
 		return
 	}
-	ss.moved, ss.movedClean = true, clean
-	ss.releaseHoldLocked()
+	ss.moved = true
+	mark(ss)
 	c := ss.conn
 	ss.mu.Unlock()
 	if c != nil {

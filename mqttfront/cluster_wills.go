@@ -12,7 +12,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/auth"
-	"github.com/iotbridge/mqtt-kafka-bridge/mqttfront/packets"
 )
 
 // willAllowed applies the publish ACL of a will's client, as publishWill
@@ -82,24 +81,8 @@ func (s *Server) UplinkWill(m *Message, done func(error)) {
 // closed with v5 DISCONNECT 0x8E and the session dropped without
 // publishing the will again. It does not block.
 func (s *Server) SupersedeReaped(clientID string, epoch int64) {
-	s.mu.RLock()
-	ss := s.sessions[clientID]
-	s.mu.RUnlock()
-	if ss == nil {
-		return
-	}
-	ss.mu.Lock()
-	if !ss.claimed || ss.epoch != epoch || ss.moved || ss.ended {
-		ss.mu.Unlock()
-		return
-	}
-	ss.moved, ss.movedClean = true, false
-	ss.will, ss.pendingWill = nil, nil // fired by the cluster
-	c := ss.conn
-	ss.mu.Unlock()
-	if c != nil {
-		c.kick(ReasonTakeover, packets.SessionTakenOver) // detach drops the session
-		return
-	}
-	s.dropMoved(ss)
+	s.moveAway(clientID, epoch, func(ss *session) {
+		ss.movedClean = false
+		ss.will, ss.pendingWill = nil, nil // fired by the cluster
+	})
 }
