@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -115,9 +114,7 @@ func promtoolCheck(t *testing.T, promtool, file string) {
 // promServer is a Prometheus process scraping one bridge.
 type promServer struct {
 	addr string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
+	*childProc
 }
 
 // startPrometheus runs Prometheus on a free port with a 1 s scrape and
@@ -149,26 +146,9 @@ scrape_configs:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &promServer{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+p.addr, "--log.level=warn")
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start prometheus: %v", err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(15 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("prometheus output (last 30 lines):\n%s", tail(p.out.String(), 30))
-		}
-	})
+	p := &promServer{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	p.childProc = startChild(t, "prometheus", exec.Command(bin, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+p.addr, "--log.level=warn"), 15*time.Second, 30)
 	waitFor(t, mqttWait, "prometheus /-/ready", func() bool {
 		code, _ := httpGet(p.addr, "/-/ready")
 		return code == http.StatusOK

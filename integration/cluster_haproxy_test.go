@@ -18,7 +18,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -47,9 +46,7 @@ func haproxyBinary(t *testing.T) string {
 // haproxyProc is haproxy running the profile's config.
 type haproxyProc struct {
 	mqtt, ws, stats string // the frontends' addresses
-	cmd             *exec.Cmd
-	out             *syncBuffer
-	done            chan struct{}
+	*childProc
 }
 
 // rewriteHAProxyCfg returns src with its addresses and ports replaced,
@@ -120,8 +117,6 @@ func startHAProxy(t *testing.T, bin string, c *testCluster, ws map[string]string
 		mqtt:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		ws:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		stats: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		out:   &syncBuffer{},
-		done:  make(chan struct{}),
 	}
 	servers := map[string]map[string]string{}
 	for i, r := range c.rs {
@@ -141,24 +136,7 @@ func startHAProxy(t *testing.T, bin string, c *testCluster, ws map[string]string
 	if out, err := exec.Command(bin, "-c", "-f", file).CombinedOutput(); err != nil {
 		t.Fatalf("haproxy -c on the rewritten haproxy.cfg: %v\n%s\n%s", err, out, cfg)
 	}
-	h.cmd = exec.Command(bin, "-f", file, "-db") // -db: foreground
-	h.cmd.Stdout, h.cmd.Stderr = h.out, h.out
-	if err := h.cmd.Start(); err != nil {
-		t.Fatalf("start haproxy: %v", err)
-	}
-	go func() { _ = h.cmd.Wait(); close(h.done) }()
-	t.Cleanup(func() {
-		_ = h.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-h.done:
-		case <-time.After(10 * time.Second):
-			_ = h.cmd.Process.Kill()
-			<-h.done
-		}
-		if t.Failed() {
-			t.Logf("haproxy output (last 40 lines):\n%s", tail(h.out.String(), 40))
-		}
-	})
+	h.childProc = startChild(t, "haproxy", exec.Command(bin, "-f", file, "-db"), 10*time.Second, 40) // -db: foreground
 	waitFor(t, mqttWait, "haproxy: every server of both backends UP", func() bool {
 		st := h.servers(t)
 		for _, be := range []string{"bridges_mqtt", "bridges_ws"} {
