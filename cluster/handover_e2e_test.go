@@ -37,12 +37,9 @@ func handoverConfig(c *Config) {
 func TestClusterHandoverOfflineQueue(t *testing.T) {
 	rs := startReplicas(t, 3, handoverConfig, nil)
 	id := clientName("hq")
-	d := connectClient(t, rs[0].addr, id, "", true)
-	if code := d.subscribe(t, "hq/#", 2); code != 2 {
+	if code := parkOffline(t, rs, id, "hq/#", 2); code != 2 {
 		t.Fatalf("SUBACK = %#x; want 2", code)
 	}
-	d.close()
-	waitOffline(t, rs, id)
 	waitRoute(t, rs, id, "hq/#", "r1")
 
 	pub := connectClient(t, rs[1].addr, clientName("pub"), "", true)

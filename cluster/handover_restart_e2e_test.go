@@ -19,12 +19,9 @@ import (
 func TestClusterHandoverAfterOwnerRestart(t *testing.T) {
 	rs := startReplicas(t, 2, nil, nil)
 	id := clientName("rr")
-	d := connectClient(t, rs[0].addr, id, "", true)
-	if code := d.subscribe(t, "rr/#", 1); code != 1 {
+	if code := parkOffline(t, rs, id, "rr/#", 1); code != 1 {
 		t.Fatalf("SUBACK = %#x; want 1", code)
 	}
-	d.close()
-	waitOffline(t, rs, id)
 	waitRoute(t, rs, id, "rr/#", "r1")
 
 	pub := connectClient(t, rs[1].addr, clientName("pub"), "", true)

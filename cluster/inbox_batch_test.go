@@ -36,10 +36,7 @@ func TestClusterInboxPersistentRate(t *testing.T) {
 
 	t.Run("offline", func(t *testing.T) {
 		id := clientName("rate-off")
-		d := connectClient(t, rs[0].addr, id, "", true)
-		d.subscribe(t, "rateoff/#", 1)
-		d.close()
-		waitOffline(t, rs, id)
+		parkOffline(t, rs, id, "rateoff/#", 1)
 		msgs := copies(id, "rateoff/t")
 		before := rs[0].router.Stats().Received
 		start := time.Now()

@@ -185,10 +185,7 @@ func TestClusterRoutingZeroCopies(t *testing.T) {
 func TestClusterRoutingOfflineQueued(t *testing.T) {
 	rs := startReplicas(t, 3, nil, nil)
 	id := clientName("offline")
-	d := connectClient(t, rs[0].addr, id, "", true)
-	d.subscribe(t, "oq/#", 1)
-	d.close()
-	waitOffline(t, rs, id)
+	parkOffline(t, rs, id, "oq/#", 1)
 	pub := connectClient(t, rs[1].addr, clientName("pub"), "", true)
 	const n = 30
 	for i := range n {
@@ -216,6 +213,18 @@ func waitOffline(t *testing.T, rs []*replica, clientID string) {
 	}
 }
 
+// parkOffline connects id at rs[0] (persistent), subscribes filter at
+// qos, disconnects and waits until every replica sees the session
+// offline; it returns the SUBACK's code.
+func parkOffline(t *testing.T, rs []*replica, id, filter string, qos byte) byte {
+	t.Helper()
+	d := connectClient(t, rs[0].addr, id, "", true)
+	code := d.subscribe(t, filter, qos)
+	d.close()
+	waitOffline(t, rs, id)
+	return code
+}
+
 // TestClusterRoutingInboxRedelivery: r1 is stopped while copies for an
 // offline session it owns keep coming, and restarted with its inbox
 // checkpoint rewound to the start, so every copy is read again, those
@@ -225,10 +234,7 @@ func waitOffline(t *testing.T, rs []*replica, clientID string) {
 func TestClusterRoutingInboxRedelivery(t *testing.T) {
 	rs := startReplicas(t, 2, nil, nil)
 	id := clientName("redeliver")
-	d := connectClient(t, rs[0].addr, id, "", true)
-	d.subscribe(t, "rd/#", 1)
-	d.close()
-	waitOffline(t, rs, id)
+	parkOffline(t, rs, id, "rd/#", 1)
 	pub := connectClient(t, rs[1].addr, clientName("pub"), "", true)
 	const half = 25
 	for i := range half {
@@ -288,10 +294,7 @@ func rewindInbox(t *testing.T, nodeDir string) {
 func TestClusterRoutingStaleCopyForwarded(t *testing.T) {
 	rs := startReplicas(t, 3, nil, nil)
 	id := clientName("moved")
-	d := connectClient(t, rs[0].addr, id, "", true)
-	d.subscribe(t, "st/#", 1)
-	d.close()
-	waitOffline(t, rs, id)
+	parkOffline(t, rs, id, "st/#", 1)
 	d3 := connectClient(t, rs[2].addr, id, "", false)
 	waitRoute(t, rs, id, "st/#", "r3")
 
